@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * common.c - helpers shared by the reader, the writer and the legacy codec:
+ * versions, sized-struct handling, diagnostics, names and key hashing.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cprs-internal.h"
+
+const char *cprs_version(void)
+{
+    return CPRS_STRINGIFY(CPRS_VERSION_MAJOR) "."
+           CPRS_STRINGIFY(CPRS_VERSION_MINOR) "."
+           CPRS_STRINGIFY(CPRS_VERSION_MICRO);
+}
+
+unsigned cprs_version_number(void)
+{
+    return CPRS_VERSION_NUMBER;
+}
+
+int cprs_opts_copy(void *dst, size_t known, const void *src)
+{
+    size_t sz;
+    const uint8_t *tail;
+    size_t i;
+
+    memset(dst, 0, known);
+    if (!src) {
+        *(size_t *)dst = known;
+        return 0;
+    }
+    memcpy(&sz, src, sizeof(sz));
+    if (sz < sizeof(size_t)) {
+        return -EINVAL;
+    }
+    /* A newer caller's struct: accept only if the fields we lack are 0. */
+    tail = (const uint8_t *)src;
+    for (i = known; i < sz; i++) {
+        if (tail[i]) {
+            return -EINVAL;
+        }
+    }
+    memcpy(dst, src, sz < known ? sz : known);
+    *(size_t *)dst = known;
+    return 0;
+}
+
+int cprs_info_fill(void *dst, const void *src, size_t known)
+{
+    size_t sz;
+
+    if (!dst) {
+        return -EINVAL;
+    }
+    memcpy(&sz, dst, sizeof(sz));
+    if (sz < sizeof(size_t)) {
+        return -EINVAL;
+    }
+    memcpy((uint8_t *)dst + sizeof(size_t), (const uint8_t *)src +
+           sizeof(size_t), (sz < known ? sz : known) - sizeof(size_t));
+    return 0;
+}
+
+int cprs_diag_set(CprsDiag *diag, int error, uint64_t offset,
+                  int32_t section, int64_t record, const char *clause,
+                  const char *reason)
+{
+    CprsDiag d = {
+        .sz = sizeof(CprsDiag),
+        .offset = offset,
+        .section = section,
+        .error = error,
+        .record = record,
+        .clause = clause ? clause : "",
+        .reason = reason ? reason : "",
+    };
+
+    if (diag && diag->sz >= sizeof(size_t)) {
+        cprs_info_fill(diag, &d, sizeof(d));
+    }
+    return error;
+}
+
+int cprs_diag_format(const CprsDiag *diag, char *buf, size_t size)
+{
+    char where[64] = "";
+    char clause[32] = "";
+    int n;
+
+    if (!diag || diag->sz < sizeof(CprsDiag) || (!buf && size)) {
+        return -EINVAL;
+    }
+    if (diag->section >= 0 && diag->record >= 0) {
+        snprintf(where, sizeof(where), " (section %d, record %lld)",
+                 (int)diag->section, (long long)diag->record);
+    } else if (diag->section >= 0) {
+        snprintf(where, sizeof(where), " (section %d)", (int)diag->section);
+    } else if (diag->record >= 0) {
+        snprintf(where, sizeof(where), " (record %lld)",
+                 (long long)diag->record);
+    }
+    if (diag->clause && diag->clause[0]) {
+        snprintf(clause, sizeof(clause), " [spec %s]", diag->clause);
+    }
+    n = snprintf(buf, size, "offset 0x%llx%s: %s%s",
+                 (unsigned long long)diag->offset, where,
+                 diag->reason ? diag->reason : "", clause);
+    return n < 0 ? -EINVAL : n;
+}
+
+const char *cprs_strerror(int error)
+{
+    switch (error) {
+    case 0:
+        return "success";
+    case -EINVAL:
+        return "invalid argument";
+    case -EBADMSG:
+        return "malformed or corrupt input";
+    case -EPROTONOSUPPORT:
+        return "unsupported version or feature";
+    case -E2BIG:
+        return "a limit was exceeded";
+    case -ENOMEM:
+        return "out of memory";
+    case -ENOENT:
+        return "not found";
+    case -EEXIST:
+        return "already present";
+    default:
+        return error < 0 ? strerror(-error) : "unknown error";
+    }
+}
+
+const char *cprs_section_type_name(uint32_t type)
+{
+    static const char *const names[CPRS_SECTION__MAX] = {
+        [CPRS_SECTION_STRTAB] = "strtab",
+        [CPRS_SECTION_FDS] = "fds",
+        [CPRS_SECTION_RAMBLOCKS] = "ramblocks",
+        [CPRS_SECTION_GPA_RANGES] = "gpa-ranges",
+        [CPRS_SECTION_VFIO_DEVICES] = "vfio-devices",
+        [CPRS_SECTION_DEVSTATE] = "devstate",
+        [CPRS_SECTION_BLOB] = "blob",
+        [CPRS_SECTION_INDEX] = "index",
+    };
+
+    return type < CPRS_SECTION__MAX ? names[type] : NULL;
+}
+
+const char *cprs_fd_kind_name(uint32_t kind)
+{
+    static const char *const names[CPRS_FD_KIND__MAX] = {
+        [CPRS_FD_KIND_OTHER] = "other",
+        [CPRS_FD_KIND_MEMFD] = "memfd",
+        [CPRS_FD_KIND_SHM] = "shm",
+        [CPRS_FD_KIND_VFIO_DEVICE] = "vfio-device",
+        [CPRS_FD_KIND_VFIO_GROUP] = "vfio-group",
+        [CPRS_FD_KIND_VFIO_CONTAINER] = "vfio-container",
+        [CPRS_FD_KIND_IOMMUFD] = "iommufd",
+        [CPRS_FD_KIND_EVENTFD] = "eventfd",
+        [CPRS_FD_KIND_TAP] = "tap",
+        [CPRS_FD_KIND_PIPE] = "pipe",
+        [CPRS_FD_KIND_SOCKET] = "socket",
+        [CPRS_FD_KIND_FILE] = "file",
+    };
+
+    return kind < CPRS_FD_KIND__MAX ? names[kind] : NULL;
+}
+
+const char *cprs_mode_name(uint32_t mode)
+{
+    switch (mode) {
+    case CPRS_MODE_EXEC:
+        return "cpr-exec";
+    case CPRS_MODE_TRANSFER:
+        return "cpr-transfer";
+    default:
+        return NULL;
+    }
+}
+
+size_t cprs_name_bad_char(const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (!cprs_name_char_ok((uint8_t)s[i])) {
+            return i;
+        }
+    }
+    return len;
+}
+
+uint32_t cprs_key_hash(const char *name, size_t len, uint32_t id)
+{
+    uint32_t h = CPRS_FNV32_OFFSET;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h = (h ^ (uint8_t)name[i]) * CPRS_FNV32_PRIME;
+    }
+    /* spec 6.8.1: the id follows as four little-endian bytes. */
+    for (i = 0; i < 4; i++) {
+        h = (h ^ ((id >> (8 * i)) & 0xff)) * CPRS_FNV32_PRIME;
+    }
+    return h;
+}

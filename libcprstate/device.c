@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * device.c - vfio/iommufd device records (spec 6.5), the fields of QEMU's
+ * CprVFIODevice.
+ */
+#include "cprs-internal.h"
+
+uint32_t cprs_reader_vfio_count(const CprsReader *r)
+{
+    return r ? cprs_rec_count(r, CPRS_SECTION_VFIO_DEVICES) : 0;
+}
+
+int cprs_reader_vfio_get(CprsReader *r, uint32_t index,
+                         CprsVfioDeviceInfo *info)
+{
+    const CprsWireVfioDevice *w;
+    CprsVfioDeviceInfo vi = { .sz = sizeof(vi) };
+    const uint8_t *p;
+    uint64_t off;
+    int sec, ret;
+
+    if (!r || !info) {
+        return -EINVAL;
+    }
+    ret = cprs_rec_get(r, CPRS_SECTION_VFIO_DEVICES, index, &p, &sec, &off);
+    if (ret) {
+        return ret;
+    }
+    w = (const CprsWireVfioDevice *)p;
+    ret = cprs_str_get(r, &w->name, off, sec, index, &vi.name, &vi.name_len);
+    if (ret) {
+        return ret;
+    }
+    vi.devid = (int32_t)cprs_le32_get(&w->devid);
+    vi.ioas_id = cprs_le32_get(&w->ioas_id);
+    vi.hwpt_id = cprs_le32_get(&w->hwpt_id);
+    if (!r->lenient && cprs_le32_get(&w->flags)) {
+        return cprs_reader_fail(r, -EBADMSG, off +
+                                offsetof(CprsWireVfioDevice, flags), sec,
+                                index, "6.5.3", "vfio flags not zero");
+    }
+    return cprs_info_fill(info, &vi, sizeof(vi));
+}
+
+int cprs_reader_vfio_find(CprsReader *r, const char *name,
+                          uint32_t *ret_index)
+{
+    if (!r || !name || !ret_index) {
+        return -EINVAL;
+    }
+    return cprs_lookup(r, CPRS_SECTION_VFIO_DEVICES, name, 0, ret_index);
+}

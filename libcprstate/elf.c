@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * elf.c - ELF helpers built on libelf: the GNU build-id of an executable,
+ * recorded in the arena header as the producer's identity (spec 3.14).
+ *
+ * The file is untrusted (it may be any path a tool is pointed at): libelf
+ * does the bounds checking of headers and notes, and we check every size
+ * it hands back.
+ */
+#include <gelf.h>
+#include <libelf.h>
+#include <stdlib.h>
+
+#include "cprs-internal.h"
+
+/* Search one note buffer for NT_GNU_BUILD_ID; 1 found, 0 not, <0 error. */
+static int scan_notes(Elf_Data *data, void *buf, size_t size,
+                      size_t *ret_size)
+{
+    size_t off = 0, next, name_off, desc_off;
+    GElf_Nhdr nh;
+
+    while ((next = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+        if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+            cprs_range_ok(data->d_size, name_off, 4) &&
+            !memcmp((const char *)data->d_buf + name_off, "GNU", 4)) {
+            if (!cprs_range_ok(data->d_size, desc_off, nh.n_descsz)) {
+                return -EBADMSG;
+            }
+            if (nh.n_descsz > size) {
+                return -E2BIG;
+            }
+            memcpy(buf, (const char *)data->d_buf + desc_off, nh.n_descsz);
+            *ret_size = nh.n_descsz;
+            return 1;
+        }
+        off = next;
+    }
+    return 0;
+}
+
+int cprs_elf_build_id(int fd, void *buf, size_t size, size_t *ret_size)
+{
+    Elf *elf;
+    Elf_Scn *scn = NULL;
+    GElf_Shdr sh;
+    GElf_Phdr ph;
+    size_t n, i;
+    int ret = 0;
+
+    if (fd < 0 || (!buf && size) || !ret_size) {
+        return -EINVAL;
+    }
+    if (elf_version(EV_CURRENT) == EV_NONE) {
+        return -ENOMEM;
+    }
+    /* ELF_C_READ reads with pread(): the fd's offset does not move. */
+    elf = elf_begin(fd, ELF_C_READ, NULL);
+    if (!elf) {
+        return -EBADMSG;
+    }
+    if (elf_kind(elf) != ELF_K_ELF) {
+        elf_end(elf);
+        return -EBADMSG;
+    }
+    /* Program headers first: they survive section-header stripping. */
+    if (!elf_getphdrnum(elf, &n)) {
+        for (i = 0; i < n && ret == 0; i++) {
+            Elf_Data *d;
+
+            if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_NOTE) {
+                continue;
+            }
+            d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
+                                     ELF_T_NHDR);
+            if (d) {
+                ret = scan_notes(d, buf, size, ret_size);
+            }
+        }
+    }
+    while (ret == 0 && (scn = elf_nextscn(elf, scn)) != NULL) {
+        Elf_Data *d = NULL;
+
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE) {
+            continue;
+        }
+        while (ret == 0 && (d = elf_getdata(scn, d)) != NULL) {
+            ret = scan_notes(d, buf, size, ret_size);
+        }
+    }
+    elf_end(elf);
+    if (ret < 0) {
+        return ret;
+    }
+    return ret ? 0 : -ENOENT;
+}

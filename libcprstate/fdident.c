@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fdident.c - describe a live fd the way an fd record does (spec 6.2.5 to
+ * 6.2.8): its kind, its seals and the identity of its open file.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "cprs-internal.h"
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
+#ifndef HUGETLBFS_MAGIC
+#define HUGETLBFS_MAGIC 0x958458f6
+#endif
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return !strncmp(s, prefix, strlen(prefix));
+}
+
+/* Classify from the fstat() result and the /proc/self/fd link. */
+static uint32_t classify(int fd, const struct stat *st, const char *link)
+{
+    struct statfs sfs;
+
+    if (starts_with(link, "/memfd:")) {
+        return CPRS_FD_KIND_MEMFD;
+    }
+    if (!strcmp(link, "anon_inode:[eventfd]")) {
+        return CPRS_FD_KIND_EVENTFD;
+    }
+    if (!strcmp(link, "/dev/iommu") || !strcmp(link, "anon_inode:iommufd")) {
+        return CPRS_FD_KIND_IOMMUFD;
+    }
+    if (!strcmp(link, "/dev/vfio/vfio")) {
+        return CPRS_FD_KIND_VFIO_CONTAINER;
+    }
+    if (starts_with(link, "/dev/vfio/devices/") ||
+        !strcmp(link, "anon_inode:[vfio-device]")) {
+        return CPRS_FD_KIND_VFIO_DEVICE;
+    }
+    if (starts_with(link, "/dev/vfio/")) {
+        return CPRS_FD_KIND_VFIO_GROUP;
+    }
+    if (!strcmp(link, "/dev/net/tun")) {
+        return CPRS_FD_KIND_TAP;
+    }
+    if (S_ISFIFO(st->st_mode)) {
+        return CPRS_FD_KIND_PIPE;
+    }
+    if (S_ISSOCK(st->st_mode)) {
+        return CPRS_FD_KIND_SOCKET;
+    }
+    if (S_ISREG(st->st_mode)) {
+        if (!fstatfs(fd, &sfs) && ((unsigned long)sfs.f_type == TMPFS_MAGIC ||
+                                   (unsigned long)sfs.f_type ==
+                                   HUGETLBFS_MAGIC)) {
+            return CPRS_FD_KIND_SHM;
+        }
+        return CPRS_FD_KIND_FILE;
+    }
+    return CPRS_FD_KIND_OTHER;
+}
+
+int cprs_fd_identify(int fd, CprsFdInfo *info)
+{
+    char path[64], link[256];
+    struct stat st;
+    ssize_t n;
+    int seals;
+
+    if (fd < 0 || !info || info->sz < offsetof(CprsFdInfo, size) +
+        sizeof(info->size)) {
+        return -EINVAL;
+    }
+    if (fstat(fd, &st) < 0) {
+        return -errno;
+    }
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    n = readlink(path, link, sizeof(link) - 1);
+    link[n > 0 ? n : 0] = '\0';
+
+    info->kind = classify(fd, &st, link);
+    info->flags = CPRS_FD_F_IDENTITY;
+    info->dev = (uint64_t)st.st_dev;
+    info->ino = (uint64_t)st.st_ino;
+    info->st_mode = (uint32_t)st.st_mode;
+    info->size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+    info->seals = 0;
+    /* Only shmem files answer F_GET_SEALS; others fail with EINVAL. */
+    seals = fcntl(fd, F_GET_SEALS);
+    if (seals >= 0) {
+        info->flags |= CPRS_FD_F_SEALS;
+        info->seals = (uint32_t)seals;
+    }
+    return 0;
+}

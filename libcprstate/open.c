@@ -1,0 +1,700 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * open.c - opening an arena: the cheap structural checks of spec 8.1.
+ *
+ * Everything here runs in time bounded by CPRS_MAX_HEADER_SIZE and
+ * CPRS_MAX_SECTIONS, whatever the arena size: the header, its CRC, the
+ * directory, its CRC and the placement of every section.  Section contents
+ * are checked on first use (section.c) and by cprs_reader_verify().
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cprs-internal.h"
+
+int cprs_reader_fail(CprsReader *r, int error, uint64_t offset,
+                     int32_t section, int64_t record, const char *clause,
+                     const char *reason)
+{
+    r->last.sz = sizeof(r->last);
+    return cprs_diag_set(&r->last, error, offset, section, record, clause,
+                         reason);
+}
+
+uint32_t cprs_type_record_size(uint32_t type)
+{
+    switch (type) {
+    case CPRS_SECTION_FDS:
+        return CPRS_FD_V1_SIZE;
+    case CPRS_SECTION_RAMBLOCKS:
+        return CPRS_RAMBLOCK_V1_SIZE;
+    case CPRS_SECTION_GPA_RANGES:
+        return CPRS_GPA_RANGE_V1_SIZE;
+    case CPRS_SECTION_VFIO_DEVICES:
+        return CPRS_VFIO_DEVICE_V1_SIZE;
+    case CPRS_SECTION_DEVSTATE:
+        return CPRS_DEVSTATE_V1_SIZE;
+    case CPRS_SECTION_INDEX:
+        return CPRS_INDEX_SLOT_V1_SIZE;
+    default:
+        return 0;
+    }
+}
+
+/* Header checks, in the order spec 8.1 prescribes. */
+static int check_header(CprsReader *r, const uint8_t *buf, uint64_t avail,
+                        CprsDiag *diag)
+{
+    CprsWireHeader h;
+    CprsArenaInfo *info = &r->info;
+    uint32_t major, minor, hsize, crc, want, dir_count, entry_size;
+    uint64_t incompat, arena_size, dir_offset, dir_len;
+    size_t n, i;
+    static const uint8_t zero4[4];
+
+    /* spec 3.2: the magic comes first, even for short inputs. */
+    n = avail < CPRS_MAGIC_SIZE ? avail : CPRS_MAGIC_SIZE;
+    if (memcmp(buf, CPRS_MAGIC, n)) {
+        return cprs_diag_set(diag, -EBADMSG, 0, -1, -1, "3.2",
+                             "bad magic: not a CPR State Arena");
+    }
+    if (avail < CPRS_HEADER_V1_SIZE) {
+        return cprs_diag_set(diag, -EBADMSG, avail, -1, -1, "3.1",
+                             "truncated inside the header");
+    }
+    /* Read once: take a private copy and only use the copy. */
+    memcpy(&h, buf, sizeof(h));
+
+    major = cprs_le16_get(&h.version_major);
+    minor = cprs_le16_get(&h.version_minor);
+    if (major == 0) {
+        return cprs_diag_set(diag, -EBADMSG,
+                             offsetof(CprsWireHeader, version_major), -1, -1,
+                             "3.3", "major version 0 is invalid");
+    }
+    if (major > CPRS_FORMAT_VERSION_MAJOR) {
+        return cprs_diag_set(diag, -EPROTONOSUPPORT,
+                             offsetof(CprsWireHeader, version_major), -1, -1,
+                             "3.3", "newer major version");
+    }
+    r->lenient = minor > CPRS_FORMAT_VERSION_MINOR;
+
+    /* spec 3.4: a known minor has exactly its size; newer ones append. */
+    hsize = cprs_le32_get(&h.header_size);
+    if (hsize < CPRS_HEADER_V1_SIZE || hsize > CPRS_MAX_HEADER_SIZE ||
+        !cprs_aligned(hsize) ||
+        (!r->lenient && hsize != CPRS_HEADER_V1_SIZE)) {
+        return cprs_diag_set(diag, -EBADMSG,
+                             offsetof(CprsWireHeader, header_size), -1, -1,
+                             "3.4", "header_size out of range");
+    }
+    if (hsize > avail) {
+        return cprs_diag_set(diag, -EBADMSG, avail, -1, -1, "3.4",
+                             "truncated inside the header");
+    }
+
+    /* spec 3.9: CRC of header_size bytes with this field read as zero. */
+    crc = cprs_crc32c(0, buf, offsetof(CprsWireHeader, header_crc32c));
+    crc = cprs_crc32c(crc, zero4, sizeof(zero4));
+    crc = cprs_crc32c(crc, buf + offsetof(CprsWireHeader, header_crc32c) + 4,
+                      hsize - offsetof(CprsWireHeader, header_crc32c) - 4);
+    want = cprs_le32_get(&h.header_crc32c);
+    if (crc != want) {
+        return cprs_diag_set(diag, -EBADMSG,
+                             offsetof(CprsWireHeader, header_crc32c), -1, -1,
+                             "3.9", "header CRC32C mismatch");
+    }
+
+    /* spec 3.5: unknown incompatible features make the arena unreadable. */
+    incompat = cprs_le64_get(&h.incompat_features);
+    if (incompat & ~CPRS_INCOMPAT_KNOWN) {
+        return cprs_diag_set(diag, -EPROTONOSUPPORT,
+                             offsetof(CprsWireHeader, incompat_features), -1,
+                             -1, "3.5", "unknown incompatible feature");
+    }
+#ifndef CPRS_HAVE_ZSTD
+    if (incompat & CPRS_INCOMPAT_ZSTD) {
+        return cprs_diag_set(diag, -EPROTONOSUPPORT,
+                             offsetof(CprsWireHeader, incompat_features), -1,
+                             -1, "5.1", "zstd feature, built without zstd");
+    }
+#endif
+
+    /* spec 3.6 */
+    arena_size = cprs_le64_get(&h.arena_size);
+    if (arena_size < hsize || !cprs_aligned(arena_size)) {
+        return cprs_diag_set(diag, -EBADMSG,
+                             offsetof(CprsWireHeader, arena_size), -1, -1,
+                             "3.6", "arena_size smaller than the header or "
+                             "not a multiple of 8");
+    }
+    if (arena_size > r->opts.max_arena_size) {
+        return cprs_diag_set(diag, -E2BIG,
+                             offsetof(CprsWireHeader, arena_size), -1, -1,
+                             "7", "arena_size over the limit");
+    }
+    if (arena_size > avail) {
+        return cprs_diag_set(diag, -EBADMSG, avail, -1, -1, "3.6",
+                             "truncated: fewer bytes than arena_size");
+    }
+
+    /* spec 3.12, 3.13, 3.16: fields with a closed set of values. */
+    info->mode = cprs_le32_get(&h.mode);
+    if (!r->lenient && (info->mode == 0 || info->mode >= CPRS_MODE__MAX)) {
+        return cprs_diag_set(diag, -EBADMSG, offsetof(CprsWireHeader, mode),
+                             -1, -1, "3.12", "unknown CPR mode");
+    }
+    if (!r->lenient && cprs_le32_get(&h.reserved0)) {
+        return cprs_diag_set(diag, -EBADMSG,
+                             offsetof(CprsWireHeader, reserved0), -1, -1,
+                             "3.16", "reserved field not zero");
+    }
+
+    /* spec 3.14: build_id_size bytes, the rest zero. */
+    info->build_id_size = cprs_le32_get(&h.build_id_size);
+    if (info->build_id_size > CPRS_BUILD_ID_MAX) {
+        return cprs_diag_set(diag, -EBADMSG,
+                             offsetof(CprsWireHeader, build_id_size), -1, -1,
+                             "3.14", "build_id_size over 32");
+    }
+    for (i = info->build_id_size; i < CPRS_BUILD_ID_MAX; i++) {
+        if (h.build_id[i]) {
+            return cprs_diag_set(diag, -EBADMSG,
+                                 offsetof(CprsWireHeader, build_id) + i, -1,
+                                 -1, "3.14", "build_id padding not zero");
+        }
+    }
+
+    /* spec 3.15: printable, NUL-terminated, zero-padded. */
+    n = strnlen(h.producer, CPRS_PRODUCER_MAX);
+    if (n == CPRS_PRODUCER_MAX) {
+        return cprs_diag_set(diag, -EBADMSG,
+                             offsetof(CprsWireHeader, producer), -1, -1,
+                             "3.15", "producer not NUL-terminated");
+    }
+    i = cprs_name_bad_char(h.producer, n);
+    if (i < n) {
+        return cprs_diag_set(diag, -EBADMSG,
+                             offsetof(CprsWireHeader, producer) + i, -1, -1,
+                             "3.15", "producer has a non-printable byte");
+    }
+    for (i = n; i < CPRS_PRODUCER_MAX; i++) {
+        if (h.producer[i]) {
+            return cprs_diag_set(diag, -EBADMSG,
+                                 offsetof(CprsWireHeader, producer) + i, -1,
+                                 -1, "3.15", "producer padding not zero");
+        }
+    }
+
+    /* spec 3.7: the directory lies inside the arena, after the header. */
+    dir_offset = cprs_le64_get(&h.dir_offset);
+    dir_count = cprs_le32_get(&h.dir_count);
+    entry_size = cprs_le32_get(&h.dir_entry_size);
+    if (dir_count > CPRS_MAX_SECTIONS) {
+        return cprs_diag_set(diag, -E2BIG,
+                             offsetof(CprsWireHeader, dir_count), -1, -1,
+                             "7", "more directory entries than allowed");
+    }
+    if (entry_size < CPRS_SECTION_V1_SIZE || !cprs_aligned(entry_size) ||
+        entry_size > CPRS_MAX_RECORD_SIZE ||
+        (!r->lenient && entry_size != CPRS_SECTION_V1_SIZE)) {
+        return cprs_diag_set(diag, -EBADMSG,
+                             offsetof(CprsWireHeader, dir_entry_size), -1,
+                             -1, "3.7", "dir_entry_size out of range");
+    }
+    dir_len = (uint64_t)dir_count * entry_size;   /* <= 64 * 4096 */
+    if (!cprs_aligned(dir_offset) || dir_offset < hsize ||
+        !cprs_range_ok(arena_size, dir_offset, dir_len)) {
+        return cprs_diag_set(diag, -EBADMSG,
+                             offsetof(CprsWireHeader, dir_offset), -1, -1,
+                             "3.7", "directory outside the arena, "
+                             "misaligned or overlapping the header");
+    }
+    /* spec 3.8 */
+    if (cprs_crc32c(0, buf + dir_offset, dir_len) !=
+        cprs_le32_get(&h.dir_crc32c)) {
+        return cprs_diag_set(diag, -EBADMSG,
+                             offsetof(CprsWireHeader, dir_crc32c), -1, -1,
+                             "3.8", "directory CRC32C mismatch");
+    }
+
+    info->sz = sizeof(*info);
+    info->version_major = major;
+    info->version_minor = minor;
+    info->header_size = hsize;
+    info->incompat_features = incompat;
+    info->compat_features = cprs_le64_get(&h.compat_features);
+    info->arena_size = arena_size;
+    info->dir_offset = dir_offset;
+    info->section_count = dir_count;
+    info->generation = cprs_le64_get(&h.generation);
+    info->created_ns = cprs_le64_get(&h.created_ns);
+    info->writer_pid = cprs_le32_get(&h.writer_pid);
+    memcpy(info->build_id, h.build_id, CPRS_BUILD_ID_MAX);
+    memcpy(info->producer, h.producer, CPRS_PRODUCER_MAX);
+    info->header_crc32c = want;
+    info->dir_crc32c = cprs_le32_get(&h.dir_crc32c);
+    r->size = arena_size;
+    r->nsec = dir_count;
+    r->entry_size = entry_size;
+    r->dir_end = dir_offset + dir_len;
+    return 0;
+}
+
+/* Placement and shape of one directory entry (spec 4). */
+static int check_entry(CprsReader *r, uint32_t i, uint64_t entry_off,
+                       uint64_t *prev_end, CprsDiag *diag)
+{
+    CprsWireSection e;
+    CprsSec *s = &r->sec[i];
+    uint32_t want_size;
+    bool known;
+
+    memcpy(&e, r->base + entry_off, sizeof(e));
+    s->type = cprs_le32_get(&e.type);
+    s->flags = cprs_le32_get(&e.flags);
+    s->offset = cprs_le64_get(&e.offset);
+    s->stored_size = cprs_le64_get(&e.stored_size);
+    s->raw_size = cprs_le64_get(&e.raw_size);
+    s->record_count = cprs_le32_get(&e.record_count);
+    s->record_size = cprs_le32_get(&e.record_size);
+    s->crc32c = cprs_le32_get(&e.crc32c);
+    s->link = cprs_le32_get(&e.link);
+    s->entry_offset = entry_off;
+
+#define FAIL(err, field, clause, reason) \
+    cprs_diag_set(diag, (err), entry_off + offsetof(CprsWireSection, field), \
+                  (int32_t)i, -1, (clause), (reason))
+
+    if (s->type == 0) {
+        return FAIL(-EBADMSG, type, "4.2", "section type 0 is invalid");
+    }
+    known = s->type < CPRS_SECTION__MAX;
+    if (!r->lenient && (s->flags & ~CPRS_SECTION_F_KNOWN)) {
+        return FAIL(-EBADMSG, flags, "4.3", "unknown section flag");
+    }
+    /* spec 4.4: aligned, inside the arena, after the header. */
+    if (!cprs_aligned(s->offset) || s->offset < r->info.header_size ||
+        !cprs_range_ok(r->size, s->offset, s->stored_size)) {
+        return FAIL(-EBADMSG, offset, "4.4",
+                    "section outside the arena or misaligned");
+    }
+    /* spec 4.4: in increasing offset order, no overlap. */
+    if (s->offset < *prev_end) {
+        return FAIL(-EBADMSG, offset, "4.4",
+                    "section overlaps or precedes the previous one");
+    }
+    /* spec 4.4: before or after the directory, never across it. */
+    if (!(s->offset + s->stored_size <= r->info.dir_offset ||
+          s->offset >= r->dir_end)) {
+        return FAIL(-EBADMSG, offset, "4.4",
+                    "section overlaps the directory");
+    }
+    *prev_end = s->offset + s->stored_size;
+
+    /* spec 5.2: a compressed section needs the zstd feature. */
+    if (s->flags & CPRS_SECTION_F_ZSTD) {
+        if (!(r->info.incompat_features & CPRS_INCOMPAT_ZSTD)) {
+            return FAIL(-EBADMSG, flags, "5.1",
+                        "compressed section without the zstd feature");
+        }
+        if (s->stored_size == 0) {
+            return FAIL(-EBADMSG, stored_size, "5.2",
+                        "compressed section with no bytes");
+        }
+        if (s->raw_size > CPRS_MAX_SECTION_RAW_SIZE) {
+            return FAIL(-E2BIG, raw_size, "7",
+                        "compressed section raw_size over the limit");
+        }
+    } else if (s->raw_size != s->stored_size) {
+        return FAIL(-EBADMSG, raw_size, "4.5",
+                    "raw_size differs from stored_size, not compressed");
+    }
+
+    if (!known) {
+        /* spec 4.9: skip what we do not know, unless it is required. */
+        if (s->flags & CPRS_SECTION_F_REQUIRED) {
+            return FAIL(-EPROTONOSUPPORT, type, "4.9",
+                        "unknown section type marked required");
+        }
+        return 0;
+    }
+
+    /* spec 4.10: one section per type; INDEX: one per indexed section. */
+    if (s->type != CPRS_SECTION_INDEX) {
+        if (r->by_type[s->type] >= 0) {
+            return FAIL(-EBADMSG, type, "4.10", "duplicate section type");
+        }
+        r->by_type[s->type] = (int8_t)i;
+        if (s->link != 0) {
+            return FAIL(-EBADMSG, link, "4.8", "link set on a section "
+                        "that is not an index");
+        }
+    }
+
+    /* spec 4.6: record geometry. */
+    want_size = cprs_type_record_size(s->type);
+    if (want_size == 0) {
+        if (s->record_count || s->record_size) {
+            return FAIL(-EBADMSG, record_count, "4.6",
+                        "record fields set on a byte section");
+        }
+        return 0;
+    }
+    if (s->record_size < want_size || !cprs_aligned(s->record_size) ||
+        s->record_size > CPRS_MAX_RECORD_SIZE ||
+        (!r->lenient && s->record_size != want_size)) {
+        return FAIL(-EBADMSG, record_size, "4.6",
+                    "record_size wrong for this section type");
+    }
+    if (s->type == CPRS_SECTION_INDEX) {
+        if (!cprs_is_pow2(s->record_count) ||
+            s->record_count > CPRS_MAX_INDEX_SLOTS) {
+            return FAIL(-EBADMSG, record_count, "6.8.2",
+                        "index slot count not a power of two in range");
+        }
+    } else if (s->record_count > r->opts.max_records) {
+        return FAIL(-E2BIG, record_count, "7", "too many records");
+    }
+    if ((uint64_t)s->record_count * s->record_size != s->raw_size) {
+        return FAIL(-EBADMSG, raw_size, "4.6",
+                    "raw_size is not record_count * record_size");
+    }
+#undef FAIL
+    return 0;
+}
+
+/* Every directory entry, then the links between entries. */
+static int check_directory(CprsReader *r, CprsDiag *diag)
+{
+    uint64_t prev_end = r->info.header_size;
+    uint32_t i;
+    int ret;
+
+    for (i = 0; i < CPRS_SECTION__MAX; i++) {
+        r->by_type[i] = -1;
+        r->index_of[i] = -1;
+    }
+    for (i = 0; i < r->nsec; i++) {
+        ret = check_entry(r, i, r->info.dir_offset +
+                          (uint64_t)i * r->entry_size, &prev_end, diag);
+        if (ret) {
+            return ret;
+        }
+    }
+
+    /* spec 4.8, 4.10: each index names a distinct indexable section. */
+    for (i = 0; i < r->nsec; i++) {
+        CprsSec *s = &r->sec[i];
+        uint64_t link_off = s->entry_offset + offsetof(CprsWireSection, link);
+        uint32_t target;
+
+        if (s->type != CPRS_SECTION_INDEX) {
+            continue;
+        }
+        if (s->link >= r->nsec || !cprs_type_indexable(r->sec[s->link].type)) {
+            return cprs_diag_set(diag, -EBADMSG, link_off, (int32_t)i, -1,
+                                 "4.8", "index link does not name an "
+                                 "indexable section");
+        }
+        target = r->sec[s->link].type;
+        if (r->index_of[target] >= 0) {
+            return cprs_diag_set(diag, -EBADMSG, link_off, (int32_t)i, -1,
+                                 "4.10", "second index for one section");
+        }
+        /* spec 6.8.2: at least one empty slot, so probes terminate. */
+        if (s->record_count <= r->sec[s->link].record_count) {
+            return cprs_diag_set(diag, -EBADMSG, s->entry_offset +
+                                 offsetof(CprsWireSection, record_count),
+                                 (int32_t)i, -1, "6.8.2",
+                                 "index has no more slots than records");
+        }
+        r->index_of[target] = (int8_t)i;
+    }
+    return 0;
+}
+
+static int reader_new(const CprsReaderOpts *opts, CprsReader **ret)
+{
+    CprsReader *r;
+    int err;
+
+    r = calloc(1, sizeof(*r));
+    if (!r) {
+        return -ENOMEM;
+    }
+    err = cprs_opts_copy(&r->opts, sizeof(r->opts), opts);
+    if (err) {
+        free(r);
+        return err;
+    }
+    /* STYLE 4: opts may lower the limits, never raise them. */
+    if (!r->opts.max_records || r->opts.max_records > CPRS_MAX_RECORDS) {
+        r->opts.max_records = CPRS_MAX_RECORDS;
+    }
+    if (!r->opts.max_arena_size ||
+        r->opts.max_arena_size > CPRS_MAX_ARENA_SIZE) {
+        r->opts.max_arena_size = CPRS_MAX_ARENA_SIZE;
+    }
+    if (!r->opts.max_payload_size ||
+        r->opts.max_payload_size > CPRS_MAX_PAYLOAD_SIZE) {
+        r->opts.max_payload_size = CPRS_MAX_PAYLOAD_SIZE;
+    }
+    if (r->opts.flags & ~(CPRS_READER_F_NO_CRC | CPRS_READER_F_NO_MMAP)) {
+        free(r);
+        return -EINVAL;
+    }
+    r->last.sz = sizeof(r->last);
+    *ret = r;
+    return 0;
+}
+
+/* Run the open checks on r->base[0..avail). */
+static int reader_check(CprsReader *r, uint64_t avail, CprsDiag *diag)
+{
+    int ret;
+
+    ret = check_header(r, r->base, avail, diag);
+    if (ret) {
+        return ret;
+    }
+    return check_directory(r, diag);
+}
+
+int cprs_reader_open_buffer(const void *buf, size_t size,
+                            const CprsReaderOpts *opts, CprsDiag *diag,
+                            CprsReader **ret_reader)
+{
+    CprsReader *r;
+    int ret;
+
+    if (!ret_reader || (!buf && size)) {
+        return cprs_diag_set(diag, -EINVAL, 0, -1, -1, "", "invalid argument");
+    }
+    ret = reader_new(opts, &r);
+    if (ret) {
+        return cprs_diag_set(diag, ret, 0, -1, -1, "", "invalid options");
+    }
+    r->base = buf ? buf : (const uint8_t *)"";
+    ret = reader_check(r, size, diag);
+    if (ret) {
+        cprs_reader_close(r);
+        return ret;
+    }
+    *ret_reader = r;
+    return 0;
+}
+
+/* Read a non-mappable fd into memory: pread when seekable, else to EOF. */
+static int read_all(int fd, uint64_t max, bool seekable, uint8_t **ret_buf,
+                    uint64_t *ret_len)
+{
+    uint8_t *buf = NULL, *nbuf;
+    uint64_t len = 0, cap = 0;
+    ssize_t n;
+
+    for (;;) {
+        if (len == cap) {
+            if (cap > max) {
+                free(buf);
+                return -E2BIG;
+            }
+            cap = cap ? cap * 2 : 65536;
+            nbuf = realloc(buf, cap);
+            if (!nbuf) {
+                free(buf);
+                return -ENOMEM;
+            }
+            buf = nbuf;
+        }
+        if (seekable) {
+            n = pread(fd, buf + len, cap - len, (off_t)len);
+        } else {
+            n = read(fd, buf + len, cap - len);
+        }
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            n = -errno;
+            free(buf);
+            return (int)n;
+        }
+        if (n == 0) {
+            break;
+        }
+        len += (uint64_t)n;
+    }
+    *ret_buf = buf;
+    *ret_len = len;
+    return 0;
+}
+
+int cprs_reader_open_fd(int fd, const CprsReaderOpts *opts, CprsDiag *diag,
+                        CprsReader **ret_reader)
+{
+    CprsReader *r;
+    struct stat st;
+    uint64_t len;
+    uint8_t *buf;
+    void *map;
+    int ret;
+
+    if (fd < 0 || !ret_reader) {
+        return cprs_diag_set(diag, -EINVAL, 0, -1, -1, "", "invalid argument");
+    }
+    ret = reader_new(opts, &r);
+    if (ret) {
+        return cprs_diag_set(diag, ret, 0, -1, -1, "", "invalid options");
+    }
+    if (fstat(fd, &st) < 0) {
+        ret = -errno;
+        cprs_reader_close(r);
+        return cprs_diag_set(diag, ret, 0, -1, -1, "", "fstat failed");
+    }
+
+    /* spec 8.5: map read-only and private; the size comes from fstat. */
+    if (S_ISREG(st.st_mode) && !(r->opts.flags & CPRS_READER_F_NO_MMAP) &&
+        st.st_size > 0) {
+        len = (uint64_t)st.st_size;
+        if (len > r->opts.max_arena_size + CPRS_MAX_HEADER_SIZE) {
+            /* Map only what a maximal arena could use. */
+            len = r->opts.max_arena_size + CPRS_MAX_HEADER_SIZE;
+        }
+        map = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map != MAP_FAILED) {
+            r->map = map;
+            r->map_len = (size_t)len;
+            r->base = map;
+            ret = reader_check(r, len, diag);
+            if (ret) {
+                cprs_reader_close(r);
+                return ret;
+            }
+            *ret_reader = r;
+            return 0;
+        }
+    }
+
+    /* Fallback: pread from offset 0 (not moving the fd's offset). */
+    ret = read_all(fd, r->opts.max_arena_size, S_ISREG(st.st_mode) ||
+                   S_ISBLK(st.st_mode), &buf, &len);
+    if (ret == -ESPIPE) {
+        ret = read_all(fd, r->opts.max_arena_size, false, &buf, &len);
+    }
+    if (ret) {
+        cprs_reader_close(r);
+        return cprs_diag_set(diag, ret, 0, -1, -1, "", ret == -E2BIG ?
+                             "input larger than the arena limit" :
+                             "read failed");
+    }
+    r->owned = buf;
+    r->base = buf ? buf : (const uint8_t *)"";
+    ret = reader_check(r, len, diag);
+    if (ret) {
+        cprs_reader_close(r);
+        return ret;
+    }
+    *ret_reader = r;
+    return 0;
+}
+
+int cprs_reader_open_path(const char *path, const CprsReaderOpts *opts,
+                          CprsDiag *diag, CprsReader **ret_reader)
+{
+    int fd, ret;
+
+    if (!path || !ret_reader) {
+        return cprs_diag_set(diag, -EINVAL, 0, -1, -1, "", "invalid argument");
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        ret = -errno;
+        return cprs_diag_set(diag, ret, 0, -1, -1, "", "cannot open file");
+    }
+    ret = cprs_reader_open_fd(fd, opts, diag, ret_reader);
+    close(fd);
+    return ret;
+}
+
+void cprs_reader_close(CprsReader *r)
+{
+    uint32_t i, n;
+
+    if (!r) {
+        return;
+    }
+    if (r->payload_cache) {
+        n = cprs_rec_count(r, CPRS_SECTION_DEVSTATE);
+        for (i = 0; i < n; i++) {
+            free(r->payload_cache[i]);
+        }
+        free(r->payload_cache);
+    }
+    for (i = 0; i < r->nsec; i++) {
+        free(r->sec[i].owned);
+    }
+    if (r->map) {
+        munmap(r->map, r->map_len);
+    }
+    free(r->owned);
+    free(r);
+}
+
+const CprsDiag *cprs_reader_last_diag(const CprsReader *r)
+{
+    return r ? &r->last : NULL;
+}
+
+int cprs_reader_get_info(const CprsReader *r, CprsArenaInfo *info)
+{
+    if (!r) {
+        return -EINVAL;
+    }
+    return cprs_info_fill(info, &r->info, sizeof(r->info));
+}
+
+const void *cprs_reader_bytes(const CprsReader *r, size_t *ret_size)
+{
+    if (!r) {
+        return NULL;
+    }
+    if (ret_size) {
+        *ret_size = (size_t)r->size;
+    }
+    return r->base;
+}
+
+uint32_t cprs_reader_section_count(const CprsReader *r)
+{
+    return r ? r->nsec : 0;
+}
+
+int cprs_reader_section_get(const CprsReader *r, uint32_t index,
+                            CprsSectionInfo *info)
+{
+    const CprsSec *s;
+    CprsSectionInfo si;
+
+    if (!r || index >= r->nsec) {
+        return -EINVAL;
+    }
+    s = &r->sec[index];
+    si = (CprsSectionInfo) {
+        .sz = sizeof(si),
+        .type = s->type,
+        .flags = s->flags,
+        .offset = s->offset,
+        .stored_size = s->stored_size,
+        .raw_size = s->raw_size,
+        .record_count = s->record_count,
+        .record_size = s->record_size,
+        .crc32c = s->crc32c,
+        .link = s->link,
+        .entry_offset = s->entry_offset,
+    };
+    return cprs_info_fill(info, &si, sizeof(si));
+}

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * ramblock.c - RAM block maps (spec 6.3) and their guest-physical ranges
+ * (spec 6.4).
+ */
+#include "cprs-internal.h"
+
+uint32_t cprs_reader_ramblock_count(const CprsReader *r)
+{
+    return r ? cprs_rec_count(r, CPRS_SECTION_RAMBLOCKS) : 0;
+}
+
+/* Decode and check block @index; also returns its first range. */
+static int ramblock_get(CprsReader *r, uint32_t index, CprsRamBlockInfo *bi,
+                        uint32_t *ret_first)
+{
+    const CprsWireRamBlock *w;
+    const uint8_t *p;
+    uint64_t off, end;
+    uint32_t first;
+    int sec, ret;
+
+    ret = cprs_rec_get(r, CPRS_SECTION_RAMBLOCKS, index, &p, &sec, &off);
+    if (ret) {
+        return ret;
+    }
+    w = (const CprsWireRamBlock *)p;
+
+#define FAIL(err, field, clause, reason) \
+    cprs_reader_fail(r, (err), off + offsetof(CprsWireRamBlock, field), sec, \
+                     index, (clause), (reason))
+
+    *bi = (CprsRamBlockInfo) { .sz = sizeof(*bi) };
+    ret = cprs_str_get(r, &w->idstr, off, sec, index, &bi->idstr,
+                       &bi->idstr_len);
+    if (ret) {
+        return ret;
+    }
+    bi->fd_index = cprs_le32_get(&w->fd_index);
+    bi->flags = cprs_le32_get(&w->flags);
+    bi->fd_offset = cprs_le64_get(&w->fd_offset);
+    bi->used_length = cprs_le64_get(&w->used_length);
+    bi->max_length = cprs_le64_get(&w->max_length);
+    bi->page_size = cprs_le64_get(&w->page_size);
+    bi->align = cprs_le64_get(&w->align);
+    first = cprs_le32_get(&w->range_first);
+    bi->range_count = cprs_le32_get(&w->range_count);
+
+    if (bi->fd_index != CPRS_NO_INDEX &&
+        bi->fd_index >= cprs_rec_count(r, CPRS_SECTION_FDS)) {
+        return FAIL(-EBADMSG, fd_index, "6.3.2",
+                    "fd_index names no fd record");
+    }
+    if (!r->lenient && (bi->flags & ~CPRS_RAM_F_KNOWN)) {
+        return FAIL(-EBADMSG, flags, "6.3.3", "unknown RAM block flag");
+    }
+    if (!cprs_add_ok(bi->fd_offset, bi->max_length, &end)) {
+        return FAIL(-EBADMSG, fd_offset, "6.3.4",
+                    "fd_offset + max_length overflows");
+    }
+    if (bi->used_length > bi->max_length) {
+        return FAIL(-EBADMSG, used_length, "6.3.5",
+                    "used_length larger than max_length");
+    }
+    if (!cprs_is_pow2(bi->page_size)) {
+        return FAIL(-EBADMSG, page_size, "6.3.6",
+                    "page_size not a power of two");
+    }
+    if (bi->align && !cprs_is_pow2(bi->align)) {
+        return FAIL(-EBADMSG, align, "6.3.6",
+                    "align neither 0 nor a power of two");
+    }
+    if (!cprs_range_ok(cprs_rec_count(r, CPRS_SECTION_GPA_RANGES), first,
+                       bi->range_count)) {
+        return FAIL(-EBADMSG, range_first, "6.3.7",
+                    "ranges outside the GPA range section");
+    }
+#undef FAIL
+    *ret_first = first;
+    return 0;
+}
+
+int cprs_reader_ramblock_get(CprsReader *r, uint32_t index,
+                             CprsRamBlockInfo *info)
+{
+    CprsRamBlockInfo bi;
+    uint32_t first;
+    int ret;
+
+    if (!r || !info) {
+        return -EINVAL;
+    }
+    ret = ramblock_get(r, index, &bi, &first);
+    if (ret) {
+        return ret;
+    }
+    return cprs_info_fill(info, &bi, sizeof(bi));
+}
+
+int cprs_reader_ramblock_find(CprsReader *r, const char *idstr,
+                              uint32_t *ret_index)
+{
+    if (!r || !idstr || !ret_index) {
+        return -EINVAL;
+    }
+    return cprs_lookup(r, CPRS_SECTION_RAMBLOCKS, idstr, 0, ret_index);
+}
+
+int cprs_reader_gpa_range_get(CprsReader *r, uint32_t block, uint32_t k,
+                              CprsGpaRange *range)
+{
+    const CprsWireGpaRange *w;
+    const uint8_t *p;
+    CprsRamBlockInfo bi;
+    CprsGpaRange gr;
+    uint64_t off, end;
+    uint32_t first;
+    int sec, ret;
+
+    if (!r || !range) {
+        return -EINVAL;
+    }
+    ret = ramblock_get(r, block, &bi, &first);
+    if (ret) {
+        return ret;
+    }
+    if (k >= bi.range_count) {
+        return -EINVAL;
+    }
+    ret = cprs_rec_get(r, CPRS_SECTION_GPA_RANGES, first + k, &p, &sec, &off);
+    if (ret) {
+        return ret;
+    }
+    w = (const CprsWireGpaRange *)p;
+    gr.gpa = cprs_le64_get(&w->gpa);
+    gr.size = cprs_le64_get(&w->size);
+    gr.block_offset = cprs_le64_get(&w->block_offset);
+
+    /* spec 6.4.1: non-empty, and the last byte does not wrap. */
+    if (gr.size == 0 || !cprs_add_ok(gr.gpa, gr.size - 1, &end)) {
+        return cprs_reader_fail(r, -EBADMSG, off +
+                                offsetof(CprsWireGpaRange, size), sec,
+                                first + k, "6.4.1",
+                                "GPA range empty or wrapping");
+    }
+    /* spec 6.4.2: inside the block's max_length. */
+    if (!cprs_range_ok(bi.max_length, gr.block_offset, gr.size)) {
+        return cprs_reader_fail(r, -EBADMSG, off +
+                                offsetof(CprsWireGpaRange, block_offset),
+                                sec, first + k, "6.4.2",
+                                "GPA range outside its RAM block");
+    }
+    *range = gr;
+    return 0;
+}

@@ -1,0 +1,1253 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * writer.c - building an arena (spec 9).
+ *
+ * Records are encoded into their wire form as they are added, so finishing
+ * only lays sections out, builds the hash indexes and computes CRCs.  The
+ * output is a pure function of the records and the opts: strings are
+ * deduplicated in first-use order, sections come in type order, padding is
+ * zero, and nothing depends on addresses or hash-table iteration order.
+ *
+ * Every add function either succeeds or leaves the writer exactly as it
+ * was: it validates, then reserves all memory it may need, then commits
+ * with operations that cannot fail.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef CPRS_HAVE_ZSTD
+#include <zstd.h>
+#endif
+
+#include "cprs-internal.h"
+
+/* ---- Growable arrays --------------------------------------------------- */
+
+typedef struct Vec {
+    uint8_t *p;
+    size_t len;     /* bytes used */
+    size_t cap;     /* bytes allocated */
+} Vec;
+
+static int vec_reserve(Vec *v, size_t more)
+{
+    size_t need, cap;
+    uint8_t *np;
+
+    if (more > SIZE_MAX - v->len) {
+        return -ENOMEM;
+    }
+    need = v->len + more;
+    if (need <= v->cap) {
+        return 0;
+    }
+    cap = v->cap ? v->cap : 256;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2) {
+            return -ENOMEM;
+        }
+        cap *= 2;
+    }
+    np = realloc(v->p, cap);
+    if (!np) {
+        return -ENOMEM;
+    }
+    v->p = np;
+    v->cap = cap;
+    return 0;
+}
+
+/* Append after a successful vec_reserve(): cannot fail. */
+static void vec_put(Vec *v, const void *p, size_t len)
+{
+    memcpy(v->p + v->len, p, len);
+    v->len += len;
+}
+
+/* ---- Hash set of record keys or strings ------------------------------- */
+
+/*
+ * Open addressing over (hash, value + 1).  Used to deduplicate strings and
+ * to refuse duplicate keys; the caller supplies the equality test.
+ */
+typedef struct HashSet {
+    uint32_t *hash;
+    uint32_t *val;      /* value + 1; 0 = empty */
+    uint32_t cap;       /* power of two or 0 */
+    uint32_t used;
+} HashSet;
+
+typedef bool (*HashEq)(const void *ctx, uint32_t val, const void *key);
+
+static int set_reserve(HashSet *s, uint32_t more)
+{
+    uint32_t ncap, i, pos;
+    uint32_t *nh, *nv;
+
+    if ((uint64_t)(s->used + more) * 2 <= s->cap) {
+        return 0;
+    }
+    ncap = s->cap ? s->cap : 64;
+    while ((uint64_t)(s->used + more) * 2 > ncap) {
+        if (ncap >= (1u << 30)) {
+            return -ENOMEM;
+        }
+        ncap *= 2;
+    }
+    nh = calloc(ncap, sizeof(*nh));
+    nv = calloc(ncap, sizeof(*nv));
+    if (!nh || !nv) {
+        free(nh);
+        free(nv);
+        return -ENOMEM;
+    }
+    for (i = 0; i < s->cap; i++) {
+        if (!s->val[i]) {
+            continue;
+        }
+        pos = s->hash[i] & (ncap - 1);
+        while (nv[pos]) {
+            pos = (pos + 1) & (ncap - 1);
+        }
+        nh[pos] = s->hash[i];
+        nv[pos] = s->val[i];
+    }
+    free(s->hash);
+    free(s->val);
+    s->hash = nh;
+    s->val = nv;
+    s->cap = ncap;
+    return 0;
+}
+
+/* Value stored under an equal key, or -1. */
+static int64_t set_find(const HashSet *s, uint32_t h, HashEq eq,
+                        const void *ctx, const void *key)
+{
+    uint32_t pos;
+
+    if (!s->cap) {
+        return -1;
+    }
+    for (pos = h & (s->cap - 1); s->val[pos]; pos = (pos + 1) & (s->cap - 1)) {
+        if (s->hash[pos] == h && eq(ctx, s->val[pos] - 1, key)) {
+            return s->val[pos] - 1;
+        }
+    }
+    return -1;
+}
+
+/* Insert after a successful set_reserve(): cannot fail. */
+static void set_put(HashSet *s, uint32_t h, uint32_t val)
+{
+    uint32_t pos = h & (s->cap - 1);
+
+    while (s->val[pos]) {
+        pos = (pos + 1) & (s->cap - 1);
+    }
+    s->hash[pos] = h;
+    s->val[pos] = val + 1;
+    s->used++;
+}
+
+static void set_free(HashSet *s)
+{
+    free(s->hash);
+    free(s->val);
+}
+
+/* ---- The writer -------------------------------------------------------- */
+
+typedef struct Payload {
+    uint8_t *data;          /* stored bytes (raw or zstd), owned */
+    uint64_t size;
+} Payload;
+
+/* One record table: wire records, their key hashes, a duplicate set. */
+typedef struct Table {
+    Vec recs;
+    Vec hashes;             /* uint32_t per record */
+    HashSet keys;
+    uint32_t count;
+} Table;
+
+struct CprsWriter {
+    CprsWriterOpts opts;
+    char producer[CPRS_PRODUCER_MAX];
+    uint8_t build_id[CPRS_BUILD_ID_MAX];
+    Vec strtab;
+    HashSet strings;        /* strtab offset of each distinct string */
+    Table tab[CPRS_SECTION__MAX];   /* FDS, RAMBLOCKS, VFIO, DEVSTATE */
+    Vec ranges;             /* CprsWireGpaRange[] */
+    uint32_t range_count;
+    Payload *payloads;      /* one per DEVSTATE record */
+    uint64_t blob_size;     /* end of the last payload */
+};
+
+static const char *table_name(const CprsWriter *w, uint32_t type, uint32_t i,
+                              uint32_t *ret_len, uint32_t *ret_id)
+{
+    const uint8_t *rec = w->tab[type].recs.p +
+                         (size_t)i * cprs_type_record_size(type);
+    const CprsWireStr *ref = (const CprsWireStr *)rec;
+
+    *ret_len = cprs_le32_get(&ref->len);
+    switch (type) {
+    case CPRS_SECTION_FDS:
+        *ret_id = cprs_le32_get(&((const CprsWireFd *)rec)->id);
+        break;
+    case CPRS_SECTION_DEVSTATE:
+        *ret_id = cprs_le32_get(&((const CprsWireDevState *)rec)->instance_id);
+        break;
+    default:
+        *ret_id = 0;
+        break;
+    }
+    return (const char *)w->strtab.p + cprs_le32_get(&ref->off);
+}
+
+typedef struct Key {
+    uint32_t type;
+    const char *name;
+    size_t len;
+    uint32_t id;
+} Key;
+
+static bool key_eq(const void *ctx, uint32_t val, const void *key)
+{
+    const CprsWriter *w = ctx;
+    const Key *k = key;
+    uint32_t len, id;
+    const char *name = table_name(w, k->type, val, &len, &id);
+
+    return id == k->id && len == k->len && !memcmp(name, k->name, len);
+}
+
+typedef struct StrKey {
+    const char *s;
+    size_t len;
+} StrKey;
+
+static bool str_eq(const void *ctx, uint32_t val, const void *key)
+{
+    const CprsWriter *w = ctx;
+    const StrKey *k = key;
+
+    return val + k->len < w->strtab.len &&
+           !memcmp(w->strtab.p + val, k->s, k->len) &&
+           w->strtab.p[val + k->len] == 0;
+}
+
+/* Validate a name argument (spec 6.1.2, 7). */
+static int name_check(const char *name, size_t *ret_len)
+{
+    size_t len;
+
+    if (!name) {
+        return -EINVAL;
+    }
+    len = strnlen(name, CPRS_MAX_NAME_LEN + 1);
+    if (len == 0 || len > CPRS_MAX_NAME_LEN ||
+        cprs_name_bad_char(name, len) < len) {
+        return -EINVAL;
+    }
+    *ret_len = len;
+    return 0;
+}
+
+/*
+ * Reserve room for a new record of @type keyed (@name, @id): refuses a
+ * duplicate, and on success guarantees that commit_record() cannot fail.
+ */
+static int reserve_record(CprsWriter *w, uint32_t type, const char *name,
+                          size_t len, uint32_t id, uint32_t *ret_hash)
+{
+    Table *t = &w->tab[type];
+    Key key = { type, name, len, id };
+    uint32_t h = cprs_key_hash(name, len, id);
+    StrKey sk = { name, len };
+    uint32_t sh = cprs_key_hash(name, len, 0);
+    int ret;
+
+    if (t->count >= CPRS_MAX_RECORDS) {
+        return -E2BIG;
+    }
+    if (set_find(&t->keys, h, key_eq, w, &key) >= 0) {
+        return -EEXIST;
+    }
+    ret = vec_reserve(&t->recs, cprs_type_record_size(type));
+    if (!ret) {
+        ret = vec_reserve(&t->hashes, sizeof(uint32_t));
+    }
+    if (!ret) {
+        ret = set_reserve(&t->keys, 1);
+    }
+    if (!ret && set_find(&w->strings, sh, str_eq, w, &sk) < 0) {
+        if (w->strtab.len + len + 1 > UINT32_MAX) {
+            return -E2BIG;
+        }
+        ret = vec_reserve(&w->strtab, len + 1);
+        if (!ret) {
+            ret = set_reserve(&w->strings, 1);
+        }
+    }
+    *ret_hash = h;
+    return ret;
+}
+
+/* Intern a string reserved by reserve_record(); returns its reference. */
+static CprsWireStr intern(CprsWriter *w, const char *name, size_t len)
+{
+    StrKey sk = { name, len };
+    uint32_t sh = cprs_key_hash(name, len, 0);
+    int64_t off = set_find(&w->strings, sh, str_eq, w, &sk);
+    CprsWireStr ref;
+
+    if (off < 0) {
+        off = (int64_t)w->strtab.len;
+        vec_put(&w->strtab, name, len);
+        vec_put(&w->strtab, "", 1);
+        set_put(&w->strings, sh, (uint32_t)off);
+    }
+    cprs_le32_set(&ref.off, (uint32_t)off);
+    cprs_le32_set(&ref.len, (uint32_t)len);
+    return ref;
+}
+
+static uint32_t commit_record(CprsWriter *w, uint32_t type, const void *rec,
+                              uint32_t h)
+{
+    Table *t = &w->tab[type];
+
+    vec_put(&t->recs, rec, cprs_type_record_size(type));
+    vec_put(&t->hashes, &h, sizeof(h));
+    set_put(&t->keys, h, t->count);
+    return t->count++;
+}
+
+int cprs_writer_new(const CprsWriterOpts *opts, CprsWriter **ret_writer)
+{
+    CprsWriter *w;
+    struct timespec ts;
+    size_t n;
+    int ret;
+
+    if (!ret_writer) {
+        return -EINVAL;
+    }
+    w = calloc(1, sizeof(*w));
+    if (!w) {
+        return -ENOMEM;
+    }
+    ret = cprs_opts_copy(&w->opts, sizeof(w->opts), opts);
+    if (ret) {
+        goto fail;
+    }
+    ret = -EINVAL;
+    if (!w->opts.mode) {
+        w->opts.mode = CPRS_MODE_EXEC;
+    }
+    if (w->opts.mode >= CPRS_MODE__MAX ||
+        (w->opts.flags & ~(CPRS_WRITER_F_REPRODUCIBLE |
+                           CPRS_WRITER_F_NO_INDEX)) ||
+        w->opts.build_id_size > CPRS_BUILD_ID_MAX ||
+        (w->opts.build_id_size && !w->opts.build_id) ||
+        (w->opts.compress_sections & ~(((1u << CPRS_SECTION__MAX) - 1) &
+                                       ~1u))) {
+        goto fail;
+    }
+#ifdef CPRS_HAVE_ZSTD
+    if (!w->opts.zstd_level) {
+        w->opts.zstd_level = 3;
+    }
+    if (w->opts.zstd_level < ZSTD_minCLevel() ||
+        w->opts.zstd_level > ZSTD_maxCLevel()) {
+        goto fail;
+    }
+#else
+    if (w->opts.compress_sections) {
+        ret = -EPROTONOSUPPORT;
+        goto fail;
+    }
+#endif
+
+    /* spec 3.15: the producer string. */
+    if (w->opts.producer) {
+        n = strnlen(w->opts.producer, CPRS_PRODUCER_MAX);
+        if (n == CPRS_PRODUCER_MAX ||
+            cprs_name_bad_char(w->opts.producer, n) < n) {
+            goto fail;
+        }
+        memcpy(w->producer, w->opts.producer, n);
+    } else {
+        snprintf(w->producer, sizeof(w->producer), "libcprstate %s",
+                 cprs_version());
+    }
+    w->opts.producer = NULL;
+
+    /* spec 3.14: this executable's build-id, read with libelf. */
+    if (w->opts.build_id) {
+        memcpy(w->build_id, w->opts.build_id, w->opts.build_id_size);
+    } else if (!(w->opts.flags & CPRS_WRITER_F_REPRODUCIBLE)) {
+        int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+        size_t got;
+
+        if (fd >= 0) {
+            if (!cprs_elf_build_id(fd, w->build_id, sizeof(w->build_id),
+                                   &got)) {
+                w->opts.build_id_size = (uint32_t)got;
+            }
+            close(fd);
+        }
+    }
+    w->opts.build_id = NULL;
+
+    if (!(w->opts.flags & CPRS_WRITER_F_REPRODUCIBLE)) {
+        if (!w->opts.created_ns && !clock_gettime(CLOCK_REALTIME, &ts)) {
+            w->opts.created_ns = (uint64_t)ts.tv_sec * 1000000000u +
+                                 (uint64_t)ts.tv_nsec;
+        }
+        if (!w->opts.writer_pid) {
+            w->opts.writer_pid = (uint32_t)getpid();
+        }
+    }
+    *ret_writer = w;
+    return 0;
+
+fail:
+    free(w);
+    return ret;
+}
+
+void cprs_writer_free(CprsWriter *w)
+{
+    uint32_t i;
+
+    if (!w) {
+        return;
+    }
+    for (i = 0; i < w->tab[CPRS_SECTION_DEVSTATE].count; i++) {
+        free(w->payloads[i].data);
+    }
+    free(w->payloads);
+    for (i = 0; i < CPRS_SECTION__MAX; i++) {
+        free(w->tab[i].recs.p);
+        free(w->tab[i].hashes.p);
+        set_free(&w->tab[i].keys);
+    }
+    free(w->ranges.p);
+    free(w->strtab.p);
+    set_free(&w->strings);
+    free(w);
+}
+
+int cprs_writer_add_fd(CprsWriter *w, const CprsFdInfo *fd,
+                       uint32_t *ret_index)
+{
+    CprsFdInfo in;
+    CprsWireFd rec;
+    size_t len;
+    uint32_t h, idx;
+    int ret;
+
+    if (!w || !fd) {
+        return -EINVAL;
+    }
+    ret = cprs_opts_copy(&in, sizeof(in), fd);
+    if (ret || name_check(in.name, &len)) {
+        return -EINVAL;
+    }
+    if (in.fd < -1 || in.kind >= CPRS_FD_KIND__MAX ||
+        (in.flags & ~CPRS_FD_F_KNOWN) ||
+        (!(in.flags & CPRS_FD_F_SEALS) && in.seals) ||
+        (!(in.flags & CPRS_FD_F_IDENTITY) &&
+         (in.dev || in.ino || in.st_mode || in.size))) {
+        return -EINVAL;
+    }
+    ret = reserve_record(w, CPRS_SECTION_FDS, in.name, len, (uint32_t)in.id,
+                         &h);
+    if (ret) {
+        return ret;
+    }
+    memset(&rec, 0, sizeof(rec));
+    rec.name = intern(w, in.name, len);
+    cprs_le32_set(&rec.id, (uint32_t)in.id);
+    /* spec 6.2.3: the writer numbers slots in record order. */
+    cprs_le32_set(&rec.slot, w->tab[CPRS_SECTION_FDS].count);
+    cprs_le32_set(&rec.fd, (uint32_t)in.fd);
+    cprs_le16_set(&rec.kind, (uint16_t)in.kind);
+    cprs_le32_set(&rec.flags, in.flags);
+    cprs_le32_set(&rec.seals, in.seals);
+    cprs_le64_set(&rec.dev, in.dev);
+    cprs_le64_set(&rec.ino, in.ino);
+    cprs_le32_set(&rec.st_mode, in.st_mode);
+    cprs_le64_set(&rec.size, in.size);
+    idx = commit_record(w, CPRS_SECTION_FDS, &rec, h);
+    if (ret_index) {
+        *ret_index = idx;
+    }
+    return 0;
+}
+
+int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
+                             const CprsGpaRange *ranges, uint32_t n_ranges,
+                             uint32_t *ret_index)
+{
+    CprsRamBlockInfo in;
+    CprsWireRamBlock rec;
+    CprsWireGpaRange wr;
+    uint64_t end;
+    size_t len;
+    uint32_t h, idx, k;
+    int ret;
+
+    if (!w || !block || (n_ranges && !ranges)) {
+        return -EINVAL;
+    }
+    ret = cprs_opts_copy(&in, sizeof(in), block);
+    if (ret || name_check(in.idstr, &len)) {
+        return -EINVAL;
+    }
+    if ((in.fd_index != CPRS_NO_INDEX &&
+         in.fd_index >= w->tab[CPRS_SECTION_FDS].count) ||
+        (in.flags & ~CPRS_RAM_F_KNOWN) ||
+        !cprs_add_ok(in.fd_offset, in.max_length, &end) ||
+        in.used_length > in.max_length || !cprs_is_pow2(in.page_size) ||
+        (in.align && !cprs_is_pow2(in.align))) {
+        return -EINVAL;
+    }
+    for (k = 0; k < n_ranges; k++) {
+        if (!ranges[k].size ||
+            !cprs_add_ok(ranges[k].gpa, ranges[k].size - 1, &end) ||
+            !cprs_range_ok(in.max_length, ranges[k].block_offset,
+                           ranges[k].size)) {
+            return -EINVAL;
+        }
+    }
+    if ((uint64_t)w->range_count + n_ranges > CPRS_MAX_RECORDS) {
+        return -E2BIG;
+    }
+    ret = vec_reserve(&w->ranges, (size_t)n_ranges * sizeof(wr));
+    if (ret) {
+        return ret;
+    }
+    ret = reserve_record(w, CPRS_SECTION_RAMBLOCKS, in.idstr, len, 0, &h);
+    if (ret) {
+        return ret;
+    }
+    memset(&rec, 0, sizeof(rec));
+    rec.idstr = intern(w, in.idstr, len);
+    cprs_le32_set(&rec.fd_index, in.fd_index);
+    cprs_le32_set(&rec.flags, in.flags);
+    cprs_le64_set(&rec.fd_offset, in.fd_offset);
+    cprs_le64_set(&rec.used_length, in.used_length);
+    cprs_le64_set(&rec.max_length, in.max_length);
+    cprs_le64_set(&rec.page_size, in.page_size);
+    cprs_le64_set(&rec.align, in.align);
+    cprs_le32_set(&rec.range_first, w->range_count);
+    cprs_le32_set(&rec.range_count, n_ranges);
+    for (k = 0; k < n_ranges; k++) {
+        cprs_le64_set(&wr.gpa, ranges[k].gpa);
+        cprs_le64_set(&wr.size, ranges[k].size);
+        cprs_le64_set(&wr.block_offset, ranges[k].block_offset);
+        vec_put(&w->ranges, &wr, sizeof(wr));
+    }
+    w->range_count += n_ranges;
+    idx = commit_record(w, CPRS_SECTION_RAMBLOCKS, &rec, h);
+    if (ret_index) {
+        *ret_index = idx;
+    }
+    return 0;
+}
+
+int cprs_writer_add_vfio(CprsWriter *w, const CprsVfioDeviceInfo *dev,
+                         uint32_t *ret_index)
+{
+    CprsVfioDeviceInfo in;
+    CprsWireVfioDevice rec;
+    size_t len;
+    uint32_t h, idx;
+    int ret;
+
+    if (!w || !dev) {
+        return -EINVAL;
+    }
+    ret = cprs_opts_copy(&in, sizeof(in), dev);
+    if (ret || name_check(in.name, &len)) {
+        return -EINVAL;
+    }
+    ret = reserve_record(w, CPRS_SECTION_VFIO_DEVICES, in.name, len, 0, &h);
+    if (ret) {
+        return ret;
+    }
+    memset(&rec, 0, sizeof(rec));
+    rec.name = intern(w, in.name, len);
+    cprs_le32_set(&rec.devid, (uint32_t)in.devid);
+    cprs_le32_set(&rec.ioas_id, in.ioas_id);
+    cprs_le32_set(&rec.hwpt_id, in.hwpt_id);
+    idx = commit_record(w, CPRS_SECTION_VFIO_DEVICES, &rec, h);
+    if (ret_index) {
+        *ret_index = idx;
+    }
+    return 0;
+}
+
+/* Compress @size bytes; *ret_data is NULL when zstd would not shrink it. */
+static int zstd_pack(const CprsWriter *w, const void *data, size_t size,
+                     uint8_t **ret_data, size_t *ret_size)
+{
+#ifdef CPRS_HAVE_ZSTD
+    size_t bound = ZSTD_compressBound(size), n;
+    uint8_t *out;
+
+    *ret_data = NULL;
+    if (ZSTD_isError(bound)) {
+        return -E2BIG;
+    }
+    out = malloc(bound);
+    if (!out) {
+        return -ENOMEM;
+    }
+    /* One-shot compression records the content size in the frame. */
+    n = ZSTD_compress(out, bound, data, size, w->opts.zstd_level);
+    if (ZSTD_isError(n)) {
+        free(out);
+        return -ENOMEM;
+    }
+    if (n >= size) {
+        free(out);
+        return 0;
+    }
+    *ret_data = out;
+    *ret_size = n;
+    return 0;
+#else
+    (void)w;
+    (void)data;
+    (void)size;
+    (void)ret_data;
+    (void)ret_size;
+    return -EPROTONOSUPPORT;
+#endif
+}
+
+int cprs_writer_add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
+                             const void *data, size_t size,
+                             uint32_t *ret_index)
+{
+    CprsDevStateInfo in;
+    CprsWireDevState rec;
+    Payload pl = { NULL, 0 }, *np;
+    uint64_t off, end;
+    uint32_t flags = 0, h, idx;
+    size_t len, count;
+    int ret;
+
+    if (!w || !ds || (!data && size)) {
+        return -EINVAL;
+    }
+    ret = cprs_opts_copy(&in, sizeof(in), ds);
+    if (ret || name_check(in.name, &len) ||
+        (in.flags & ~CPRS_DEVSTATE_F_KNOWN)) {
+        return -EINVAL;
+    }
+    if (size > CPRS_MAX_PAYLOAD_SIZE) {
+        return -E2BIG;
+    }
+    count = w->tab[CPRS_SECTION_DEVSTATE].count;
+    np = realloc(w->payloads, (count + 1) * sizeof(*np));
+    if (!np) {
+        return -ENOMEM;
+    }
+    w->payloads = np;
+
+    if (in.flags & CPRS_DEVSTATE_F_ZSTD) {
+        size_t csize = 0;
+
+        ret = zstd_pack(w, data, size, &pl.data, &csize);
+        if (ret) {
+            return ret;
+        }
+        if (pl.data) {
+            pl.size = csize;
+            flags = CPRS_DEVSTATE_F_ZSTD;
+        }
+    }
+    if (!pl.data) {
+        pl.data = malloc(size ? size : 1);
+        if (!pl.data) {
+            return -ENOMEM;
+        }
+        if (size) {
+            memcpy(pl.data, data, size);
+        }
+        pl.size = size;
+    }
+    off = cprs_align_up(w->blob_size);
+    if (!cprs_add_ok(off, pl.size, &end) || end > CPRS_MAX_ARENA_SIZE) {
+        free(pl.data);
+        return -E2BIG;
+    }
+    ret = reserve_record(w, CPRS_SECTION_DEVSTATE, in.name, len,
+                         in.instance_id, &h);
+    if (ret) {
+        free(pl.data);
+        return ret;
+    }
+    memset(&rec, 0, sizeof(rec));
+    rec.name = intern(w, in.name, len);
+    cprs_le32_set(&rec.instance_id, in.instance_id);
+    cprs_le32_set(&rec.version_id, in.version_id);
+    cprs_le32_set(&rec.flags, flags);
+    cprs_le64_set(&rec.data_off, off);
+    cprs_le64_set(&rec.stored_size, pl.size);
+    cprs_le64_set(&rec.raw_size, size);
+    w->payloads[count] = pl;
+    w->blob_size = end;
+    idx = commit_record(w, CPRS_SECTION_DEVSTATE, &rec, h);
+    if (ret_index) {
+        *ret_index = idx;
+    }
+    return 0;
+}
+
+/* ---- Layout ------------------------------------------------------------ */
+
+/* A contiguous run of output bytes. */
+typedef struct Piece {
+    const void *p;
+    size_t len;
+} Piece;
+
+typedef struct OutSec {
+    uint32_t type;
+    uint32_t flags;
+    uint32_t link;
+    uint32_t record_count;
+    uint32_t record_size;
+    uint32_t crc;
+    uint64_t offset;
+    uint64_t stored_size;
+    uint64_t raw_size;
+    size_t first_piece;
+    size_t n_pieces;
+} OutSec;
+
+typedef struct Layout {
+    CprsWireHeader header;
+    CprsWireSection dir[CPRS_MAX_SECTIONS];
+    OutSec sec[CPRS_MAX_SECTIONS];
+    uint32_t nsec;
+    Piece *pieces;          /* body pieces, in output order, no padding */
+    size_t n_pieces;
+    size_t cap_pieces;
+    uint8_t *owned[CPRS_MAX_SECTIONS * 2];  /* index and zstd buffers */
+    uint32_t n_owned;
+    uint64_t size;
+} Layout;
+
+static int add_piece(Layout *l, const void *p, size_t len)
+{
+    Piece *np;
+
+    if (l->n_pieces == l->cap_pieces) {
+        size_t cap = l->cap_pieces ? l->cap_pieces * 2 : 64;
+
+        np = realloc(l->pieces, cap * sizeof(*np));
+        if (!np) {
+            return -ENOMEM;
+        }
+        l->pieces = np;
+        l->cap_pieces = cap;
+    }
+    l->pieces[l->n_pieces++] = (Piece) { p, len };
+    return 0;
+}
+
+static void layout_free(Layout *l)
+{
+    uint32_t i;
+
+    for (i = 0; i < l->n_owned; i++) {
+        free(l->owned[i]);
+    }
+    free(l->pieces);
+}
+
+/* Begin section @type whose raw bytes are the pieces added next. */
+static OutSec *sec_begin(Layout *l, uint32_t type, uint32_t count)
+{
+    OutSec *s = &l->sec[l->nsec++];
+
+    *s = (OutSec) {
+        .type = type,
+        .flags = type == CPRS_SECTION_INDEX ? 0 : CPRS_SECTION_F_REQUIRED,
+        .record_count = count,
+        .record_size = cprs_type_record_size(type),
+        .first_piece = l->n_pieces,
+    };
+    return s;
+}
+
+static void sec_end(Layout *l, OutSec *s)
+{
+    size_t i;
+
+    s->n_pieces = l->n_pieces - s->first_piece;
+    for (i = s->first_piece; i < l->n_pieces; i++) {
+        s->raw_size += l->pieces[i].len;
+    }
+    s->stored_size = s->raw_size;
+}
+
+/*
+ * spec 6.8: slots = the smallest power of two >= 2n (at least 8), records
+ * inserted in order with linear probing.  If some record would land more
+ * than CPRS_INDEX_MAX_PROBE slots from home, retry with twice the slots; if
+ * that keeps failing, write no index (readers then scan).
+ */
+static int build_index(const uint32_t *hashes, uint32_t n, uint8_t **ret_buf,
+                       uint32_t *ret_slots)
+{
+    uint64_t slots = 8;
+    uint32_t i, pos, probe, attempt;
+    CprsWireIndexSlot *tab;
+
+    while (slots < 2 * (uint64_t)n) {
+        slots *= 2;
+    }
+    for (attempt = 0; attempt < 4 && slots <= CPRS_MAX_INDEX_SLOTS;
+         attempt++, slots *= 2) {
+        tab = calloc(slots, sizeof(*tab));
+        if (!tab) {
+            return -ENOMEM;
+        }
+        for (i = 0; i < n; i++) {
+            pos = hashes[i] & (uint32_t)(slots - 1);
+            for (probe = 0; cprs_le32_get(&tab[pos].record); probe++) {
+                pos = (pos + 1) & (uint32_t)(slots - 1);
+            }
+            if (probe >= CPRS_INDEX_MAX_PROBE) {
+                break;
+            }
+            cprs_le32_set(&tab[pos].record, i + 1);
+            cprs_le32_set(&tab[pos].hash, hashes[i]);
+        }
+        if (i == n) {
+            *ret_buf = (uint8_t *)tab;
+            *ret_slots = (uint32_t)slots;
+            return 0;
+        }
+        free(tab);
+    }
+    *ret_buf = NULL;
+    return 0;
+}
+
+/* Replace the pieces of @s by one zstd frame when that is smaller. */
+static int compress_section(const CprsWriter *w, Layout *l, OutSec *s)
+{
+    uint8_t *raw, *packed = NULL;
+    size_t i, pos = 0, packed_size = 0;
+    int ret;
+
+    if (!s->raw_size) {
+        return 0;
+    }
+    if (s->raw_size > CPRS_MAX_SECTION_RAW_SIZE) {
+        return 0;   /* stays uncompressed: readers cap raw sections */
+    }
+    raw = malloc(s->raw_size);
+    if (!raw) {
+        return -ENOMEM;
+    }
+    for (i = 0; i < s->n_pieces; i++) {
+        memcpy(raw + pos, l->pieces[s->first_piece + i].p,
+               l->pieces[s->first_piece + i].len);
+        pos += l->pieces[s->first_piece + i].len;
+    }
+    ret = zstd_pack(w, raw, s->raw_size, &packed, &packed_size);
+    free(raw);
+    if (ret || !packed) {
+        return ret;
+    }
+    l->owned[l->n_owned++] = packed;
+    /* Later sections' pieces follow; this one shrinks to a single piece. */
+    l->pieces[s->first_piece] = (Piece) { packed, packed_size };
+    memmove(&l->pieces[s->first_piece + 1],
+            &l->pieces[s->first_piece + s->n_pieces],
+            (l->n_pieces - s->first_piece - s->n_pieces) * sizeof(Piece));
+    l->n_pieces -= s->n_pieces - 1;
+    s->n_pieces = 1;
+    s->stored_size = packed_size;
+    s->flags |= CPRS_SECTION_F_ZSTD;
+    return 0;
+}
+
+static const uint8_t zero_pad[CPRS_ALIGN];
+
+static int layout_build(const CprsWriter *w, Layout *l)
+{
+    static const uint32_t record_types[] = {
+        CPRS_SECTION_FDS, CPRS_SECTION_RAMBLOCKS, CPRS_SECTION_GPA_RANGES,
+        CPRS_SECTION_VFIO_DEVICES, CPRS_SECTION_DEVSTATE,
+    };
+    static const uint32_t indexed[] = {
+        CPRS_SECTION_FDS, CPRS_SECTION_RAMBLOCKS, CPRS_SECTION_VFIO_DEVICES,
+        CPRS_SECTION_DEVSTATE,
+    };
+    int8_t dir_of[CPRS_SECTION__MAX];
+    uint64_t incompat = 0, off, end;
+    uint32_t i, j, t, count, slots;
+    CprsWireHeader *h = &l->header;
+    uint8_t *buf;
+    OutSec *s;
+    size_t k;
+    int ret;
+
+    memset(dir_of, -1, sizeof(dir_of));
+
+    /* spec 9: sections in type order, empty ones left out. */
+    if (w->strtab.len) {
+        s = sec_begin(l, CPRS_SECTION_STRTAB, 0);
+        ret = add_piece(l, w->strtab.p, w->strtab.len);
+        if (ret) {
+            return ret;
+        }
+        sec_end(l, s);
+    }
+    for (i = 0; i < sizeof(record_types) / sizeof(record_types[0]); i++) {
+        t = record_types[i];
+        count = t == CPRS_SECTION_GPA_RANGES ? w->range_count :
+                w->tab[t].count;
+        if (!count) {
+            continue;
+        }
+        dir_of[t] = (int8_t)l->nsec;
+        s = sec_begin(l, t, count);
+        ret = add_piece(l, t == CPRS_SECTION_GPA_RANGES ? w->ranges.p :
+                        w->tab[t].recs.p,
+                        (size_t)count * cprs_type_record_size(t));
+        if (ret) {
+            return ret;
+        }
+        sec_end(l, s);
+    }
+    if (w->blob_size) {
+        s = sec_begin(l, CPRS_SECTION_BLOB, 0);
+        off = 0;
+        for (j = 0; j < w->tab[CPRS_SECTION_DEVSTATE].count; j++) {
+            const Payload *pl = &w->payloads[j];
+
+            if (!pl->size) {
+                continue;
+            }
+            if (cprs_align_up(off) != off) {
+                ret = add_piece(l, zero_pad, cprs_align_up(off) - off);
+                if (ret) {
+                    return ret;
+                }
+                off = cprs_align_up(off);
+            }
+            ret = add_piece(l, pl->data, pl->size);
+            if (ret) {
+                return ret;
+            }
+            off += pl->size;
+        }
+        sec_end(l, s);
+    }
+    for (i = 0; i < sizeof(indexed) / sizeof(indexed[0]) &&
+         !(w->opts.flags & CPRS_WRITER_F_NO_INDEX); i++) {
+        t = indexed[i];
+        if (!w->tab[t].count) {
+            continue;
+        }
+        ret = build_index((const uint32_t *)w->tab[t].hashes.p,
+                          w->tab[t].count, &buf, &slots);
+        if (ret) {
+            return ret;
+        }
+        if (!buf) {
+            continue;
+        }
+        l->owned[l->n_owned++] = buf;
+        s = sec_begin(l, CPRS_SECTION_INDEX, slots);
+        s->link = (uint32_t)dir_of[t];
+        ret = add_piece(l, buf, (size_t)slots * CPRS_INDEX_SLOT_V1_SIZE);
+        if (ret) {
+            return ret;
+        }
+        sec_end(l, s);
+    }
+
+    /* spec 5.2: section compression when asked for and worthwhile. */
+    for (i = 0; i < l->nsec; i++) {
+        if (w->opts.compress_sections & (1u << l->sec[i].type)) {
+            ret = compress_section(w, l, &l->sec[i]);
+            if (ret) {
+                return ret;
+            }
+        }
+    }
+    /* Pieces moved if a section shrank: recompute each first_piece. */
+    for (i = 0, k = 0; i < l->nsec; i++) {
+        l->sec[i].first_piece = k;
+        k += l->sec[i].n_pieces;
+    }
+
+    /* spec 2.3: header, directory, then each section 8-aligned. */
+    off = CPRS_HEADER_V1_SIZE + (uint64_t)l->nsec * CPRS_SECTION_V1_SIZE;
+    for (i = 0; i < l->nsec; i++) {
+        s = &l->sec[i];
+        s->offset = cprs_align_up(off);
+        if (!cprs_add_ok(s->offset, s->stored_size, &end) ||
+            end > CPRS_MAX_ARENA_SIZE) {
+            return -E2BIG;
+        }
+        off = end;
+        s->crc = 0;
+        for (k = 0; k < s->n_pieces; k++) {
+            s->crc = cprs_crc32c(s->crc, l->pieces[s->first_piece + k].p,
+                                 l->pieces[s->first_piece + k].len);
+        }
+        if (s->flags & CPRS_SECTION_F_ZSTD) {
+            incompat |= CPRS_INCOMPAT_ZSTD;
+        }
+        memset(&l->dir[i], 0, sizeof(l->dir[i]));
+        cprs_le32_set(&l->dir[i].type, s->type);
+        cprs_le32_set(&l->dir[i].flags, s->flags);
+        cprs_le64_set(&l->dir[i].offset, s->offset);
+        cprs_le64_set(&l->dir[i].stored_size, s->stored_size);
+        cprs_le64_set(&l->dir[i].raw_size, s->raw_size);
+        cprs_le32_set(&l->dir[i].record_count, s->record_count);
+        cprs_le32_set(&l->dir[i].record_size, s->record_size);
+        cprs_le32_set(&l->dir[i].crc32c, s->crc);
+        cprs_le32_set(&l->dir[i].link, s->link);
+    }
+    l->size = cprs_align_up(off);
+    if (l->size > CPRS_MAX_ARENA_SIZE) {
+        return -E2BIG;
+    }
+    for (j = 0; j < w->tab[CPRS_SECTION_DEVSTATE].count; j++) {
+        const CprsWireDevState *d = (const CprsWireDevState *)
+            (w->tab[CPRS_SECTION_DEVSTATE].recs.p + (size_t)j * sizeof(*d));
+
+        if (cprs_le32_get(&d->flags) & CPRS_DEVSTATE_F_ZSTD) {
+            incompat |= CPRS_INCOMPAT_ZSTD;
+        }
+    }
+
+    /* spec 3: the header last, since it covers the directory. */
+    memset(h, 0, sizeof(*h));
+    memcpy(h->magic, CPRS_MAGIC, CPRS_MAGIC_SIZE);
+    cprs_le16_set(&h->version_major, CPRS_FORMAT_VERSION_MAJOR);
+    cprs_le16_set(&h->version_minor, CPRS_FORMAT_VERSION_MINOR);
+    cprs_le32_set(&h->header_size, CPRS_HEADER_V1_SIZE);
+    cprs_le64_set(&h->incompat_features, incompat);
+    cprs_le64_set(&h->arena_size, l->size);
+    cprs_le64_set(&h->dir_offset, CPRS_HEADER_V1_SIZE);
+    cprs_le32_set(&h->dir_count, l->nsec);
+    cprs_le32_set(&h->dir_entry_size, CPRS_SECTION_V1_SIZE);
+    cprs_le64_set(&h->generation, w->opts.generation);
+    cprs_le64_set(&h->created_ns, w->opts.created_ns);
+    cprs_le32_set(&h->mode, w->opts.mode);
+    cprs_le32_set(&h->writer_pid, w->opts.writer_pid);
+    cprs_le32_set(&h->dir_crc32c,
+                  cprs_crc32c(0, l->dir, (size_t)l->nsec *
+                              CPRS_SECTION_V1_SIZE));
+    cprs_le32_set(&h->build_id_size, w->opts.build_id_size);
+    memcpy(h->build_id, w->build_id, CPRS_BUILD_ID_MAX);
+    memcpy(h->producer, w->producer, CPRS_PRODUCER_MAX);
+    cprs_le32_set(&h->header_crc32c, cprs_crc32c(0, h, sizeof(*h)));
+    return 0;
+}
+
+/*
+ * Walk the whole arena as iovecs: header, directory, sections and the zero
+ * padding between them.  Calls @emit with batches of at most IOV_MAX.
+ */
+typedef int (*EmitFn)(void *ctx, const struct iovec *iov, int n,
+                      uint64_t at);
+
+static int layout_emit(const Layout *l, EmitFn emit, void *ctx)
+{
+    struct iovec iov[64];
+    uint64_t pos = 0, batch_at = 0;
+    uint32_t i;
+    size_t k;
+    int n = 0, ret;
+
+#define PUSH(ptr, length) do { \
+        if (n == (int)(sizeof(iov) / sizeof(iov[0]))) { \
+            ret = emit(ctx, iov, n, batch_at); \
+            if (ret) { \
+                return ret; \
+            } \
+            n = 0; \
+            batch_at = pos; \
+        } \
+        iov[n].iov_base = (void *)(ptr); \
+        iov[n++].iov_len = (length); \
+        pos += (length); \
+    } while (0)
+
+    PUSH(&l->header, sizeof(l->header));
+    if (l->nsec) {
+        PUSH(l->dir, (size_t)l->nsec * CPRS_SECTION_V1_SIZE);
+    }
+    for (i = 0; i < l->nsec; i++) {
+        if (l->sec[i].offset > pos) {
+            PUSH(zero_pad, l->sec[i].offset - pos);
+        }
+        for (k = 0; k < l->sec[i].n_pieces; k++) {
+            if (l->pieces[l->sec[i].first_piece + k].len) {
+                PUSH(l->pieces[l->sec[i].first_piece + k].p,
+                     l->pieces[l->sec[i].first_piece + k].len);
+            }
+        }
+    }
+    if (l->size > pos) {
+        PUSH(zero_pad, l->size - pos);
+    }
+#undef PUSH
+    return n ? emit(ctx, iov, n, batch_at) : 0;
+}
+
+static int emit_buffer(void *ctx, const struct iovec *iov, int n,
+                       uint64_t at)
+{
+    uint8_t *dst = (uint8_t *)ctx + at;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+        dst += iov[i].iov_len;
+    }
+    return 0;
+}
+
+int cprs_writer_finish_buffer(CprsWriter *w, void **ret_buf,
+                              size_t *ret_size)
+{
+    Layout l = { 0 };
+    void *buf;
+    int ret;
+
+    if (!w || !ret_buf || !ret_size) {
+        return -EINVAL;
+    }
+    ret = layout_build(w, &l);
+    if (!ret && l.size > SIZE_MAX) {
+        ret = -E2BIG;
+    }
+    if (ret) {
+        layout_free(&l);
+        return ret;
+    }
+    buf = malloc((size_t)l.size);
+    if (!buf) {
+        layout_free(&l);
+        return -ENOMEM;
+    }
+    ret = layout_emit(&l, emit_buffer, buf);
+    layout_free(&l);
+    if (ret) {
+        free(buf);
+        return ret;
+    }
+    *ret_buf = buf;
+    *ret_size = (size_t)l.size;
+    return 0;
+}
+
+typedef struct FdSink {
+    int fd;
+} FdSink;
+
+/* pwritev() the batch, resuming after short writes and EINTR. */
+static int emit_fd(void *ctx, const struct iovec *iov_in, int n, uint64_t at)
+{
+    const FdSink *sink = ctx;
+    struct iovec iov[64];
+    struct iovec *v = iov;
+    ssize_t done;
+
+    memcpy(iov, iov_in, (size_t)n * sizeof(*iov));
+    while (n > 0) {
+        done = pwritev(sink->fd, v, n, (off_t)at);
+        if (done < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -errno;
+        }
+        if (done == 0) {
+            return -EIO;
+        }
+        at += (uint64_t)done;
+        while (n > 0 && (size_t)done >= v->iov_len) {
+            done -= (ssize_t)v->iov_len;
+            v++;
+            n--;
+        }
+        if (n > 0) {
+            v->iov_base = (uint8_t *)v->iov_base + done;
+            v->iov_len -= (size_t)done;
+        }
+    }
+    return 0;
+}
+
+int cprs_writer_finish_fd(CprsWriter *w, int fd)
+{
+    Layout l = { 0 };
+    FdSink sink = { fd };
+    int ret;
+
+    if (!w || fd < 0) {
+        return -EINVAL;
+    }
+    ret = layout_build(w, &l);
+    if (!ret) {
+        ret = layout_emit(&l, emit_fd, &sink);
+    }
+    if (!ret && ftruncate(fd, (off_t)l.size) < 0) {
+        ret = -errno;
+    }
+    layout_free(&l);
+    return ret;
+}
+
+int cprs_writer_finish_memfd(CprsWriter *w, const char *name, uint32_t flags,
+                             int *ret_fd)
+{
+    int fd, ret;
+
+    if (!w || !name || !ret_fd || (flags & ~CPRS_MEMFD_F_SEAL)) {
+        return -EINVAL;
+    }
+    fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) {
+        return -errno;
+    }
+    ret = cprs_writer_finish_fd(w, fd);
+    if (!ret && (flags & CPRS_MEMFD_F_SEAL) &&
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
+              F_SEAL_SEAL) < 0) {
+        ret = -errno;
+    }
+    if (ret) {
+        close(fd);
+        return ret;
+    }
+    *ret_fd = fd;
+    return 0;
+}
