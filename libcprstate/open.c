@@ -479,6 +479,18 @@ int cprs_reader_open_buffer(const void *buf, size_t size,
         return cprs_diag_set(diag, ret, 0, -1, -1, "", "invalid options");
     }
     r->base = buf ? buf : (const uint8_t *)"";
+    if ((uintptr_t)buf & (CPRS_ALIGN - 1)) {
+        /* spec 2.4: records are read in place only from an 8-aligned
+         * base; a misaligned buffer is copied once. */
+        r->owned = malloc(size ? size : 1);
+        if (!r->owned) {
+            cprs_reader_close(r);
+            return cprs_diag_set(diag, -ENOMEM, 0, -1, -1, "",
+                                 "out of memory");
+        }
+        memcpy(r->owned, buf, size);
+        r->base = r->owned;
+    }
     ret = reader_check(r, size, diag);
     if (ret) {
         cprs_reader_close(r);

@@ -188,7 +188,7 @@ struct CprsWriter {
     Vec ranges;             /* CprsWireGpaRange[] */
     uint32_t range_count;
     Payload *payloads;      /* one per DEVSTATE record */
-    uint64_t blob_size;     /* end of the last payload */
+    uint64_t blob_size;     /* end of the last payload, 8-aligned */
 };
 
 static const char *table_name(const CprsWriter *w, uint32_t type, uint32_t i,
@@ -690,7 +690,9 @@ int cprs_writer_add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
         }
         pl.size = size;
     }
-    off = cprs_align_up(w->blob_size);
+    /* spec 6.6.5: payloads start 8-aligned; the BLOB ends 8-aligned too,
+     * so that an empty payload placed at its end is still inside it. */
+    off = w->blob_size;
     if (!cprs_add_ok(off, pl.size, &end) || end > CPRS_MAX_ARENA_SIZE) {
         free(pl.data);
         return -E2BIG;
@@ -710,7 +712,7 @@ int cprs_writer_add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
     cprs_le64_set(&rec.stored_size, pl.size);
     cprs_le64_set(&rec.raw_size, size);
     w->payloads[count] = pl;
-    w->blob_size = end;
+    w->blob_size = cprs_align_up(end);
     idx = commit_record(w, CPRS_SECTION_DEVSTATE, &rec, h);
     if (ret_index) {
         *ret_index = idx;
@@ -944,23 +946,30 @@ static int layout_build(const CprsWriter *w, Layout *l)
         s = sec_begin(l, CPRS_SECTION_BLOB, 0);
         off = 0;
         for (j = 0; j < w->tab[CPRS_SECTION_DEVSTATE].count; j++) {
-            const Payload *pl = &w->payloads[j];
+            const CprsWireDevState *d = (const CprsWireDevState *)
+                (w->tab[CPRS_SECTION_DEVSTATE].recs.p + (size_t)j * sizeof(*d));
+            uint64_t data_off = cprs_le64_get(&d->data_off);
 
-            if (!pl->size) {
+            if (!w->payloads[j].size) {
                 continue;
             }
-            if (cprs_align_up(off) != off) {
-                ret = add_piece(l, zero_pad, cprs_align_up(off) - off);
+            if (data_off > off) {
+                ret = add_piece(l, zero_pad, data_off - off);
                 if (ret) {
                     return ret;
                 }
-                off = cprs_align_up(off);
             }
-            ret = add_piece(l, pl->data, pl->size);
+            ret = add_piece(l, w->payloads[j].data, w->payloads[j].size);
             if (ret) {
                 return ret;
             }
-            off += pl->size;
+            off = data_off + w->payloads[j].size;
+        }
+        if (w->blob_size > off) {
+            ret = add_piece(l, zero_pad, w->blob_size - off);
+            if (ret) {
+                return ret;
+            }
         }
         sec_end(l, s);
     }
