@@ -49,7 +49,7 @@
 #define CPRS_MAX_PAYLOAD_SIZE      (UINT64_C(1) << 30)
 /* Uncompressed bytes of one compressed section: 1 GiB. */
 #define CPRS_MAX_SECTION_RAW_SIZE  (UINT64_C(1) << 30)
-/* Bytes of the appended part of one record beyond its v1 size. */
+/* Bytes of one record or directory entry, appended fields included. */
 #define CPRS_MAX_RECORD_SIZE       4096u
 /* Slots of one hash index. */
 #define CPRS_MAX_INDEX_SLOTS       (1u << 26)

@@ -131,6 +131,8 @@ struct CprsReader {
     uint32_t nsec;
     uint32_t entry_size;        /* dir_entry_size */
     uint64_t dir_end;           /* dir_offset + nsec * entry_size */
+    uint32_t dir_crc32c;        /* from the header copy */
+    CprsWireSection dir_copy[CPRS_MAX_SECTIONS];  /* entries, read once */
     CprsSec sec[CPRS_MAX_SECTIONS];
     int8_t by_type[CPRS_SECTION__MAX];   /* directory index or -1 */
     int8_t index_of[CPRS_SECTION__MAX];  /* INDEX section for a type, -1 */
@@ -193,10 +195,159 @@ CPRS_HIDDEN uint32_t cprs_type_record_size(uint32_t type);
 CPRS_HIDDEN int cprs_lookup(CprsReader *r, uint32_t type, const char *name,
                             uint32_t id, uint32_t *ret_index);
 
+/* Does @src start with a zstd skippable frame (spec 5.3 rule 5)? */
+CPRS_HIDDEN bool cprs_zstd_is_skippable(const uint8_t *src,
+                                        uint64_t src_size);
+
 /* Payload framing and decompression (spec 5.3). */
 CPRS_HIDDEN int cprs_zstd_decompress_exact(const uint8_t *src,
                                            uint64_t src_size, uint8_t *dst,
                                            uint64_t dst_size,
                                            const char **ret_reason);
+
+/* ==== Cursor and legacy QCPR stream (cursor.c, legacy*.c) ============== */
+
+/*
+ * A bounds-checked cursor over untrusted bytes (STYLE 4).  Invariant:
+ * pos <= len.  Every helper compares the size it needs with the bytes
+ * left (by subtraction) before it forms a pointer or moves; on failure it
+ * leaves the cursor where it was.
+ */
+typedef struct CprsCursor {
+    const uint8_t *base;
+    size_t len;
+    size_t pos;
+} CprsCursor;
+
+CPRS_HIDDEN void cprs_cursor_init(CprsCursor *c, const void *base,
+                                  size_t len);
+
+/* Bytes not yet consumed. */
+static inline size_t cprs_cursor_left(const CprsCursor *c)
+{
+    return c->len - c->pos;
+}
+
+/* Consume @n bytes; *@ret_p points at them (formed after the check). */
+CPRS_HIDDEN bool cprs_cursor_take(CprsCursor *c, size_t n,
+                                  const uint8_t **ret_p);
+CPRS_HIDDEN bool cprs_cursor_skip(CprsCursor *c, size_t n);
+CPRS_HIDDEN bool cprs_cursor_read_u8(CprsCursor *c, uint8_t *ret_v);
+/* Byte @ahead positions past pos, without consuming anything. */
+CPRS_HIDDEN bool cprs_cursor_peek_u8(const CprsCursor *c, size_t ahead,
+                                     uint8_t *ret_v);
+CPRS_HIDDEN bool cprs_cursor_read_be32(CprsCursor *c, uint32_t *ret_v);
+
+/* "QCPR" as QEMU writes it: a big-endian 32-bit word (qemu-legacy L3.1). */
+#define CPRS_LEGACY_MAGIC_BE 0x51435052u
+/* Name of the only subsection QEMU defines, without a NUL (L5.3). */
+#define CPRS_LEGACY_VFIO_NAME "CprState/vfio devices"
+#define CPRS_LEGACY_VFIO_NAME_LEN 21u
+/* Prefix every subsection of the CprState description carries (L5.2). */
+#define CPRS_LEGACY_STATE_NAME "CprState"
+#define CPRS_LEGACY_STATE_NAME_LEN 8u
+/* The service byte QEMU sends with each fd (L4.7). */
+#define CPRS_LEGACY_FD_BYTE 0x20u
+/* Stream offset of a record built by the caller (it has none). */
+#define CPRS_LEGACY_NO_OFFSET UINT64_MAX
+
+/*
+ * One record of either list.  fd list: @id is QEMU's cpr id and @fd the fd.
+ * vfio list: @id is the iommufd devid; @ioas_id and @hwpt_id follow it.
+ */
+typedef struct CprsLegacyRec {
+    size_t name_off;        /* into CprsLegacy.names */
+    uint32_t name_len;      /* bytes, excluding the NUL */
+    int32_t id;
+    int32_t fd;             /* fd list only; -1 when unknown */
+    uint32_t ioas_id;
+    uint32_t hwpt_id;
+    uint32_t hash;          /* of the key, for the index */
+    bool owned;             /* @fd was received and belongs to the handle */
+    uint64_t offset;        /* marker byte, or CPRS_LEGACY_NO_OFFSET */
+} CprsLegacyRec;
+
+/* Records in stream order plus a hash index of their keys. */
+typedef struct CprsLegacyList {
+    CprsLegacyRec *rec;
+    uint32_t count;
+    uint32_t cap;
+    uint32_t *slots;        /* record index + 1; 0 = empty */
+    uint32_t nslots;        /* power of two, or 0 */
+    bool key_has_id;        /* key is (name, id), else the name alone */
+} CprsLegacyList;
+
+struct CprsLegacy {
+    uint32_t mode;          /* CPRS_MODE_EXEC or CPRS_MODE_TRANSFER */
+    uint32_t vfio_form;     /* CPRS_LEGACY_VFIO_FULL, _STUB or _NONE */
+    uint32_t flags;         /* CPRS_LEGACY_F_* given at decode */
+    uint32_t max_records;
+    CprsLegacyList fds;
+    CprsLegacyList vfio;
+    char *names;            /* NUL-terminated names, back to back */
+    size_t names_len;
+    size_t names_cap;
+    CprsDiag *warnings;
+    uint32_t n_warnings;
+    uint32_t cap_warnings;
+    uint64_t size;          /* bytes decoded, trailing bytes excluded */
+    uint64_t trailing;      /* bytes ignored after the stream (lenient) */
+};
+
+/*
+ * fds received with a cpr-transfer stream, in arrival order (L8.3).
+ * @at[i] is how many stream bytes had arrived before fd i came; an entry
+ * is set to -1 once a record has claimed it.
+ */
+typedef struct CprsLegacyFdQueue {
+    int *fd;
+    uint64_t *at;
+    uint32_t count;
+    uint32_t head;          /* oldest unclaimed entry */
+} CprsLegacyFdQueue;
+
+/* A new, empty handle: mode and form unset, limits at their defaults. */
+CPRS_HIDDEN int cprs_legacy_alloc(CprsLegacy **ret_legacy);
+
+/*
+ * Append a record to @list, copying @len name bytes (no NUL among them)
+ * and adding the NUL.  On failure nothing changed.  Returns 0, -E2BIG
+ * (over max_records or the name pool) or -ENOMEM.
+ */
+CPRS_HIDDEN int cprs_legacy_rec_add(CprsLegacy *lg, CprsLegacyList *list,
+                                    const char *name, uint32_t len,
+                                    const CprsLegacyRec *fields,
+                                    uint32_t *ret_index);
+
+static inline const char *cprs_legacy_rec_name(const CprsLegacy *lg,
+                                               const CprsLegacyRec *rec)
+{
+    return lg->names + rec->name_off;
+}
+
+/* Index of the first record with this key, or -1 (L4.9); O(1). */
+CPRS_HIDDEN int64_t cprs_legacy_lookup(const CprsLegacy *lg,
+                                       const CprsLegacyList *list,
+                                       const char *name, uint32_t len,
+                                       int32_t id);
+
+/* Copy caller opts, check them, fill defaults (0: as documented). */
+CPRS_HIDDEN int cprs_legacy_opts_get(CprsLegacyOpts *dst,
+                                     const CprsLegacyOpts *src);
+
+/*
+ * Decode @len bytes.  @queue is NULL for a plain buffer (transfer records
+ * get fd -1); with a queue, each service byte claims the oldest fd that
+ * had arrived by then, as QEMU does (L8.3).
+ */
+CPRS_HIDDEN int cprs_legacy_parse(const uint8_t *buf, size_t len,
+                                  const CprsLegacyOpts *opts,
+                                  CprsLegacyFdQueue *queue, CprsDiag *diag,
+                                  CprsLegacy **ret_legacy);
+
+/* Record a warning (kept up to CPRS_LEGACY_MAX_WARNINGS). */
+CPRS_HIDDEN int cprs_legacy_warn(CprsLegacy *lg, uint64_t offset,
+                                 int64_t record, const char *clause,
+                                 const char *reason);
 
 #endif /* CPRS_INTERNAL_H */

@@ -53,6 +53,11 @@ int cprs_reader_fd_get(CprsReader *r, uint32_t index, CprsFdInfo *info)
     if (fi.fd < -1) {
         return FAIL(-EBADMSG, fd, "6.2.4", "fd number below -1");
     }
+    /* spec 6.2.4: after exec() the recorded number is the fd itself. */
+    if (fi.fd == -1 && r->info.mode == CPRS_MODE_EXEC) {
+        return FAIL(-EBADMSG, fd, "6.2.4",
+                    "cpr-exec fd record without an fd number");
+    }
     if (!r->lenient) {
         if (fi.kind >= CPRS_FD_KIND__MAX) {
             return FAIL(-EBADMSG, kind, "6.2.5", "unknown fd kind");

@@ -48,6 +48,10 @@ uint32_t cprs_type_record_size(uint32_t type)
 static int check_header(CprsReader *r, const uint8_t *buf, uint64_t avail,
                         CprsDiag *diag)
 {
+    union {
+        CprsWireHeader h;
+        uint8_t raw[CPRS_MAX_HEADER_SIZE];
+    } copy;
     CprsWireHeader h;
     CprsArenaInfo *info = &r->info;
     uint32_t major, minor, hsize, crc, want, dir_count, entry_size;
@@ -96,10 +100,20 @@ static int check_header(CprsReader *r, const uint8_t *buf, uint64_t avail,
                              "truncated inside the header");
     }
 
-    /* spec 3.9: CRC of header_size bytes with this field read as zero. */
-    crc = cprs_crc32c(0, buf, offsetof(CprsWireHeader, header_crc32c));
+    /*
+     * spec 3.9: CRC of header_size bytes with this field read as zero,
+     * computed over a private copy that also supplies every field used, so
+     * a file changing underneath cannot pass one value and use another.
+     */
+    memcpy(copy.raw, buf, hsize);
+    if (memcmp(&copy.h, &h, sizeof(h))) {
+        return cprs_diag_set(diag, -EBADMSG, 0, -1, -1, "8.5",
+                             "header changed while being read");
+    }
+    crc = cprs_crc32c(0, copy.raw, offsetof(CprsWireHeader, header_crc32c));
     crc = cprs_crc32c(crc, zero4, sizeof(zero4));
-    crc = cprs_crc32c(crc, buf + offsetof(CprsWireHeader, header_crc32c) + 4,
+    crc = cprs_crc32c(crc, copy.raw + offsetof(CprsWireHeader,
+                                               header_crc32c) + 4,
                       hsize - offsetof(CprsWireHeader, header_crc32c) - 4);
     want = cprs_le32_get(&h.header_crc32c);
     if (crc != want) {
@@ -141,7 +155,8 @@ static int check_header(CprsReader *r, const uint8_t *buf, uint64_t avail,
                              "truncated: fewer bytes than arena_size");
     }
 
-    /* spec 3.12, 3.13, 3.16: fields with a closed set of values. */
+    /* spec 3.12, 3.16: fields with a closed set of values (3.13, the
+     * writer pid, is informational and takes any value). */
     info->mode = cprs_le32_get(&h.mode);
     if (!r->lenient && (info->mode == 0 || info->mode >= CPRS_MODE__MAX)) {
         return cprs_diag_set(diag, -EBADMSG, offsetof(CprsWireHeader, mode),
@@ -213,13 +228,8 @@ static int check_header(CprsReader *r, const uint8_t *buf, uint64_t avail,
                              "3.7", "directory outside the arena, "
                              "misaligned or overlapping the header");
     }
-    /* spec 3.8 */
-    if (cprs_crc32c(0, buf + dir_offset, dir_len) !=
-        cprs_le32_get(&h.dir_crc32c)) {
-        return cprs_diag_set(diag, -EBADMSG,
-                             offsetof(CprsWireHeader, dir_crc32c), -1, -1,
-                             "3.8", "directory CRC32C mismatch");
-    }
+    /* spec 3.8 is checked by check_directory(), on the entries it uses. */
+    r->dir_crc32c = cprs_le32_get(&h.dir_crc32c);
 
     info->sz = sizeof(*info);
     info->version_major = major;
@@ -244,16 +254,16 @@ static int check_header(CprsReader *r, const uint8_t *buf, uint64_t avail,
     return 0;
 }
 
-/* Placement and shape of one directory entry (spec 4). */
+/* Placement and shape of one directory entry (spec 4), from a copy. */
 static int check_entry(CprsReader *r, uint32_t i, uint64_t entry_off,
-                       uint64_t *prev_end, CprsDiag *diag)
+                       const CprsWireSection *copy, uint64_t *prev_end,
+                       CprsDiag *diag)
 {
-    CprsWireSection e;
+    CprsWireSection e = *copy;
     CprsSec *s = &r->sec[i];
     uint32_t want_size;
     bool known;
 
-    memcpy(&e, r->base + entry_off, sizeof(e));
     s->type = cprs_le32_get(&e.type);
     s->flags = cprs_le32_get(&e.flags);
     s->offset = cprs_le64_get(&e.offset);
@@ -373,14 +383,36 @@ static int check_directory(CprsReader *r, CprsDiag *diag)
     uint64_t prev_end = r->info.header_size;
     uint32_t i;
     int ret;
+    union {
+        CprsWireSection e;
+        uint8_t raw[CPRS_MAX_RECORD_SIZE];
+    } copy;
+    uint64_t off;
+    uint32_t crc = 0;
 
     for (i = 0; i < CPRS_SECTION__MAX; i++) {
         r->by_type[i] = -1;
         r->index_of[i] = -1;
     }
+    /*
+     * spec 3.8: each entry is copied once; the CRC is computed over the
+     * copies and the checks below use the same copies (read once).
+     */
+    for (i = 0; i < r->nsec; i++) {
+        off = r->info.dir_offset + (uint64_t)i * r->entry_size;
+        memcpy(copy.raw, r->base + off, r->entry_size);
+        crc = cprs_crc32c(crc, copy.raw, r->entry_size);
+        r->dir_copy[i] = copy.e;
+    }
+    if (crc != r->dir_crc32c) {
+        return cprs_diag_set(diag, -EBADMSG,
+                             offsetof(CprsWireHeader, dir_crc32c), -1, -1,
+                             "3.8", "directory CRC32C mismatch");
+    }
     for (i = 0; i < r->nsec; i++) {
         ret = check_entry(r, i, r->info.dir_offset +
-                          (uint64_t)i * r->entry_size, &prev_end, diag);
+                          (uint64_t)i * r->entry_size, &r->dir_copy[i],
+                          &prev_end, diag);
         if (ret) {
             return ret;
         }
@@ -500,48 +532,78 @@ int cprs_reader_open_buffer(const void *buf, size_t size,
     return 0;
 }
 
-/* Read a non-mappable fd into memory: pread when seekable, else to EOF. */
-static int read_all(int fd, uint64_t max, bool seekable, uint8_t **ret_buf,
-                    uint64_t *ret_len)
+/* Read up to @len bytes at @at (pread, or read when not seekable). */
+static int read_upto(int fd, bool seekable, uint8_t *buf, uint64_t at,
+                     uint64_t len, uint64_t *ret_got)
 {
-    uint8_t *buf = NULL, *nbuf;
-    uint64_t len = 0, cap = 0;
+    uint64_t got = 0;
     ssize_t n;
 
-    for (;;) {
-        if (len == cap) {
-            if (cap > max) {
-                free(buf);
-                return -E2BIG;
-            }
-            cap = cap ? cap * 2 : 65536;
-            nbuf = realloc(buf, cap);
-            if (!nbuf) {
-                free(buf);
-                return -ENOMEM;
-            }
-            buf = nbuf;
-        }
+    while (got < len) {
+        size_t chunk = len - got > (1u << 30) ? (1u << 30) :
+                       (size_t)(len - got);
+
         if (seekable) {
-            n = pread(fd, buf + len, cap - len, (off_t)len);
+            n = pread(fd, buf + got, chunk, (off_t)(at + got));
         } else {
-            n = read(fd, buf + len, cap - len);
+            n = read(fd, buf + got, chunk);
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
         }
         if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            n = -errno;
-            free(buf);
-            return (int)n;
+            return -errno;
         }
         if (n == 0) {
             break;
         }
-        len += (uint64_t)n;
+        got += (uint64_t)n;
+    }
+    *ret_got = got;
+    return 0;
+}
+
+/*
+ * Read an fd that cannot be mapped: the header first, then exactly the
+ * arena_size it announces when that is within @max, and nothing more
+ * (trailing bytes are not part of the arena, spec 3.6).  Anything else
+ * stops after the header, for the checks to report.
+ */
+static int read_arena(int fd, uint64_t max, bool seekable, uint8_t **ret_buf,
+                      uint64_t *ret_len)
+{
+    uint8_t head[CPRS_HEADER_V1_SIZE];
+    uint64_t got, more = 0, want;
+    uint8_t *buf;
+    CprsLe64 le;
+    int ret;
+
+    ret = read_upto(fd, seekable, head, 0, sizeof(head), &got);
+    if (ret) {
+        return ret;
+    }
+    want = got;
+    if (got == sizeof(head) && !memcmp(head, CPRS_MAGIC, CPRS_MAGIC_SIZE)) {
+        memcpy(&le, head + offsetof(CprsWireHeader, arena_size), sizeof(le));
+        if (cprs_le64_get(&le) > got && cprs_le64_get(&le) <= max &&
+            cprs_le64_get(&le) <= SIZE_MAX) {
+            want = cprs_le64_get(&le);
+        }
+    }
+    buf = malloc(want ? (size_t)want : 1);
+    if (!buf) {
+        return -ENOMEM;
+    }
+    memcpy(buf, head, (size_t)got);
+    if (want > got) {
+        ret = read_upto(fd, seekable, buf + got, got, want - got, &more);
+        if (ret) {
+            free(buf);
+            return ret;
+        }
     }
     *ret_buf = buf;
-    *ret_len = len;
+    *ret_len = got + more;
     return 0;
 }
 
@@ -592,16 +654,14 @@ int cprs_reader_open_fd(int fd, const CprsReaderOpts *opts, CprsDiag *diag,
     }
 
     /* Fallback: pread from offset 0 (not moving the fd's offset). */
-    ret = read_all(fd, r->opts.max_arena_size, S_ISREG(st.st_mode) ||
-                   S_ISBLK(st.st_mode), &buf, &len);
+    ret = read_arena(fd, r->opts.max_arena_size, S_ISREG(st.st_mode) ||
+                     S_ISBLK(st.st_mode), &buf, &len);
     if (ret == -ESPIPE) {
-        ret = read_all(fd, r->opts.max_arena_size, false, &buf, &len);
+        ret = read_arena(fd, r->opts.max_arena_size, false, &buf, &len);
     }
     if (ret) {
         cprs_reader_close(r);
-        return cprs_diag_set(diag, ret, 0, -1, -1, "", ret == -E2BIG ?
-                             "input larger than the arena limit" :
-                             "read failed");
+        return cprs_diag_set(diag, ret, 0, -1, -1, "", "read failed");
     }
     r->owned = buf;
     r->base = buf ? buf : (const uint8_t *)"";

@@ -17,6 +17,19 @@
 
 #include "cprs-internal.h"
 
+bool cprs_zstd_is_skippable(const uint8_t *src, uint64_t src_size)
+{
+    uint32_t magic;
+
+    if (src_size < 4) {
+        return false;
+    }
+    /* Skippable frames use magics 0x184d2a50 to 0x184d2a5f, LE. */
+    magic = (uint32_t)src[0] | (uint32_t)src[1] << 8 |
+            (uint32_t)src[2] << 16 | (uint32_t)src[3] << 24;
+    return (magic & 0xfffffff0u) == 0x184d2a50u;
+}
+
 int cprs_zstd_decompress_exact(const uint8_t *src, uint64_t src_size,
                                uint8_t *dst, uint64_t dst_size,
                                const char **ret_reason)
@@ -25,7 +38,12 @@ int cprs_zstd_decompress_exact(const uint8_t *src, uint64_t src_size,
     unsigned long long content;
     size_t frame, n;
 
-    /* spec 5.3: one frame, exactly src_size bytes, no skippable frames. */
+    /* spec 5.3 rule 5: a skippable frame declares no content at all. */
+    if (dst_size == 0 || cprs_zstd_is_skippable(src, src_size)) {
+        *ret_reason = "zstd data is a skippable frame or has no content";
+        return -EBADMSG;
+    }
+    /* spec 5.3: one frame, exactly src_size bytes. */
     frame = ZSTD_findFrameCompressedSize(src, src_size);
     if (ZSTD_isError(frame) || frame != src_size) {
         *ret_reason = "zstd data is not exactly one frame";

@@ -13,6 +13,10 @@
 
 #ifdef CPRS_HAVE_ZSTD
 #include <zstd.h>
+
+/* zstd's largest window on 64-bit hosts (ZSTD_WINDOWLOG_MAX_64, which the
+ * stable API does not export); on 32-bit hosts setting it fails safely. */
+#define CPRS_ZSTD_WINDOWLOG_MAX 31
 #endif
 
 #include "cprs-internal.h"
@@ -270,6 +274,10 @@ static int check_frame(const uint8_t *src, uint64_t src_size,
     unsigned long long content, total = 0;
     int ret = 0;
 
+    if (raw_size == 0 || cprs_zstd_is_skippable(src, src_size)) {
+        *ret_reason = "zstd data is a skippable frame or has no content";
+        return -EBADMSG;
+    }
     frame = ZSTD_findFrameCompressedSize(src, src_size);
     if (ZSTD_isError(frame) || frame != src_size) {
         *ret_reason = "zstd data is not exactly one frame";
@@ -283,6 +291,17 @@ static int check_frame(const uint8_t *src, uint64_t src_size,
     }
     dctx = ZSTD_createDCtx();
     window = malloc(win);
+    /*
+     * Accept every window the one-shot decoder of the accessors accepts,
+     * so that verify and access agree (spec 5.3 rule 4); the history the
+     * decoder keeps is at most min(window, raw_size), and raw_size passed
+     * its limit already.
+     */
+    if (dctx && ZSTD_isError(ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax,
+                                                    CPRS_ZSTD_WINDOWLOG_MAX))) {
+        ZSTD_freeDCtx(dctx);
+        dctx = NULL;
+    }
     if (!dctx || !window) {
         ZSTD_freeDCtx(dctx);
         free(window);
@@ -331,7 +350,8 @@ static int check_devstate(Verify *v)
     uint32_t n = cprs_rec_count(r, CPRS_SECTION_DEVSTATE), i;
     int sec = cprs_sec_find(r, CPRS_SECTION_DEVSTATE);
     int bsec = cprs_sec_find(r, CPRS_SECTION_BLOB);
-    const uint8_t *blob = bsec >= 0 ? r->sec[bsec].data : NULL;
+    static const uint8_t no_blob[1];
+    const uint8_t *blob = bsec >= 0 ? r->sec[bsec].data : no_blob;
     uint64_t blob_size = bsec >= 0 ? r->sec[bsec].raw_size : 0;
     uint64_t pos = 0, data_off, rec_off, at;
     const char *reason;
@@ -375,7 +395,7 @@ static int check_devstate(Verify *v)
         }
         pos = data_off + di.stored_size;
     }
-    if (blob) {
+    if (bsec >= 0) {
         at = first_nonzero(blob + pos, blob_size - pos);
         if (at < blob_size - pos) {
             return cprs_diag_set(v->diag, -EBADMSG, r->sec[bsec].offset +

@@ -464,7 +464,9 @@ int cprs_writer_add_fd(CprsWriter *w, const CprsFdInfo *fd,
     if (ret || name_check(in.name, &len)) {
         return -EINVAL;
     }
-    if (in.fd < -1 || in.kind >= CPRS_FD_KIND__MAX ||
+    /* spec 6.2.4: a cpr-exec record needs its fd number. */
+    if (in.fd < -1 || (in.fd == -1 && w->opts.mode == CPRS_MODE_EXEC) ||
+        in.kind >= CPRS_FD_KIND__MAX ||
         (in.flags & ~CPRS_FD_F_KNOWN) ||
         (!(in.flags & CPRS_FD_F_SEALS) && in.seals) ||
         (!(in.flags & CPRS_FD_F_IDENTITY) &&

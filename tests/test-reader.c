@@ -91,6 +91,24 @@ static void test_open_paths(void **state)
     close(p[0]);
     assert_int_equal(waitpid(pid, NULL, 0), pid);
 
+    /* pread fallback: bytes after arena_size are not read as arena. */
+    assert_int_equal(pwrite(fd, "trailing bytes", 14, (off_t)size), 14);
+    assert_int_equal(cprs_reader_open_fd(fd, &nomap, &d, &r), 0);
+    assert_ptr_not_equal(cprs_reader_bytes(r, NULL), NULL);
+    check_fd0(r);
+    cprs_reader_close(r);
+    /* A pipe that stays open after the arena: read exactly arena_size. */
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(write(p[1], buf, size), (ssize_t)size);
+    assert_int_equal(write(p[1], "more", 4), 4);
+    assert_int_equal(cprs_reader_open_fd(p[0], NULL, &d, &r), 0);
+    check_fd0(r);
+    cprs_reader_close(r);
+    assert_int_equal(read(p[0], path, 4), 4);
+    assert_memory_equal(path, "more", 4);
+    close(p[0]);
+    close(p[1]);
+
     /* Errors: bad fd, missing file, truncated file, no arguments. */
     assert_int_equal(cprs_reader_open_fd(-1, NULL, &d, &r), -EINVAL);
     assert_int_equal(cprs_reader_open_path("/nonexistent/arena", NULL, &d,

@@ -412,9 +412,13 @@ static void test_fds(void **state)
     c = rich();
     put32(&c, r1 + F(slot), 0);
     expect(&c, true, -EBADMSG, r1 + F(slot), "6.2.3");
-    /* fd -1 (unknown number) is allowed. */
+    /* fd -1 (number unknown): not in cpr-exec, fine in cpr-transfer. */
     c = rich();
     put32(&c, r0 + F(fd), (uint32_t)-1);
+    expect(&c, true, -EBADMSG, r0 + F(fd), "6.2.4");
+    c = rich();
+    put32(&c, r0 + F(fd), (uint32_t)-1);
+    put32(&c, H(mode), CPRS_MODE_TRANSFER);
     th_fix_crcs(c.buf, c.size);
     th_expect_reject(c.buf, c.size, 0, 0, "");
     free(c.buf);
@@ -543,6 +547,14 @@ static void test_devices(void **state)
     c = rich();
     put64(&c, d0 + D(raw_size), 65535);
     expect(&c, true, -EBADMSG, blob, "5.3");
+    /* A skippable frame is no payload, whatever size it claims (rule 5). */
+    c = rich();
+    memcpy(c.buf + blob + get64(&c, d1 + D(data_off)),
+           "\x50\x2a\x4d\x18\0\0\0\0", 8);
+    put32(&c, d1 + D(flags), CPRS_DEVSTATE_F_ZSTD);
+    put64(&c, d1 + D(stored_size), 8);
+    put64(&c, d1 + D(raw_size), 0);
+    expect(&c, true, -EBADMSG, blob + get64(&c, d1 + D(data_off)), "5.3");
 }
 
 /* ---- Keys and indexes (spec 6.2.10, 6.3.8, 6.5.4, 6.6.7, 6.8) ---------- */

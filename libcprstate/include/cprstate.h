@@ -278,6 +278,7 @@ typedef struct CprsReaderOpts {
 /**
  * cprs_reader_open_buffer: open an arena held in memory.
  * @buf: arena bytes; borrowed, must outlive the reader and not change.
+ *       Used in place when 8-byte aligned (zero-copy); copied otherwise.
  * @size: bytes at @buf; bytes past the header's arena_size are ignored.
  * @opts: options or NULL.
  * @diag: filled on failure, or NULL.
@@ -585,7 +586,7 @@ typedef struct CprsWriterOpts {
     uint32_t mode;                  /* CPRS_MODE_*; 0 means CPRS_MODE_EXEC */
     uint32_t flags;                 /* CPRS_WRITER_F_* */
     uint64_t generation;            /* the hop number of this arena */
-    uint64_t created_ns;            /* 0: CLOCK_REALTIME at finish */
+    uint64_t created_ns;            /* 0: CLOCK_REALTIME at writer_new */
     uint32_t writer_pid;            /* 0: getpid() */
     uint32_t build_id_size;         /* bytes at build_id, <= 32 */
     const void *build_id;           /* NULL: this executable's, via libelf */
@@ -623,8 +624,9 @@ CPRS_API void cprs_writer_free(CprsWriter *writer);
  * @ret_index: record index (= slot), or NULL.
  *
  * Returns: 0; -EINVAL bad name (empty, longer than CPRS_MAX_NAME_LEN,
- * outside printable ASCII), fd below -1 or unknown flag; -EEXIST (name, id)
- * already added; -E2BIG too many records; -ENOMEM.
+ * outside printable ASCII), fd below -1 (or -1 in a cpr-exec arena),
+ * unknown kind or flag, seals or identity without their flag; -EEXIST
+ * (name, id) already added; -E2BIG too many records; -ENOMEM.
  */
 CPRS_API int cprs_writer_add_fd(CprsWriter *writer, const CprsFdInfo *fd,
                                 uint32_t *ret_index);
@@ -744,7 +746,1041 @@ CPRS_API int cprs_fd_identify(int fd, CprsFdInfo *info);
 CPRS_API int cprs_elf_build_id(int fd, void *buf, size_t size,
                                size_t *ret_size);
 
-/* @@LEGACY-API@@ (QEMU's QCPR stream; see the legacy section below) */
+/* ---- Live-update lifecycle: cpr-exec (spec 11) ------------------------ */
+
+/* Name of the state memfd, and of the variable that holds its number. */
+#define CPRS_EXEC_STATE_NAME "QEMU_CPR_EXEC_STATE"
+
+/**
+ * cprs_exec_persist: make a state memfd survive exec(), as QEMU does.
+ * @state_fd: the memfd holding the state (normally close-on-exec);
+ *            borrowed, not closed.
+ * @ret_fd: a duplicate of @state_fd without close-on-exec, on success; its
+ *          number is now in the environment variable QEMU_CPR_EXEC_STATE.
+ *
+ * Not thread-safe: it changes the environment.
+ *
+ * Returns: 0; -EINVAL bad fd; -ENOMEM; syscall errors of dup/fcntl.
+ * Nothing is left behind on failure.
+ */
+CPRS_API int cprs_exec_persist(int state_fd, int *ret_fd);
+
+/**
+ * cprs_exec_unpersist: undo cprs_exec_persist() after a failed exec().
+ * @fd: the fd cprs_exec_persist() returned; closed.
+ *
+ * Unsets QEMU_CPR_EXEC_STATE if it still names @fd.
+ *
+ * Returns: 0, or -EINVAL for a negative @fd.
+ */
+CPRS_API int cprs_exec_unpersist(int fd);
+
+/* Accept a state memfd that is not sealed (only legacy streams are). */
+#define CPRS_EXEC_FIND_F_ALLOW_UNSEALED UINT32_C(0x1)
+
+/**
+ * cprs_exec_find: find the state a previous image left before exec().
+ * @flags: CPRS_EXEC_FIND_F_*.
+ * @diag: filled on failure with a reason (offset 0), or NULL.
+ * @ret_fd: the state fd, on success; still named by the variable until
+ *          cprs_exec_release().
+ * @ret_format: CPRS_DETECT_ARENA or CPRS_DETECT_LEGACY, on success.
+ *
+ * QEMU_CPR_EXEC_STATE must be a plain decimal number (no sign, space or
+ * other character; at most INT_MAX) naming an open fd that is a memfd
+ * called QEMU_CPR_EXEC_STATE.  Its first bytes (read with pread, so the
+ * inherited offset does not matter) tell an arena from a legacy stream.
+ * An arena must be sealed against write, grow and shrink: anything else
+ * could change under the reader.  A legacy stream, as a QEMU without
+ * libcprstate writes it, is unsealed and accepted as such.
+ *
+ * Returns: 0; -ENOENT variable not set; -EINVAL malformed variable; -EBADF
+ * no such open fd; -EBADMSG not a QEMU_CPR_EXEC_STATE memfd, or holding
+ * neither format; -EPERM an unsealed arena.
+ */
+CPRS_API int cprs_exec_find(uint32_t flags, CprsDiag *diag, int *ret_fd,
+                            int *ret_format);
+
+/**
+ * cprs_exec_release: done with the state found after exec().
+ * @fd: the state fd; closed.  A negative value only unsets the variable.
+ *
+ * Unsets QEMU_CPR_EXEC_STATE, so that no later exec() inherits it.
+ */
+CPRS_API void cprs_exec_release(int fd);
+
+/* ---- Live-update lifecycle: cpr-transfer (spec 11) -------------------- */
+
+/* Shut the socket's write side down after the last byte, as QEMU does. */
+#define CPRS_TRANSFER_F_SHUTDOWN UINT32_C(0x1)
+
+/**
+ * cprs_transfer_send: send an arena and its fds over a unix socket.
+ * @sock: a connected unix stream socket; borrowed.
+ * @arena: the arena bytes (as finished by a writer).
+ * @size: bytes at @arena.
+ * @fds: @nfds fds, in slot order (fd record order); borrowed.
+ * @nfds: number of fds.
+ * @flags: CPRS_TRANSFER_F_*.
+ *
+ * The header goes first without fds; then the fds follow by SCM_RIGHTS in
+ * batches of at most 253 (the kernel's limit per message), each attached to
+ * the next bytes of the arena.  MSG_NOSIGNAL: a closed peer gives -EPIPE.
+ *
+ * Returns: 0; -EINVAL (arena shorter than the header, or fewer bytes than
+ * fd batches); syscall errors of sendmsg() and shutdown().
+ */
+CPRS_API int cprs_transfer_send(int sock, const void *arena, size_t size,
+                                const int *fds, uint32_t nfds,
+                                uint32_t flags);
+
+/**
+ * cprs_transfer_recv: receive an arena and its fds from a unix socket.
+ * @sock: a connected unix stream socket; borrowed; blocking reads.
+ * @opts: reader opts or NULL; max_arena_size caps what is accepted.
+ * @diag: filled on failure, or NULL.
+ * @ret_buf: the arena bytes (malloc()ed; free()), on success.
+ * @ret_size: arena_size.
+ * @ret_fds: malloc()ed array of the received fds (close-on-exec), in
+ *           arrival order (= slot order), on success; the caller owns
+ *           them.  NULL when none came.
+ * @ret_nfds: number of fds.
+ *
+ * Reads exactly the arena_size the header announces, after checking the
+ * magic and the size against the limit; fds are received with
+ * MSG_CMSG_CLOEXEC and a truncated control message (MSG_CTRUNC) fails.
+ * Only the magic and the size are checked here: open the bytes with a
+ * reader and compare the fd count with the fd records.  Every received fd
+ * is closed on any failure.
+ *
+ * Returns: 0; -EBADMSG (bad magic, stream ends early, MSG_CTRUNC, a
+ * malformed control message); -E2BIG over the size limit; -ENOMEM;
+ * syscall errors of recvmsg().
+ */
+CPRS_API int cprs_transfer_recv(int sock, const CprsReaderOpts *opts,
+                                CprsDiag *diag, void **ret_buf,
+                                size_t *ret_size, int **ret_fds,
+                                uint32_t *ret_nfds);
+
+/* ---- QEMU-facing CPR state (spec 11) ---------------------------------- */
+
+/*
+ * CprsState is what QEMU's migration/cpr.c keeps in cpr_state: fds saved
+ * by (name, id), vfio device records, RAM block maps and named device
+ * payloads, with the semantics of cpr_save_fd(), cpr_find_fd(),
+ * cpr_resave_fd(), cpr_delete_fd(), cpr_open_fd() and cpr_walk_fd(); and
+ * the save and load entry points of both modes.  Lookups are O(1).  A
+ * state never closes the fds it records; after a cpr-transfer load the
+ * caller owns the received fds (cprs_state_close_fds() closes them).
+ */
+typedef struct CprsState CprsState;
+
+/**
+ * cprs_state_new: an empty state (generation 0).
+ * @ret_state: the new state, on success.
+ *
+ * Returns: 0; -EINVAL; -ENOMEM.
+ */
+CPRS_API int cprs_state_new(CprsState **ret_state);
+
+/**
+ * cprs_state_free: release a state and its source (memfd, mapping).
+ * @state: state or NULL.  Recorded fds stay open.
+ */
+CPRS_API void cprs_state_free(CprsState *state);
+
+/**
+ * cprs_state_generation: hop number of a loaded state (0 if new).
+ * @state: a state.
+ *
+ * Returns: the generation; the next save writes this plus one.
+ */
+CPRS_API uint64_t cprs_state_generation(const CprsState *state);
+
+/**
+ * cprs_state_format: what a loaded state was read from.
+ * @state: a state.
+ *
+ * Returns: CPRS_DETECT_ARENA, CPRS_DETECT_LEGACY, or CPRS_DETECT_UNKNOWN
+ * for a state that was not loaded.
+ */
+CPRS_API int cprs_state_format(const CprsState *state);
+
+/**
+ * cprs_state_save_fd: record @fd under (@name, @id), like cpr_save_fd().
+ * @state: a state.
+ * @name: 1..CPRS_MAX_NAME_LEN printable ASCII bytes; copied.
+ * @id: QEMU's cpr id.
+ * @fd: an open fd (>= 0); borrowed.
+ *
+ * The newest record comes first in the saved state, as in QEMU.
+ *
+ * Returns: 0; -EINVAL; -EEXIST (name, id) already saved (QEMU would keep
+ * both and find the newest; the arena forbids duplicates); -E2BIG;
+ * -ENOMEM.
+ */
+CPRS_API int cprs_state_save_fd(CprsState *state, const char *name,
+                                int32_t id, int fd);
+
+/**
+ * cprs_state_find_fd: the fd saved under (@name, @id), like cpr_find_fd().
+ * @state: a state.
+ * @name: NUL-terminated name.
+ * @id: QEMU's cpr id.
+ *
+ * Returns: the fd (>= 0); -ENOENT not saved; -EINVAL.
+ */
+CPRS_API int cprs_state_find_fd(const CprsState *state, const char *name,
+                                int32_t id);
+
+/**
+ * cprs_state_resave_fd: like cpr_resave_fd(): save unless already saved.
+ * @state: a state.
+ * @name: name.
+ * @id: id.
+ * @fd: the fd.
+ *
+ * Returns: 0 (saved now, or already saved with this fd); -EEXIST saved
+ * with another fd (QEMU asserts); errors of cprs_state_save_fd().
+ */
+CPRS_API int cprs_state_resave_fd(CprsState *state, const char *name,
+                                  int32_t id, int fd);
+
+/**
+ * cprs_state_delete_fd: forget (@name, @id), like cpr_delete_fd().
+ * @state: a state.
+ * @name: name.
+ * @id: id.
+ *
+ * The fd is not closed.
+ *
+ * Returns: 0; -ENOENT not saved; -EINVAL.
+ */
+CPRS_API int cprs_state_delete_fd(CprsState *state, const char *name,
+                                  int32_t id);
+
+/**
+ * cprs_state_open_fd: like cpr_open_fd(): the saved fd, or open and save.
+ * @state: a state.
+ * @path: file to open when (@name, @id) is not saved.
+ * @flags: open() flags; O_CLOEXEC is added.
+ * @name: name.
+ * @id: id.
+ *
+ * Returns: the fd (>= 0); -errno of open(); errors of save_fd (the fd is
+ * closed again then).
+ */
+CPRS_API int cprs_state_open_fd(CprsState *state, const char *path,
+                                int flags, const char *name, int32_t id);
+
+/* Called for each fd record; a non-zero return stops the walk. */
+typedef int (*CprsWalkFdFn)(void *opaque, const char *name, int32_t id,
+                            int fd);
+
+/**
+ * cprs_state_walk_fds: call @fn for every fd record, newest first.
+ * @state: a state.
+ * @fn: the callback; it must not change @state.
+ * @opaque: passed to @fn.
+ *
+ * Returns: 0, or the first non-zero value @fn returned.
+ */
+CPRS_API int cprs_state_walk_fds(const CprsState *state, CprsWalkFdFn fn,
+                                 void *opaque);
+
+/**
+ * cprs_state_fd_count: number of fd records.
+ * @state: a state.
+ *
+ * Returns: the count.
+ */
+CPRS_API uint32_t cprs_state_fd_count(const CprsState *state);
+
+/**
+ * cprs_state_save_vfio: record a vfio/iommufd device (CprVFIODevice).
+ * @state: a state.
+ * @dev: name (copied), devid, ioas_id, hwpt_id.
+ *
+ * Returns: 0; -EINVAL; -EEXIST name already saved; -E2BIG; -ENOMEM.
+ */
+CPRS_API int cprs_state_save_vfio(CprsState *state,
+                                  const CprsVfioDeviceInfo *dev);
+
+/**
+ * cprs_state_find_vfio: a vfio device record by name.
+ * @state: a state.
+ * @name: device name.
+ * @info: filled on success; @info->name is owned by @state.
+ *
+ * Returns: 0; -ENOENT; -EINVAL.
+ */
+CPRS_API int cprs_state_find_vfio(const CprsState *state, const char *name,
+                                  CprsVfioDeviceInfo *info);
+
+/**
+ * cprs_state_delete_vfio: forget a vfio device record.
+ * @state: a state.
+ * @name: device name.
+ *
+ * Returns: 0; -ENOENT; -EINVAL.
+ */
+CPRS_API int cprs_state_delete_vfio(CprsState *state, const char *name);
+
+/**
+ * cprs_state_save_ramblock: record how a RAM block maps onto a saved fd.
+ * @state: a state.
+ * @block: idstr (copied), flags, fd_offset, lengths, page_size, align;
+ *         fd_index is ignored.
+ * @fd_name: name of the fd record backing the block, or NULL for none.
+ * @fd_id: its id.
+ * @ranges: @n_ranges guest-physical ranges (copied), or NULL.
+ * @n_ranges: number of ranges.
+ *
+ * Returns: 0; -EINVAL (bad fields as cprs_writer_add_ramblock(), or no
+ * fd record (@fd_name, @fd_id)); -EEXIST idstr already saved; -ENOMEM.
+ */
+CPRS_API int cprs_state_save_ramblock(CprsState *state,
+                                      const CprsRamBlockInfo *block,
+                                      const char *fd_name, int32_t fd_id,
+                                      const CprsGpaRange *ranges,
+                                      uint32_t n_ranges);
+
+/**
+ * cprs_state_find_ramblock: a RAM block map by idstr.
+ * @state: a state.
+ * @idstr: RAMBlock idstr.
+ * @info: filled on success (fd_index is CPRS_NO_INDEX; the fd is in
+ *        *@ret_fd).
+ * @ret_fd: the backing fd, or -1 when the block has none.
+ *
+ * Returns: 0; -ENOENT; -EINVAL.
+ */
+CPRS_API int cprs_state_find_ramblock(const CprsState *state,
+                                      const char *idstr,
+                                      CprsRamBlockInfo *info, int *ret_fd);
+
+/**
+ * cprs_state_gpa_range: guest-physical range @k of RAM block @idstr.
+ * @state: a state.
+ * @idstr: RAMBlock idstr.
+ * @k: below the block's range_count.
+ * @range: filled on success.
+ *
+ * Returns: 0; -ENOENT; -EINVAL.
+ */
+CPRS_API int cprs_state_gpa_range(const CprsState *state, const char *idstr,
+                                  uint32_t k, CprsGpaRange *range);
+
+/**
+ * cprs_state_save_devstate: record a named device-state payload.
+ * @state: a state.
+ * @ds: name (copied), instance_id, version_id, flags (CPRS_DEVSTATE_F_ZSTD
+ *      asks for compression at save).
+ * @data: @size bytes, copied.
+ * @size: bytes, at most CPRS_MAX_PAYLOAD_SIZE.
+ *
+ * Returns: 0; -EINVAL; -EEXIST; -E2BIG; -ENOMEM.
+ */
+CPRS_API int cprs_state_save_devstate(CprsState *state,
+                                      const CprsDevStateInfo *ds,
+                                      const void *data, size_t size);
+
+/**
+ * cprs_state_find_devstate: a device-state payload by (name, instance).
+ * @state: a state.
+ * @name: name.
+ * @instance_id: instance id.
+ * @ret_data: the uncompressed bytes, owned by @state (for a loaded state,
+ *            inside its source until cprs_state_free()).
+ * @ret_size: their size.
+ * @ret_version: version_id, or NULL.
+ *
+ * Returns: 0; -ENOENT; -EINVAL; -EBADMSG, -ENOMEM decompressing.
+ */
+CPRS_API int cprs_state_find_devstate(CprsState *state, const char *name,
+                                      uint32_t instance_id,
+                                      const void **ret_data,
+                                      size_t *ret_size,
+                                      uint32_t *ret_version);
+
+/**
+ * cprs_state_preserve_fds: clear close-on-exec on every recorded fd.
+ * @state: a state.
+ *
+ * QEMU does this just before exec(), not earlier, so that other fork and
+ * exec calls do not leak the fds.
+ *
+ * Returns: 0, or the first fcntl() error (the fds done so far stay done).
+ */
+CPRS_API int cprs_state_preserve_fds(const CprsState *state);
+
+/**
+ * cprs_state_unpreserve_fds: set close-on-exec on every recorded fd.
+ * @state: a state.
+ *
+ * QEMU does this after a failed exec() and once the state is loaded.
+ *
+ * Returns: 0, or the first fcntl() error.
+ */
+CPRS_API int cprs_state_unpreserve_fds(const CprsState *state);
+
+/**
+ * cprs_state_check_fds: is every fd still the open file that was saved?
+ * @state: a loaded state whose records carry identities.
+ * @diag: filled for the first mismatch (record index, reason), or NULL.
+ * @ret_mismatches: number of records that differ, or NULL.
+ *
+ * Compares fstat() of each recorded fd with the device and inode recorded
+ * at save.  Records saved without identity are only checked to be open.
+ *
+ * Returns: 0 all match; -ESTALE at least one does not; -EINVAL.
+ */
+CPRS_API int cprs_state_check_fds(const CprsState *state, CprsDiag *diag,
+                                  uint32_t *ret_mismatches);
+
+/**
+ * cprs_state_close_fds: close every recorded fd and forget the records.
+ * @state: a state.
+ */
+CPRS_API void cprs_state_close_fds(CprsState *state);
+
+/* Write QEMU's legacy "QCPR" stream, for a target without libcprstate. */
+#define CPRS_SAVE_F_LEGACY      UINT32_C(0x1)
+/* Do not record the identity (fstat, seals, kind) of each fd. */
+#define CPRS_SAVE_F_NO_IDENTITY UINT32_C(0x2)
+
+typedef struct CprsSaveOpts {
+    size_t sz;
+    uint32_t flags;             /* CPRS_SAVE_F_* */
+    uint32_t vfio_form;         /* legacy: CPRS_LEGACY_VFIO_*, 0 = FULL */
+    const char *producer;       /* NULL: "libcprstate <version>" */
+    int32_t zstd_level;         /* 0: 3 */
+    uint32_t compress_sections; /* as CprsWriterOpts */
+} CprsSaveOpts;
+
+/**
+ * cprs_state_save_exec: write the state for cpr-exec and persist it.
+ * @state: a state; its generation + 1 is written.
+ * @opts: options or NULL.
+ * @diag: filled on failure, or NULL.
+ * @ret_fd: the persisted state fd (see cprs_exec_persist()), on success.
+ *
+ * Builds the arena (or the legacy stream with CPRS_SAVE_F_LEGACY) into a
+ * memfd named QEMU_CPR_EXEC_STATE, seals it (an arena only: QEMU's own
+ * reader does not expect seals but does not mind them either), and
+ * persists it.  Then call cprs_state_preserve_fds() and exec(); if exec()
+ * fails, cprs_exec_unpersist() and cprs_state_unpreserve_fds().
+ *
+ * Returns: 0; -EINVAL; -EEXIST, -E2BIG (limits, or a name the legacy
+ * stream cannot carry); -ENOMEM; syscall errors.  Nothing is persisted on
+ * failure.
+ */
+CPRS_API int cprs_state_save_exec(CprsState *state,
+                                  const CprsSaveOpts *opts, CprsDiag *diag,
+                                  int *ret_fd);
+
+/**
+ * cprs_state_save_transfer: send the state and its fds for cpr-transfer.
+ * @state: a state.
+ * @sock: the connected cpr channel (unix stream socket); borrowed; its
+ *        write side is shut down after the last byte, as QEMU does.
+ * @opts: options or NULL (CPRS_SAVE_F_LEGACY sends QEMU's stream, one fd
+ *        per 0x20 byte).
+ * @diag: filled on failure, or NULL.
+ *
+ * Returns: 0; errors as cprs_state_save_exec() and of sendmsg().
+ */
+CPRS_API int cprs_state_save_transfer(CprsState *state, int sock,
+                                      const CprsSaveOpts *opts,
+                                      CprsDiag *diag);
+
+/* Load even if a recorded fd is not the file that was saved. */
+#define CPRS_LOAD_F_NO_FD_CHECK   UINT32_C(0x1)
+/* Decode legacy streams leniently (accept what QEMU accepts). */
+#define CPRS_LOAD_F_LEGACY_LENIENT UINT32_C(0x2)
+
+typedef struct CprsLoadOpts {
+    size_t sz;
+    uint32_t flags;             /* CPRS_LOAD_F_* */
+    uint32_t max_records;       /* 0: CPRS_MAX_RECORDS */
+    uint64_t max_arena_size;    /* 0: CPRS_MAX_ARENA_SIZE */
+} CprsLoadOpts;
+
+/**
+ * cprs_state_load_exec: load the state left before exec().
+ * @opts: options or NULL.
+ * @diag: filled on failure (what, where, why), or NULL.
+ * @ret_state: the loaded state, on success.
+ *
+ * Finds the state (cprs_exec_find()), maps and fully verifies an arena or
+ * decodes a legacy stream (upgrade from a QEMU without libcprstate),
+ * checks that every recorded fd is open and (for an arena) is the same
+ * file as at save, then sets close-on-exec on the recorded fds as QEMU
+ * does and unsets QEMU_CPR_EXEC_STATE.  The state memfd stays open (and
+ * mapped) until cprs_state_free().
+ *
+ * All or nothing: on failure the environment, the state memfd and every
+ * inherited fd are left exactly as they were.
+ *
+ * Returns: 0; errors of cprs_exec_find(), the reader and the legacy
+ * decoder; -ESTALE a recorded fd is closed or another file; -ENOMEM.
+ */
+CPRS_API int cprs_state_load_exec(const CprsLoadOpts *opts, CprsDiag *diag,
+                                  CprsState **ret_state);
+
+/**
+ * cprs_state_load_transfer: receive the state and its fds (cpr-transfer).
+ * @sock: the connected cpr channel; borrowed.
+ * @opts: options or NULL.
+ * @diag: filled on failure, or NULL.
+ * @ret_state: the loaded state, on success; the caller owns the received
+ *             fds, which it finds with cprs_state_find_fd().
+ *
+ * Tells an arena from a legacy stream by its first bytes (MSG_PEEK), then
+ * receives either, verifies it, and checks the fd count against the fd
+ * records.  All or nothing: on failure every received fd is closed.
+ *
+ * Returns: 0; errors of cprs_transfer_recv(), cprs_legacy_recv() and the
+ * reader; -EBADMSG fd count differs from the records; -ENOMEM.
+ */
+CPRS_API int cprs_state_load_transfer(int sock, const CprsLoadOpts *opts,
+                                      CprsDiag *diag, CprsState **ret_state);
+
+/* ---- QEMU's legacy "QCPR" stream -------------------------------------- */
+
+/*
+ * QEMU 10.x writes its CPR state as the "QCPR" version 1 stream described
+ * (non-normatively) in spec/qemu-legacy-stream.rst, whose clauses L1..L11
+ * the diagnostics cite.  A CprsLegacy holds one such stream decoded: the
+ * fd records and the vfio device records, in stream order, with the byte
+ * offset of each, the variant (cpr-exec or cpr-transfer) and the form of
+ * the "CprState/vfio devices" subsection.  It can also be built from
+ * scratch, encoded again, converted to and from an arena, and sent or
+ * received over a cpr-transfer socket together with its fds.
+ *
+ * Decoding is strict by default: anything that crashes or misleads QEMU's
+ * own reader, and anything QEMU would not write, is refused.  With
+ * CPRS_LEGACY_F_LENIENT the decoder accepts what QEMU accepts and records
+ * each deviation as a warning; inputs that crash QEMU stay refused.
+ */
+
+typedef struct CprsLegacy CprsLegacy;
+
+/* Bytes a stream may have (decode_fd, recv); opts may lower it: 1 GiB. */
+#define CPRS_LEGACY_MAX_SIZE      (UINT64_C(1) << 30)
+/* Warnings kept per handle; the last one says when more were dropped. */
+#define CPRS_LEGACY_MAX_WARNINGS  256u
+
+/* What cprs_detect() found at the start of a buffer. */
+enum {
+    CPRS_DETECT_UNKNOWN = 0,        /* neither, or too short to tell */
+    CPRS_DETECT_ARENA = 1,          /* CPRS_MAGIC: a CPR State Arena */
+    CPRS_DETECT_LEGACY = 2,         /* "QCPR": QEMU's legacy stream */
+    CPRS_DETECT__MAX,
+};
+
+/* Form of the "CprState/vfio devices" subsection (spec L5.6). */
+enum {
+    CPRS_LEGACY_VFIO_DEFAULT = 0,   /* opts: as recorded, or FULL */
+    CPRS_LEGACY_VFIO_FULL = 1,      /* header, device list, 0x00 end */
+    CPRS_LEGACY_VFIO_STUB = 2,      /* header only (QEMU without iommufd) */
+    CPRS_LEGACY_VFIO_NONE = 3,      /* no subsection (QEMU 10.0) */
+    CPRS_LEGACY_VFIO__MAX,
+};
+
+/* Accept what QEMU accepts; record each deviation as a warning. */
+#define CPRS_LEGACY_F_LENIENT    UINT32_C(0x1)
+/* Accept the STUB and NONE forms as complete, without a warning. */
+#define CPRS_LEGACY_F_ALL_FORMS  UINT32_C(0x2)
+/* cpr-exec: every fd number must be open in the calling process. */
+#define CPRS_LEGACY_F_CHECK_FDS  UINT32_C(0x4)
+
+typedef struct CprsLegacyOpts {
+    size_t sz;
+    uint32_t flags;         /* CPRS_LEGACY_F_*; decoding only */
+    uint32_t mode;          /* 0: auto (decode) or as recorded; else
+                             * CPRS_MODE_EXEC or CPRS_MODE_TRANSFER */
+    uint32_t vfio_form;     /* CPRS_LEGACY_VFIO_*; 0: as recorded / FULL */
+    uint32_t max_records;   /* per list; 0: CPRS_MAX_RECORDS; only lower */
+    uint64_t max_size;      /* 0: CPRS_LEGACY_MAX_SIZE; may only lower */
+} CprsLegacyOpts;
+
+/* What a handle holds, as a whole. */
+typedef struct CprsLegacyInfo {
+    size_t sz;
+    uint32_t mode;          /* CPRS_MODE_EXEC or CPRS_MODE_TRANSFER */
+    uint32_t vfio_form;     /* CPRS_LEGACY_VFIO_FULL, _STUB or _NONE */
+    uint32_t fd_count;
+    uint32_t vfio_count;
+    uint32_t warning_count;
+    uint32_t flags;         /* CPRS_LEGACY_F_* it was decoded with */
+    uint64_t size;          /* bytes decoded (0 if built) */
+    uint64_t trailing;      /* bytes ignored after the stream (lenient) */
+} CprsLegacyInfo;
+
+/**
+ * cprs_detect: tell an arena from a legacy stream by its first bytes.
+ * @buf: the start of the input; untrusted, only compared.
+ * @len: bytes at @buf; 8 are enough for an arena, 4 for a legacy stream.
+ *
+ * Looks at the magic only; nothing past it is checked.
+ *
+ * Returns: CPRS_DETECT_ARENA, CPRS_DETECT_LEGACY or CPRS_DETECT_UNKNOWN
+ * (also for inputs too short to tell); -EINVAL if @buf is NULL and @len
+ * is not 0.
+ */
+CPRS_API int cprs_detect(const void *buf, size_t len);
+
+/**
+ * cprs_legacy_decode: decode a legacy stream held in memory.
+ * @buf: the stream; untrusted, read once and not kept (names are copied).
+ * @size: bytes at @buf.
+ * @opts: options or NULL: flags, a forced mode (0 detects it from the
+ *        byte after the first record's id: 0x20 means cpr-transfer; with
+ *        no record the stream reads as cpr-exec), max_records.
+ * @diag: filled on failure (offset into @buf, reason, clause "Lx.y"), or
+ *        NULL.
+ * @ret_legacy: the new handle, on success; free with cprs_legacy_free().
+ *
+ * Every read is bounds-checked; truncation anywhere is reported at the
+ * offset where the data ran out.  cpr-transfer records decoded from a
+ * buffer have no fd (-1): use cprs_legacy_recv() to get them.
+ *
+ * Returns: 0; -EINVAL bad arguments or opts; -EBADMSG malformed (bad
+ * magic, truncation, bad marker, bad name, negative fd, bad service byte,
+ * subsection errors, trailing bytes in strict mode); -EPROTONOSUPPORT
+ * stream or subsection version newer than 1, or an unknown "CprState/..."
+ * subsection; -E2BIG a name longer than CPRS_MAX_NAME_LEN or more records
+ * than allowed; -ENOMEM.
+ */
+CPRS_API int cprs_legacy_decode(const void *buf, size_t size,
+                                const CprsLegacyOpts *opts, CprsDiag *diag,
+                                CprsLegacy **ret_legacy);
+
+/**
+ * cprs_legacy_decode_fd: decode a legacy stream read from an fd.
+ * @fd: e.g. the QEMU_CPR_EXEC_STATE memfd, or /proc/PID/fd/N opened by
+ *      path.  Read with pread() from offset 0, so its file offset is not
+ *      moved (QEMU leaves it at the end of the data); a non-seekable fd
+ *      is read to EOF instead.  Borrowed, not closed.
+ * @opts: as cprs_legacy_decode(); max_size caps the bytes read.
+ * @diag: filled on failure, or NULL.
+ * @ret_legacy: the new handle, on success.
+ *
+ * Returns: as cprs_legacy_decode(), plus -E2BIG for an input larger than
+ * max_size and the errno of a failed read.
+ */
+CPRS_API int cprs_legacy_decode_fd(int fd, const CprsLegacyOpts *opts,
+                                   CprsDiag *diag, CprsLegacy **ret_legacy);
+
+/**
+ * cprs_legacy_free: release a handle, closing every fd it owns.
+ * @legacy: handle or NULL.
+ *
+ * fds received by cprs_legacy_recv() and not taken with
+ * cprs_legacy_fd_take() are closed; fds added by the caller are not.
+ */
+CPRS_API void cprs_legacy_free(CprsLegacy *legacy);
+
+/**
+ * cprs_legacy_get_info: variant, subsection form, counts and sizes.
+ * @legacy: a handle.
+ * @info: filled up to min(@info->sz, sizeof(CprsLegacyInfo)).
+ *
+ * Returns: 0 or -EINVAL.
+ */
+CPRS_API int cprs_legacy_get_info(const CprsLegacy *legacy,
+                                  CprsLegacyInfo *info);
+
+/**
+ * cprs_legacy_fd_count: number of fd records.
+ * @legacy: a handle, or NULL (0).
+ *
+ * Returns: the count.
+ */
+CPRS_API uint32_t cprs_legacy_fd_count(const CprsLegacy *legacy);
+
+/**
+ * cprs_legacy_fd_get: fd record @index, in stream order.
+ * @legacy: a handle.
+ * @index: below cprs_legacy_fd_count().
+ * @info: filled up to its sz: @name (NUL-terminated, owned by @legacy,
+ *        valid until the next add or free), @name_len (without the NUL),
+ *        @id, @slot (= @index, the record's position), @fd (cpr-exec: the
+ *        number in the stream; cpr-transfer: the received fd, or -1),
+ *        @kind CPRS_FD_KIND_OTHER; other fields 0.
+ *
+ * Returns: 0, or -EINVAL for a bad index.
+ */
+CPRS_API int cprs_legacy_fd_get(const CprsLegacy *legacy, uint32_t index,
+                                CprsFdInfo *info);
+
+/**
+ * cprs_legacy_fd_offset: stream offset of fd record @index.
+ * @legacy: a handle.
+ * @index: below cprs_legacy_fd_count().
+ * @ret_offset: the offset of the record's 0x01 marker, on success.
+ *
+ * Returns: 0; -EINVAL bad index; -ENOENT a record added by the caller
+ * (it has no offset).
+ */
+CPRS_API int cprs_legacy_fd_offset(const CprsLegacy *legacy, uint32_t index,
+                                   uint64_t *ret_offset);
+
+/**
+ * cprs_legacy_fd_find: first fd record with (@name, @id), as QEMU looks up.
+ * @legacy: a handle.
+ * @name: NUL-terminated name.
+ * @id: QEMU's cpr id.
+ * @ret_index: the record index, on success.
+ *
+ * A linear scan in stream order; with duplicates, the first one wins.
+ *
+ * Returns: 0; -ENOENT none; -EINVAL.
+ */
+CPRS_API int cprs_legacy_fd_find(const CprsLegacy *legacy, const char *name,
+                                 int32_t id, uint32_t *ret_index);
+
+/**
+ * cprs_legacy_fd_take: take ownership of a received fd.
+ * @legacy: a handle filled by cprs_legacy_recv().
+ * @index: fd record index.
+ * @ret_fd: the fd (close-on-exec), on success; the caller now owns it and
+ *          cprs_legacy_free() no longer closes it.  The record keeps the
+ *          number.
+ *
+ * Returns: 0; -EINVAL bad index; -ENOENT the handle does not own an fd
+ * for this record (not received, or already taken).
+ */
+CPRS_API int cprs_legacy_fd_take(CprsLegacy *legacy, uint32_t index,
+                                 int *ret_fd);
+
+/**
+ * cprs_legacy_vfio_count: number of vfio device records.
+ * @legacy: a handle, or NULL (0).
+ *
+ * Returns: the count (0 for the STUB and NONE forms).
+ */
+CPRS_API uint32_t cprs_legacy_vfio_count(const CprsLegacy *legacy);
+
+/**
+ * cprs_legacy_vfio_get: vfio device record @index, in stream order.
+ * @legacy: a handle.
+ * @index: below cprs_legacy_vfio_count().
+ * @info: filled up to its sz; @name is owned by @legacy (see _fd_get()).
+ *
+ * Returns: 0, or -EINVAL for a bad index.
+ */
+CPRS_API int cprs_legacy_vfio_get(const CprsLegacy *legacy, uint32_t index,
+                                  CprsVfioDeviceInfo *info);
+
+/**
+ * cprs_legacy_vfio_offset: stream offset of vfio record @index.
+ * @legacy: a handle.
+ * @index: below cprs_legacy_vfio_count().
+ * @ret_offset: the offset of the record's 0x01 marker, on success.
+ *
+ * Returns: 0; -EINVAL bad index; -ENOENT record added by the caller.
+ */
+CPRS_API int cprs_legacy_vfio_offset(const CprsLegacy *legacy,
+                                     uint32_t index, uint64_t *ret_offset);
+
+/**
+ * cprs_legacy_warning_count: number of warnings recorded at decode.
+ * @legacy: a handle, or NULL (0).
+ *
+ * Duplicate keys are warnings in every mode; the deviations that
+ * CPRS_LEGACY_F_LENIENT lets through are warnings too.  At most
+ * CPRS_LEGACY_MAX_WARNINGS are kept.
+ *
+ * Returns: the count.
+ */
+CPRS_API uint32_t cprs_legacy_warning_count(const CprsLegacy *legacy);
+
+/**
+ * cprs_legacy_warning_get: warning @index, in the order found.
+ * @legacy: a handle.
+ * @index: below cprs_legacy_warning_count().
+ * @diag: filled up to its sz; @error is 0, @offset the stream offset,
+ *        @record the record index or -1, @clause and @reason static.
+ *
+ * Returns: 0, or -EINVAL for a bad index.
+ */
+CPRS_API int cprs_legacy_warning_get(const CprsLegacy *legacy,
+                                     uint32_t index, CprsDiag *diag);
+
+/**
+ * cprs_legacy_new: start a legacy stream from scratch (e.g. a downgrade).
+ * @opts: options or NULL: mode (0: CPRS_MODE_EXEC), vfio_form (0: FULL),
+ *        max_records.
+ * @ret_legacy: the new, empty handle, on success.
+ *
+ * Returns: 0; -EINVAL bad opts; -ENOMEM.
+ */
+CPRS_API int cprs_legacy_new(const CprsLegacyOpts *opts,
+                             CprsLegacy **ret_legacy);
+
+/**
+ * cprs_legacy_add_fd: append an fd record (it goes last in the stream).
+ * @legacy: a handle.
+ * @fd: @name (copied; 1..CPRS_MAX_NAME_LEN printable ASCII bytes), @id,
+ *      @fd (borrowed, never closed by the library: >= 0 for cpr-exec,
+ *      -1 or an fd to send for cpr-transfer); other fields are ignored.
+ * @ret_index: the record index, or NULL.
+ *
+ * QEMU writes its newest registration first: add records in the order
+ * they should appear in the stream.
+ *
+ * Returns: 0; -EINVAL bad name or fd; -EEXIST (name, id) already there;
+ * -E2BIG too many records; -ENOMEM.  Nothing changes on failure.
+ */
+CPRS_API int cprs_legacy_add_fd(CprsLegacy *legacy, const CprsFdInfo *fd,
+                                uint32_t *ret_index);
+
+/**
+ * cprs_legacy_add_vfio: append a vfio device record.
+ * @legacy: a handle whose vfio form is FULL.
+ * @dev: @name (copied, as for add_fd), @devid, @ioas_id, @hwpt_id.
+ * @ret_index: the record index, or NULL.
+ *
+ * Returns: 0; -EINVAL bad name, or a STUB or NONE form (they cannot carry
+ * records); -EEXIST name already there; -E2BIG; -ENOMEM.
+ */
+CPRS_API int cprs_legacy_add_vfio(CprsLegacy *legacy,
+                                  const CprsVfioDeviceInfo *dev,
+                                  uint32_t *ret_index);
+
+/**
+ * cprs_legacy_encode: write the stream as QEMU would.
+ * @legacy: a handle (decoded or built).
+ * @opts: NULL, or overrides: mode (0: as recorded) and vfio_form (0: as
+ *        recorded); flags and limits play no part.
+ * @ret_buf: malloc()ed stream, on success; release with free().
+ * @ret_size: its length.
+ *
+ * The output is canonical: markers are 0x01, nothing trails.  A stream
+ * decoded in strict mode therefore encodes to the very same bytes.
+ *
+ * Returns: 0; -EINVAL bad opts, a cpr-exec record whose fd is unknown
+ * (< 0), or vfio records with a STUB or NONE form; -E2BIG output over
+ * CPRS_LEGACY_MAX_SIZE; -ENOMEM.
+ */
+CPRS_API int cprs_legacy_encode(const CprsLegacy *legacy,
+                                const CprsLegacyOpts *opts, void **ret_buf,
+                                size_t *ret_size);
+
+/**
+ * cprs_legacy_to_writer: add a legacy stream's records to an arena writer.
+ * @legacy: a handle.
+ * @writer: a writer, normally created with mode = the legacy mode (see
+ *          cprs_legacy_to_arena(), which does that).
+ * @diag: filled on failure (record index, reason), or NULL.
+ *
+ * fd records keep their order, name and id; cpr-exec fds go to the fd
+ * field, cpr-transfer records get fd -1 (their slot is their position);
+ * kind is CPRS_FD_KIND_OTHER with no identity.  vfio records map to vfio
+ * device records (name, devid, ioas_id, hwpt_id).  The arena is stricter
+ * than QEMU: names outside printable ASCII, and duplicates, accepted by a
+ * lenient decode, are refused here.  On failure the writer may hold some
+ * of the records: free it.
+ *
+ * Returns: 0; -EINVAL (a name the arena refuses); -EEXIST duplicate key;
+ * -E2BIG; -ENOMEM.
+ */
+CPRS_API int cprs_legacy_to_writer(const CprsLegacy *legacy,
+                                   CprsWriter *writer, CprsDiag *diag);
+
+/**
+ * cprs_legacy_to_arena: a new writer holding a legacy stream's records.
+ * @legacy: a handle.
+ * @opts: writer options or NULL; mode 0 takes the legacy mode, any other
+ *        mode must equal it.
+ * @diag: filled on failure, or NULL.
+ * @ret_writer: the writer, on success; finish and free it as usual.
+ *
+ * Returns: as cprs_writer_new() and cprs_legacy_to_writer(); -EINVAL if
+ * @opts asks for another mode.
+ */
+CPRS_API int cprs_legacy_to_arena(const CprsLegacy *legacy,
+                                  const CprsWriterOpts *opts, CprsDiag *diag,
+                                  CprsWriter **ret_writer);
+
+/**
+ * cprs_legacy_from_reader: build a legacy stream from an arena.
+ * @reader: an open reader (its records are validated as they are read).
+ * @opts: options or NULL: mode (0: the arena's), vfio_form (0: FULL, what
+ *        QEMU 10.2 with iommufd writes), max_records.
+ * @diag: filled on failure, or NULL.
+ * @ret_legacy: the new handle, on success.
+ *
+ * fd and vfio records are taken in arena order.  Only they exist in the
+ * legacy stream: RAM block maps, device state and fd identities are left
+ * out.  A cpr-exec stream needs every fd number.
+ *
+ * Returns: 0; -EINVAL bad opts, a cpr-exec target with an fd of -1, or
+ * vfio records with a STUB or NONE form; -EBADMSG, -E2BIG, -ENOMEM from
+ * the reader or the limits.
+ */
+CPRS_API int cprs_legacy_from_reader(CprsReader *reader,
+                                     const CprsLegacyOpts *opts,
+                                     CprsDiag *diag,
+                                     CprsLegacy **ret_legacy);
+
+/**
+ * cprs_legacy_recv: receive a cpr-transfer stream and its fds.
+ * @sock: a connected unix stream socket; read to EOF (the sender shuts
+ *        its write side down).  Borrowed, not closed.  Blocking reads.
+ * @opts: as cprs_legacy_decode(); mode must be 0 or CPRS_MODE_TRANSFER;
+ *        max_size caps the bytes, max_records the fds.
+ * @diag: filled on failure, or NULL.
+ * @ret_legacy: the new handle owning every claimed fd, on success.
+ *
+ * fds come by SCM_RIGHTS, received with MSG_CMSG_CLOEXEC; they are queued
+ * in arrival order and each 0x20 service byte claims the oldest fd that
+ * had arrived by then, as QEMU does.  A truncated control message
+ * (MSG_CTRUNC) fails.  fds left unclaimed are closed: an error in strict
+ * mode, a warning with CPRS_LEGACY_F_LENIENT.  On any failure every
+ * received fd is closed.  Peer data is untrusted.
+ *
+ * Returns: as cprs_legacy_decode(), plus -EBADMSG for MSG_CTRUNC, a
+ * service byte with no fd, or unclaimed fds (strict); -E2BIG; syscall
+ * errors of recvmsg().
+ */
+CPRS_API int cprs_legacy_recv(int sock, const CprsLegacyOpts *opts,
+                              CprsDiag *diag, CprsLegacy **ret_legacy);
+
+/* Shut the write side down after the last byte, as QEMU does. */
+#define CPRS_LEGACY_SEND_F_SHUTDOWN UINT32_C(0x1)
+
+/**
+ * cprs_legacy_send: send a cpr-transfer stream with its fds.
+ * @legacy: a handle in cpr-transfer mode whose every fd record has an fd.
+ * @sock: a connected unix stream socket; borrowed.
+ * @flags: CPRS_LEGACY_SEND_F_*.
+ *
+ * Writes the encoded stream; each 0x20 service byte goes alone in one
+ * sendmsg() carrying its fd by SCM_RIGHTS, as QEMU sends it.  Uses
+ * MSG_NOSIGNAL: a closed peer gives -EPIPE, never SIGPIPE.  On failure
+ * part of the stream may have been sent.
+ *
+ * Returns: 0; -EINVAL not cpr-transfer, an fd record without an fd, or
+ * unknown flags; -ENOMEM; syscall errors of sendmsg() or shutdown().
+ */
+CPRS_API int cprs_legacy_send(const CprsLegacy *legacy, int sock,
+                              uint32_t flags);
+
+/* ==== ELF core dumps (core.c) ========================================== */
+
+/*
+ * Finding the CPR state in an ELF core dump: a kernel core or a gdb
+ * "gcore" core of a process that had the state mapped, or held a copy of
+ * it in its memory.  The NT_FILE note names the process's file mappings;
+ * a mapping of the state memfd ("/memfd:QEMU_CPR_EXEC_STATE", usually
+ * followed by " (deleted)") at file offset 0 is read back from the
+ * PT_LOAD segment that holds its pages.  Then (unless CPRS_CORE_F_NO_SCAN)
+ * the PT_LOAD data is scanned for the arena magic at 8-byte aligned
+ * addresses and for the 8 bytes that start a legacy stream ("QCPR", be32
+ * 1).  An arena candidate must have a valid header CRC; a legacy one must
+ * decode (leniently, since whatever followed it in memory is in the core
+ * too).  Nothing else is validated: open what is found with a reader or
+ * the legacy decoder, as any untrusted input.
+ *
+ * The core is untrusted: headers, notes, counts, offsets and sizes are
+ * all bounds-checked; a malformed NT_FILE note is ignored (and flagged)
+ * rather than fatal, so that the scan still runs.
+ */
+
+/* Default memfd name looked for in NT_FILE: QEMU's state memfd. */
+#define CPRS_CORE_STATE_MEMFD_NAME "QEMU_CPR_EXEC_STATE"
+
+/* Do not scan PT_LOAD data; use the NT_FILE note only. */
+#define CPRS_CORE_F_NO_SCAN UINT32_C(0x1)
+
+typedef struct CprsCoreOpts {
+    size_t sz;
+    uint32_t flags;             /* CPRS_CORE_F_* */
+    uint32_t skip;              /* candidates to skip, in search order */
+    const char *memfd_name;     /* NULL: CPRS_CORE_STATE_MEMFD_NAME */
+    uint64_t max_scan;          /* bytes of PT_LOAD data to scan; 0: all */
+} CprsCoreOpts;
+
+/* How the state was found (CprsCoreState.found_by). */
+enum {
+    CPRS_CORE_FOUND_NT_FILE = 1,    /* a mapping NT_FILE names */
+    CPRS_CORE_FOUND_SCAN = 2,       /* its magic, scanning PT_LOAD data */
+    CPRS_CORE_FOUND__MAX,
+};
+
+/* The arena header declares more bytes than the core holds there. */
+#define CPRS_CORE_STATE_F_TRUNCATED    UINT32_C(0x1)
+/* The NT_FILE note is malformed; entries from the bad one on are ignored. */
+#define CPRS_CORE_STATE_F_BAD_NT_FILE  UINT32_C(0x2)
+/* The core has no NT_FILE note (old kernels, some dumpers). */
+#define CPRS_CORE_STATE_F_NO_NT_FILE   UINT32_C(0x4)
+
+/* Bytes of CprsCoreState.map_name, including the NUL. */
+#define CPRS_CORE_MAP_NAME_MAX 256u
+
+/* Where a state lies in a core file. */
+typedef struct CprsCoreState {
+    size_t sz;
+    uint32_t format;            /* CPRS_DETECT_ARENA or CPRS_DETECT_LEGACY */
+    uint32_t found_by;          /* CPRS_CORE_FOUND_* */
+    uint32_t flags;             /* CPRS_CORE_STATE_F_* */
+    uint32_t reserved;
+    uint64_t file_offset;       /* of the state's first byte in the core */
+    uint64_t size;              /* bytes of state on file from there */
+    uint64_t declared_size;     /* arena_size; legacy: bytes decoded */
+    uint64_t vaddr;             /* its address in the dumped process */
+    uint64_t map_start;         /* NT_FILE mapping holding it, or 0 */
+    uint64_t map_end;
+    uint64_t map_offset;        /* file offset of map_start, bytes */
+    char map_name[CPRS_CORE_MAP_NAME_MAX];  /* its path, or "" */
+} CprsCoreState;
+
+/**
+ * cprs_core_find_state: locate a CPR state (arena or legacy) in a core.
+ * @core_fd: an ELF core file, read with pread() only (its offset does not
+ *           move); borrowed, not closed.  Must be a regular file.
+ * @opts: options or NULL.  @opts->skip selects a later candidate: the
+ *        search order is the NT_FILE mappings (in note order), then scan
+ *        hits by file offset; a scan hit already found through NT_FILE
+ *        is not counted twice.
+ * @diag: filled on failure (offset into the core, reason), or NULL.
+ * @ret_state: filled up to its sz on success: the file offset and size
+ *             of the state's bytes; read them with pread() and open them
+ *             with cprs_reader_open_buffer() or cprs_legacy_decode().
+ *
+ * Memory use is bounded: notes up to 64 MiB, 1 MiB scan chunks, a legacy
+ * candidate decoded in at most 16 MiB.  Time is linear in the PT_LOAD
+ * bytes scanned (bounded by @opts->max_scan) per candidate skipped.
+ *
+ * Returns: 0; -EINVAL bad arguments, options or a non-regular file;
+ * -EBADMSG not an ELF core, bad ELF or program headers, or a file that
+ * shrinks while read; -E2BIG more than 2^20 program headers; -ENOENT no
+ * (further) state; -ENODATA NT_FILE names the state mapping but the core
+ * has none of its pages (the dumper excluded it: see coredump_filter(5))
+ * and the scan found nothing; -ENOMEM; errors of fstat() and pread().
+ */
+CPRS_API int cprs_core_find_state(int core_fd, const CprsCoreOpts *opts,
+                                  CprsDiag *diag, CprsCoreState *ret_state);
+
+/**
+ * cprs_core_find_state_buffer: as cprs_core_find_state(), over memory.
+ * @buf: the core file's bytes; untrusted, only read.  libelf gets a
+ *       private copy (it may convert headers in place), so this needs
+ *       @size more bytes of memory: meant for small cores and fuzzing.
+ * @size: bytes at @buf.
+ * @opts: options or NULL.
+ * @diag: filled on failure, or NULL.
+ * @ret_state: as cprs_core_find_state(); file_offset is into @buf.
+ *
+ * Returns: as cprs_core_find_state(), without the I/O errors.
+ */
+CPRS_API int cprs_core_find_state_buffer(const void *buf, size_t size,
+                                         const CprsCoreOpts *opts,
+                                         CprsDiag *diag,
+                                         CprsCoreState *ret_state);
 
 #ifdef __cplusplus
 }

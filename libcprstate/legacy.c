@@ -1,0 +1,990 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * legacy.c - decoding QEMU's legacy "QCPR" stream (spec/qemu-legacy-
+ * stream.rst, clauses L1..L11), and the handle that holds one.
+ *
+ * This file is on the reader side: it links without writer.c.  The
+ * encoder, the builder and the arena conversion live in legacy-encode.c
+ * and legacy-convert.c; receiving over a socket in legacy-recv.c.
+ *
+ * The stream has no length fields, counts or checksum: it is a sequence
+ * of presence markers and length-prefixed names that QEMU's reader walks
+ * trusting every byte.  The decoder walks it through a bounds-checked
+ * cursor, refuses what would crash or mislead QEMU, and, by default, what
+ * QEMU would not write.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cprs-internal.h"
+
+/* ---- The handle -------------------------------------------------------- */
+
+int cprs_legacy_alloc(CprsLegacy **ret_legacy)
+{
+    CprsLegacy *lg = calloc(1, sizeof(*lg));
+
+    if (!lg) {
+        return -ENOMEM;
+    }
+    lg->max_records = CPRS_MAX_RECORDS;
+    /* spec L4.9: fds are keyed by (name, id), vfio devices by name. */
+    lg->fds.key_has_id = true;
+    *ret_legacy = lg;
+    return 0;
+}
+
+static void list_free(CprsLegacyList *list, bool close_owned)
+{
+    uint32_t i;
+
+    for (i = 0; close_owned && i < list->count; i++) {
+        if (list->rec[i].owned && list->rec[i].fd >= 0) {
+            close(list->rec[i].fd);
+        }
+    }
+    free(list->rec);
+    free(list->slots);
+}
+
+void cprs_legacy_free(CprsLegacy *lg)
+{
+    if (!lg) {
+        return;
+    }
+    list_free(&lg->fds, true);
+    list_free(&lg->vfio, false);
+    free(lg->names);
+    free(lg->warnings);
+    free(lg);
+}
+
+int cprs_legacy_opts_get(CprsLegacyOpts *dst, const CprsLegacyOpts *src)
+{
+    int ret = cprs_opts_copy(dst, sizeof(*dst), src);
+
+    if (ret) {
+        return ret;
+    }
+    if ((dst->flags & ~(CPRS_LEGACY_F_LENIENT | CPRS_LEGACY_F_ALL_FORMS |
+                        CPRS_LEGACY_F_CHECK_FDS)) ||
+        (dst->mode && dst->mode != CPRS_MODE_EXEC &&
+         dst->mode != CPRS_MODE_TRANSFER) ||
+        dst->vfio_form >= CPRS_LEGACY_VFIO__MAX) {
+        return -EINVAL;
+    }
+    /* STYLE 4: opts may lower the limits, never raise them. */
+    if (!dst->max_records || dst->max_records > CPRS_MAX_RECORDS) {
+        dst->max_records = CPRS_MAX_RECORDS;
+    }
+    if (!dst->max_size || dst->max_size > CPRS_LEGACY_MAX_SIZE) {
+        dst->max_size = CPRS_LEGACY_MAX_SIZE;
+    }
+    return 0;
+}
+
+/* ---- Records and their key index --------------------------------------- */
+
+static uint32_t rec_hash(const CprsLegacyList *list, const char *name,
+                         uint32_t len, int32_t id)
+{
+    return cprs_key_hash(name, len, list->key_has_id ? (uint32_t)id : 0);
+}
+
+static bool rec_key_eq(const CprsLegacy *lg, const CprsLegacyList *list,
+                       const CprsLegacyRec *rec, const char *name,
+                       uint32_t len, int32_t id)
+{
+    return rec->name_len == len &&
+           (!list->key_has_id || rec->id == id) &&
+           !memcmp(cprs_legacy_rec_name(lg, rec), name, len);
+}
+
+/*
+ * Open addressing, linear probing, no deletion.  Records are inserted in
+ * index order, so the first equal key met along a probe chain is the
+ * record with the lowest index: the one QEMU's list walk finds first.
+ */
+int64_t cprs_legacy_lookup(const CprsLegacy *lg, const CprsLegacyList *list,
+                           const char *name, uint32_t len, int32_t id)
+{
+    uint32_t mask, pos, v;
+
+    if (!list->nslots) {
+        return -1;
+    }
+    mask = list->nslots - 1;
+    pos = rec_hash(list, name, len, id) & mask;
+    while ((v = list->slots[pos]) != 0) {
+        if (rec_key_eq(lg, list, &list->rec[v - 1], name, len, id)) {
+            return v - 1;
+        }
+        pos = (pos + 1) & mask;
+    }
+    return -1;
+}
+
+static void index_put(CprsLegacyList *list, uint32_t *slots, uint32_t nslots,
+                      uint32_t i)
+{
+    uint32_t pos = list->rec[i].hash & (nslots - 1);
+
+    while (slots[pos]) {
+        pos = (pos + 1) & (nslots - 1);
+    }
+    slots[pos] = i + 1;
+}
+
+/* Make room for one more key, keeping the load at most one half. */
+static int index_reserve(CprsLegacyList *list)
+{
+    uint64_t want = 2 * ((uint64_t)list->count + 1);
+    uint32_t nslots = list->nslots ? list->nslots : 16;
+    uint32_t *slots, i;
+
+    if (want <= list->nslots) {
+        return 0;
+    }
+    while (nslots < want) {
+        if (nslots > UINT32_MAX / 2) {
+            return -E2BIG;
+        }
+        nslots *= 2;
+    }
+    slots = calloc(nslots, sizeof(*slots));
+    if (!slots) {
+        return -ENOMEM;
+    }
+    for (i = 0; i < list->count; i++) {
+        index_put(list, slots, nslots, i);
+    }
+    free(list->slots);
+    list->slots = slots;
+    list->nslots = nslots;
+    return 0;
+}
+
+static int grow(void **p, uint32_t *cap, uint32_t need, size_t elem)
+{
+    uint64_t ncap = *cap ? *cap : 16;
+    void *np;
+
+    if (need <= *cap) {
+        return 0;
+    }
+    while (ncap < need) {
+        ncap *= 2;
+    }
+    if (ncap > UINT32_MAX || ncap > SIZE_MAX / elem) {
+        return -E2BIG;
+    }
+    np = realloc(*p, (size_t)ncap * elem);
+    if (!np) {
+        return -ENOMEM;
+    }
+    *p = np;
+    *cap = (uint32_t)ncap;
+    return 0;
+}
+
+int cprs_legacy_rec_add(CprsLegacy *lg, CprsLegacyList *list,
+                        const char *name, uint32_t len,
+                        const CprsLegacyRec *fields, uint32_t *ret_index)
+{
+    CprsLegacyRec *rec;
+    size_t need, ncap;
+    char *np;
+    int ret;
+
+    if (list->count >= lg->max_records) {
+        return -E2BIG;
+    }
+    /* Reserve everything first, so that a failure changes nothing. */
+    ret = grow((void **)&list->rec, &list->cap, list->count + 1,
+               sizeof(*list->rec));
+    if (!ret) {
+        ret = index_reserve(list);
+    }
+    if (ret) {
+        return ret;
+    }
+    if ((size_t)len + 1 > SIZE_MAX - lg->names_len) {
+        return -E2BIG;
+    }
+    need = lg->names_len + len + 1;
+    if (need > lg->names_cap) {
+        ncap = lg->names_cap ? lg->names_cap : 1024;
+        while (ncap < need) {
+            if (ncap > SIZE_MAX / 2) {
+                return -E2BIG;
+            }
+            ncap *= 2;
+        }
+        np = realloc(lg->names, ncap);
+        if (!np) {
+            return -ENOMEM;
+        }
+        lg->names = np;
+        lg->names_cap = ncap;
+    }
+
+    rec = &list->rec[list->count];
+    *rec = *fields;
+    rec->name_off = lg->names_len;
+    rec->name_len = len;
+    rec->hash = rec_hash(list, name, len, fields->id);
+    memcpy(lg->names + lg->names_len, name, len);
+    lg->names[lg->names_len + len] = '\0';
+    lg->names_len = need;
+    index_put(list, list->slots, list->nslots, list->count);
+    if (ret_index) {
+        *ret_index = list->count;
+    }
+    list->count++;
+    return 0;
+}
+
+int cprs_legacy_warn(CprsLegacy *lg, uint64_t offset, int64_t record,
+                     const char *clause, const char *reason)
+{
+    CprsDiag *d;
+    int ret;
+
+    if (lg->n_warnings >= CPRS_LEGACY_MAX_WARNINGS) {
+        return 0;
+    }
+    ret = grow((void **)&lg->warnings, &lg->cap_warnings,
+               lg->n_warnings + 1, sizeof(*lg->warnings));
+    if (ret) {
+        return ret;
+    }
+    d = &lg->warnings[lg->n_warnings++];
+    if (lg->n_warnings == CPRS_LEGACY_MAX_WARNINGS) {
+        /* The last kept entry says that the list is incomplete. */
+        record = -1;
+        clause = "";
+        reason = "more warnings; the rest were not kept";
+    }
+    *d = (CprsDiag) {
+        .sz = sizeof(*d),
+        .offset = offset,
+        .section = -1,
+        .error = 0,
+        .record = record,
+        .clause = clause,
+        .reason = reason,
+    };
+    return 0;
+}
+
+/* ---- Decoding ---------------------------------------------------------- */
+
+typedef struct Parse {
+    CprsCursor c;
+    CprsLegacy *lg;
+    const CprsLegacyOpts *o;
+    CprsLegacyFdQueue *queue;
+    CprsDiag *diag;
+    bool lenient;
+} Parse;
+
+static int fail(Parse *p, int error, uint64_t offset, int64_t record,
+                const char *clause, const char *reason)
+{
+    return cprs_diag_set(p->diag, error, offset, -1, record, clause, reason);
+}
+
+/* spec L7: running out of bytes is reported where the data ends. */
+static int truncated(Parse *p, int64_t record, const char *reason)
+{
+    return fail(p, -EBADMSG, p->c.len, record, "L7", reason);
+}
+
+/* In lenient mode a deviation is a warning; in strict mode, an error. */
+static int deviate(Parse *p, uint64_t offset, int64_t record,
+                   const char *clause, const char *reason)
+{
+    int ret;
+
+    if (!p->lenient) {
+        return fail(p, -EBADMSG, offset, record, clause, reason);
+    }
+    ret = cprs_legacy_warn(p->lg, offset, record, clause, reason);
+    return ret ? fail(p, ret, offset, record, "", "out of memory") : 0;
+}
+
+static int header(Parse *p)
+{
+    uint32_t magic, version;
+    size_t n = p->c.len < 4 ? p->c.len : 4;
+
+    /* spec L3.1: the magic first, even when the input is short. */
+    if (!p->c.len) {
+        return fail(p, -EBADMSG, 0, -1, "L3.1", "empty input: no magic");
+    }
+    if (memcmp(p->c.base, "QCPR", n)) {
+        return fail(p, -EBADMSG, 0, -1, "L3.1",
+                    "bad magic: not a QCPR stream");
+    }
+    if (!cprs_cursor_read_be32(&p->c, &magic)) {
+        return truncated(p, -1, "truncated inside the magic");
+    }
+    /* spec L3.2: QEMU compares the whole word with 1. */
+    if (!cprs_cursor_read_be32(&p->c, &version)) {
+        return truncated(p, -1, "truncated inside the version");
+    }
+    if (version == 0) {
+        return fail(p, -EBADMSG, 4, -1, "L3.2", "stream version 0");
+    }
+    if (version != 1) {
+        return fail(p, -EPROTONOSUPPORT, 4, -1, "L3.2",
+                    "stream version newer than 1");
+    }
+    return 0;
+}
+
+/* namelen and name, common to both lists (spec L4.3, L4.4). */
+static int name_field(Parse *p, int64_t rec, const char **ret_name,
+                      uint32_t *ret_len)
+{
+    const uint8_t *name;
+    const uint8_t *nul;
+    uint64_t len_off = p->c.pos, name_off;
+    uint32_t namelen;
+    size_t bad;
+
+    if (!cprs_cursor_read_be32(&p->c, &namelen)) {
+        return truncated(p, rec, "truncated inside namelen");
+    }
+    if (namelen == 0) {
+        return fail(p, -EBADMSG, len_off, rec, "L4.3",
+                    "namelen 0: a name has at least its NUL");
+    }
+    if (namelen > CPRS_MAX_NAME_LEN + 1) {
+        return fail(p, -E2BIG, len_off, rec, "L4.3",
+                    "namelen over CPRS_MAX_NAME_LEN + 1");
+    }
+    name_off = p->c.pos;
+    if (!cprs_cursor_take(&p->c, namelen, &name)) {
+        return truncated(p, rec, "name runs past the end of the data");
+    }
+    nul = memchr(name, 0, namelen);
+    if (!nul) {
+        return fail(p, -EBADMSG, name_off + namelen - 1, rec, "L4.4",
+                    "name not NUL-terminated");
+    }
+    if (nul != name + namelen - 1) {
+        return fail(p, -EBADMSG, name_off + (uint64_t)(nul - name), rec,
+                    "L4.4", "NUL inside the name");
+    }
+    bad = cprs_name_bad_char((const char *)name, namelen - 1);
+    if (bad < namelen - 1) {
+        int ret = deviate(p, name_off + bad, rec, "L4.4",
+                          "name byte outside printable ASCII");
+        if (ret) {
+            return ret;
+        }
+    }
+    *ret_name = (const char *)name;
+    *ret_len = namelen - 1;
+    return 0;
+}
+
+/* The fd field (spec L4.6 cpr-exec, L4.7 cpr-transfer, L4.8 detection). */
+static int fd_field(Parse *p, int64_t rec, int32_t *ret_fd, bool *ret_owned)
+{
+    CprsLegacyFdQueue *q = p->queue;
+    uint64_t off = p->c.pos;
+    uint32_t v;
+    uint8_t b;
+
+    if (!p->lg->mode) {
+        if (!cprs_cursor_peek_u8(&p->c, 0, &b)) {
+            return truncated(p, rec, "truncated before the first fd field");
+        }
+        p->lg->mode = b == CPRS_LEGACY_FD_BYTE ? CPRS_MODE_TRANSFER :
+                      CPRS_MODE_EXEC;
+    }
+    *ret_owned = false;
+    if (p->lg->mode == CPRS_MODE_EXEC) {
+        if (!cprs_cursor_read_be32(&p->c, &v)) {
+            return truncated(p, rec, "truncated inside the fd");
+        }
+        *ret_fd = (int32_t)v;
+        if (*ret_fd < 0) {
+            return fail(p, -EBADMSG, off, rec, "L4.6", "negative fd");
+        }
+        if ((p->o->flags & CPRS_LEGACY_F_CHECK_FDS) &&
+            fcntl(*ret_fd, F_GETFD) < 0) {
+            return fail(p, -EBADMSG, off, rec, "L4.6",
+                        "fd not open in this process");
+        }
+        return 0;
+    }
+    if (!cprs_cursor_read_u8(&p->c, &b)) {
+        return truncated(p, rec, "truncated before the service byte");
+    }
+    if (b != CPRS_LEGACY_FD_BYTE) {
+        return fail(p, -EBADMSG, off, rec, "L4.7",
+                    "service byte is not 0x20");
+    }
+    *ret_fd = -1;
+    if (q) {
+        /* spec L8.3: the oldest fd that had arrived with this byte. */
+        if (q->head >= q->count || q->at[q->head] > off) {
+            return fail(p, -EBADMSG, off, rec, "L8.3",
+                        "no fd arrived with this service byte");
+        }
+        *ret_fd = q->fd[q->head];
+        *ret_owned = true;
+        q->fd[q->head++] = -1;
+    }
+    return 0;
+}
+
+/*
+ * A list: ( marker record )* 0x00 (spec L4.1).  @vfio selects the record
+ * layout of the vfio subsection (L5.5) instead of the fd list's.
+ */
+static int list(Parse *p, bool vfio)
+{
+    CprsLegacyList *l = vfio ? &p->lg->vfio : &p->lg->fds;
+    CprsLegacyRec rec;
+    const char *name = NULL;
+    uint32_t len = 0, v, idx;
+    uint64_t off;
+    int64_t dup;
+    uint8_t marker;
+    int ret;
+
+    for (;;) {
+        off = p->c.pos;
+        idx = l->count;
+        if (!cprs_cursor_read_u8(&p->c, &marker)) {
+            return truncated(p, -1, vfio ? "vfio device list not terminated"
+                                         : "fd list not terminated");
+        }
+        if (marker == 0) {
+            return 0;
+        }
+        /* spec L4.1: QEMU writes 0x01 and reads any non-zero byte so. */
+        if (marker != 1) {
+            ret = deviate(p, off, idx, "L4.1",
+                          "list marker neither 0x00 nor 0x01");
+            if (ret) {
+                return ret;
+            }
+        }
+        /* spec L4.2: nothing else bounds the number of elements. */
+        if (l->count >= p->lg->max_records) {
+            return fail(p, -E2BIG, off, idx, "L4.2",
+                        "more records than the limit");
+        }
+        memset(&rec, 0, sizeof(rec));
+        rec.offset = off;
+        ret = name_field(p, idx, &name, &len);
+        if (ret) {
+            return ret;
+        }
+        if (!cprs_cursor_read_be32(&p->c, &v)) {
+            return truncated(p, idx, vfio ? "truncated inside devid"
+                                          : "truncated inside id");
+        }
+        rec.id = (int32_t)v;
+        if (vfio) {
+            rec.fd = -1;
+            if (!cprs_cursor_read_be32(&p->c, &rec.ioas_id) ||
+                !cprs_cursor_read_be32(&p->c, &rec.hwpt_id)) {
+                return truncated(p, idx, "truncated inside a vfio record");
+            }
+        } else {
+            ret = fd_field(p, idx, &rec.fd, &rec.owned);
+            if (ret) {
+                return ret;
+            }
+        }
+        /* spec L4.9: QEMU uses the first match; later ones are dead. */
+        dup = cprs_legacy_lookup(p->lg, l, name, len, rec.id);
+        ret = cprs_legacy_rec_add(p->lg, l, name, len, &rec, NULL);
+        if (ret) {
+            if (rec.owned) {
+                close(rec.fd);
+            }
+            return fail(p, ret, off, idx, "", "cannot store the record");
+        }
+        if (dup >= 0) {
+            ret = cprs_legacy_warn(p->lg, off, idx, vfio ? "L5.5" : "L4.9",
+                                   vfio ? "duplicate vfio device name" :
+                                   "duplicate (name, id): QEMU uses the "
+                                   "first");
+            if (ret) {
+                return fail(p, ret, off, idx, "", "out of memory");
+            }
+        }
+    }
+}
+
+/*
+ * One subsection header (spec L5.1-L5.3).  Returns 1 when QEMU would stop
+ * reading subsections here without an error (lenient mode only: strict
+ * mode refuses those bytes), 0 when the vfio subsection follows.
+ */
+static int sub_header(Parse *p)
+{
+    static const char vfio_name[] = CPRS_LEGACY_VFIO_NAME;
+    const uint8_t *name;
+    uint64_t off = p->c.pos, name_off;
+    size_t n;
+    uint8_t len;
+
+    if (!cprs_cursor_skip(&p->c, 1) ||
+        !cprs_cursor_read_u8(&p->c, &len)) {
+        if (p->lenient) {
+            return 1;
+        }
+        return truncated(p, -1, "truncated inside a subsection header");
+    }
+    /* spec L5.2: QEMU skips names that cannot be "CprState/x". */
+    if (len < CPRS_LEGACY_STATE_NAME_LEN + 1) {
+        if (p->lenient) {
+            return 1;
+        }
+        return fail(p, -EBADMSG, off + 1, -1, "L5.2",
+                    "subsection name too short for CprState/...");
+    }
+    name_off = p->c.pos;
+    if (!cprs_cursor_take(&p->c, len, &name)) {
+        if (p->lenient) {
+            return 1;
+        }
+        return truncated(p, -1, "subsection name runs past the end");
+    }
+    if (memcmp(name, CPRS_LEGACY_STATE_NAME, CPRS_LEGACY_STATE_NAME_LEN)) {
+        if (p->lenient) {
+            return 1;
+        }
+        return fail(p, -EBADMSG, name_off, -1, "L5.2",
+                    "subsection is not one of CprState's");
+    }
+    /* spec L5.3: QEMU compares the name as a C string. */
+    n = strnlen((const char *)name, len);
+    if (n != CPRS_LEGACY_VFIO_NAME_LEN ||
+        memcmp(name, vfio_name, CPRS_LEGACY_VFIO_NAME_LEN)) {
+        return fail(p, -EPROTONOSUPPORT, name_off, -1, "L5.3",
+                    "unknown CprState subsection");
+    }
+    if (len != CPRS_LEGACY_VFIO_NAME_LEN) {
+        return deviate(p, name_off + n, -1, "L5.3",
+                       "bytes after a NUL in the subsection name");
+    }
+    return 0;
+}
+
+/* The subsection version (spec L5.4). */
+static int sub_version(Parse *p)
+{
+    uint64_t off = p->c.pos;
+    uint32_t v, eff;
+    int ret;
+
+    if (!cprs_cursor_read_be32(&p->c, &v)) {
+        return truncated(p, -1, "truncated inside the subsection version");
+    }
+    /* QEMU stores the 32-bit field in a uint8_t: only the low byte counts. */
+    eff = p->lenient ? (v & 0xff) : v;
+    if (eff == 0) {
+        return fail(p, -EBADMSG, off, -1, "L5.4", "subsection version 0");
+    }
+    if (eff != 1) {
+        return fail(p, -EPROTONOSUPPORT, off, -1, "L5.4",
+                    "subsection version newer than 1");
+    }
+    if (v != 1) {
+        ret = deviate(p, off, -1, "L5.4",
+                      "subsection version is 1 only in its low byte");
+        if (ret) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+/* A form other than FULL: allowed, a warning, or an error (spec L5.6). */
+static int other_form(Parse *p, uint32_t form, const char *reason)
+{
+    p->lg->vfio_form = form;
+    if (p->o->flags & CPRS_LEGACY_F_ALL_FORMS) {
+        return 0;
+    }
+    return deviate(p, p->c.pos, -1, "L5.6", reason);
+}
+
+static int subsections(Parse *p)
+{
+    bool seen = false;
+    uint64_t off;
+    uint8_t b;
+    int ret;
+
+    while (cprs_cursor_peek_u8(&p->c, 0, &b) && b == 0x05) {
+        off = p->c.pos;
+        ret = sub_header(p);
+        if (ret == 1) {
+            /* Lenient: QEMU stops here; the rest counts as trailing. */
+            p->c.pos = off;
+            break;
+        }
+        if (ret) {
+            return ret;
+        }
+        /* spec L5.7: QEMU would load it again, reordering the list. */
+        if (seen) {
+            return fail(p, -EBADMSG, off, -1, "L5.7",
+                        "vfio subsection repeated");
+        }
+        seen = true;
+        ret = sub_version(p);
+        if (ret) {
+            return ret;
+        }
+        if (!cprs_cursor_left(&p->c)) {
+            ret = other_form(p, CPRS_LEGACY_VFIO_STUB,
+                             "vfio subsection without its list (QEMU "
+                             "without iommufd)");
+            if (ret) {
+                return ret;
+            }
+            break;
+        }
+        p->lg->vfio_form = CPRS_LEGACY_VFIO_FULL;
+        ret = list(p, true);
+        if (ret) {
+            return ret;
+        }
+    }
+    if (!seen) {
+        ret = other_form(p, CPRS_LEGACY_VFIO_NONE,
+                         "no vfio subsection (QEMU 10.0 or older)");
+        if (ret) {
+            return ret;
+        }
+    }
+    /* spec L6: nothing marks the end; QEMU never reads what follows. */
+    p->lg->size = p->c.pos;
+    if (!cprs_cursor_peek_u8(&p->c, 0, &b)) {
+        return 0;
+    }
+    if (b == 0x05) {
+        ret = deviate(p, p->c.pos, -1, "L5.2", "subsection QEMU does not "
+                      "read; ignored with the rest");
+    } else {
+        ret = deviate(p, p->c.pos, -1, "L6", "trailing bytes after the "
+                      "stream");
+    }
+    if (!ret) {
+        p->lg->trailing = cprs_cursor_left(&p->c);
+    }
+    return ret;
+}
+
+int cprs_legacy_parse(const uint8_t *buf, size_t len,
+                      const CprsLegacyOpts *opts, CprsLegacyFdQueue *queue,
+                      CprsDiag *diag, CprsLegacy **ret_legacy)
+{
+    Parse p = {
+        .o = opts,
+        .queue = queue,
+        .diag = diag,
+        .lenient = opts->flags & CPRS_LEGACY_F_LENIENT,
+    };
+    int ret;
+
+    ret = cprs_legacy_alloc(&p.lg);
+    if (ret) {
+        return fail(&p, ret, 0, -1, "", "out of memory");
+    }
+    p.lg->mode = opts->mode;
+    p.lg->flags = opts->flags;
+    p.lg->max_records = opts->max_records;
+    cprs_cursor_init(&p.c, buf, len);
+
+    ret = header(&p);
+    if (!ret) {
+        ret = list(&p, false);
+    }
+    if (!ret) {
+        ret = subsections(&p);
+    }
+    if (ret) {
+        cprs_legacy_free(p.lg);
+        return ret;
+    }
+    /* spec L4.8: with no record the variant cannot be seen. */
+    if (!p.lg->mode) {
+        p.lg->mode = CPRS_MODE_EXEC;
+    }
+    *ret_legacy = p.lg;
+    return 0;
+}
+
+int cprs_legacy_decode(const void *buf, size_t size,
+                       const CprsLegacyOpts *opts, CprsDiag *diag,
+                       CprsLegacy **ret_legacy)
+{
+    CprsLegacyOpts o;
+    int ret;
+
+    if ((!buf && size) || !ret_legacy) {
+        return cprs_diag_set(diag, -EINVAL, 0, -1, -1, "",
+                             "invalid argument");
+    }
+    ret = cprs_legacy_opts_get(&o, opts);
+    if (ret) {
+        return cprs_diag_set(diag, ret, 0, -1, -1, "", "invalid options");
+    }
+    return cprs_legacy_parse(buf, size, &o, NULL, diag, ret_legacy);
+}
+
+/* Read all of @fd: pread from offset 0 when it can, else read to EOF. */
+static int read_whole(int fd, uint64_t max, uint8_t **ret_buf,
+                      size_t *ret_len)
+{
+    uint8_t *buf = NULL, *nbuf;
+    size_t len = 0, cap = 0;
+    bool seekable = true;
+    ssize_t n;
+
+    for (;;) {
+        if (len == cap) {
+            /* Room for max + 1 bytes shows an input over the limit. */
+            if (cap > max) {
+                free(buf);
+                return -E2BIG;
+            }
+            cap = cap ? cap * 2 : 4096;
+            if (cap > max + 1) {
+                cap = (size_t)max + 1;
+            }
+            nbuf = realloc(buf, cap);
+            if (!nbuf) {
+                free(buf);
+                return -ENOMEM;
+            }
+            buf = nbuf;
+        }
+        if (seekable) {
+            n = pread(fd, buf + len, cap - len, (off_t)len);
+            if (n < 0 && errno == ESPIPE && len == 0) {
+                seekable = false;
+                continue;
+            }
+        } else {
+            n = read(fd, buf + len, cap - len);
+        }
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            n = -errno;
+            free(buf);
+            return (int)n;
+        }
+        if (n == 0) {
+            break;
+        }
+        len += (size_t)n;
+    }
+    if (len > max) {
+        free(buf);
+        return -E2BIG;
+    }
+    *ret_buf = buf;
+    *ret_len = len;
+    return 0;
+}
+
+int cprs_legacy_decode_fd(int fd, const CprsLegacyOpts *opts, CprsDiag *diag,
+                          CprsLegacy **ret_legacy)
+{
+    CprsLegacyOpts o;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int ret;
+
+    if (fd < 0 || !ret_legacy) {
+        return cprs_diag_set(diag, -EINVAL, 0, -1, -1, "",
+                             "invalid argument");
+    }
+    ret = cprs_legacy_opts_get(&o, opts);
+    if (ret) {
+        return cprs_diag_set(diag, ret, 0, -1, -1, "", "invalid options");
+    }
+    ret = read_whole(fd, o.max_size, &buf, &len);
+    if (ret) {
+        return cprs_diag_set(diag, ret, 0, -1, -1, "L2", ret == -E2BIG ?
+                             "input larger than max_size" : "read failed");
+    }
+    ret = cprs_legacy_parse(buf, len, &o, NULL, diag, ret_legacy);
+    free(buf);
+    return ret;
+}
+
+/* ---- Detection --------------------------------------------------------- */
+
+int cprs_detect(const void *buf, size_t len)
+{
+    if (!buf && len) {
+        return -EINVAL;
+    }
+    if (len >= CPRS_MAGIC_SIZE && !memcmp(buf, CPRS_MAGIC, CPRS_MAGIC_SIZE)) {
+        return CPRS_DETECT_ARENA;
+    }
+    if (len >= 4 && !memcmp(buf, "QCPR", 4)) {
+        return CPRS_DETECT_LEGACY;
+    }
+    return CPRS_DETECT_UNKNOWN;
+}
+
+/* ---- Getters ----------------------------------------------------------- */
+
+int cprs_legacy_get_info(const CprsLegacy *lg, CprsLegacyInfo *info)
+{
+    CprsLegacyInfo li = { .sz = sizeof(li) };
+
+    if (!lg || !info) {
+        return -EINVAL;
+    }
+    li.mode = lg->mode;
+    li.vfio_form = lg->vfio_form;
+    li.fd_count = lg->fds.count;
+    li.vfio_count = lg->vfio.count;
+    li.warning_count = lg->n_warnings;
+    li.flags = lg->flags;
+    li.size = lg->size;
+    li.trailing = lg->trailing;
+    return cprs_info_fill(info, &li, sizeof(li));
+}
+
+uint32_t cprs_legacy_fd_count(const CprsLegacy *lg)
+{
+    return lg ? lg->fds.count : 0;
+}
+
+int cprs_legacy_fd_get(const CprsLegacy *lg, uint32_t index, CprsFdInfo *info)
+{
+    const CprsLegacyRec *r;
+    CprsFdInfo fi = { .sz = sizeof(fi) };
+
+    if (!lg || !info || index >= lg->fds.count) {
+        return -EINVAL;
+    }
+    r = &lg->fds.rec[index];
+    fi.name = cprs_legacy_rec_name(lg, r);
+    fi.name_len = r->name_len;
+    fi.id = r->id;
+    fi.slot = index;
+    fi.fd = r->fd;
+    fi.kind = CPRS_FD_KIND_OTHER;
+    return cprs_info_fill(info, &fi, sizeof(fi));
+}
+
+static int rec_offset(const CprsLegacyList *l, uint32_t index,
+                      uint64_t *ret_offset)
+{
+    if (!ret_offset || index >= l->count) {
+        return -EINVAL;
+    }
+    if (l->rec[index].offset == CPRS_LEGACY_NO_OFFSET) {
+        return -ENOENT;
+    }
+    *ret_offset = l->rec[index].offset;
+    return 0;
+}
+
+int cprs_legacy_fd_offset(const CprsLegacy *lg, uint32_t index,
+                          uint64_t *ret_offset)
+{
+    return lg ? rec_offset(&lg->fds, index, ret_offset) : -EINVAL;
+}
+
+int cprs_legacy_fd_find(const CprsLegacy *lg, const char *name, int32_t id,
+                        uint32_t *ret_index)
+{
+    size_t len;
+    int64_t i;
+
+    if (!lg || !name || !ret_index) {
+        return -EINVAL;
+    }
+    len = strlen(name);
+    if (len > UINT32_MAX) {
+        return -ENOENT;
+    }
+    i = cprs_legacy_lookup(lg, &lg->fds, name, (uint32_t)len, id);
+    if (i < 0) {
+        return -ENOENT;
+    }
+    *ret_index = (uint32_t)i;
+    return 0;
+}
+
+int cprs_legacy_fd_take(CprsLegacy *lg, uint32_t index, int *ret_fd)
+{
+    CprsLegacyRec *r;
+
+    if (!lg || !ret_fd || index >= lg->fds.count) {
+        return -EINVAL;
+    }
+    r = &lg->fds.rec[index];
+    if (!r->owned) {
+        return -ENOENT;
+    }
+    r->owned = false;
+    *ret_fd = r->fd;
+    return 0;
+}
+
+uint32_t cprs_legacy_vfio_count(const CprsLegacy *lg)
+{
+    return lg ? lg->vfio.count : 0;
+}
+
+int cprs_legacy_vfio_get(const CprsLegacy *lg, uint32_t index,
+                         CprsVfioDeviceInfo *info)
+{
+    const CprsLegacyRec *r;
+    CprsVfioDeviceInfo vi = { .sz = sizeof(vi) };
+
+    if (!lg || !info || index >= lg->vfio.count) {
+        return -EINVAL;
+    }
+    r = &lg->vfio.rec[index];
+    vi.name = cprs_legacy_rec_name(lg, r);
+    vi.name_len = r->name_len;
+    vi.devid = r->id;
+    vi.ioas_id = r->ioas_id;
+    vi.hwpt_id = r->hwpt_id;
+    return cprs_info_fill(info, &vi, sizeof(vi));
+}
+
+int cprs_legacy_vfio_offset(const CprsLegacy *lg, uint32_t index,
+                            uint64_t *ret_offset)
+{
+    return lg ? rec_offset(&lg->vfio, index, ret_offset) : -EINVAL;
+}
+
+uint32_t cprs_legacy_warning_count(const CprsLegacy *lg)
+{
+    return lg ? lg->n_warnings : 0;
+}
+
+int cprs_legacy_warning_get(const CprsLegacy *lg, uint32_t index,
+                            CprsDiag *diag)
+{
+    if (!lg || !diag || index >= lg->n_warnings) {
+        return -EINVAL;
+    }
+    return cprs_info_fill(diag, &lg->warnings[index], sizeof(*diag));
+}
