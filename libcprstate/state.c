@@ -647,6 +647,23 @@ int cprs_state_find_devstate(CprsState *s, const char *name,
     return 0;
 }
 
+int cprs_state_delete_devstate(CprsState *s, const char *name,
+                               uint32_t instance_id)
+{
+    int64_t i;
+
+    if (!s || !name) {
+        return -EINVAL;
+    }
+    i = table_find(&s->dev, name, strnlen(name, CPRS_MAX_NAME_LEN + 1),
+                   instance_id);
+    if (i < 0) {
+        return -ENOENT;
+    }
+    table_del(&s->dev, (uint32_t)i);
+    return 0;
+}
+
 static int set_cloexec_all(const CprsState *s, bool on)
 {
     uint32_t i;

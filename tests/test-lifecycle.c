@@ -315,6 +315,10 @@ static void test_other_records(void **state)
     assert_int_equal(version, 4);
     assert_int_equal(cprs_state_find_devstate(s, "serial", 2, &data, &size,
                                               NULL), -ENOENT);
+    assert_int_equal(cprs_state_save_devstate(s, &di, "xyz", 3), -EEXIST);
+    assert_int_equal(cprs_state_delete_devstate(s, "serial", 1), 0);
+    assert_int_equal(cprs_state_delete_devstate(s, "serial", 1), -ENOENT);
+    assert_int_equal(cprs_state_save_devstate(s, &di, "xyz", 3), 0);
     cprs_state_free(s);
 }
 

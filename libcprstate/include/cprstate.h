@@ -1104,6 +1104,17 @@ CPRS_API int cprs_state_find_devstate(CprsState *state, const char *name,
                                       uint32_t *ret_version);
 
 /**
+ * cprs_state_delete_devstate: forget a device-state payload.
+ * @state: a state.
+ * @name: name.
+ * @instance_id: instance id.
+ *
+ * Returns: 0; -ENOENT; -EINVAL.
+ */
+CPRS_API int cprs_state_delete_devstate(CprsState *state, const char *name,
+                                        uint32_t instance_id);
+
+/**
  * cprs_state_preserve_fds: clear close-on-exec on every recorded fd.
  * @state: a state.
  *
