@@ -195,7 +195,7 @@ size_t cprs_name_bad_char(const char *s, size_t len)
     return len;
 }
 
-uint32_t cprs_key_hash(const char *name, size_t len, uint32_t id)
+uint32_t cprs_name_hash(const char *name, size_t len)
 {
     uint32_t h = CPRS_FNV32_OFFSET;
     size_t i;
@@ -203,9 +203,22 @@ uint32_t cprs_key_hash(const char *name, size_t len, uint32_t id)
     for (i = 0; i < len; i++) {
         h = (h ^ (uint8_t)name[i]) * CPRS_FNV32_PRIME;
     }
+    return h;
+}
+
+uint32_t cprs_key_hash_id(uint32_t name_hash, uint32_t id)
+{
+    uint32_t h = name_hash;
+    int i;
+
     /* spec 6.8.1: the id follows as four little-endian bytes. */
     for (i = 0; i < 4; i++) {
         h = (h ^ ((id >> (8 * i)) & 0xff)) * CPRS_FNV32_PRIME;
     }
     return h;
+}
+
+uint32_t cprs_key_hash(const char *name, size_t len, uint32_t id)
+{
+    return cprs_key_hash_id(cprs_name_hash(name, len), id);
 }

@@ -96,6 +96,9 @@ CPRS_HIDDEN size_t cprs_name_bad_char(const char *s, size_t len);
 
 /* FNV-1a over the name bytes then the four LE bytes of @id (spec 6.8.1). */
 CPRS_HIDDEN uint32_t cprs_key_hash(const char *name, size_t len, uint32_t id);
+/* The same in two steps: the name part, then the id part. */
+CPRS_HIDDEN uint32_t cprs_name_hash(const char *name, size_t len);
+CPRS_HIDDEN uint32_t cprs_key_hash_id(uint32_t name_hash, uint32_t id);
 
 /* Longest probe sequence an index may need, in slots (spec 6.8.3). */
 #define CPRS_INDEX_MAX_PROBE 64u

@@ -4,8 +4,8 @@
  *
  * Records are encoded into their wire form as they are added, so finishing
  * only lays sections out, builds the hash indexes and computes CRCs.  The
- * output is a pure function of the records and the opts: strings are
- * deduplicated in first-use order, sections come in type order, padding is
+ * output is a pure function of the records and the opts: names are shared
+ * by the rules of spec 9.4, sections come in type order, padding is
  * zero, and nothing depends on addresses or hash-table iteration order.
  *
  * Every add function either succeeds or leaves the writer exactly as it
@@ -71,15 +71,20 @@ static void vec_put(Vec *v, const void *p, size_t len)
     v->len += len;
 }
 
-/* ---- Hash set of record keys or strings ------------------------------- */
+/* ---- Hash set of record keys ------------------------------------------ */
 
 /*
- * Open addressing over (hash, value + 1).  Used to deduplicate strings and
- * to refuse duplicate keys; the caller supplies the equality test.
+ * Open addressing over (hash, value + 1), one 8-byte slot per entry so a
+ * probe costs one cache line.  Used to refuse duplicate keys; the caller
+ * supplies the equality test.
  */
+typedef struct SetSlot {
+    uint32_t hash;
+    uint32_t val;       /* value + 1; 0 = empty */
+} SetSlot;
+
 typedef struct HashSet {
-    uint32_t *hash;
-    uint32_t *val;      /* value + 1; 0 = empty */
+    SetSlot *slot;
     uint32_t cap;       /* power of two or 0 */
     uint32_t used;
 } HashSet;
@@ -89,7 +94,7 @@ typedef bool (*HashEq)(const void *ctx, uint32_t val, const void *key);
 static int set_reserve(HashSet *s, uint32_t more)
 {
     uint32_t ncap, i, pos;
-    uint32_t *nh, *nv;
+    SetSlot *ns;
 
     if ((uint64_t)(s->used + more) * 2 <= s->cap) {
         return 0;
@@ -101,28 +106,22 @@ static int set_reserve(HashSet *s, uint32_t more)
         }
         ncap *= 2;
     }
-    nh = calloc(ncap, sizeof(*nh));
-    nv = calloc(ncap, sizeof(*nv));
-    if (!nh || !nv) {
-        free(nh);
-        free(nv);
+    ns = calloc(ncap, sizeof(*ns));
+    if (!ns) {
         return -ENOMEM;
     }
     for (i = 0; i < s->cap; i++) {
-        if (!s->val[i]) {
+        if (!s->slot[i].val) {
             continue;
         }
-        pos = s->hash[i] & (ncap - 1);
-        while (nv[pos]) {
+        pos = s->slot[i].hash & (ncap - 1);
+        while (ns[pos].val) {
             pos = (pos + 1) & (ncap - 1);
         }
-        nh[pos] = s->hash[i];
-        nv[pos] = s->val[i];
+        ns[pos] = s->slot[i];
     }
-    free(s->hash);
-    free(s->val);
-    s->hash = nh;
-    s->val = nv;
+    free(s->slot);
+    s->slot = ns;
     s->cap = ncap;
     return 0;
 }
@@ -136,9 +135,11 @@ static int64_t set_find(const HashSet *s, uint32_t h, HashEq eq,
     if (!s->cap) {
         return -1;
     }
-    for (pos = h & (s->cap - 1); s->val[pos]; pos = (pos + 1) & (s->cap - 1)) {
-        if (s->hash[pos] == h && eq(ctx, s->val[pos] - 1, key)) {
-            return s->val[pos] - 1;
+    for (pos = h & (s->cap - 1); s->slot[pos].val;
+         pos = (pos + 1) & (s->cap - 1)) {
+        if (s->slot[pos].hash == h &&
+            eq(ctx, s->slot[pos].val - 1, key)) {
+            return s->slot[pos].val - 1;
         }
     }
     return -1;
@@ -149,18 +150,17 @@ static void set_put(HashSet *s, uint32_t h, uint32_t val)
 {
     uint32_t pos = h & (s->cap - 1);
 
-    while (s->val[pos]) {
+    while (s->slot[pos].val) {
         pos = (pos + 1) & (s->cap - 1);
     }
-    s->hash[pos] = h;
-    s->val[pos] = val + 1;
+    s->slot[pos].hash = h;
+    s->slot[pos].val = val + 1;
     s->used++;
 }
 
 static void set_free(HashSet *s)
 {
-    free(s->hash);
-    free(s->val);
+    free(s->slot);
 }
 
 /* ---- The writer -------------------------------------------------------- */
@@ -183,7 +183,8 @@ struct CprsWriter {
     char producer[CPRS_PRODUCER_MAX];
     uint8_t build_id[CPRS_BUILD_ID_MAX];
     Vec strtab;
-    HashSet strings;        /* strtab offset of each distinct string */
+    uint32_t last_off;      /* the string added last, for sharing */
+    uint32_t last_len;
     Table tab[CPRS_SECTION__MAX];   /* FDS, RAMBLOCKS, VFIO, DEVSTATE */
     Vec ranges;             /* CprsWireGpaRange[] */
     uint32_t range_count;
@@ -230,21 +231,6 @@ static bool key_eq(const void *ctx, uint32_t val, const void *key)
     return id == k->id && len == k->len && !memcmp(name, k->name, len);
 }
 
-typedef struct StrKey {
-    const char *s;
-    size_t len;
-} StrKey;
-
-static bool str_eq(const void *ctx, uint32_t val, const void *key)
-{
-    const CprsWriter *w = ctx;
-    const StrKey *k = key;
-
-    return val + k->len < w->strtab.len &&
-           !memcmp(w->strtab.p + val, k->s, k->len) &&
-           w->strtab.p[val + k->len] == 0;
-}
-
 /* Validate a name argument (spec 6.1.2, 7). */
 static int name_check(const char *name, size_t *ret_len)
 {
@@ -263,17 +249,49 @@ static int name_check(const char *name, size_t *ret_len)
 }
 
 /*
+ * Where the bytes of a new name can be shared (spec 9.4): the name added
+ * just before (records of one device often share a name and differ by id),
+ * or, for other records, an fd record of the same name with id 0 (a RAM
+ * block and the memfd behind it).  Returns the strtab offset, or -1.
+ */
+static int64_t shared_string(const CprsWriter *w, uint32_t type,
+                             const char *name, size_t len, uint32_t name_hash)
+{
+    Key key = { CPRS_SECTION_FDS, name, len, 0 };
+    const CprsWireFd *fd;
+    int64_t idx;
+
+    if (w->strtab.len && w->last_len == len &&
+        !memcmp(w->strtab.p + w->last_off, name, len)) {
+        return w->last_off;
+    }
+    if (type == CPRS_SECTION_FDS) {
+        return -1;
+    }
+    idx = set_find(&w->tab[CPRS_SECTION_FDS].keys,
+                   cprs_key_hash_id(name_hash, 0), key_eq, w, &key);
+    if (idx < 0) {
+        return -1;
+    }
+    fd = (const CprsWireFd *)(w->tab[CPRS_SECTION_FDS].recs.p +
+                              (size_t)idx * sizeof(*fd));
+    return cprs_le32_get(&fd->name.off);
+}
+
+/*
  * Reserve room for a new record of @type keyed (@name, @id): refuses a
- * duplicate, and on success guarantees that commit_record() cannot fail.
+ * duplicate, and on success guarantees that commit_record() and intern()
+ * cannot fail.  *@ret_str is where the name's bytes already are, or -1.
  */
 static int reserve_record(CprsWriter *w, uint32_t type, const char *name,
-                          size_t len, uint32_t id, uint32_t *ret_hash)
+                          size_t len, uint32_t id, uint32_t *ret_hash,
+                          int64_t *ret_str)
 {
     Table *t = &w->tab[type];
     Key key = { type, name, len, id };
-    uint32_t h = cprs_key_hash(name, len, id);
-    StrKey sk = { name, len };
-    uint32_t sh = cprs_key_hash(name, len, 0);
+    uint32_t nh = cprs_name_hash(name, len);
+    uint32_t h = cprs_key_hash_id(nh, id);
+    int64_t str;
     int ret;
 
     if (t->count >= CPRS_MAX_RECORDS) {
@@ -289,33 +307,31 @@ static int reserve_record(CprsWriter *w, uint32_t type, const char *name,
     if (!ret) {
         ret = set_reserve(&t->keys, 1);
     }
-    if (!ret && set_find(&w->strings, sh, str_eq, w, &sk) < 0) {
+    str = shared_string(w, type, name, len, nh);
+    if (!ret && str < 0) {
         if (w->strtab.len + len + 1 > UINT32_MAX) {
             return -E2BIG;
         }
         ret = vec_reserve(&w->strtab, len + 1);
-        if (!ret) {
-            ret = set_reserve(&w->strings, 1);
-        }
     }
     *ret_hash = h;
+    *ret_str = str;
     return ret;
 }
 
-/* Intern a string reserved by reserve_record(); returns its reference. */
-static CprsWireStr intern(CprsWriter *w, const char *name, size_t len)
+/* Intern a name reserved by reserve_record(); returns its reference. */
+static CprsWireStr intern(CprsWriter *w, const char *name, size_t len,
+                          int64_t off)
 {
-    StrKey sk = { name, len };
-    uint32_t sh = cprs_key_hash(name, len, 0);
-    int64_t off = set_find(&w->strings, sh, str_eq, w, &sk);
     CprsWireStr ref;
 
     if (off < 0) {
         off = (int64_t)w->strtab.len;
         vec_put(&w->strtab, name, len);
         vec_put(&w->strtab, "", 1);
-        set_put(&w->strings, sh, (uint32_t)off);
     }
+    w->last_off = (uint32_t)off;
+    w->last_len = (uint32_t)len;
     cprs_le32_set(&ref.off, (uint32_t)off);
     cprs_le32_set(&ref.len, (uint32_t)len);
     return ref;
@@ -444,7 +460,6 @@ void cprs_writer_free(CprsWriter *w)
     }
     free(w->ranges.p);
     free(w->strtab.p);
-    set_free(&w->strings);
     free(w);
 }
 
@@ -455,6 +470,7 @@ int cprs_writer_add_fd(CprsWriter *w, const CprsFdInfo *fd,
     CprsWireFd rec;
     size_t len;
     uint32_t h, idx;
+    int64_t str;
     int ret;
 
     if (!w || !fd) {
@@ -474,12 +490,12 @@ int cprs_writer_add_fd(CprsWriter *w, const CprsFdInfo *fd,
         return -EINVAL;
     }
     ret = reserve_record(w, CPRS_SECTION_FDS, in.name, len, (uint32_t)in.id,
-                         &h);
+                         &h, &str);
     if (ret) {
         return ret;
     }
     memset(&rec, 0, sizeof(rec));
-    rec.name = intern(w, in.name, len);
+    rec.name = intern(w, in.name, len, str);
     cprs_le32_set(&rec.id, (uint32_t)in.id);
     /* spec 6.2.3: the writer numbers slots in record order. */
     cprs_le32_set(&rec.slot, w->tab[CPRS_SECTION_FDS].count);
@@ -508,6 +524,7 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
     uint64_t end;
     size_t len;
     uint32_t h, idx, k;
+    int64_t str;
     int ret;
 
     if (!w || !block || (n_ranges && !ranges)) {
@@ -525,6 +542,18 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
         (in.align && !cprs_is_pow2(in.align))) {
         return -EINVAL;
     }
+    /* spec 6.3.9, 9.1: the used part fits a regular backing file. */
+    if (in.fd_index != CPRS_NO_INDEX) {
+        const CprsWireFd *f = (const CprsWireFd *)
+            (w->tab[CPRS_SECTION_FDS].recs.p +
+             (size_t)in.fd_index * sizeof(CprsWireFd));
+
+        if ((cprs_le32_get(&f->flags) & CPRS_FD_F_IDENTITY) &&
+            (cprs_le32_get(&f->st_mode) & 0170000) == 0100000 &&
+            in.fd_offset + in.used_length > cprs_le64_get(&f->size)) {
+            return -EINVAL;
+        }
+    }
     for (k = 0; k < n_ranges; k++) {
         if (!ranges[k].size ||
             !cprs_add_ok(ranges[k].gpa, ranges[k].size - 1, &end) ||
@@ -540,12 +569,13 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
     if (ret) {
         return ret;
     }
-    ret = reserve_record(w, CPRS_SECTION_RAMBLOCKS, in.idstr, len, 0, &h);
+    ret = reserve_record(w, CPRS_SECTION_RAMBLOCKS, in.idstr, len, 0, &h,
+                         &str);
     if (ret) {
         return ret;
     }
     memset(&rec, 0, sizeof(rec));
-    rec.idstr = intern(w, in.idstr, len);
+    rec.idstr = intern(w, in.idstr, len, str);
     cprs_le32_set(&rec.fd_index, in.fd_index);
     cprs_le32_set(&rec.flags, in.flags);
     cprs_le64_set(&rec.fd_offset, in.fd_offset);
@@ -576,6 +606,7 @@ int cprs_writer_add_vfio(CprsWriter *w, const CprsVfioDeviceInfo *dev,
     CprsWireVfioDevice rec;
     size_t len;
     uint32_t h, idx;
+    int64_t str;
     int ret;
 
     if (!w || !dev) {
@@ -585,12 +616,13 @@ int cprs_writer_add_vfio(CprsWriter *w, const CprsVfioDeviceInfo *dev,
     if (ret || name_check(in.name, &len)) {
         return -EINVAL;
     }
-    ret = reserve_record(w, CPRS_SECTION_VFIO_DEVICES, in.name, len, 0, &h);
+    ret = reserve_record(w, CPRS_SECTION_VFIO_DEVICES, in.name, len, 0, &h,
+                         &str);
     if (ret) {
         return ret;
     }
     memset(&rec, 0, sizeof(rec));
-    rec.name = intern(w, in.name, len);
+    rec.name = intern(w, in.name, len, str);
     cprs_le32_set(&rec.devid, (uint32_t)in.devid);
     cprs_le32_set(&rec.ioas_id, in.ioas_id);
     cprs_le32_set(&rec.hwpt_id, in.hwpt_id);
@@ -650,6 +682,7 @@ int cprs_writer_add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
     uint64_t off, end;
     uint32_t flags = 0, h, idx;
     size_t len, count;
+    int64_t str;
     int ret;
 
     if (!w || !ds || (!data && size)) {
@@ -700,13 +733,13 @@ int cprs_writer_add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
         return -E2BIG;
     }
     ret = reserve_record(w, CPRS_SECTION_DEVSTATE, in.name, len,
-                         in.instance_id, &h);
+                         in.instance_id, &h, &str);
     if (ret) {
         free(pl.data);
         return ret;
     }
     memset(&rec, 0, sizeof(rec));
-    rec.name = intern(w, in.name, len);
+    rec.name = intern(w, in.name, len, str);
     cprs_le32_set(&rec.instance_id, in.instance_id);
     cprs_le32_set(&rec.version_id, in.version_id);
     cprs_le32_set(&rec.flags, flags);
@@ -999,8 +1032,10 @@ static int layout_build(const CprsWriter *w, Layout *l)
         sec_end(l, s);
     }
 
-    /* spec 5.2: section compression when asked for and worthwhile. */
-    for (i = 0; i < l->nsec; i++) {
+    /* spec 5.2: section compression when asked for and worthwhile.  Last
+     * section first: shrinking one moves only the pieces after it, so the
+     * first_piece of every section still to be done stays valid. */
+    for (i = l->nsec; i-- > 0;) {
         if (w->opts.compress_sections & (1u << l->sec[i].type)) {
             ret = compress_section(w, l, &l->sec[i]);
             if (ret) {
