@@ -185,9 +185,24 @@ const char *cprs_mode_name(uint32_t mode)
 
 size_t cprs_name_bad_char(const char *s, size_t len)
 {
-    size_t i;
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+    const uint64_t high = UINT64_C(0x8080808080808080);
+    uint64_t x;
+    size_t i = 0;
 
-    for (i = 0; i < len; i++) {
+    /*
+     * Eight bytes at a time: with no high bit set, x + 1 sets one exactly
+     * where a byte is 0x7f, and (x - 0x20) & ~x sets one where a byte is
+     * below 0x20; a hit is then located byte by byte below.
+     */
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&x, s + i, 8);
+        if ((x & high) || ((x + ones) & high) ||
+            ((x - 0x20 * ones) & ~x & high)) {
+            break;
+        }
+    }
+    for (; i < len; i++) {
         if (!cprs_name_char_ok((uint8_t)s[i])) {
             return i;
         }

@@ -202,6 +202,23 @@ CPRS_HIDDEN int cprs_lookup(CprsReader *r, uint32_t type, const char *name,
 CPRS_HIDDEN bool cprs_zstd_is_skippable(const uint8_t *src,
                                         uint64_t src_size);
 
+/*
+ * cprs_fd_identify() that recognises memfds by @memfd_dev (from
+ * cprs_memfd_dev(); 0: by their /proc link) instead of a readlink().
+ */
+CPRS_HIDDEN int cprs_fd_identify_dev(int fd, CprsFdInfo *info,
+                                     uint64_t memfd_dev);
+/*
+ * Identity of @fd now (fstat, seals), keeping @known_kind when the file is
+ * still (@known_dev, @known_ino); classifies afresh otherwise, or when
+ * @known_kind is CPRS_FD_KIND__MAX.
+ */
+CPRS_HIDDEN int cprs_fd_refresh(int fd, CprsFdInfo *info,
+                                uint32_t known_kind, uint64_t known_dev,
+                                uint64_t known_ino, uint64_t memfd_dev);
+/* st_dev of memfds in this kernel, or 0 if it cannot be learned. */
+CPRS_HIDDEN uint64_t cprs_memfd_dev(void);
+
 /* Payload framing and decompression (spec 5.3). */
 CPRS_HIDDEN int cprs_zstd_decompress_exact(const uint8_t *src,
                                            uint64_t src_size, uint8_t *dst,

@@ -84,6 +84,8 @@ static inline uint64_t cprs_load64(const uint8_t *p)
     return v;
 }
 
+#ifndef __x86_64__
+/* Only the 32-bit step uses it (clang warns on unused static inlines). */
 static inline uint32_t cprs_load32(const uint8_t *p)
 {
     uint32_t v;
@@ -91,6 +93,7 @@ static inline uint32_t cprs_load32(const uint8_t *p)
     memcpy(&v, p, sizeof(v));
     return v;
 }
+#endif
 
 __attribute__((target("sse4.2")))
 uint32_t cprs_crc32c_hw(uint32_t crc, const void *buf, size_t len)

@@ -569,8 +569,8 @@ static int read_upto(int fd, bool seekable, uint8_t *buf, uint64_t at,
  * (trailing bytes are not part of the arena, spec 3.6).  Anything else
  * stops after the header, for the checks to report.
  */
-static int read_arena(int fd, uint64_t max, bool seekable, uint8_t **ret_buf,
-                      uint64_t *ret_len)
+static int read_arena(int fd, uint64_t max, bool seekable, uint64_t file_size,
+                      uint8_t **ret_buf, uint64_t *ret_len)
 {
     uint8_t head[CPRS_HEADER_V1_SIZE];
     uint64_t got, more = 0, want;
@@ -589,6 +589,10 @@ static int read_arena(int fd, uint64_t max, bool seekable, uint8_t **ret_buf,
             cprs_le64_get(&le) <= SIZE_MAX) {
             want = cprs_le64_get(&le);
         }
+    }
+    /* Not more than a regular file holds: the header is unchecked yet. */
+    if (want > file_size) {
+        want = file_size > got ? file_size : got;
     }
     buf = malloc(want ? (size_t)want : 1);
     if (!buf) {
@@ -655,9 +659,11 @@ int cprs_reader_open_fd(int fd, const CprsReaderOpts *opts, CprsDiag *diag,
 
     /* Fallback: pread from offset 0 (not moving the fd's offset). */
     ret = read_arena(fd, r->opts.max_arena_size, S_ISREG(st.st_mode) ||
-                     S_ISBLK(st.st_mode), &buf, &len);
+                     S_ISBLK(st.st_mode), S_ISREG(st.st_mode) ?
+                     (uint64_t)st.st_size : UINT64_MAX, &buf, &len);
     if (ret == -ESPIPE) {
-        ret = read_arena(fd, r->opts.max_arena_size, false, &buf, &len);
+        ret = read_arena(fd, r->opts.max_arena_size, false, UINT64_MAX, &buf,
+                         &len);
     }
     if (ret) {
         cprs_reader_close(r);

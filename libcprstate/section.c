@@ -35,7 +35,10 @@ int cprs_zstd_decompress_exact(const uint8_t *src, uint64_t src_size,
                                const char **ret_reason)
 {
 #ifdef CPRS_HAVE_ZSTD
+    ZSTD_inBuffer in = { src, src_size, 0 };
     unsigned long long content;
+    uint64_t total;
+    ZSTD_DCtx *dctx;
     size_t frame, n;
 
     /* spec 5.3 rule 5: a skippable frame declares no content at all. */
@@ -56,8 +59,38 @@ int cprs_zstd_decompress_exact(const uint8_t *src, uint64_t src_size,
         *ret_reason = "zstd frame content size differs from raw_size";
         return -EBADMSG;
     }
-    n = ZSTD_decompress(dst, dst_size, src, src_size);
-    if (ZSTD_isError(n) || n != dst_size) {
+    /*
+     * spec 5.3 rule 4: decode the way full verification does (verify.c,
+     * check_frame()): the streaming decoder, any window, output slices of
+     * ZSTD_DStreamOutSize().  libzstd's one-shot and streaming decoders
+     * disagree on some malformed frames (an empty compressed block), and
+     * access must accept exactly what verify accepts.
+     */
+    dctx = ZSTD_createDCtx();
+    if (dctx && ZSTD_isError(ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax,
+                                                    31))) {
+        ZSTD_freeDCtx(dctx);
+        dctx = NULL;
+    }
+    if (!dctx) {
+        *ret_reason = "out of memory";
+        return -ENOMEM;
+    }
+    for (n = 1, total = 0; n != 0;) {
+        ZSTD_outBuffer out = { dst + total, dst_size - total, 0 };
+        size_t before = in.pos;
+
+        if (out.size > ZSTD_DStreamOutSize()) {
+            out.size = ZSTD_DStreamOutSize();
+        }
+        n = ZSTD_decompressStream(dctx, &out, &in);
+        if (ZSTD_isError(n) || (n && in.pos == before && !out.pos)) {
+            break;
+        }
+        total += out.pos;
+    }
+    ZSTD_freeDCtx(dctx);
+    if (n != 0 || total != dst_size || in.pos != src_size) {
         *ret_reason = "zstd frame does not decompress to raw_size bytes";
         return -EBADMSG;
     }

@@ -25,10 +25,12 @@ typedef struct Entry {
     char *name;
     uint32_t name_len;
     uint32_t id;                /* fd id, devstate instance, else 0 */
+    uint32_t hash;              /* cprs_key_hash(name, id), cached */
     bool live;
     /* fd list */
     int fd;
-    CprsFdInfo ident;           /* kind, flags, seals, identity (loaded) */
+    CprsFdInfo ident;           /* kind, flags, seals, identity */
+    bool kind_known;            /* ident.kind classified (save_fd, load) */
     uint32_t arena_index;       /* position in the arena being written */
     /* vfio list */
     int32_t devid;
@@ -69,6 +71,7 @@ struct CprsState {
     uint64_t generation;
     int format;
     int src_fd;                 /* exec state memfd, or -1 */
+    uint64_t memfd_dev;         /* st_dev of memfds, learned once */
     CprsReader *reader;         /* loaded arena, or NULL */
     void *src_buf;              /* received arena bytes, or NULL */
 };
@@ -97,7 +100,7 @@ static void table_free(Table *t)
 
 static uint32_t entry_hash(const Entry *e)
 {
-    return cprs_key_hash(e->name, e->name_len, e->id);
+    return e->hash;
 }
 
 /* Rebuild the index with room for @want live entries (drops tombs). */
@@ -239,6 +242,7 @@ static int entry_name(Entry *e, const char *name, uint32_t id)
     }
     e->name_len = (uint32_t)len;
     e->id = id;
+    e->hash = cprs_key_hash(name, len, id);
     e->fd = -1;
     e->reader_index = -1;
     return 0;
@@ -296,6 +300,66 @@ void cprs_state_free(CprsState *s)
     free(s);
 }
 
+int cprs_state_release_source(CprsState *s)
+{
+    const void *data;
+    uint8_t **copies;
+    size_t size;
+    uint32_t i;
+    int ret = 0;
+
+    if (!s || !s->reader) {
+        /* Not loaded from an arena (or released): only a memfd, if any. */
+        if (s && s->src_fd >= 0) {
+            close(s->src_fd);
+            s->src_fd = -1;
+        }
+        return 0;
+    }
+    /* Copy every payload still in the source first: all or nothing. */
+    copies = calloc(s->dev.n ? s->dev.n : 1, sizeof(*copies));
+    if (!copies) {
+        return -ENOMEM;
+    }
+    for (i = 0; i < s->dev.n && !ret; i++) {
+        const Entry *e = &s->dev.e[i];
+
+        if (!e->live || e->reader_index < 0) {
+            continue;
+        }
+        ret = cprs_reader_devstate_data(s->reader, (uint32_t)e->reader_index,
+                                        &data, &size);
+        if (!ret) {
+            copies[i] = malloc(size ? size : 1);
+            ret = copies[i] ? 0 : -ENOMEM;
+        }
+        if (!ret && size) {
+            memcpy(copies[i], data, size);
+        }
+    }
+    for (i = 0; i < s->dev.n; i++) {
+        if (ret) {
+            free(copies[i]);
+        } else if (copies[i]) {
+            s->dev.e[i].data = copies[i];
+            s->dev.e[i].reader_index = -1;
+        }
+    }
+    free(copies);
+    if (ret) {
+        return ret;
+    }
+    cprs_reader_close(s->reader);
+    s->reader = NULL;
+    free(s->src_buf);
+    s->src_buf = NULL;
+    if (s->src_fd >= 0) {
+        close(s->src_fd);
+        s->src_fd = -1;
+    }
+    return 0;
+}
+
 uint64_t cprs_state_generation(const CprsState *s)
 {
     return s ? s->generation : 0;
@@ -304,6 +368,20 @@ uint64_t cprs_state_generation(const CprsState *s)
 int cprs_state_format(const CprsState *s)
 {
     return s ? s->format : CPRS_DETECT_UNKNOWN;
+}
+
+/*
+ * Classify @e's fd now, when QEMU registers it (device creation, outside
+ * the live update's downtime), so that a save only has to fstat() it.
+ * An fd that cannot be examined now is classified at save instead.
+ */
+static void classify_entry(CprsState *s, Entry *e)
+{
+    e->ident = CPRS_OPTS(CprsFdInfo);
+    if (!s->memfd_dev) {
+        s->memfd_dev = cprs_memfd_dev();
+    }
+    e->kind_known = !cprs_fd_identify_dev(e->fd, &e->ident, s->memfd_dev);
 }
 
 int cprs_state_save_fd(CprsState *s, const char *name, int32_t id, int fd)
@@ -319,6 +397,7 @@ int cprs_state_save_fd(CprsState *s, const char *name, int32_t id, int fd)
         return ret;
     }
     e.fd = fd;
+    classify_entry(s, &e);
     return table_insert(&s->fds, &e);
 }
 
@@ -581,6 +660,13 @@ int cprs_state_gpa_range(const CprsState *s, const char *idstr, uint32_t k,
     return 0;
 }
 
+void cprs_state_clear_ramblocks(CprsState *s)
+{
+    if (s) {
+        table_free(&s->ram);
+    }
+}
+
 int cprs_state_save_devstate(CprsState *s, const CprsDevStateInfo *ds,
                              const void *data, size_t size)
 {
@@ -664,28 +750,58 @@ int cprs_state_delete_devstate(CprsState *s, const char *name,
     return 0;
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Set or clear close-on-exec on every recorded fd.  FD_CLOEXEC is the only
+ * fd flag, so F_SETFD needs no F_GETFD first.  Setting it on a run of
+ * consecutive fds takes one close_range(CLOSE_RANGE_CLOEXEC) (Linux 5.11);
+ * clearing has no such call.
+ */
 static int set_cloexec_all(const CprsState *s, bool on)
 {
-    uint32_t i;
-    int flags;
+    uint32_t i, k, n = 0, run;
+    int *fds, ret = 0;
 
     if (!s) {
         return -EINVAL;
     }
+    fds = malloc((s->fds.live ? s->fds.live : 1) * sizeof(*fds));
+    if (!fds) {
+        return -ENOMEM;
+    }
     for (i = 0; i < s->fds.n; i++) {
-        const Entry *e = &s->fds.e[i];
-
-        if (!e->live) {
-            continue;
-        }
-        flags = fcntl(e->fd, F_GETFD);
-        if (flags < 0 ||
-            fcntl(e->fd, F_SETFD, on ? flags | FD_CLOEXEC :
-                  flags & ~FD_CLOEXEC) < 0) {
-            return -errno;
+        if (s->fds.e[i].live) {
+            fds[n++] = s->fds.e[i].fd;
         }
     }
-    return 0;
+    if (on && n > 1) {
+        qsort(fds, n, sizeof(*fds), cmp_int);
+    }
+    for (i = 0; i < n && !ret; i += run) {
+        run = 1;
+        while (on && i + run < n && fds[i + run] == fds[i] + (int)run) {
+            run++;
+        }
+        if (run > 1 && !close_range((unsigned)fds[i],
+                                    (unsigned)fds[i + run - 1],
+                                    CLOSE_RANGE_CLOEXEC)) {
+            continue;
+        }
+        /* One by one: no run, or an older kernel without the flag. */
+        for (k = i; k < i + run && !ret; k++) {
+            if (fcntl(fds[k], F_SETFD, on ? FD_CLOEXEC : 0) < 0) {
+                ret = -errno;
+            }
+        }
+    }
+    free(fds);
+    return ret;
 }
 
 int cprs_state_preserve_fds(const CprsState *s)
@@ -703,14 +819,13 @@ static const char *fd_mismatch(const Entry *e)
 {
     struct stat st;
 
-    if (fcntl(e->fd, F_GETFD) < 0) {
-        return "recorded fd is not open";
+    /* One fstat() tells both whether the fd is open and what it is. */
+    if (fstat(e->fd, &st) < 0) {
+        return errno == EBADF ? "recorded fd is not open" :
+               "recorded fd cannot be examined";
     }
     if (!(e->ident.flags & CPRS_FD_F_IDENTITY)) {
         return NULL;
-    }
-    if (fstat(e->fd, &st) < 0) {
-        return "recorded fd cannot be examined";
     }
     if ((uint64_t)st.st_dev != e->ident.dev ||
         (uint64_t)st.st_ino != e->ident.ino) {
@@ -795,7 +910,11 @@ static int build_arena(CprsState *s, uint32_t mode, const CprsSaveOpts *o,
         fi = CPRS_OPTS(CprsFdInfo, .name = e->name, .id = (int32_t)e->id,
                        .fd = e->fd);
         if (!(o->flags & CPRS_SAVE_F_NO_IDENTITY)) {
-            ret = cprs_fd_identify(e->fd, &fi);
+            /* Size and seals may have changed since: fstat() again, and
+             * classify only what is not classified yet. */
+            ret = cprs_fd_refresh(e->fd, &fi, e->kind_known ?
+                                  e->ident.kind : CPRS_FD_KIND__MAX,
+                                  e->ident.dev, e->ident.ino, s->memfd_dev);
             if (ret) {
                 cprs_writer_free(w);
                 return cprs_diag_set(diag, ret, 0, -1, -1, "11.3",
@@ -1098,6 +1217,8 @@ static int state_from_reader(CprsState *s, CprsReader *r, const int *fds,
             e.fd = fds ? fds[fi.slot] : fi.fd;
             e.ident = fi;
             e.ident.name = NULL;
+            /* The kind travels with the record; 11.4 checks the file. */
+            e.kind_known = !!(fi.flags & CPRS_FD_F_IDENTITY);
             if (e.fd < 0) {
                 entry_free(&e);
                 return cprs_diag_set(diag, -EBADMSG, 0, -1, i, "11.1",

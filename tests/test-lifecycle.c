@@ -322,6 +322,37 @@ static void test_other_records(void **state)
     cprs_state_free(s);
 }
 
+/* Close-on-exec changes only on recorded fds, also inside fd runs. */
+static void test_preserve_runs(void **state)
+{
+    CprsState *s;
+    int fds[6], i;
+
+    (void)state;
+    assert_int_equal(cprs_state_new(&s), 0);
+    for (i = 0; i < 6; i++) {
+        fds[i] = eventfd(0, EFD_CLOEXEC);
+        assert_true(i == 0 || fds[i] == fds[i - 1] + 1);
+    }
+    /* Record 0, 1, 2 and 4, 5: fd 3 sits inside the range, unrecorded. */
+    for (i = 0; i < 6; i++) {
+        if (i != 3) {
+            assert_int_equal(cprs_state_save_fd(s, "v", i, fds[i]), 0);
+        }
+    }
+    assert_int_equal(cprs_state_preserve_fds(s), 0);
+    for (i = 0; i < 6; i++) {
+        assert_int_equal(!!(fcntl(fds[i], F_GETFD) & FD_CLOEXEC), i == 3);
+    }
+    assert_int_equal(fcntl(fds[3], F_SETFD, 0), 0);
+    assert_int_equal(cprs_state_unpreserve_fds(s), 0);
+    for (i = 0; i < 6; i++) {
+        assert_int_equal(!!(fcntl(fds[i], F_GETFD) & FD_CLOEXEC), i != 3);
+        close(fds[i]);
+    }
+    cprs_state_free(s);
+}
+
 /* Two memfds and an eventfd, saved in a state. */
 typedef struct Fixture {
     int ram0;
@@ -635,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_fd_semantics),
         cmocka_unit_test(test_many_fds),
         cmocka_unit_test(test_other_records),
+        cmocka_unit_test(test_preserve_runs),
         cmocka_unit_test(test_exec_save_load),
         cmocka_unit_test(test_exec_load_all_or_nothing),
         cmocka_unit_test(test_transfer),

@@ -279,6 +279,27 @@ static void test_misaligned_buffer(void **state)
     free(buf);
 }
 
+/* The word-at-a-time charset check agrees with the rule byte by byte. */
+static void test_name_charset(void **state)
+{
+    char name[24];
+    size_t pos, want;
+    int b;
+
+    (void)state;
+    for (pos = 0; pos < sizeof(name); pos++) {
+        for (b = 0; b < 256; b++) {
+            memcpy(name, "abcdefghijklmnopqrstuvw~", sizeof(name));
+            name[pos] = (char)b;
+            want = b >= 0x20 && b <= 0x7e ? sizeof(name) : pos;
+            assert_int_equal(cprs_name_bad_char(name, sizeof(name)), want);
+            /* And within a shorter prefix. */
+            assert_int_equal(cprs_name_bad_char(name, pos + 1),
+                             want == pos ? pos : pos + 1);
+        }
+    }
+}
+
 static void test_diag_format(void **state)
 {
     CprsDiag d = CPRS_OPTS(CprsDiag);
@@ -414,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_opts_limits),
         cmocka_unit_test(test_sized_info),
         cmocka_unit_test(test_misaligned_buffer),
+        cmocka_unit_test(test_name_charset),
         cmocka_unit_test(test_diag_format),
         cmocka_unit_test(test_newer_minor),
     };

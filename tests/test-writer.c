@@ -7,7 +7,10 @@
 #include <fcntl.h>
 #include <link.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -341,6 +344,66 @@ static void test_elf_build_id_errors(void **state)
     close(fd);
 }
 
+/* Kinds, seals and identity of real fds, with and without the fast path. */
+static void test_fd_identify(void **state)
+{
+    CprsFdInfo fi = CPRS_OPTS(CprsFdInfo), fj;
+    struct stat st;
+    int fds[5], p[2], sv[2], i;
+    static const uint32_t kinds[5] = {
+        CPRS_FD_KIND_MEMFD, CPRS_FD_KIND_EVENTFD, CPRS_FD_KIND_PIPE,
+        CPRS_FD_KIND_SOCKET, CPRS_FD_KIND_OTHER,
+    };
+
+    (void)state;
+    fds[0] = memfd_create("ram0", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    assert_int_equal(ftruncate(fds[0], 8192), 0);
+    assert_int_equal(fcntl(fds[0], F_ADD_SEALS, F_SEAL_GROW), 0);
+    fds[1] = eventfd(0, EFD_CLOEXEC);
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    fds[2] = p[0];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+                     0);
+    fds[3] = sv[0];
+    fds[4] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    for (i = 0; i < 5; i++) {
+        assert_int_equal(cprs_fd_identify(fds[i], &fi), 0);
+        assert_int_equal(fi.kind, kinds[i]);
+        assert_true(fi.flags & CPRS_FD_F_IDENTITY);
+        assert_int_equal(fstat(fds[i], &st), 0);
+        assert_int_equal(fi.dev, st.st_dev);
+        assert_int_equal(fi.ino, st.st_ino);
+        assert_int_equal(fi.st_mode, st.st_mode);
+        /* The fast path, knowing the memfd device, agrees. */
+        fj = CPRS_OPTS(CprsFdInfo);
+        assert_int_equal(cprs_fd_identify_dev(fds[i], &fj, cprs_memfd_dev()),
+                         0);
+        assert_int_equal(fj.kind, fi.kind);
+        assert_int_equal(fj.seals, fi.seals);
+        assert_int_equal(fj.flags, fi.flags);
+    }
+    assert_int_equal(fi.size, 0);
+    assert_int_equal(cprs_fd_identify(fds[0], &fi), 0);
+    assert_int_equal(fi.size, 8192);
+    assert_true(fi.flags & CPRS_FD_F_SEALS);
+    assert_int_equal(fi.seals, F_SEAL_GROW);
+    /* A file in /dev/shm is shm, not a memfd, even when unlinked. */
+    close(fds[4]);
+    fds[4] = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fds[4] >= 0) {
+        assert_int_equal(cprs_fd_identify_dev(fds[4], &fi, cprs_memfd_dev()),
+                         0);
+        assert_int_equal(fi.kind, CPRS_FD_KIND_SHM);
+    }
+    for (i = 0; i < 5; i++) {
+        close(fds[i]);
+    }
+    close(p[1]);
+    close(sv[1]);
+    assert_int_equal(cprs_fd_identify(-1, &fi), -EINVAL);
+    assert_int_equal(cprs_fd_identify(1000000, &fi), -EBADF);
+}
+
 static void test_memfd_sealed(void **state)
 {
     CprsWriter *w = new_writer();
@@ -373,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_opts),
         cmocka_unit_test(test_default_build_id),
         cmocka_unit_test(test_elf_build_id_errors),
+        cmocka_unit_test(test_fd_identify),
         cmocka_unit_test(test_memfd_sealed),
     };
 

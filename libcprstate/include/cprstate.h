@@ -890,6 +890,26 @@ CPRS_API int cprs_state_new(CprsState **ret_state);
 CPRS_API void cprs_state_free(CprsState *state);
 
 /**
+ * cprs_state_release_source: let go of what a loaded state was read from.
+ * @state: a state, or NULL.
+ *
+ * A loaded state keeps its source: the state memfd of a cpr-exec (still
+ * open, not close-on-exec, and mapped) or the arena bytes of a
+ * cpr-transfer, because device-state payloads are read from there when
+ * they are looked up.  Once the load is over (QEMU: when it closes its
+ * cpr channel) call this: device-state payloads still in the source are
+ * copied into the state, then the mapping is dropped, the buffer freed
+ * and the memfd closed, so that a later exec() cannot inherit it.  The
+ * records, their fds and the generation stay.  Releasing a state that was
+ * not loaded, or twice, does nothing.
+ *
+ * All or nothing: on failure nothing is released.
+ *
+ * Returns: 0; -ENOMEM; -EBADMSG, -ENOMEM from inflating a payload.
+ */
+CPRS_API int cprs_state_release_source(CprsState *state);
+
+/**
  * cprs_state_generation: hop number of a loaded state (0 if new).
  * @state: a state.
  *
@@ -1070,6 +1090,19 @@ CPRS_API int cprs_state_find_ramblock(const CprsState *state,
  */
 CPRS_API int cprs_state_gpa_range(const CprsState *state, const char *idstr,
                                   uint32_t k, CprsGpaRange *range);
+
+/**
+ * cprs_state_clear_ramblocks: forget every RAM block map.
+ * @state: a state, or NULL.
+ *
+ * RAM block maps describe the RAM blocks as they are when the state is
+ * saved.  A process that records them afresh before each save (QEMU walks
+ * its RAMBlocks) clears them first: maps loaded from the previous image,
+ * or recorded by an earlier save that failed, would otherwise collide
+ * (-EEXIST) or name fd records that have been deleted since.  fd records
+ * are not touched.
+ */
+CPRS_API void cprs_state_clear_ramblocks(CprsState *state);
 
 /**
  * cprs_state_save_devstate: record a named device-state payload.
