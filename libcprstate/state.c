@@ -1394,9 +1394,14 @@ int cprs_state_load_exec(const CprsLoadOpts *opts, CprsDiag *diag,
         cprs_state_free(s);
         return ret;
     }
-    /* Accepted: now, and only now, change the process. */
+    /*
+     * Accepted: now, and only now, change the process.  The state memfd
+     * itself was persisted without close-on-exec; it gets the flag back,
+     * so that a later exec() does not inherit a stale state.
+     */
     cprs_state_unpreserve_fds(s);
     unsetenv(CPRS_EXEC_STATE_NAME);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
     s->src_fd = fd;
     *ret_state = s;
     return 0;

@@ -55,6 +55,7 @@ typedef struct Config {
     int block_mib;
     int wait;                   /* last image waits for SIGUSR1 to load */
     int quiet;
+    const char *ready;          /* file the waiting image writes its pid to */
     int hop;                    /* this image's hop number (0 = first) */
     const char *incoming;       /* transfer target: socket path */
 } Config;
@@ -393,6 +394,27 @@ static void resume_devices(Vm *vm, int prev_hop, bool arena)
     map_ram(vm);
 }
 
+/* Exactly one state memfd may be open: the one just loaded. */
+static void check_no_stale_state(void)
+{
+    static const char want[] = "/memfd:" CPRS_EXEC_STATE_NAME " (deleted)";
+    char path[64], link[128];
+    int fd, found = 0;
+    ssize_t n;
+
+    for (fd = 0; fd < 1024; fd++) {
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        n = readlink(path, link, sizeof(link) - 1);
+        if (n > 0) {
+            link[n] = '\0';
+            found += !strcmp(link, want);
+        }
+    }
+    if (found != 1) {
+        die("%d state memfds are open after the hop; expected 1", found);
+    }
+}
+
 /* ---- The hops ---------------------------------------------------------- */
 
 /* argv for the next image: the same configuration, one hop further. */
@@ -426,6 +448,10 @@ static char **next_argv(const Vm *vm, const char *self, const char *incoming)
     }
     if (vm->cfg.quiet) {
         av[n++] = (char *)"--quiet";
+    }
+    if (vm->cfg.ready) {
+        av[n++] = (char *)"--ready-file";
+        av[n++] = (char *)vm->cfg.ready;
     }
     if (incoming) {
         av[n++] = (char *)"--incoming";
@@ -635,7 +661,6 @@ int main(int argc, char **argv)
     };
     CprsDiag d = CPRS_OPTS(CprsDiag);
     Vm vm = { .cfg = { .hops = 3, .blocks = 4, .block_mib = 16 } };
-    const char *ready = NULL;
     uint64_t t_exec = 0, t0;
     char self[4096];
     ssize_t n;
@@ -662,7 +687,7 @@ int main(int argc, char **argv)
             vm.cfg.wait = 1;
             break;
         case 'r':
-            ready = optarg;
+            vm.cfg.ready = optarg;
             break;
         case 'q':
             vm.cfg.quiet = 1;
@@ -707,7 +732,7 @@ int main(int argc, char **argv)
                 now_us() - t_exec);
         }
         if (last && vm.cfg.wait) {
-            wait_for_go(&vm, ready);
+            wait_for_go(&vm, vm.cfg.ready);
         }
         t0 = now_us();
         ret = cprs_state_load_exec(NULL, &d, &vm.state);
@@ -721,6 +746,7 @@ int main(int argc, char **argv)
             cprs_state_fd_count(vm.state), now_us() - t0);
         resume_devices(&vm, vm.cfg.hop - 1,
                        cprs_state_format(vm.state) == CPRS_DETECT_ARENA);
+        check_no_stale_state();
         t0 = now_us();
         check_guest(&vm, vm.cfg.hop - 1);
         say("hop %d: guest RAM verified (%d x %d MiB) in %" PRIu64 " us; "

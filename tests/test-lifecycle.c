@@ -445,7 +445,8 @@ static void test_exec_save_load(void **state)
                          pass ? CPRS_DETECT_LEGACY : CPRS_DETECT_ARENA);
         assert_int_equal(cprs_state_generation(ld), pass ? 0 : 1);
         check_loaded(ld, &f, !pass);
-        /* Loaded: close-on-exec again, variable gone. */
+        /* Loaded: close-on-exec again (the state memfd too), no variable. */
+        assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
         assert_true(fcntl(f.ram0, F_GETFD) & FD_CLOEXEC);
         assert_true(fcntl(f.efd, F_GETFD) & FD_CLOEXEC);
         assert_null(getenv(CPRS_EXEC_STATE_NAME));
