@@ -183,6 +183,22 @@ const char *cprs_mode_name(uint32_t mode)
     }
 }
 
+int cprs_name_check(const char *name, size_t *ret_len)
+{
+    size_t len;
+
+    if (!name) {
+        return -EINVAL;
+    }
+    len = strnlen(name, CPRS_MAX_NAME_LEN + 1);
+    if (!len || len > CPRS_MAX_NAME_LEN ||
+        cprs_name_bad_char(name, len) < len) {
+        return -EINVAL;
+    }
+    *ret_len = len;
+    return 0;
+}
+
 size_t cprs_name_bad_char(const char *s, size_t len)
 {
     const uint64_t ones = UINT64_C(0x0101010101010101);

@@ -91,6 +91,12 @@ static inline bool cprs_name_char_ok(uint8_t c)
     return c >= 0x20 && c <= 0x7e;
 }
 
+/*
+ * A name a record may carry (spec 6.1.2, 7): 1..CPRS_MAX_NAME_LEN bytes
+ * of printable ASCII.  Returns 0 and its length, or -EINVAL.
+ */
+CPRS_HIDDEN int cprs_name_check(const char *name, size_t *ret_len);
+
 /* Index of the first byte outside the charset, or @len if none. */
 CPRS_HIDDEN size_t cprs_name_bad_char(const char *s, size_t len);
 

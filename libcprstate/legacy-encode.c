@@ -42,36 +42,19 @@ int cprs_legacy_new(const CprsLegacyOpts *opts, CprsLegacy **ret_legacy)
     return 0;
 }
 
-/* A name the arena would accept too (spec L4.4, arena 6.1.2). */
-static int name_check(const char *name, uint32_t *ret_len)
-{
-    size_t len;
-
-    if (!name) {
-        return -EINVAL;
-    }
-    len = strnlen(name, CPRS_MAX_NAME_LEN + 1);
-    if (!len || len > CPRS_MAX_NAME_LEN ||
-        cprs_name_bad_char(name, len) < len) {
-        return -EINVAL;
-    }
-    *ret_len = (uint32_t)len;
-    return 0;
-}
-
 int cprs_legacy_add_fd(CprsLegacy *lg, const CprsFdInfo *fd,
                        uint32_t *ret_index)
 {
     CprsLegacyRec rec = { .offset = CPRS_LEGACY_NO_OFFSET };
     CprsFdInfo in;
-    uint32_t len;
+    size_t len;
     int ret;
 
     if (!lg || !fd) {
         return -EINVAL;
     }
     ret = cprs_opts_copy(&in, sizeof(in), fd);
-    if (ret || name_check(in.name, &len)) {
+    if (ret || cprs_name_check(in.name, &len)) {
         return -EINVAL;
     }
     /* spec L4.6: a cpr-exec stream carries the fd number itself. */
@@ -91,14 +74,14 @@ int cprs_legacy_add_vfio(CprsLegacy *lg, const CprsVfioDeviceInfo *dev,
 {
     CprsLegacyRec rec = { .offset = CPRS_LEGACY_NO_OFFSET, .fd = -1 };
     CprsVfioDeviceInfo in;
-    uint32_t len;
+    size_t len;
     int ret;
 
     if (!lg || !dev || lg->vfio_form != CPRS_LEGACY_VFIO_FULL) {
         return -EINVAL;
     }
     ret = cprs_opts_copy(&in, sizeof(in), dev);
-    if (ret || name_check(in.name, &len)) {
+    if (ret || cprs_name_check(in.name, &len)) {
         return -EINVAL;
     }
     if (cprs_legacy_lookup(lg, &lg->vfio, in.name, len, 0) >= 0) {

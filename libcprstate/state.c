@@ -228,12 +228,7 @@ static int entry_name(Entry *e, const char *name, uint32_t id)
 {
     size_t len;
 
-    if (!name) {
-        return -EINVAL;
-    }
-    len = strnlen(name, CPRS_MAX_NAME_LEN + 1);
-    if (!len || len > CPRS_MAX_NAME_LEN ||
-        cprs_name_bad_char(name, len) < len) {
+    if (cprs_name_check(name, &len)) {
         return -EINVAL;
     }
     e->name = strndup(name, len);

@@ -231,23 +231,6 @@ static bool key_eq(const void *ctx, uint32_t val, const void *key)
     return id == k->id && len == k->len && !memcmp(name, k->name, len);
 }
 
-/* Validate a name argument (spec 6.1.2, 7). */
-static int name_check(const char *name, size_t *ret_len)
-{
-    size_t len;
-
-    if (!name) {
-        return -EINVAL;
-    }
-    len = strnlen(name, CPRS_MAX_NAME_LEN + 1);
-    if (len == 0 || len > CPRS_MAX_NAME_LEN ||
-        cprs_name_bad_char(name, len) < len) {
-        return -EINVAL;
-    }
-    *ret_len = len;
-    return 0;
-}
-
 /*
  * Where the bytes of a new name can be shared (spec 9.4): the name added
  * just before (records of one device often share a name and differ by id),
@@ -477,7 +460,7 @@ int cprs_writer_add_fd(CprsWriter *w, const CprsFdInfo *fd,
         return -EINVAL;
     }
     ret = cprs_opts_copy(&in, sizeof(in), fd);
-    if (ret || name_check(in.name, &len)) {
+    if (ret || cprs_name_check(in.name, &len)) {
         return -EINVAL;
     }
     /* spec 6.2.4: a cpr-exec record needs its fd number. */
@@ -531,7 +514,7 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
         return -EINVAL;
     }
     ret = cprs_opts_copy(&in, sizeof(in), block);
-    if (ret || name_check(in.idstr, &len)) {
+    if (ret || cprs_name_check(in.idstr, &len)) {
         return -EINVAL;
     }
     if ((in.fd_index != CPRS_NO_INDEX &&
@@ -613,7 +596,7 @@ int cprs_writer_add_vfio(CprsWriter *w, const CprsVfioDeviceInfo *dev,
         return -EINVAL;
     }
     ret = cprs_opts_copy(&in, sizeof(in), dev);
-    if (ret || name_check(in.name, &len)) {
+    if (ret || cprs_name_check(in.name, &len)) {
         return -EINVAL;
     }
     ret = reserve_record(w, CPRS_SECTION_VFIO_DEVICES, in.name, len, 0, &h,
@@ -689,7 +672,7 @@ int cprs_writer_add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
         return -EINVAL;
     }
     ret = cprs_opts_copy(&in, sizeof(in), ds);
-    if (ret || name_check(in.name, &len) ||
+    if (ret || cprs_name_check(in.name, &len) ||
         (in.flags & ~CPRS_DEVSTATE_F_KNOWN)) {
         return -EINVAL;
     }
