@@ -387,6 +387,14 @@ static int name_field(Parse *p, int64_t rec, const char **ret_name,
             return ret;
         }
     }
+    /* spec L4.4: QEMU never writes an empty name; the arena has none. */
+    if (namelen == 1) {
+        int ret = deviate(p, name_off, rec, "L4.4", "empty name");
+
+        if (ret) {
+            return ret;
+        }
+    }
     *ret_name = (const char *)name;
     *ret_len = namelen - 1;
     return 0;

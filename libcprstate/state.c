@@ -12,10 +12,12 @@
  * received fds that nobody else could own, closed.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cprs-internal.h"
@@ -1402,17 +1404,68 @@ int cprs_state_load_exec(const CprsLoadOpts *opts, CprsDiag *diag,
     return 0;
 }
 
+/*
+ * Peek at up to @want bytes, waiting until they are all queued or the
+ * peer stops sending.  MSG_WAITALL does not make a MSG_PEEK wait: on a
+ * unix stream socket it returns whatever is queued, so a sender whose
+ * first bytes come in pieces (a relay forwarding byte by byte) would look
+ * too short.  With SO_PEEK_OFF each peek starts where the previous one
+ * ended and blocks for new bytes; where the socket lacks it, peek again
+ * after a short sleep until the bytes are there or the peer has shut its
+ * side down.
+ */
+static ssize_t peek_head(int sock, uint8_t *head, size_t want)
+{
+    static const struct timespec pause = { 0, 1000000 };
+    struct pollfd pfd = { .fd = sock, .events = POLLRDHUP };
+    int off = 0, err = 0;
+    bool stepped;
+    size_t n = 0;
+    ssize_t r;
+
+    stepped = !setsockopt(sock, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
+    while (n < want) {
+        if (stepped) {
+            r = recv(sock, head + n, want - n, MSG_PEEK);
+        } else {
+            r = recv(sock, head, want, MSG_PEEK | MSG_WAITALL);
+        }
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            err = r < 0 ? errno : 0;
+            break;
+        }
+        if (stepped) {
+            n += (size_t)r;
+            continue;
+        }
+        if ((size_t)r == n && poll(&pfd, 1, 0) == 1 &&
+            (pfd.revents & (POLLRDHUP | POLLHUP))) {
+            break;              /* nothing more will come */
+        }
+        if ((size_t)r == n) {
+            nanosleep(&pause, NULL);
+        }
+        n = (size_t)r;
+    }
+    if (stepped) {
+        off = -1;
+        setsockopt(sock, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
+    }
+    return err && !n ? -err : (ssize_t)n;
+}
+
 /* Wait for the first 8 bytes without consuming them. */
 static int peek_format(int sock, CprsDiag *diag, int *ret_format)
 {
     uint8_t head[8];
     ssize_t n;
 
-    do {
-        n = recv(sock, head, sizeof(head), MSG_PEEK | MSG_WAITALL);
-    } while (n < 0 && errno == EINTR);
+    n = peek_head(sock, head, sizeof(head));
     if (n < 0) {
-        return cprs_diag_set(diag, -errno, 0, -1, -1, "11.2",
+        return cprs_diag_set(diag, (int)n, 0, -1, -1, "11.2",
                              "cannot read the cpr channel");
     }
     *ret_format = cprs_detect(head, (size_t)n);

@@ -8,25 +8,25 @@
 
 #include "cprdump.h"
 
-static void print_time(FILE *out, uint64_t ns)
+void time_str(char *buf, size_t size, uint64_t ns)
 {
     time_t sec = (time_t)(ns / 1000000000u);
     struct tm tm;
-    char buf[32];
+    char date[32];
 
-    if (!ns) {
-        fprintf(out, "unknown\n");
+    if (!ns || !gmtime_r(&sec, &tm)) {
+        snprintf(buf, size, "unknown");
         return;
     }
-    gmtime_r(&sec, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(out, "%s.%09" PRIu64 "Z\n", buf, ns % 1000000000u);
+    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, size, "%s.%09" PRIu64 "Z", date, ns % 1000000000u);
 }
 
 void dump_header(Dump *d, CprsReader *r)
 {
     CprsArenaInfo ai = CPRS_OPTS(CprsArenaInfo);
     const char *mode;
+    char when[64];
     uint32_t i;
 
     cprs_reader_get_info(r, &ai);
@@ -39,8 +39,8 @@ void dump_header(Dump *d, CprsReader *r)
             ai.arena_size);
     fprintf(d->out, "  Mode:                 %s\n", mode ? mode : "unknown");
     fprintf(d->out, "  Generation:           %" PRIu64 "\n", ai.generation);
-    fprintf(d->out, "  Created:              ");
-    print_time(d->out, ai.created_ns);
+    time_str(when, sizeof(when), ai.created_ns);
+    fprintf(d->out, "  Created:              %s\n", when);
     fprintf(d->out, "  Writer pid:           %u\n", ai.writer_pid);
     fprintf(d->out, "  Producer:             %s\n", ai.producer);
     fprintf(d->out, "  Build ID:             ");

@@ -23,7 +23,7 @@ void dump_record_error(Dump *d, CprsReader *r, const char *what,
     d->errors++;
 }
 
-static void fd_flags(char *buf, size_t size, uint32_t flags)
+void fd_flags_str(char *buf, size_t size, uint32_t flags)
 {
     snprintf(buf, size, "%c%c%s", flags & CPRS_FD_F_IDENTITY ? 'I' : '-',
              flags & CPRS_FD_F_SEALS ? 'S' : '-',
@@ -52,7 +52,7 @@ void dump_fds(Dump *d, CprsReader *r)
             continue;
         }
         kind = cprs_fd_kind_name(fi.kind);
-        fd_flags(flags, sizeof(flags), fi.flags);
+        fd_flags_str(flags, sizeof(flags), fi.flags);
         fprintf(d->out, "  [%4u] %4u %5d %11d ", i, fi.slot, fi.fd, fi.id);
         if (kind) {
             fprintf(d->out, "%-15s ", kind);
@@ -76,7 +76,7 @@ void dump_fds(Dump *d, CprsReader *r)
     fprintf(d->out, "  Flg: I identity recorded, S seals recorded\n");
 }
 
-static void ram_flags(char *buf, size_t size, uint32_t flags)
+void ram_flags_str(char *buf, size_t size, uint32_t flags)
 {
     snprintf(buf, size, "%c%c%c%c%c%s",
              flags & CPRS_RAM_F_SHARED ? 's' : '-',
@@ -108,7 +108,7 @@ void dump_ramblocks(Dump *d, CprsReader *r)
             dump_record_error(d, r, "RAM block", i, ret);
             continue;
         }
-        ram_flags(flags, sizeof(flags), bi.flags);
+        ram_flags_str(flags, sizeof(flags), bi.flags);
         if (bi.fd_index == CPRS_NO_INDEX) {
             snprintf(fd, sizeof(fd), "-");
         } else {

@@ -893,15 +893,14 @@ CPRS_API void cprs_state_free(CprsState *state);
  * cprs_state_release_source: let go of what a loaded state was read from.
  * @state: a state, or NULL.
  *
- * A loaded state keeps its source: the state memfd of a cpr-exec (still
- * open, not close-on-exec, and mapped) or the arena bytes of a
- * cpr-transfer, because device-state payloads are read from there when
- * they are looked up.  Once the load is over (QEMU: when it closes its
- * cpr channel) call this: device-state payloads still in the source are
- * copied into the state, then the mapping is dropped, the buffer freed
- * and the memfd closed, so that a later exec() cannot inherit it.  The
- * records, their fds and the generation stay.  Releasing a state that was
- * not loaded, or twice, does nothing.
+ * A loaded state keeps its source: the state memfd of a cpr-exec (open,
+ * close-on-exec again, and mapped) or the arena bytes of a cpr-transfer,
+ * because device-state payloads are read from there when they are looked
+ * up.  Once the load is over (QEMU: when it closes its cpr channel) call
+ * this: device-state payloads still in the source are copied into the
+ * state, then the mapping is dropped, the buffer freed and the memfd
+ * closed.  The records, their fds and the generation stay.  Releasing a
+ * state that was not loaded, or twice, does nothing.
  *
  * All or nothing: on failure nothing is released.
  *
@@ -1735,7 +1734,7 @@ CPRS_API int cprs_legacy_send(const CprsLegacy *legacy, int sock,
  */
 
 /* Default memfd name looked for in NT_FILE: QEMU's state memfd. */
-#define CPRS_CORE_STATE_MEMFD_NAME "QEMU_CPR_EXEC_STATE"
+#define CPRS_CORE_STATE_MEMFD_NAME CPRS_EXEC_STATE_NAME
 
 /* Do not scan PT_LOAD data; use the NT_FILE note only. */
 #define CPRS_CORE_F_NO_SCAN UINT32_C(0x1)
@@ -1745,7 +1744,8 @@ typedef struct CprsCoreOpts {
     uint32_t flags;             /* CPRS_CORE_F_* */
     uint32_t skip;              /* candidates to skip, in search order */
     const char *memfd_name;     /* NULL: CPRS_CORE_STATE_MEMFD_NAME */
-    uint64_t max_scan;          /* bytes of PT_LOAD data to scan; 0: all */
+    uint64_t max_scan;          /* PT_LOAD bytes to scan, checked per
+                                 * 1 MiB chunk; 0: all */
 } CprsCoreOpts;
 
 /* How the state was found (CprsCoreState.found_by). */

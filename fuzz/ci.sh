@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The fuzzing step of CI (scripts/check.sh), also usable by hand:
+#
+#   fuzz/ci.sh [TARGET...]
+#
+# 1. Builds the libFuzzer targets with clang, AddressSanitizer and
+#    UndefinedBehaviorSanitizer in build-fuzz (only the fuzz targets: the
+#    rest of the tree is built and tested by the gcc builds).
+# 2. Replays every corpus and regression file as meson tests (suite fuzz),
+#    so that .ci/run counts them in build-fuzz/meson-logs/testlog.json.
+# 3. Fuzzes each target for CPRS_FUZZ_SECONDS seconds (default 50; nine
+#    targets take about 8 minutes), starting from its committed corpus.
+#    New inputs go to a scratch directory: the tree is never modified.
+#
+# A crash, leak, timeout or out-of-memory fails the step; its reproducer
+# is kept in build-fuzz/fuzz-artifacts/ and printed in hex, with the
+# command that replays it.  Exit status: 0 clean, 1 a finding or an error.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+secs=${CPRS_FUZZ_SECONDS:-50}
+dir=${CPRS_FUZZ_BUILD:-build-fuzz}
+status=0
+
+if [ ! -f "$dir/build.ninja" ]; then
+    CC=clang meson setup "$dir" -Dfuzzing=true \
+        -Db_sanitize=address,undefined -Db_lundef=false || exit 1
+fi
+
+# The fuzz targets this configuration builds (fuzz-payload needs zstd).
+mapfile -t all < <(meson introspect "$dir" --targets | python3 -c '
+import json, sys
+for t in json.load(sys.stdin):
+    if t["type"] == "executable" and t["name"].startswith("fuzz-"):
+        print(t["name"])' | sort)
+if [ $# -gt 0 ]; then
+    all=("$@")
+fi
+if [ ${#all[@]} -eq 0 ]; then
+    echo "fuzz: no fuzz targets in $dir (configured without -Dfuzzing=true?)"
+    exit 1
+fi
+ninja -C "$dir" "${all[@]/#/fuzz/}" || exit 1
+
+echo "== fuzz: replaying the corpora and regressions (meson suite fuzz)"
+meson test -C "$dir" --no-rebuild --suite fuzz --print-errorlogs \
+    --num-processes 2 || status=1
+
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/cprs-fuzz.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+artifacts="$dir/fuzz-artifacts"
+rm -rf "$artifacts"
+mkdir -p "$artifacts"
+summary=()
+
+for t in "${all[@]}"; do
+    echo "== fuzz: $t for ${secs}s"
+    mkdir -p "$scratch/$t"
+    args=(-max_total_time="$secs" -max_len=65536 -timeout=10
+          -rss_limit_mb=3072 -print_final_stats=1
+          -artifact_prefix="$artifacts/$t-")
+    if [ -f "fuzz/$t.dict" ]; then
+        args+=(-dict="fuzz/$t.dict")
+    fi
+    # New inputs go to the scratch corpus, listed first; the committed
+    # corpus and the regressions are only read.
+    inputs=("$scratch/$t")
+    for d in "fuzz/corpus/$t" "tests/data/fuzz-regressions/$t"; do
+        if [ -d "$d" ]; then
+            inputs+=("$d")
+        fi
+    done
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+    UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+        timeout $((secs + 300)) "$dir/fuzz/$t" "${args[@]}" "${inputs[@]}" \
+        > "$scratch/$t.log" 2>&1
+    rc=$?
+    execs=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$scratch/$t.log")
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$scratch/$t.log")
+    summary+=("$(printf '%-24s %8s exec/s %10s runs  rc %d' "$t" \
+                 "${execs:-?}" "${runs:-?}" "$rc")")
+    found=$(ls "$artifacts/$t-"* 2>/dev/null)
+    if [ $rc -ne 0 ] || [ -n "$found" ]; then
+        status=1
+        echo "fuzz: $t FAILED (exit $rc); the end of its log:"
+        grep -v '^#[0-9]' "$scratch/$t.log" | tail -60
+        for f in $found; do
+            echo "fuzz: reproducer $f ($(stat -c %s "$f") bytes):"
+            od -A x -t x1z -v "$f" | head -64
+            echo "fuzz: replay with: $dir/fuzz/$t $f"
+        done
+    fi
+done
+
+echo "== fuzz: summary (${secs}s per target)"
+printf '%s\n' "${summary[@]}"
+exit $status

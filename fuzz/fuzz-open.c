@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fuzz-open.c - cprs_reader_open_{buffer,fd}() on hostile bytes, then
+ * every accessor on every index and lookups by names cut from the input,
+ * without cprs_reader_verify(): the accessors must be memory-safe on an
+ * arena nobody verified (spec 8.1, section.c).
+ *
+ * Each input is opened several ways that must agree:
+ *   - in place (8-aligned buffer, zero-copy);
+ *   - from a misaligned copy (the reader copies it), with NO_CRC so that
+ *     accessors reach past a section CRC mismatch;
+ *   - with every CRC repaired, so that mutated arenas get past the
+ *     checksums and into the record checks;
+ *   - from a memfd (mmap), with NO_MMAP (pread) and through a pipe (read
+ *     to EOF): same verdict, same diagnostic offset as the buffer.
+ */
+#include <errno.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fuzz.h"
+
+#define N_KEYS 4
+
+typedef struct Keys {
+    char buf[N_KEYS][FUZZ_KEY_MAX];
+    const char *ptr[N_KEYS];
+    int32_t ids[N_KEYS];
+    size_t n;
+} Keys;
+
+/* Open @buf, check the verdict, walk the reader; returns open's result. */
+static int open_walk(const uint8_t *buf, size_t size, uint32_t flags,
+                     const Keys *k, CprsDiag *diag)
+{
+    CprsReaderOpts o = fuzz_reader_opts(flags);
+    CprsReader *r = NULL;
+    int ret;
+
+    *diag = CPRS_OPTS(CprsDiag);
+    ret = cprs_reader_open_buffer(buf, size, &o, diag, &r);
+    if (ret) {
+        FUZZ_ASSERT_MSG(fuzz_reader_errno_ok(ret), "open: error %d", ret);
+        FUZZ_ASSERT(r == NULL);
+        fuzz_check_diag(diag, ret, size);
+        return ret;
+    }
+    FUZZ_ASSERT(r != NULL);
+    fuzz_walk_reader(r, k->ptr, k->ids, k->n, false);
+    cprs_reader_close(r);
+    return 0;
+}
+
+/*
+ * The fd paths give the buffer's verdict and diagnostic.  A regular file
+ * (memfd) is opened with the default 16 GiB arena limit: the reader must
+ * not allocate what an unchecked header claims beyond the file's size.  A
+ * pipe has no size, so there the fuzz limit (4 MiB) bounds the read.
+ */
+static void open_fd_same(int fd, uint32_t flags, bool regular,
+                         const uint8_t *data, size_t size)
+{
+    CprsReaderOpts o = fuzz_reader_opts(flags);
+    CprsDiag diag = CPRS_OPTS(CprsDiag);
+    CprsDiag want_diag = CPRS_OPTS(CprsDiag);
+    CprsReader *r = NULL;
+    bool same_offset = regular && !(flags & CPRS_READER_F_NO_MMAP);
+    int ret, want;
+
+    if (regular) {
+        o.max_arena_size = 0;
+    }
+    want = cprs_reader_open_buffer(data, size, &o, &want_diag, &r);
+    cprs_reader_close(r);
+    r = NULL;
+    ret = cprs_reader_open_fd(fd, &o, &diag, &r);
+    FUZZ_ASSERT_MSG(ret == want, "open_fd (flags %u) gave %d, buffer %d",
+                    flags, ret, want);
+    if (ret) {
+        /* A mapping sees the buffer's bytes; a read stops after the
+         * header when arena_size is out of reach, so a truncation is
+         * reported where the read stopped. */
+        FUZZ_ASSERT(same_offset ? diag.offset == want_diag.offset :
+                    diag.offset <= want_diag.offset);
+        return;
+    }
+    fuzz_walk_reader(r, NULL, NULL, 0, false);
+    cprs_reader_close(r);
+}
+
+static bool write_all(int fd, const uint8_t *p, size_t n)
+{
+    ssize_t w;
+
+    while (n) {
+        w = write(fd, p, n);
+        if (w <= 0) {
+            return false;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+static void fd_paths(const uint8_t *data, size_t size)
+{
+    int fd, pipefd[2];
+
+    fd = memfd_create("fuzz-open", MFD_CLOEXEC);
+    if (fd >= 0) {
+        if (write_all(fd, data, size)) {
+            open_fd_same(fd, 0, true, data, size);
+            open_fd_same(fd, CPRS_READER_F_NO_MMAP, true, data, size);
+        }
+        close(fd);
+    }
+    /* A pipe holds 64 KiB: enough for every input the CI runs make. */
+    if (size <= 65536 && pipe2(pipefd, O_CLOEXEC) == 0) {
+        if (write_all(pipefd[1], data, size)) {
+            close(pipefd[1]);
+            pipefd[1] = -1;
+            open_fd_same(pipefd[0], 0, false, data, size);
+        }
+        close(pipefd[0]);
+        if (pipefd[1] >= 0) {
+            close(pipefd[1]);
+        }
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    CprsDiag diag, other;
+    Keys k;
+    uint8_t *copy;
+    size_t i;
+    int ret, det;
+
+    if (fuzz_outside_size_range(size, 0, FUZZ_ARENA_MAX_INPUT)) {
+        return 0;
+    }
+    k.n = fuzz_keys_from_input(data, size, k.buf, k.ids, N_KEYS);
+    for (i = 0; i < k.n; i++) {
+        k.ptr[i] = k.buf[i];
+    }
+
+    det = cprs_detect(data, size);
+    FUZZ_ASSERT(det >= CPRS_DETECT_UNKNOWN && det < CPRS_DETECT__MAX);
+
+    /* In place: libFuzzer's buffer is 8-aligned. */
+    ret = open_walk(data, size, 0, &k, &diag);
+    if (ret == 0) {
+        FUZZ_ASSERT(det == CPRS_DETECT_ARENA);
+    }
+
+    /* Misaligned: the reader copies, and must decide the same. */
+    copy = malloc(size + 1);
+    FUZZ_ASSERT(copy);
+    memcpy(copy + 1, data, size);
+    FUZZ_ASSERT(open_walk(copy + 1, size, CPRS_READER_F_NO_CRC, &k,
+                          &other) == ret);
+    FUZZ_ASSERT(ret == 0 || other.offset == diag.offset);
+    free(copy);
+
+    fd_paths(data, size);
+
+    /* Checksums repaired: get to the structural and record checks. */
+    if (size >= CPRS_HEADER_V1_SIZE) {
+        copy = malloc(size);
+        FUZZ_ASSERT(copy);
+        memcpy(copy, data, size);
+        fuzz_repair_crcs(copy, size);
+        open_walk(copy, size, 0, &k, &other);
+        free(copy);
+    }
+    return 0;
+}

@@ -1,0 +1,1250 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-cprdump.c - cprdump end to end, against files and real processes.
+ *
+ * - golden text, JSON and annotated hex output for the golden arenas and
+ *   for every QEMU 10.2 capture (tests/data/cprdump/; set
+ *   CPRS_REGEN_GOLDEN=1 to rewrite them, then review the diff);
+ * - exit codes, error messages, and an empty stdout on every failure;
+ * - diff and convert, including byte-identical legacy round trips;
+ * - a live state-holder process (tests/state-holder.c) that holds its
+ *   state as QEMU does after a cpr-exec: read through /proc/PID/fd/N
+ *   (its file offset must not move) and with --pid; check-live before
+ *   and after an fd is closed, replaced or truncated;
+ * - gcore cores of that process, found through NT_FILE (mapped state)
+ *   and by the scan (a heap copy), and a kernel core when the host lets
+ *   us make one.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+/* ---- Running cprdump ----------------------------------------------------- */
+
+typedef struct Run {
+    int status;         /* exit status, or 128 + signal */
+    char *out;          /* stdout, NUL-terminated */
+    size_t out_len;
+    char *err;          /* stderr, NUL-terminated */
+} Run;
+
+static char tmpdir[256];
+
+static const char *cprdump_path(void)
+{
+    static char path[4096];
+
+    snprintf(path, sizeof(path), "%s/tools/cprdump", th_build_root());
+    return path;
+}
+
+static const char *holder_path(void)
+{
+    static char path[4096];
+
+    snprintf(path, sizeof(path), "%s/tests/state-holder", th_build_root());
+    return path;
+}
+
+static char *slurp(FILE *f, size_t *ret_len)
+{
+    size_t len = 0, cap = 65536, n;
+    char *buf = malloc(cap + 1);
+
+    assert_non_null(buf);
+    while ((n = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += n;
+        if (len == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+            assert_non_null(buf);
+        }
+    }
+    buf[len] = '\0';
+    *ret_len = len;
+    return buf;
+}
+
+/* Run a shell command line; @cwd may be NULL. */
+static void run_sh(Run *r, const char *cwd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void run_sh(Run *r, const char *cwd, const char *fmt, ...)
+{
+    char cmd[16384], args[12288], errpath[300];
+    size_t n;
+    va_list ap;
+    FILE *p, *e;
+    int st;
+
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    snprintf(errpath, sizeof(errpath), "%s/stderr", tmpdir);
+    snprintf(cmd, sizeof(cmd), "{ %s%s%s%s; } 2>'%s'", cwd ? "cd '" : "",
+             cwd ? cwd : "", cwd ? "' && " : "", args, errpath);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    r->out = slurp(p, &r->out_len);
+    st = pclose(p);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    e = fopen(errpath, "r");
+    assert_non_null(e);
+    r->err = slurp(e, &n);
+    fclose(e);
+}
+
+static void run_free(Run *r)
+{
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Run cprdump with @args (already quoted as needed). */
+#define CPRDUMP(r, cwd, ...) \
+    run_cprdump(r, cwd, __VA_ARGS__)
+
+static void run_cprdump(Run *r, const char *cwd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void run_cprdump(Run *r, const char *cwd, const char *fmt, ...)
+{
+    char args[12000];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    run_sh(r, cwd, "'%s' %s", cprdump_path(), args);
+}
+
+static void expect_status(const Run *r, int want, const char *what)
+{
+    if (r->status != want) {
+        fail_msg("%s: exit %d, expected %d\nstdout:\n%s\nstderr:\n%s", what,
+                 r->status, want, r->out, r->err);
+    }
+}
+
+static void expect_in(const char *hay, const char *needle, const char *what)
+{
+    if (!strstr(hay, needle)) {
+        fail_msg("%s: \"%s\" not found in:\n%s", what, needle, hay);
+    }
+}
+
+/* A failure: a non-zero exit, an empty stdout, advice on stderr. */
+static void expect_failure(Run *r, int want, const char *advice,
+                           const char *what)
+{
+    expect_status(r, want, what);
+    if (r->out_len) {
+        fail_msg("%s: failed but wrote to stdout:\n%s", what, r->out);
+    }
+    expect_in(r->err, advice, what);
+}
+
+/* ---- Golden files -------------------------------------------------------- */
+
+static bool regen(void)
+{
+    const char *v = getenv("CPRS_REGEN_GOLDEN");
+
+    return v && *v && strcmp(v, "0");
+}
+
+/* Compare @got with tests/data/cprdump/@name, or rewrite it. */
+static void golden(const char *name, const char *got, size_t len)
+{
+    char path[4096], actual[4096];
+    uint8_t *want;
+    size_t want_len;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/cprdump/%s", th_data_dir(), name);
+    if (regen()) {
+        th_write_file(path, got, len);
+        return;
+    }
+    f = fopen(path, "rb");
+    if (!f) {
+        fail_msg("golden file %s is missing: run the test with "
+                 "CPRS_REGEN_GOLDEN=1, then review it", path);
+    }
+    fclose(f);
+    want = th_read_file(path, &want_len);
+    if (want_len != len || memcmp(want, got, len)) {
+        snprintf(actual, sizeof(actual), "%s/%s", tmpdir, "actual");
+        th_write_file(actual, got, len);
+        fail_msg("output differs from %s; got (also in %s):\n%s", path,
+                 actual, got);
+    }
+    free(want);
+}
+
+typedef struct Names {
+    char name[64][256];
+    size_t n;
+} Names;
+
+/* Files of @dir ending in @ext, sorted. */
+static void list_dir(const char *dir, const char *ext, Names *out)
+{
+    struct dirent *de;
+    size_t n, e = strlen(ext), i, j;
+    char tmp[256];
+    DIR *d = opendir(dir);
+
+    assert_non_null(d);
+    out->n = 0;
+    while ((de = readdir(d)) != NULL && out->n < 64) {
+        n = strlen(de->d_name);
+        if (de->d_name[0] == '.' || n <= e || n >= 256 ||
+            strcmp(de->d_name + n - e, ext)) {
+            continue;
+        }
+        snprintf(out->name[out->n++], 256, "%s", de->d_name);
+    }
+    closedir(d);
+    for (i = 0; i < out->n; i++) {
+        for (j = i + 1; j < out->n; j++) {
+            if (strcmp(out->name[i], out->name[j]) > 0) {
+                memcpy(tmp, out->name[i], 256);
+                memcpy(out->name[i], out->name[j], 256);
+                memcpy(out->name[j], tmp, 256);
+            }
+        }
+    }
+}
+
+/* ---- Golden vectors and captures ---------------------------------------- */
+
+static void test_vectors_golden(void **state)
+{
+    char base[256], name[300];
+    uint8_t *want;
+    size_t i, want_len;
+    Names v;
+    Run r;
+
+    (void)state;
+    list_dir(th_vectors_dir(), ".cprs", &v);
+    assert_true(v.n >= 4);
+    for (i = 0; i < v.n; i++) {
+        snprintf(base, sizeof(base), "%.*s", (int)(strlen(v.name[i]) - 5),
+                 v.name[i]);
+        /* The v1 text layout is unchanged: format/vectors/NAME.txt. */
+        CPRDUMP(&r, th_vectors_dir(), "'%s'", v.name[i]);
+        expect_status(&r, 0, v.name[i]);
+        snprintf(name, sizeof(name), "%s/%s.txt", th_vectors_dir(), base);
+        want = th_read_file(name, &want_len);
+        assert_int_equal(want_len, r.out_len);
+        assert_memory_equal(want, r.out, want_len);
+        free(want);
+        run_free(&r);
+
+        CPRDUMP(&r, th_vectors_dir(), "--json '%s'", v.name[i]);
+        expect_status(&r, 0, v.name[i]);
+        snprintf(name, sizeof(name), "vectors/%s.json", base);
+        golden(name, r.out, r.out_len);
+        run_free(&r);
+
+        CPRDUMP(&r, th_vectors_dir(), "--hex '%s'", v.name[i]);
+        expect_status(&r, 0, v.name[i]);
+        snprintf(name, sizeof(name), "vectors/%s.hex", base);
+        golden(name, r.out, r.out_len);
+        run_free(&r);
+
+        CPRDUMP(&r, th_vectors_dir(), "verify '%s'", v.name[i]);
+        expect_status(&r, 0, v.name[i]);
+        snprintf(name, sizeof(name), "%s: valid\n", v.name[i]);
+        assert_string_equal(r.out, name);
+        run_free(&r);
+    }
+}
+
+/*
+ * The names of MANIFEST.txt's "Expected fd records", in order: what an
+ * independent decoder (the capture tool) found in the same bytes.
+ */
+static size_t manifest_names(const char *dir, char names[][512], size_t max)
+{
+    char path[4200], line[4096], *p, *q;
+    size_t n = 0;
+    bool in = false;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%.4096s/MANIFEST.txt", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) && n < max) {
+        if (strstr(line, "Expected fd records")) {
+            in = true;
+            continue;
+        }
+        if (in && line[0] != ' ') {
+            break;
+        }
+        p = in ? strstr(line, "name='") : NULL;
+        q = p ? strstr(p + 6, "' (namelen") : NULL;
+        if (q) {
+            snprintf(names[n++], 512, "%.*s", (int)(q - p - 6), p + 6);
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+static void test_captures_golden(void **state)
+{
+    char dir[4096], name[600], (*names)[512];
+    const char *pos;
+    size_t s, i, k, n;
+    Names scen, bins;
+    Run r;
+
+    (void)state;
+    names = calloc(64, 512);
+    assert_non_null(names);
+    snprintf(dir, sizeof(dir), "%s/qemu-10.2", th_data_dir());
+    list_dir(dir, "", &scen);
+    assert_true(scen.n >= 5);
+    for (s = 0; s < scen.n; s++) {
+        snprintf(dir, sizeof(dir), "%s/qemu-10.2/%s", th_data_dir(),
+                 scen.name[s]);
+        list_dir(dir, ".bin", &bins);
+        assert_true(bins.n >= 1);
+        n = manifest_names(dir, names, 64);
+        for (i = 0; i < bins.n; i++) {
+            CPRDUMP(&r, dir, "'%s'", bins.name[i]);
+            expect_status(&r, 0, bins.name[i]);
+            /* Every record of the independent decode, in its order. */
+            assert_true(n >= 1);
+            for (pos = r.out, k = 0; k < n; k++) {
+                snprintf(name, sizeof(name), " %s\n", names[k]);
+                pos = strstr(pos, name);
+                if (!pos) {
+                    fail_msg("%s/%s: record %zu \"%s\" missing or out of "
+                             "order:\n%s", scen.name[s], bins.name[i], k,
+                             names[k], r.out);
+                }
+            }
+            snprintf(name, sizeof(name), "fd records: %zu\n", n);
+            expect_in(r.out, name, bins.name[i]);
+            snprintf(name, sizeof(name), "qemu-10.2/%s-%s.txt", scen.name[s],
+                     bins.name[i]);
+            golden(name, r.out, r.out_len);
+            run_free(&r);
+
+            CPRDUMP(&r, dir, "--json '%s'", bins.name[i]);
+            expect_status(&r, 0, bins.name[i]);
+            snprintf(name, sizeof(name), "qemu-10.2/%s-%s.json",
+                     scen.name[s], bins.name[i]);
+            golden(name, r.out, r.out_len);
+            run_free(&r);
+
+            CPRDUMP(&r, dir, "--hex '%s'", bins.name[i]);
+            expect_status(&r, 0, bins.name[i]);
+            snprintf(name, sizeof(name), "qemu-10.2/%s-%s.hex", scen.name[s],
+                     bins.name[i]);
+            golden(name, r.out, r.out_len);
+            run_free(&r);
+
+            CPRDUMP(&r, dir, "verify '%s'", bins.name[i]);
+            expect_status(&r, 0, bins.name[i]);
+            run_free(&r);
+        }
+    }
+    free(names);
+}
+
+/* Standard input gives the same report as the file. */
+static void test_stdin(void **state)
+{
+    char path[4096];
+    Run a, b;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/qemu-10.2/b-q35-numa2-vga/capture.bin",
+             th_data_dir());
+    CPRDUMP(&a, NULL, "'%s'", path);
+    run_sh(&b, NULL, "cat '%s' | '%s' -", path, cprdump_path());
+    expect_status(&b, 0, "stdin");
+    assert_string_equal(a.out, b.out);
+    run_free(&a);
+    run_free(&b);
+    snprintf(path, sizeof(path), "%s/qemu-numa2-vga-vfio.cprs",
+             th_vectors_dir());
+    CPRDUMP(&a, NULL, "--json - < '%s'", path);
+    expect_status(&a, 0, "stdin json");
+    expect_in(a.out, "\"kind\": \"stdin\"", "stdin json");
+    run_free(&a);
+}
+
+/* ---- Exit codes and messages --------------------------------------------- */
+
+static void write_tmp(const char *name, const void *buf, size_t len,
+                      char *path, size_t size)
+{
+    snprintf(path, size, "%s/%s", tmpdir, name);
+    th_write_file(path, buf, len);
+}
+
+static void test_errors(void **state)
+{
+    char cap[4096], path[4096];
+    uint8_t *buf;
+    size_t size;
+    Run r;
+
+    (void)state;
+    snprintf(cap, sizeof(cap), "%s/qemu-10.2/a-q35-memfd/capture.bin",
+             th_data_dir());
+    buf = th_read_file(cap, &size);
+
+    /* A truncated stream: corrupt, nothing on stdout. */
+    write_tmp("trunc.bin", buf, 100, path, sizeof(path));
+    CPRDUMP(&r, NULL, "'%s'", path);
+    expect_failure(&r, 2, "offset 0x", "truncated stream");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "verify '%s'", path);
+    expect_status(&r, 2, "verify truncated stream");
+    expect_in(r.out, "invalid: offset 0x64", "verify truncated");
+    run_free(&r);
+
+    /* A version QEMU never wrote: unsupported. */
+    buf[7] = 2;
+    write_tmp("v2.bin", buf, size, path, sizeof(path));
+    CPRDUMP(&r, NULL, "verify '%s'", path);
+    expect_status(&r, 3, "version 2");
+    expect_in(r.out, "unsupported", "version 2");
+    run_free(&r);
+    buf[7] = 1;
+
+    /* Trailing bytes: shown as QEMU reads it, reported invalid. */
+    buf = realloc(buf, size + 3);
+    assert_non_null(buf);
+    memcpy(buf + size, "xyz", 3);
+    write_tmp("trailing.bin", buf, size + 3, path, sizeof(path));
+    CPRDUMP(&r, NULL, "'%s'", path);
+    expect_status(&r, 2, "trailing bytes");
+    expect_in(r.out, "Trailing bytes:       3\n", "trailing shown");
+    expect_in(r.out, "Verification: FAILED", "trailing verdict");
+    expect_in(r.err, "--lenient", "trailing advice");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "verify --lenient '%s'", path);
+    expect_status(&r, 0, "lenient verify");
+    expect_in(r.out, "valid to QEMU, with 1 warning", "lenient verify");
+    run_free(&r);
+    free(buf);
+
+    /* Not a state at all. */
+    write_tmp("text.txt", "hello, world\n", 13, path, sizeof(path));
+    CPRDUMP(&r, NULL, "'%s'", path);
+    expect_failure(&r, 2, "not a CPR state: it starts with 68 65 6c 6c",
+                   "text file");
+    run_free(&r);
+    write_tmp("empty.bin", "", 0, path, sizeof(path));
+    CPRDUMP(&r, NULL, "verify '%s'", path);
+    expect_failure(&r, 2, "empty input", "empty file");
+    run_free(&r);
+
+    /* I/O and usage: 1. */
+    CPRDUMP(&r, NULL, "/nonexistent/state");
+    expect_failure(&r, 1, "no such file or directory", "missing file");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "'%s'", tmpdir);
+    expect_failure(&r, 1, "is a directory", "directory");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--json --hex '%s'", cap);
+    expect_failure(&r, 1, "exclude each other", "json and hex");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--bogus");
+    expect_failure(&r, 1, "Try 'cprdump --help'", "bad option");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "verify");
+    expect_failure(&r, 1, "takes one SOURCE", "missing source");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--pid 0");
+    expect_failure(&r, 1, "not a process id", "pid 0");
+    run_free(&r);
+
+    CPRDUMP(&r, NULL, "--help");
+    expect_status(&r, 0, "--help");
+    expect_in(r.out, "Usage: cprdump [show]", "--help");
+    expect_in(r.out, "check-live", "--help");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--version");
+    expect_status(&r, 0, "--version");
+    expect_in(r.out, "CPR State Arena format 1.0", "--version");
+    expect_in(r.out, "JSON output 1.0", "--version");
+    run_free(&r);
+}
+
+/* ---- diff ---------------------------------------------------------------- */
+
+/* A small arena with one varying fd record, written reproducibly. */
+static void small_arena(const char *name, uint64_t ram_size, bool extra,
+                        char *path, size_t size)
+{
+    CprsWriterOpts o = CPRS_OPTS(CprsWriterOpts,
+                                 .flags = CPRS_WRITER_F_REPRODUCIBLE,
+                                 .producer = "test-cprdump");
+    CprsFdInfo fi = CPRS_OPTS(CprsFdInfo, .name = "ram0", .fd = 11,
+                              .kind = CPRS_FD_KIND_MEMFD,
+                              .flags = CPRS_FD_F_IDENTITY, .dev = 1,
+                              .ino = 42, .st_mode = 0100600,
+                              .size = ram_size);
+    CprsRamBlockInfo bi = CPRS_OPTS(CprsRamBlockInfo, .idstr = "ram0",
+                                    .fd_index = 0,
+                                    .flags = CPRS_RAM_F_SHARED,
+                                    .used_length = ram_size,
+                                    .max_length = ram_size,
+                                    .page_size = 4096);
+    CprsWriter *w;
+    void *buf;
+    size_t len;
+
+    assert_int_equal(cprs_writer_new(&o, &w), 0);
+    assert_int_equal(cprs_writer_add_fd(w, &fi, NULL), 0);
+    if (extra) {
+        fi.name = "pc.bios";
+        fi.fd = 15;
+        fi.ino = 43;
+        fi.size = 0x40000;
+        assert_int_equal(cprs_writer_add_fd(w, &fi, NULL), 0);
+    }
+    assert_int_equal(cprs_writer_add_ramblock(w, &bi, NULL, 0, NULL), 0);
+    assert_int_equal(cprs_writer_finish_buffer(w, &buf, &len), 0);
+    cprs_writer_free(w);
+    write_tmp(name, buf, len, path, size);
+    free(buf);
+}
+
+static void test_diff(void **state)
+{
+    char a[4096], b[4096], c[4096], cap[4096], cap2[4096], live[4096];
+    Run r;
+
+    (void)state;
+    small_arena("a.cprs", 0x8000000, false, a, sizeof(a));
+    small_arena("b.cprs", 0x10000000, true, b, sizeof(b));
+    small_arena("c.cprs", 0x8000000, false, c, sizeof(c));
+
+    CPRDUMP(&r, NULL, "diff '%s' '%s'", a, c);
+    expect_status(&r, 0, "identical arenas");
+    expect_in(r.out, "No differences.\n", "identical arenas");
+    run_free(&r);
+
+    CPRDUMP(&r, tmpdir, "diff a.cprs b.cprs");
+    expect_status(&r, 1, "different arenas");
+    assert_string_equal(r.out,
+        "--- a.cprs\n"
+        "+++ b.cprs\n"
+        "Header:\n"
+        "  ~ arena-size: 696 -> 768\n"
+        "fd records:\n"
+        "  + [1] pc.bios (id 0): slot 1, fd 15, kind memfd, flags 0x1, "
+        "seals -, dev 0x1, ino 43, mode 0100600, size 262144\n"
+        "  ~ ram0 (id 0): size 134217728 -> 268435456\n"
+        "RAM blocks:\n"
+        "  ~ ram0: used-length 0x8000000 -> 0x10000000; max-length "
+        "0x8000000 -> 0x10000000\n"
+        "4 differences\n");
+    run_free(&r);
+
+    CPRDUMP(&r, tmpdir, "diff --json b.cprs a.cprs");
+    expect_status(&r, 1, "diff json");
+    expect_in(r.out, "\"removed\": [\n            {\n                "
+              "\"name\": \"pc.bios\"", "diff json removed");
+    expect_in(r.out, "\"identical\": false", "diff json");
+    run_free(&r);
+
+    /* f3: the second hop wrote the very same bytes. */
+    snprintf(cap, sizeof(cap), "%s/qemu-10.2/f3-chained-exec-twice/"
+             "capture.bin", th_data_dir());
+    snprintf(cap2, sizeof(cap2), "%s/qemu-10.2/f3-chained-exec-twice/"
+             "capture-2.bin", th_data_dir());
+    CPRDUMP(&r, NULL, "diff '%s' '%s'", cap, cap2);
+    expect_status(&r, 0, "f3 hops");
+    run_free(&r);
+    /* What the wrapper saved equals what was read from /proc live. */
+    snprintf(live, sizeof(live), "%s/qemu-10.2/a-q35-memfd/live.bin",
+             th_data_dir());
+    snprintf(cap, sizeof(cap), "%s/qemu-10.2/a-q35-memfd/capture.bin",
+             th_data_dir());
+    CPRDUMP(&r, NULL, "diff '%s' '%s'", cap, live);
+    expect_status(&r, 0, "capture vs live");
+    run_free(&r);
+    /* Exec and transfer captures of one machine: only fds differ. */
+    snprintf(cap2, sizeof(cap2), "%s/qemu-10.2/g1-transfer-q35-memfd/"
+             "capture.bin", th_data_dir());
+    CPRDUMP(&r, NULL, "diff '%s' '%s'", cap, cap2);
+    expect_status(&r, 1, "exec vs transfer");
+    expect_in(r.out, "  ~ mode: cpr-exec -> cpr-transfer\n", "mode");
+    expect_in(r.out, "  ~ ram0 (id 0): fd 11 -> -\n", "fd");
+    run_free(&r);
+
+    CPRDUMP(&r, NULL, "diff '%s' /nonexistent", a);
+    expect_failure(&r, 2, "no such file", "diff missing");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "diff - - < '%s'", a);
+    expect_failure(&r, 2, "only one side", "diff two stdins");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "diff '%s'", a);
+    expect_failure(&r, 1, "two SOURCEs", "diff one side");
+    run_free(&r);
+}
+
+/* ---- convert ------------------------------------------------------------- */
+
+static void test_convert(void **state)
+{
+    char dir[4096], in[4096], arena[4096], back[4096], vec[4096];
+    uint8_t *x, *y;
+    size_t s, i, xl, yl;
+    Names scen, bins;
+    Run r;
+
+    (void)state;
+    snprintf(dir, sizeof(dir), "%s/qemu-10.2", th_data_dir());
+    list_dir(dir, "", &scen);
+    snprintf(arena, sizeof(arena), "%s/conv.cprs", tmpdir);
+    snprintf(back, sizeof(back), "%s/conv.qcpr", tmpdir);
+    for (s = 0; s < scen.n; s++) {
+        snprintf(dir, sizeof(dir), "%s/qemu-10.2/%s", th_data_dir(),
+                 scen.name[s]);
+        list_dir(dir, ".bin", &bins);
+        for (i = 0; i < bins.n; i++) {
+            snprintf(in, sizeof(in), "%.3800s/%s", dir, bins.name[i]);
+            CPRDUMP(&r, NULL, "convert --force --to arena '%s' '%s'", in,
+                    arena);
+            expect_status(&r, 0, in);
+            expect_in(r.err, "an arena with", in);
+            run_free(&r);
+            CPRDUMP(&r, NULL, "verify '%s'", arena);
+            expect_status(&r, 0, "converted arena verifies");
+            run_free(&r);
+            CPRDUMP(&r, NULL, "diff --records-only '%s' '%s'", in, arena);
+            expect_status(&r, 0, "converted records");
+            run_free(&r);
+            CPRDUMP(&r, NULL, "convert -q -f --to legacy '%s' '%s'", arena,
+                    back);
+            expect_status(&r, 0, "back to legacy");
+            run_free(&r);
+            x = th_read_file(in, &xl);
+            y = th_read_file(back, &yl);
+            if (xl != yl || memcmp(x, y, xl)) {
+                fail_msg("%s: legacy -> arena -> legacy is not "
+                         "byte-identical", in);
+            }
+            free(x);
+            free(y);
+        }
+    }
+
+    /* No overwrite without --force; "-" writes the bytes to a pipe. */
+    CPRDUMP(&r, NULL, "convert --to legacy '%s' '%s'", arena, back);
+    expect_failure(&r, 1, "exists; use --force", "no overwrite");
+    run_free(&r);
+    run_sh(&r, NULL, "'%s' convert -q --to legacy '%s' - | cmp - '%s'",
+           cprdump_path(), arena, back);
+    expect_status(&r, 0, "convert to stdout");
+    run_free(&r);
+
+    /* An arena with RAM blocks: downgraded, what does not fit is said. */
+    snprintf(vec, sizeof(vec), "%s/qemu-q35-memfd.cprs", th_vectors_dir());
+    CPRDUMP(&r, NULL, "convert -f --to legacy '%s' '%s'", vec, back);
+    expect_status(&r, 0, "arena to legacy");
+    expect_in(r.err, "6 RAM blocks and 0 payloads left out", "downgrade");
+    expect_in(r.err, "with 6 fd record(s) and 0 vfio device(s)", "summary");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "'%s'", back);
+    expect_status(&r, 0, "downgraded stream");
+    expect_in(r.out, "  [   5] 0x00000096    5    11           0 ram0\n",
+              "downgraded stream");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "convert -f --to legacy --mode transfer '%s' '%s'",
+            vec, back);
+    expect_status(&r, 0, "exec arena to transfer stream");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "'%s'", back);
+    expect_in(r.out, "Mode:                 cpr-transfer\n", "to transfer");
+    run_free(&r);
+
+    /* Only valid input is converted. */
+    x = th_read_file(vec, &xl);
+    x[xl - 1] ^= 1;
+    write_tmp("bad.cprs", x, xl, in, sizeof(in));
+    free(x);
+    CPRDUMP(&r, NULL, "convert -f --to legacy '%s' '%s'", in, back);
+    expect_failure(&r, 2, "invalid", "convert corrupt");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "convert '%s' '%s'", vec, back);
+    expect_failure(&r, 1, "--to arena or --to legacy", "convert no --to");
+    run_free(&r);
+}
+
+/* ---- A live process ------------------------------------------------------ */
+
+typedef struct Holder {
+    pid_t pid;
+    FILE *in;
+    FILE *out;
+    int state_fd;
+    char names[16][64];
+    int fds[16];
+    int n;
+} Holder;
+
+static void holder_start(Holder *h, const char *args)
+{
+    int to[2], from[2];
+    char line[512], *argv[8], copy[256], *save = NULL, *w;
+    int argc = 0;
+
+    memset(h, 0, sizeof(*h));
+    assert_int_equal(pipe2(to, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(from, O_CLOEXEC), 0);
+    snprintf(copy, sizeof(copy), "%s", args);
+    argv[argc++] = (char *)holder_path();
+    for (w = strtok_r(copy, " ", &save); w && argc < 7;
+         w = strtok_r(NULL, " ", &save)) {
+        argv[argc++] = w;
+    }
+    argv[argc] = NULL;
+    h->pid = fork();
+    assert_true(h->pid >= 0);
+    if (!h->pid) {
+        dup2(to[0], 0);
+        dup2(from[1], 1);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(to[0]);
+    close(from[1]);
+    h->in = fdopen(to[1], "w");
+    h->out = fdopen(from[0], "r");
+    assert_non_null(h->in);
+    assert_non_null(h->out);
+    while (fgets(line, sizeof(line), h->out)) {
+        char *sp = strrchr(line, ' ');
+
+        if (!strncmp(line, "FD ", 3) && sp && h->n < 16) {
+            snprintf(h->names[h->n], 64, "%.*s", (int)(sp - line - 3),
+                     line + 3);
+            h->fds[h->n++] = atoi(sp + 1);
+        } else if (!strncmp(line, "READY ", 6)) {
+            assert_int_equal(atoi(line + 6), h->pid);
+            h->state_fd = atoi(strchr(line + 6, ' ') + 1);
+            return;
+        }
+    }
+    fail_msg("state-holder %s did not start", args);
+}
+
+static void holder_cmd(Holder *h, const char *cmd)
+{
+    char line[256];
+
+    fprintf(h->in, "%s\n", cmd);
+    fflush(h->in);
+    assert_non_null(fgets(line, sizeof(line), h->out));
+    if (strcmp(line, "OK\n")) {
+        fail_msg("state-holder: %s: %s", cmd, line);
+    }
+}
+
+static int holder_fd(const Holder *h, const char *name)
+{
+    int i;
+
+    for (i = 0; i < h->n; i++) {
+        if (!strcmp(h->names[i], name)) {
+            return h->fds[i];
+        }
+    }
+    fail_msg("no fd record %s", name);
+    return -1;
+}
+
+static void holder_stop(Holder *h)
+{
+    int st;
+
+    fprintf(h->in, "quit\n");
+    fclose(h->in);
+    fclose(h->out);
+    assert_int_equal(waitpid(h->pid, &st, 0), h->pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* fdinfo "pos:" of the holder's state fd. */
+static long long fd_pos(pid_t pid, int fd)
+{
+    char path[64], line[128];
+    long long pos = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f)) {
+        sscanf(line, "pos: %lld", &pos);
+    }
+    fclose(f);
+    return pos;
+}
+
+static long long state_size(pid_t pid, int fd)
+{
+    char path[64];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+    assert_int_equal(stat(path, &st), 0);
+    return (long long)st.st_size;
+}
+
+static void test_live_arena(void **state)
+{
+    char want[512];
+    long long size;
+    Holder h;
+    Run a, b;
+
+    (void)state;
+    holder_start(&h, "");
+    size = state_size(h.pid, h.state_fd);
+    /* Written with write(): the offset is at the end, as QEMU leaves it. */
+    assert_int_equal(fd_pos(h.pid, h.state_fd), size);
+
+    CPRDUMP(&a, NULL, "/proc/%d/fd/%d", (int)h.pid, h.state_fd);
+    expect_status(&a, 0, "/proc/PID/fd/N");
+    expect_in(a.out, "  Producer:             state-holder\n", "proc");
+    expect_in(a.out, "fd records: 7\n", "proc");
+    snprintf(want, sizeof(want), "Writer pid:           %d\n", (int)h.pid);
+    expect_in(a.out, want, "writer pid");
+    snprintf(want, sizeof(want), "  [   5]    5 %5d           0 memfd       "
+             "    IS  0x007", holder_fd(&h, "ram0"));
+    expect_in(a.out, want, "ram0 record");
+    expect_in(a.out, "Verification: OK\n", "proc");
+    /* Reading did not move the owner's offset. */
+    assert_int_equal(fd_pos(h.pid, h.state_fd), size);
+
+    CPRDUMP(&b, NULL, "--pid %d", (int)h.pid);
+    expect_status(&b, 0, "--pid");
+    assert_string_equal(a.out, b.out);
+    snprintf(want, sizeof(want), "pid %d: state in fd %d -> /memfd:"
+             "QEMU_CPR_EXEC_STATE (deleted), named by QEMU_CPR_EXEC_STATE="
+             "%d in its environment", (int)h.pid, h.state_fd, h.state_fd);
+    expect_in(b.err, want, "--pid says what it found");
+    assert_int_equal(fd_pos(h.pid, h.state_fd), size);
+    run_free(&b);
+    CPRDUMP(&b, NULL, "-q --pid %d", (int)h.pid);
+    assert_string_equal(b.err, "");
+    run_free(&b);
+
+    /* verify and JSON through --pid, and a wrong fd. */
+    CPRDUMP(&b, NULL, "verify --pid %d", (int)h.pid);
+    expect_status(&b, 0, "verify --pid");
+    run_free(&b);
+    CPRDUMP(&b, NULL, "--json --pid %d", (int)h.pid);
+    expect_status(&b, 0, "--json --pid");
+    expect_in(b.out, "\"kind\": \"pid\"", "json pid source");
+    run_free(&b);
+    CPRDUMP(&b, NULL, "/proc/%d/fd/0", (int)h.pid);
+    expect_failure(&b, 1, "not a regular file or memfd", "a pipe");
+    run_free(&b);
+    CPRDUMP(&b, NULL, "/proc/%d/fd/999", (int)h.pid);
+    expect_failure(&b, 1, "has no fd 999", "no such fd");
+    run_free(&b);
+    run_free(&a);
+    holder_stop(&h);
+
+    /* A process that holds no state. */
+    run_sh(&a, NULL, "sleep 30 & p=$!; '%s' --pid $p; s=$?; kill $p; "
+           "exit $s", cprdump_path());
+    expect_failure(&a, 1, "holds no CPR state", "no state");
+    run_free(&a);
+    CPRDUMP(&a, NULL, "--pid 2147483646");
+    expect_failure(&a, 1, "there is no process 2147483646", "no process");
+    run_free(&a);
+}
+
+static void test_live_legacy(void **state)
+{
+    char want[512];
+    Holder h;
+    Run a;
+    int i;
+
+    (void)state;
+    holder_start(&h, "--legacy");
+    CPRDUMP(&a, NULL, "--pid %d", (int)h.pid);
+    expect_status(&a, 0, "legacy --pid");
+    expect_in(a.out, "QEMU legacy CPR stream:\n", "legacy");
+    expect_in(a.out, "Mode:                 cpr-exec\n", "legacy");
+    /* Every record carries the number the holder really has. */
+    for (i = 0; i < h.n; i++) {
+        snprintf(want, sizeof(want), " %5d           0 %s\n", h.fds[i],
+                 h.names[i]);
+        expect_in(a.out, want, "legacy fd numbers");
+    }
+    run_free(&a);
+    CPRDUMP(&a, NULL, "check-live %d", (int)h.pid);
+    expect_status(&a, 0, "legacy check-live");
+    expect_in(a.out, "Summary: 7 ok, 0 mismatches, 0 warnings, 0 skipped",
+              "legacy check-live");
+    run_free(&a);
+    holder_cmd(&h, "close ram0");
+    CPRDUMP(&a, NULL, "check-live %d", (int)h.pid);
+    expect_status(&a, 1, "legacy check-live after close");
+    snprintf(want, sizeof(want), "MISMATCH  fd %d ram0 (id 0): not open in "
+             "pid %d\n", holder_fd(&h, "ram0"), (int)h.pid);
+    expect_in(a.out, want, "legacy closed fd");
+    run_free(&a);
+    holder_stop(&h);
+}
+
+/* Each line is one finding, with a status word, but the first and last. */
+static void expect_findings(const char *out, int ok, int mismatches)
+{
+    const char *line = out, *nl;
+    int n_ok = 0, n_bad = 0, lines = 0;
+    char want[128];
+
+    while ((nl = strchr(line, '\n')) != NULL) {
+        lines++;
+        if (!strncmp(line, "OK        ", 10)) {
+            n_ok++;
+        } else if (!strncmp(line, "MISMATCH  ", 10)) {
+            n_bad++;
+        } else if (strncmp(line, "pid ", 4) && strncmp(line, "Summary: ", 9)) {
+            fail_msg("not a finding: %.*s", (int)(nl - line), line);
+        }
+        line = nl + 1;
+    }
+    assert_int_equal(lines, n_ok + n_bad + 2);
+    assert_int_equal(n_ok, ok);
+    assert_int_equal(n_bad, mismatches);
+    snprintf(want, sizeof(want), "Summary: %d ok, %d mismatches, 0 warnings, "
+             "0 skipped\n", ok, mismatches);
+    expect_in(out, want, "summary");
+}
+
+static void test_check_live(void **state)
+{
+    char want[512];
+    Holder h;
+    Run r;
+
+    (void)state;
+    holder_start(&h, "");
+    CPRDUMP(&r, NULL, "check-live %d", (int)h.pid);
+    expect_status(&r, 0, "check-live healthy");
+    /* The state memfd, 7 fd records, 6 RAM blocks. */
+    expect_findings(r.out, 14, 0);
+    snprintf(want, sizeof(want), "OK        fd %d ram0 (id 0): /memfd:"
+             "memory-backend-memfd (deleted), dev ", holder_fd(&h, "ram0"));
+    expect_in(r.out, want, "ram0 ok");
+    expect_in(r.out, ", size 134217728, seals 0x7, fdinfo flags ", "ram0");
+    expect_in(r.out, "OK        state /proc/", "state sealed");
+    run_free(&r);
+
+    holder_cmd(&h, "close pc.rom");
+    holder_cmd(&h, "replace pc.bios");
+    holder_cmd(&h, "truncate /rom@etc/acpi/tables 4096");
+    CPRDUMP(&r, NULL, "check-live %d", (int)h.pid);
+    expect_status(&r, 1, "check-live after damage");
+    expect_findings(r.out, 9, 5);
+    snprintf(want, sizeof(want), "MISMATCH  fd %d pc.rom (id 0): not open in "
+             "pid %d\n", holder_fd(&h, "pc.rom"), (int)h.pid);
+    expect_in(r.out, want, "closed");
+    snprintf(want, sizeof(want), "MISMATCH  ram-block pc.rom: its backing "
+             "fd %d (pc.rom) is not open\n", holder_fd(&h, "pc.rom"));
+    expect_in(r.out, want, "closed block");
+    snprintf(want, sizeof(want), "MISMATCH  fd %d pc.bios (id 0): it is "
+             "another file now: recorded dev ", holder_fd(&h, "pc.bios"));
+    expect_in(r.out, want, "replaced");
+    expect_in(r.out, ", found /memfd:replacement (deleted), dev ", "replaced");
+    snprintf(want, sizeof(want), "MISMATCH  fd %d /rom@etc/acpi/tables (id "
+             "0): size changed: recorded 2097152 bytes, now 4096\n",
+             holder_fd(&h, "/rom@etc/acpi/tables"));
+    expect_in(r.out, want, "truncated");
+    snprintf(want, sizeof(want), "MISMATCH  ram-block /rom@etc/acpi/tables: "
+             "needs bytes [0x0, 0x0+0x200000) of fd %d (/rom@etc/acpi/"
+             "tables), which has 4096 bytes\n",
+             holder_fd(&h, "/rom@etc/acpi/tables"));
+    expect_in(r.out, want, "block does not fit");
+    run_free(&r);
+
+    CPRDUMP(&r, NULL, "check-live --json %d", (int)h.pid);
+    expect_status(&r, 1, "check-live json");
+    expect_in(r.out, "\"mismatches\": 5", "json summary");
+    run_free(&r);
+    holder_stop(&h);
+
+    CPRDUMP(&r, NULL, "check-live");
+    expect_failure(&r, 1, "takes one PID", "check-live usage");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "check-live 2147483646");
+    expect_failure(&r, 2, "there is no process", "check-live no process");
+    run_free(&r);
+}
+
+/* Without ptrace access: the advice of the brief, nothing on stdout. */
+static void test_permission(void **state)
+{
+    Holder h;
+    Run r;
+
+    (void)state;
+    if (geteuid() != 0) {
+        skip();
+    }
+    holder_start(&h, "");
+    run_sh(&r, NULL, "setpriv --reuid=65534 --regid=65534 --clear-groups "
+           "'%s' /proc/%d/fd/%d", cprdump_path(), (int)h.pid, h.state_fd);
+    if (r.status == 126 || r.status == 127) {
+        run_free(&r);
+        holder_stop(&h);
+        skip();
+    }
+    expect_failure(&r, 1, "permission denied — you need ptrace access to",
+                   "not our process");
+    expect_in(r.err, "same user, or with CAP_SYS_PTRACE", "advice");
+    run_free(&r);
+    run_sh(&r, NULL, "setpriv --reuid=65534 --regid=65534 --clear-groups "
+           "'%s' --pid %d", cprdump_path(), (int)h.pid);
+    expect_failure(&r, 1, "CAP_SYS_PTRACE", "--pid not our process");
+    run_free(&r);
+    holder_stop(&h);
+}
+
+/* ---- Core dumps ---------------------------------------------------------- */
+
+static bool have_gcore(void)
+{
+    return !system("command -v gcore >/dev/null 2>&1");
+}
+
+/* A core is capped at 1 GiB (RLIMIT_FSIZE): it must never fill a disk. */
+#define CORE_LIMIT_KIB "1048576"
+
+static void gcore(pid_t pid, const char *prefix, char *path, size_t size)
+{
+    struct stat st;
+    Run r;
+
+    run_sh(&r, NULL, "ulimit -f " CORE_LIMIT_KIB "; gcore -o '%s/%s' %d "
+           ">/dev/null", tmpdir, prefix, (int)pid);
+    expect_status(&r, 0, "gcore");
+    run_free(&r);
+    snprintf(path, size, "%s/%s.%d", tmpdir, prefix, (int)pid);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size < (off_t)64 << 20);
+}
+
+static void test_core_gcore(void **state)
+{
+    char core[4096];
+    Holder h;
+    Run live, r;
+
+    (void)state;
+    if (!have_gcore()) {
+        /* scripts/install-deps.sh installs gdb: this should not happen. */
+        fail_msg("gcore not found: install gdb");
+    }
+    /*
+     * The arena mapped: found through NT_FILE.  coredump_filter 0x2
+     * (shared anonymous memory, which a memfd mapping is) keeps the core
+     * small even under ASan, whose shadow memory is terabytes.
+     */
+    holder_start(&h, "--map");
+    holder_cmd(&h, "filter 0x2");
+    CPRDUMP(&live, NULL, "/proc/%d/fd/%d", (int)h.pid, h.state_fd);
+    expect_status(&live, 0, "live");
+    gcore(h.pid, "mapped", core, sizeof(core));
+    CPRDUMP(&r, NULL, "'%s'", core);
+    expect_status(&r, 0, "core with the arena mapped");
+    assert_string_equal(r.out, live.out);
+    expect_in(r.err, "ELF core: arena found through NT_FILE at 0x", "how");
+    expect_in(r.err, "(in /memfd:QEMU_CPR_EXEC_STATE (deleted))", "where");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "verify '%s'", core);
+    expect_status(&r, 0, "verify core");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--json '%s'", core);
+    expect_in(r.out, "\"found-by\": \"nt-file\"", "json core");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "diff '%s' /proc/%d/fd/%d", core, (int)h.pid,
+            h.state_fd);
+    expect_status(&r, 0, "core vs live");
+    run_free(&r);
+    /* A core on a pipe is located in memory. */
+    run_sh(&r, NULL, "cat '%s' | '%s' -", core, cprdump_path());
+    expect_status(&r, 0, "core on stdin");
+    assert_string_equal(r.out, live.out);
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--core-index 1 '%s'", core);
+    expect_failure(&r, 1, "no CPR state in this core", "no second state");
+    run_free(&r);
+
+    /* Mapped, but left out of the dump: the advice. */
+    holder_cmd(&h, "filter 0x0");
+    gcore(h.pid, "excluded", core, sizeof(core));
+    CPRDUMP(&r, NULL, "'%s'", core);
+    expect_failure(&r, 1, "the core lists the state mapping but not its "
+                   "pages: the dumper left it out", "excluded mapping");
+    expect_in(r.err, "coredump_filter", "excluded mapping advice");
+    run_free(&r);
+
+#ifndef CPRS_TEST_SANITIZED
+    /*
+     * Only a heap copy, no mapping: found by the scan.  The heap is
+     * private anonymous memory (filter bit 0); under ASan that would dump
+     * the allocator's terabytes, so sanitized builds skip this step (the
+     * scan is covered by test-cprdump-core).
+     */
+    holder_cmd(&h, "unmap");
+    holder_cmd(&h, "copy");
+    holder_cmd(&h, "filter 0x1");
+    gcore(h.pid, "copy", core, sizeof(core));
+    CPRDUMP(&r, NULL, "'%s'", core);
+    expect_status(&r, 0, "core with a heap copy");
+    assert_string_equal(r.out, live.out);
+    expect_in(r.err, "arena found by scanning the dumped memory", "scan");
+    run_free(&r);
+#endif
+    run_free(&live);
+    holder_stop(&h);
+
+    /* A legacy stream, mapped. */
+    holder_start(&h, "--legacy --map");
+    holder_cmd(&h, "filter 0x2");
+    CPRDUMP(&live, NULL, "--pid %d", (int)h.pid);
+    gcore(h.pid, "legacy", core, sizeof(core));
+    CPRDUMP(&r, NULL, "'%s'", core);
+    expect_status(&r, 0, "core with a legacy stream");
+    assert_string_equal(r.out, live.out);
+    expect_in(r.err, "QCPR stream found through NT_FILE", "legacy core");
+    run_free(&r);
+    run_free(&live);
+    holder_stop(&h);
+
+    /* A process without state. */
+    run_sh(&r, NULL, "ulimit -f " CORE_LIMIT_KIB "; sleep 30 & p=$!; gcore "
+           "-o '%s/nostate' $p >/dev/null 2>&1; s=$?; kill $p; exit $s",
+           tmpdir);
+    expect_status(&r, 0, "gcore sleep");
+    run_free(&r);
+    run_sh(&r, NULL, "f=$(ls '%s'/nostate.*); '%s' \"$f\"", tmpdir,
+           cprdump_path());
+    expect_failure(&r, 1, "no CPR state in this core", "core without state");
+    run_free(&r);
+}
+
+/* A kernel core, when the host writes cores as files in the cwd. */
+static void test_core_kernel(void **state)
+{
+    char pattern[256] = "", core[4096];
+    struct rlimit rl = { 64 << 20, 64 << 20 };
+    struct rlimit fsize = { 1u << 30, 1u << 30 };
+    struct stat st;
+    FILE *f;
+    Holder h;
+    Run r;
+    int status;
+
+    (void)state;
+    f = fopen("/proc/sys/kernel/core_pattern", "r");
+    if (f) {
+        if (!fgets(pattern, sizeof(pattern), f)) {
+            pattern[0] = '\0';
+        }
+        fclose(f);
+    }
+    if (strcmp(pattern, "core\n") || setrlimit(RLIMIT_CORE, &rl) ||
+        setrlimit(RLIMIT_FSIZE, &fsize) || chdir(tmpdir)) {
+        skip();
+    }
+    holder_start(&h, "--map");
+    holder_cmd(&h, "filter 0x2");
+    CPRDUMP(&r, NULL, "/proc/%d/fd/%d", (int)h.pid, h.state_fd);
+    kill(h.pid, SIGABRT);
+    fclose(h.in);
+    fclose(h.out);
+    assert_int_equal(waitpid(h.pid, &status, 0), h.pid);
+    /* core_uses_pid may append the pid. */
+    snprintf(core, sizeof(core), "%s/core", tmpdir);
+    if (stat(core, &st)) {
+        snprintf(core, sizeof(core), "%s/core.%d", tmpdir, (int)h.pid);
+    }
+    if (!WIFSIGNALED(status) || !WCOREDUMP(status) || stat(core, &st)) {
+        run_free(&r);
+        skip();
+    }
+    {
+        Run k;
+
+        CPRDUMP(&k, NULL, "'%s'", core);
+        expect_status(&k, 0, "kernel core");
+        assert_string_equal(k.out, r.out);
+        expect_in(k.err, "through NT_FILE", "kernel core");
+        run_free(&k);
+    }
+    run_free(&r);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof(tmpdir), "%s/test-cprdump.XXXXXX",
+             th_build_root());
+    if (!mkdtemp(tmpdir)) {
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[512];
+
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    return system(cmd) ? -1 : 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vectors_golden),
+        cmocka_unit_test(test_captures_golden),
+        cmocka_unit_test(test_stdin),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_diff),
+        cmocka_unit_test(test_convert),
+        cmocka_unit_test(test_live_arena),
+        cmocka_unit_test(test_live_legacy),
+        cmocka_unit_test(test_check_live),
+        cmocka_unit_test(test_permission),
+        cmocka_unit_test(test_core_gcore),
+        cmocka_unit_test(test_core_kernel),
+    };
+
+    /* Helpers run with a clean environment: no inherited state fd. */
+    unsetenv("QEMU_CPR_EXEC_STATE");
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

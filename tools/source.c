@@ -1,0 +1,540 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * source.c - where cprdump reads a state from, told apart by content:
+ * an arena, a legacy "QCPR" stream or an ELF core dump holding either, in
+ * a file, on stdin, in /proc/PID/fd/N of a live process, or found by
+ * --pid.
+ *
+ * A live process must not be disturbed: /proc/PID/fd/N is opened by path,
+ * which gives a new open file description (the owner's offset does not
+ * move), it is read with pread(), and only regular files (memfds) are
+ * read that way, since reading another process's pipe or socket would
+ * steal its data.  The bytes are copied into memory rather than mapped:
+ * an unsealed memfd that its owner truncates would kill cprdump with
+ * SIGBUS through a mapping.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cprdump.h"
+
+/* Parse "/proc/PID/fd/N"; false if @path is not of that form. */
+static bool parse_proc_fd(const char *path, int *ret_pid, int *ret_fd)
+{
+    char tail;
+    int pid, fd;
+
+    if (sscanf(path, "/proc/%d/fd/%d%c", &pid, &fd, &tail) != 2 ||
+        pid <= 0 || fd < 0) {
+        return false;
+    }
+    *ret_pid = pid;
+    *ret_fd = fd;
+    return true;
+}
+
+void report_io_error(const char *path, int err)
+{
+    char dir[64];
+    int pid = 0, fd = -1;
+
+    if (parse_proc_fd(path, &pid, &fd) ||
+        sscanf(path, "/proc/%d/", &pid) == 1) {
+        if (err == -EACCES || err == -EPERM) {
+            cprdump_err("cannot open %s: permission denied — you need "
+                        "ptrace access to %d: run as the same user, or "
+                        "with CAP_SYS_PTRACE (e.g. sudo)", path, pid);
+            return;
+        }
+        snprintf(dir, sizeof(dir), "/proc/%d", pid);
+        if (err == -ENOENT && access(dir, F_OK)) {
+            cprdump_err("cannot open %s: there is no process %d (has it "
+                        "exited?)", path, pid);
+            return;
+        }
+        if (err == -ENOENT) {
+            cprdump_err("cannot open %s: process %d has no fd %d (QEMU "
+                        "closes its state fd once migrate-incoming "
+                        "starts; try --pid %d)", path, pid, fd, pid);
+            return;
+        }
+        if (err == -ENXIO) {
+            cprdump_err("cannot open %s: it is a socket, which cannot be "
+                        "opened through /proc", path);
+            return;
+        }
+    }
+    switch (err) {
+    case -EACCES:
+    case -EPERM:
+        cprdump_err("cannot open %s: permission denied — you need read "
+                    "permission on it", path);
+        break;
+    case -ENOENT:
+        cprdump_err("cannot open %s: no such file or directory", path);
+        break;
+    case -EISDIR:
+        cprdump_err("%s is a directory: give the state file itself", path);
+        break;
+    case -E2BIG:
+        cprdump_err("%s: larger than any CPR state (%" PRIu64 " bytes at "
+                    "most)", path, (uint64_t)CPRS_MAX_ARENA_SIZE);
+        break;
+    default:
+        cprdump_err("%s: %s", path, strerror(-err));
+        break;
+    }
+}
+
+/* Bytes read from an input so far. */
+typedef struct Input {
+    uint8_t *buf;
+    size_t len;
+    size_t cap;
+    bool seekable;          /* pread() works: the fd's offset is left alone */
+    bool eof;
+} Input;
+
+/*
+ * Read @fd until EOF or until @upto bytes are in: pread() from offset 0
+ * while it works, read() on a pipe.  More than @max bytes is -E2BIG.
+ * @hint, when known (a file's size), sizes the buffer at once.
+ */
+static int input_read(int fd, Input *in, uint64_t upto, uint64_t max,
+                      uint64_t hint)
+{
+    uint8_t *nbuf;
+    size_t ncap;
+    ssize_t n;
+
+    while (!in->eof && in->len < upto) {
+        if (in->len == in->cap) {
+            if (in->cap > max) {
+                return -E2BIG;
+            }
+            ncap = in->cap ? in->cap * 2 : 65536;
+            if (hint > in->cap && hint <= max) {
+                ncap = (size_t)hint + 1;
+            }
+            if (ncap > max + 1) {
+                ncap = (size_t)max + 1;
+            }
+            nbuf = realloc(in->buf, ncap);
+            if (!nbuf) {
+                return -ENOMEM;
+            }
+            in->buf = nbuf;
+            in->cap = ncap;
+        }
+        if (in->seekable) {
+            n = pread(fd, in->buf + in->len, in->cap - in->len,
+                      (off_t)in->len);
+            if (n < 0 && errno == ESPIPE && !in->len) {
+                in->seekable = false;
+                continue;
+            }
+        } else {
+            n = read(fd, in->buf + in->len, in->cap - in->len);
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return -errno;
+        }
+        if (!n) {
+            in->eof = true;
+        }
+        in->len += (size_t)n;
+    }
+    return in->len > max ? -E2BIG : 0;
+}
+
+/* Read exactly @len bytes at @off. */
+static int pread_exact(int fd, void *buf, size_t len, uint64_t off)
+{
+    uint8_t *p = buf;
+    ssize_t n;
+
+    while (len) {
+        n = pread(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return -errno;
+        }
+        if (!n) {
+            return -EIO;
+        }
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void core_advice(const Source *src, int err, const CprsDiag *diag)
+{
+    switch (err) {
+    case -ENOENT:
+        cprdump_err("%s: no CPR state in this core: no mapping of "
+                    "memfd:%s with a valid state, and no arena or QCPR "
+                    "stream in the dumped memory (%s)", src->label,
+                    CPRS_CORE_STATE_MEMFD_NAME, diag->reason);
+        break;
+    case -ENODATA:
+        cprdump_err("%s: the core lists the state mapping but not its "
+                    "pages: the dumper left it out.  Dump again with it "
+                    "included: for the kernel, set bits 1 and 3 of "
+                    "/proc/PID/coredump_filter (echo 0x3b); for gdb, 'set "
+                    "use-coredump-filter off' before gcore", src->label);
+        break;
+    case -EBADMSG:
+    case -E2BIG:
+        cprdump_err("%s: not a usable ELF core: %s at offset 0x%" PRIx64,
+                    src->label, diag->reason, diag->offset);
+        break;
+    default:
+        report_io_error(src->label, err);
+        break;
+    }
+}
+
+/* The state of an ELF core: locate it (library), then read its bytes. */
+static int load_core(Source *src, int fd, const uint8_t *buf, size_t size,
+                     const Options *o)
+{
+    CprsCoreOpts co = CPRS_OPTS(CprsCoreOpts, .skip = o->core_index);
+    CprsDiag diag = CPRS_OPTS(CprsDiag);
+    CprsCoreState *cs = &src->core;
+    const char *how;
+    int ret;
+
+    *cs = CPRS_OPTS(CprsCoreState);
+    if (buf) {
+        ret = cprs_core_find_state_buffer(buf, size, &co, &diag, cs);
+    } else {
+        ret = cprs_core_find_state(fd, &co, &diag, cs);
+    }
+    if (ret) {
+        core_advice(src, ret, &diag);
+        return ret;
+    }
+    how = cs->found_by == CPRS_CORE_FOUND_NT_FILE ? "through NT_FILE" :
+          "by scanning the dumped memory";
+    cprdump_note(o, "%s: ELF core: %s found %s at 0x%" PRIx64 "%s%s%s, %"
+                 PRIu64 " bytes at core offset 0x%" PRIx64, src->label,
+                 cs->format == CPRS_DETECT_ARENA ? "arena" : "QCPR stream",
+                 how, cs->vaddr, cs->map_name[0] ? " (in " : "",
+                 cs->map_name, cs->map_name[0] ? ")" : "", cs->size,
+                 cs->file_offset);
+    if (cs->flags & CPRS_CORE_STATE_F_TRUNCATED) {
+        cprdump_err("%s: the core holds only %" PRIu64 " of the arena's %"
+                    PRIu64 " bytes", src->label, cs->size,
+                    cs->declared_size);
+    }
+    if (cs->flags & CPRS_CORE_STATE_F_BAD_NT_FILE) {
+        cprdump_note(o, "%s: its NT_FILE note is malformed; part of it "
+                     "was ignored", src->label);
+    }
+    src->from_core = true;
+    snprintf(src->core_path, sizeof(src->core_path), "%s", src->path);
+    src->origin = SRC_CORE;
+    if (cs->size > SIZE_MAX) {
+        return -E2BIG;
+    }
+    src->bytes = malloc(cs->size ? (size_t)cs->size : 1);
+    if (!src->bytes) {
+        cprdump_err("out of memory");
+        return -ENOMEM;
+    }
+    src->size = (size_t)cs->size;
+    if (buf) {
+        memcpy(src->bytes, buf + cs->file_offset, src->size);
+        return 0;
+    }
+    ret = pread_exact(fd, src->bytes, src->size, cs->file_offset);
+    if (ret) {
+        report_io_error(src->label, ret);
+    }
+    return ret;
+}
+
+/* Decode the bytes: an arena, or a legacy stream. */
+static int decode(Source *src, const Options *o)
+{
+    CprsLegacyOpts lo = CPRS_OPTS(CprsLegacyOpts,
+                                  .flags = CPRS_LEGACY_F_ALL_FORMS);
+    CprsDiag diag = CPRS_OPTS(CprsDiag);
+    char first[64] = "";
+    size_t i;
+    int ret;
+
+    src->diag = CPRS_OPTS(CprsDiag);
+    src->format = cprs_detect(src->bytes, src->size);
+    if (src->format == CPRS_DETECT_ARENA) {
+        ret = cprs_reader_open_buffer(src->bytes, src->size, NULL,
+                                      &src->diag, &src->reader);
+        src->err = ret;
+        return 0;
+    }
+    if (src->format == CPRS_DETECT_LEGACY) {
+        /*
+         * The header-only and absent vfio subsections are what QEMU
+         * without iommufd and QEMU 10.0 write: valid, not deviations.
+         */
+        if (o->lenient) {
+            lo.flags |= CPRS_LEGACY_F_LENIENT;
+        }
+        ret = cprs_legacy_decode(src->bytes, src->size, &lo, &src->diag,
+                                 &src->legacy);
+        src->err = ret;
+        if (ret == -EBADMSG && !o->lenient) {
+            /* Show what QEMU would read, but report the strict failure. */
+            lo.flags |= CPRS_LEGACY_F_LENIENT;
+            if (!cprs_legacy_decode(src->bytes, src->size, &lo, &diag,
+                                    &src->legacy)) {
+                src->lenient_fallback = true;
+            }
+        }
+        return 0;
+    }
+    if (!src->size) {
+        cprdump_err("%s: empty input: no CPR state", src->label);
+        return -EBADMSG;
+    }
+    for (i = 0; i < src->size && i < 8; i++) {
+        snprintf(first + 3 * i, sizeof(first) - 3 * i, " %02x",
+                 src->bytes[i]);
+    }
+    cprdump_err("%s: not a CPR state: it starts with%s; expected an arena "
+                "(89 43 50 52 53 0d 0a 1a), a QEMU stream (\"QCPR\") or an "
+                "ELF core holding one", src->label, first);
+    return -EBADMSG;
+}
+
+/* Refuse what reading could disturb: another process's pipe or socket. */
+static int check_proc_target(const Source *src)
+{
+    struct stat st;
+
+    if (src->origin != SRC_PROC_FD && src->origin != SRC_PID) {
+        return 0;
+    }
+    if (src->pid == (int)getpid()) {
+        return 0;
+    }
+    /* stat() follows the magic link without opening anything. */
+    if (stat(src->path, &st) < 0) {
+        return -errno;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        cprdump_err("%s is not a regular file or memfd: cprdump reads only "
+                    "those from another process (reading its pipe or "
+                    "socket would take the data from it)", src->path);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/*
+ * Read the state from @fd, deciding on its first bytes: an ELF core is
+ * located in place (it may be many gigabytes); something that is no state
+ * is refused before it is read whole; a state is read whole, up to the
+ * limit of its format.
+ */
+static int read_source(Source *src, int fd, const Options *o)
+{
+    const char *what = src->origin == SRC_STDIN ? "standard input" :
+                       src->path;
+    Input in = { .seekable = true };
+    uint64_t max = CPRS_MAX_ARENA_SIZE, hint = 0;
+    struct stat st;
+    int ret, kind;
+
+    ret = input_read(fd, &in, CPRS_MAGIC_SIZE, max, 0);
+    if (ret) {
+        free(in.buf);
+        report_io_error(what, ret);
+        return ret;
+    }
+    if (in.len >= 4 && !memcmp(in.buf, "\177ELF", 4)) {
+        if (in.seekable) {
+            free(in.buf);
+            return load_core(src, fd, NULL, 0, o);
+        }
+        /* A core on a pipe: it has to be in memory. */
+        ret = input_read(fd, &in, UINT64_MAX, max, 0);
+        if (!ret) {
+            ret = load_core(src, -1, in.buf, in.len, o);
+        } else {
+            report_io_error(what, ret);
+        }
+        free(in.buf);
+        return ret;
+    }
+    kind = cprs_detect(in.buf, in.len);
+    if (kind == CPRS_DETECT_LEGACY) {
+        max = CPRS_LEGACY_MAX_SIZE;
+    }
+    if (kind != CPRS_DETECT_UNKNOWN) {
+        if (in.seekable && !fstat(fd, &st) && S_ISREG(st.st_mode)) {
+            hint = (uint64_t)st.st_size;
+        }
+        ret = hint > max ? -E2BIG : input_read(fd, &in, UINT64_MAX, max,
+                                               hint);
+        if (ret) {
+            free(in.buf);
+            report_io_error(what, ret);
+            return ret;
+        }
+    }
+    /* decode() refuses what is neither, from these first bytes. */
+    src->bytes = in.buf;
+    src->size = in.len;
+    return 0;
+}
+
+int source_load(const char *arg, const Options *o, Source *src)
+{
+    int fd = -1, ret, num;
+
+    memset(src, 0, sizeof(*src));
+    src->pid = -1;
+    src->fd_num = -1;
+    if (!arg) {
+        ret = pid_find_state(o->pid, o, &num);
+        if (ret) {
+            return ret;
+        }
+        src->origin = SRC_PID;
+        src->pid = o->pid;
+        src->fd_num = num;
+        snprintf(src->path, sizeof(src->path), "/proc/%d/fd/%d", o->pid,
+                 num);
+        snprintf(src->label, sizeof(src->label), "pid %d", o->pid);
+    } else if (!strcmp(arg, "-")) {
+        src->origin = SRC_STDIN;
+        snprintf(src->label, sizeof(src->label), "-");
+        fd = STDIN_FILENO;
+    } else {
+        src->origin = parse_proc_fd(arg, &src->pid, &src->fd_num) ?
+                      SRC_PROC_FD : SRC_FILE;
+        snprintf(src->path, sizeof(src->path), "%s", arg);
+        snprintf(src->label, sizeof(src->label), "%s", arg);
+    }
+    if (fd < 0) {
+        ret = check_proc_target(src);
+        if (ret == -EINVAL) {
+            return ret;
+        }
+        if (!ret) {
+            fd = open(src->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+            ret = fd < 0 ? -errno : 0;
+        }
+        if (ret) {
+            report_io_error(src->path, ret);
+            return ret;
+        }
+    }
+    ret = read_source(src, fd, o);
+    if (fd != STDIN_FILENO) {
+        close(fd);
+    }
+    if (!ret) {
+        ret = decode(src, o);
+    }
+    return ret;
+}
+
+void source_free(Source *src)
+{
+    cprs_reader_close(src->reader);
+    cprs_legacy_free(src->legacy);
+    free(src->bytes);
+    src->reader = NULL;
+    src->legacy = NULL;
+    src->bytes = NULL;
+}
+
+void source_report(const Source *src)
+{
+    char text[512];
+
+    cprs_diag_format(&src->diag, text, sizeof(text));
+    cprdump_err("%s: %s %s: %s", src->label,
+                src->format == CPRS_DETECT_LEGACY ? "QCPR stream" : "arena",
+                src->err == -EPROTONOSUPPORT ? "unsupported" : "invalid",
+                text);
+    if (src->lenient_fallback) {
+        cprdump_err("%s: QEMU would accept this stream; --lenient reads "
+                    "it as QEMU does", src->label);
+    }
+}
+
+int source_verify(Source *s, CprsDiag *diag)
+{
+    *diag = s->diag;
+    if (s->err) {
+        return s->err;
+    }
+    if (s->format == CPRS_DETECT_ARENA) {
+        return cprs_reader_verify(s->reader, diag);
+    }
+    return 0;
+}
+
+uint32_t src_fd_count(const Source *s)
+{
+    if (s->reader) {
+        return cprs_reader_fd_count(s->reader);
+    }
+    return cprs_legacy_fd_count(s->legacy);
+}
+
+int src_fd_get(const Source *s, uint32_t i, CprsFdInfo *fi)
+{
+    *fi = CPRS_OPTS(CprsFdInfo);
+    if (s->reader) {
+        return cprs_reader_fd_get(s->reader, i, fi);
+    }
+    return cprs_legacy_fd_get(s->legacy, i, fi);
+}
+
+uint32_t src_vfio_count(const Source *s)
+{
+    if (s->reader) {
+        return cprs_reader_vfio_count(s->reader);
+    }
+    return cprs_legacy_vfio_count(s->legacy);
+}
+
+int src_vfio_get(const Source *s, uint32_t i, CprsVfioDeviceInfo *vi)
+{
+    *vi = CPRS_OPTS(CprsVfioDeviceInfo);
+    if (s->reader) {
+        return cprs_reader_vfio_get(s->reader, i, vi);
+    }
+    return cprs_legacy_vfio_get(s->legacy, i, vi);
+}
+
+uint32_t src_mode(const Source *s)
+{
+    CprsArenaInfo ai = CPRS_OPTS(CprsArenaInfo);
+    CprsLegacyInfo li = CPRS_OPTS(CprsLegacyInfo);
+
+    if (s->reader && !cprs_reader_get_info(s->reader, &ai)) {
+        return ai.mode;
+    }
+    if (s->legacy && !cprs_legacy_get_info(s->legacy, &li)) {
+        return li.mode;
+    }
+    return 0;
+}
