@@ -87,6 +87,8 @@ typedef struct Core {
     const char *memfd_name;
     /* The search. */
     uint32_t found;         /* candidates met so far */
+    uint64_t (*met)[2];     /* (file offset, vaddr) of each one met */
+    size_t nmet;
     uint64_t *named;        /* file offsets of the NT_FILE candidates */
     size_t nnamed;
     bool not_dumped;        /* a named mapping whose pages are absent */
@@ -464,6 +466,27 @@ static int probe(Core *c, uint64_t off, uint64_t avail, CprsCoreState *st)
  */
 static int emit(Core *c, const CprsCoreState *st)
 {
+    uint64_t (*met)[2];
+    size_t i;
+
+    /*
+     * A hostile core may list one mapping or one segment twice: the same
+     * bytes at the same address are one candidate, not two.  At most
+     * opts.skip + 1 candidates are met before the search ends.
+     */
+    for (i = 0; i < c->nmet; i++) {
+        if (c->met[i][0] == st->file_offset && c->met[i][1] == st->vaddr) {
+            return 0;
+        }
+    }
+    met = realloc(c->met, (c->nmet + 1) * sizeof(*met));
+    if (!met) {
+        return core_fail(c, -ENOMEM, 0, "out of memory");
+    }
+    c->met = met;
+    c->met[c->nmet][0] = st->file_offset;
+    c->met[c->nmet][1] = st->vaddr;
+    c->nmet++;
     if (c->found++ < c->opts.skip) {
         return 0;
     }
@@ -526,8 +549,9 @@ static int find_named(Core *c)
         st.file_offset = off;
         st.vaddr = m->start;
         fill_map(&st, m, c->page_size);
-        if (emit(c, &st)) {
-            return 1;
+        ret = emit(c, &st);
+        if (ret) {
+            return ret;         /* found (1) or out of memory */
         }
     }
     return 0;
@@ -698,6 +722,7 @@ static void core_release(Core *c)
     free(c->segs);
     free(c->maps);
     free(c->named);
+    free(c->met);
 }
 
 int cprs_core_find_state(int core_fd, const CprsCoreOpts *opts,

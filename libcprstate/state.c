@@ -1373,10 +1373,13 @@ int cprs_state_load_exec(const CprsLoadOpts *opts, CprsDiag *diag,
             ret = state_from_reader(s, s->reader, NULL, diag);
         }
     } else {
+        /* Every form a QEMU writes: with or without iommufd (stub), and
+         * QEMU 10.0's stream with no subsection at all. */
         lo = CPRS_OPTS(CprsLegacyOpts, .mode = CPRS_MODE_EXEC,
                        .max_records = o.max_records,
-                       .flags = o.flags & CPRS_LOAD_F_LEGACY_LENIENT ?
-                                CPRS_LEGACY_F_LENIENT : 0);
+                       .flags = (o.flags & CPRS_LOAD_F_LEGACY_LENIENT ?
+                                 CPRS_LEGACY_F_LENIENT : 0) |
+                                CPRS_LEGACY_F_ALL_FORMS);
         ret = cprs_legacy_decode_fd(fd, &lo, diag, &l);
         if (!ret) {
             ret = state_from_legacy(s, l, false, diag);
@@ -1515,8 +1518,9 @@ int cprs_state_load_transfer(int sock, const CprsLoadOpts *opts,
     if (format == CPRS_DETECT_LEGACY) {
         lo = CPRS_OPTS(CprsLegacyOpts, .mode = CPRS_MODE_TRANSFER,
                        .max_records = o.max_records,
-                       .flags = o.flags & CPRS_LOAD_F_LEGACY_LENIENT ?
-                                CPRS_LEGACY_F_LENIENT : 0);
+                       .flags = (o.flags & CPRS_LOAD_F_LEGACY_LENIENT ?
+                                 CPRS_LEGACY_F_LENIENT : 0) |
+                                CPRS_LEGACY_F_ALL_FORMS);
         ret = cprs_legacy_recv(sock, &lo, diag, &l);
         if (!ret) {
             ret = state_from_legacy(s, l, true, diag);

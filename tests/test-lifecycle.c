@@ -456,6 +456,42 @@ static void test_exec_save_load(void **state)
     }
 }
 
+/*
+ * Upgrade from a QEMU without iommufd (header-only vfio subsection) and
+ * from QEMU 10.0 (no subsection): both load.
+ */
+static void test_exec_load_legacy_forms(void **state)
+{
+    static const uint8_t stub[] =
+        "QCPR\0\0\0\1" "\1\0\0\0\5ram0\0" "\0\0\0\0" "FDNO" "\0"
+        "\x05\x15" "CprState/vfio devices" "\0\0\0\1";
+    CprsDiag d = CPRS_OPTS(CprsDiag);
+    CprsState *ld;
+    uint8_t buf[sizeof(stub)];
+    size_t sizes[2] = { sizeof(stub) - 1, sizeof(stub) - 1 - 27 };
+    int ram0, fd, i;
+
+    (void)state;
+    for (i = 0; i < 2; i++) {
+        ram0 = memfd_create("ram0", MFD_CLOEXEC);
+        memcpy(buf, stub, sizeof(stub));
+        /* The be32 fd follows magic, version, marker, namelen, name, id. */
+        buf[22] = (uint8_t)(ram0 >> 24);
+        buf[23] = (uint8_t)(ram0 >> 16);
+        buf[24] = (uint8_t)(ram0 >> 8);
+        buf[25] = (uint8_t)ram0;
+        fd = state_memfd(buf, sizes[i], 0, CPRS_EXEC_STATE_NAME);
+        set_env_fd(fd);
+        if (cprs_state_load_exec(NULL, &d, &ld)) {
+            fail_msg("form %d: %s at 0x%llx", i, d.reason,
+                     (unsigned long long)d.offset);
+        }
+        assert_int_equal(cprs_state_find_fd(ld, "ram0", 0), ram0);
+        cprs_state_free(ld);
+        close(ram0);
+    }
+}
+
 /* A bad state on the load path changes nothing. */
 static void test_exec_load_all_or_nothing(void **state)
 {
@@ -670,6 +706,7 @@ int main(void)
         cmocka_unit_test(test_preserve_runs),
         cmocka_unit_test(test_exec_save_load),
         cmocka_unit_test(test_exec_load_all_or_nothing),
+        cmocka_unit_test(test_exec_load_legacy_forms),
         cmocka_unit_test(test_transfer),
         cmocka_unit_test(test_transfer_many_fds),
         cmocka_unit_test(test_transfer_bad_peer),
