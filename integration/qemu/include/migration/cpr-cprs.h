@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * CPR state kept by libcprstate: what QEMU needs beyond migration/cpr.h
  */
