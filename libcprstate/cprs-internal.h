@@ -225,6 +225,14 @@ CPRS_HIDDEN int cprs_fd_refresh(int fd, CprsFdInfo *info,
 /* st_dev of memfds in this kernel, or 0 if it cannot be learned. */
 CPRS_HIDDEN uint64_t cprs_memfd_dev(void);
 
+/*
+ * sendmsg() all @len bytes of @buf, with @nfds fds (at most 253; may be 0)
+ * attached by SCM_RIGHTS to the first byte accepted; MSG_NOSIGNAL, EINTR
+ * retried.  Returns 0 or -errno.
+ */
+CPRS_HIDDEN int cprs_send_with_fds(int sock, const uint8_t *buf, size_t len,
+                                   const int *fds, uint32_t nfds);
+
 /* Payload framing and decompression (spec 5.3). */
 CPRS_HIDDEN int cprs_zstd_decompress_exact(const uint8_t *src,
                                            uint64_t src_size, uint8_t *dst,

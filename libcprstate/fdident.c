@@ -101,6 +101,21 @@ static uint32_t classify(int fd, const struct stat *st, const char *link)
     return CPRS_FD_KIND_OTHER;
 }
 
+/* The identity fields of a record (spec 6.2.6 to 6.2.8). */
+static void fill_identity(CprsFdInfo *info, const struct stat *st, int seals)
+{
+    info->flags = CPRS_FD_F_IDENTITY;
+    info->dev = (uint64_t)st->st_dev;
+    info->ino = (uint64_t)st->st_ino;
+    info->st_mode = (uint32_t)st->st_mode;
+    info->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
+    info->seals = 0;
+    if (seals >= 0) {
+        info->flags |= CPRS_FD_F_SEALS;
+        info->seals = (uint32_t)seals;
+    }
+}
+
 int cprs_fd_identify_dev(int fd, CprsFdInfo *info, uint64_t memfd_dev)
 {
     char path[64], link[256];
@@ -124,16 +139,7 @@ int cprs_fd_identify_dev(int fd, CprsFdInfo *info, uint64_t memfd_dev)
         link[n > 0 ? n : 0] = '\0';
         info->kind = classify(fd, &st, link);
     }
-    info->flags = CPRS_FD_F_IDENTITY;
-    info->dev = (uint64_t)st.st_dev;
-    info->ino = (uint64_t)st.st_ino;
-    info->st_mode = (uint32_t)st.st_mode;
-    info->size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
-    info->seals = 0;
-    if (seals >= 0) {
-        info->flags |= CPRS_FD_F_SEALS;
-        info->seals = (uint32_t)seals;
-    }
+    fill_identity(info, &st, seals);
     return 0;
 }
 
@@ -156,16 +162,7 @@ int cprs_fd_refresh(int fd, CprsFdInfo *info, uint32_t known_kind,
     }
     seals = fcntl(fd, F_GET_SEALS);
     info->kind = known_kind;
-    info->flags = CPRS_FD_F_IDENTITY;
-    info->dev = (uint64_t)st.st_dev;
-    info->ino = (uint64_t)st.st_ino;
-    info->st_mode = (uint32_t)st.st_mode;
-    info->size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
-    info->seals = 0;
-    if (seals >= 0) {
-        info->flags |= CPRS_FD_F_SEALS;
-        info->seals = (uint32_t)seals;
-    }
+    fill_identity(info, &st, seals);
     return 0;
 }
 

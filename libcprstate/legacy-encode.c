@@ -261,50 +261,6 @@ int cprs_legacy_encode(const CprsLegacy *lg, const CprsLegacyOpts *opts,
 
 /* ---- Sending over a cpr-transfer socket -------------------------------- */
 
-/* Send @len bytes, with @fd attached to the first when @fd >= 0. */
-static int send_part(int sock, const uint8_t *p, size_t len, int fd)
-{
-    union {
-        struct cmsghdr align;
-        uint8_t buf[CMSG_SPACE(sizeof(int))];
-    } ctl;
-    struct iovec iov;
-    struct msghdr msg;
-    struct cmsghdr *cm;
-    ssize_t n;
-
-    while (len) {
-        memset(&msg, 0, sizeof(msg));
-        iov.iov_base = (void *)p;
-        iov.iov_len = len;
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        if (fd >= 0) {
-            memset(&ctl, 0, sizeof(ctl));
-            msg.msg_control = ctl.buf;
-            msg.msg_controllen = sizeof(ctl.buf);
-            cm = CMSG_FIRSTHDR(&msg);
-            cm->cmsg_level = SOL_SOCKET;
-            cm->cmsg_type = SCM_RIGHTS;
-            cm->cmsg_len = CMSG_LEN(sizeof(int));
-            memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-        }
-        /* A vanished peer must not kill the sender with SIGPIPE. */
-        n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        /* The fd went with the first byte that was accepted. */
-        fd = -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int cprs_legacy_send(const CprsLegacy *lg, int sock, uint32_t flags)
 {
     uint64_t *svc = NULL;
@@ -331,14 +287,16 @@ int cprs_legacy_send(const CprsLegacy *lg, int sock, uint32_t flags)
      * byte alone with its fd, as QEMU flushes before each fd.
      */
     for (i = 0; i < lg->fds.count && !ret; i++) {
-        ret = send_part(sock, buf + pos, (size_t)svc[i] - pos, -1);
+        ret = cprs_send_with_fds(sock, buf + pos, (size_t)svc[i] - pos,
+                                 NULL, 0);
         if (!ret) {
-            ret = send_part(sock, buf + svc[i], 1, lg->fds.rec[i].fd);
+            ret = cprs_send_with_fds(sock, buf + svc[i], 1,
+                                     &lg->fds.rec[i].fd, 1);
         }
         pos = (size_t)svc[i] + 1;
     }
     if (!ret) {
-        ret = send_part(sock, buf + pos, size - pos, -1);
+        ret = cprs_send_with_fds(sock, buf + pos, size - pos, NULL, 0);
     }
     if (!ret && (flags & CPRS_LEGACY_SEND_F_SHUTDOWN) &&
         shutdown(sock, SHUT_WR) < 0) {

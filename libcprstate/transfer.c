@@ -18,9 +18,8 @@
 /* The kernel's limit of fds in one SCM_RIGHTS message. */
 #define CPRS_SCM_MAX_FD 253u
 
-/* sendmsg() all of @buf, with @fds (may be 0) attached to the first byte. */
-static int send_all(int sock, const uint8_t *buf, size_t len, const int *fds,
-                    uint32_t nfds)
+int cprs_send_with_fds(int sock, const uint8_t *buf, size_t len,
+                       const int *fds, uint32_t nfds)
 {
     union {
         char buf[CMSG_SPACE(CPRS_SCM_MAX_FD * sizeof(int))];
@@ -77,7 +76,7 @@ int cprs_transfer_send(int sock, const void *arena, size_t size,
         return -EINVAL;
     }
     /* The header alone first, so a peeking receiver sees no fds yet. */
-    ret = send_all(sock, p, CPRS_HEADER_V1_SIZE, NULL, 0);
+    ret = cprs_send_with_fds(sock, p, CPRS_HEADER_V1_SIZE, NULL, 0);
     pos = CPRS_HEADER_V1_SIZE;
     for (i = 0; !ret && i < batches; i++) {
         batch = nfds - i * CPRS_SCM_MAX_FD;
@@ -86,12 +85,12 @@ int cprs_transfer_send(int sock, const void *arena, size_t size,
         }
         /* One byte per batch; the last batch takes the rest. */
         len = i + 1 < batches ? 1 : size - pos;
-        ret = send_all(sock, p + pos, len, fds + (size_t)i * CPRS_SCM_MAX_FD,
-                       batch);
+        ret = cprs_send_with_fds(sock, p + pos, len,
+                                 fds + (size_t)i * CPRS_SCM_MAX_FD, batch);
         pos += len;
     }
     if (!ret && pos < size) {
-        ret = send_all(sock, p + pos, size - pos, NULL, 0);
+        ret = cprs_send_with_fds(sock, p + pos, size - pos, NULL, 0);
     }
     if (!ret && (flags & CPRS_TRANSFER_F_SHUTDOWN) &&
         shutdown(sock, SHUT_WR) < 0) {

@@ -117,7 +117,8 @@ static int build_empty(void **ret_buf, size_t *ret_size)
 
 /* Machine ROMs of q35 and pc, in registration order (as in the trace). */
 #define BIOS(fd) { "pc.bios", fd, 0x40000, 0x40000, SEAL_SEAL, 2, \
-                   { { 0xfffc0000, 0x40000, 0 }, { 0xe0000, 0x20000, 0x20000 } } }
+                   { { 0xfffc0000, 0x40000, 0 }, \
+                     { 0xe0000, 0x20000, 0x20000 } } }
 #define PCROM(fd) { "pc.rom", fd, 0x20000, 0x20000, SEAL_SEAL, 1, \
                     { { 0xc0000, 0x20000, 0 } } }
 #define ACPI(fd) { "/rom@etc/acpi/tables", fd, 0x20000, 0x200000, \
