@@ -10,9 +10,10 @@
 #    rest of the tree is built and tested by the gcc builds).
 # 2. Replays every corpus and regression file as meson tests (suite fuzz),
 #    so that .ci/run counts them in build-fuzz/meson-logs/testlog.json.
-# 3. Fuzzes each target for CPRS_FUZZ_SECONDS seconds (default 50; nine
-#    targets take about 8 minutes), starting from its committed corpus.
-#    New inputs go to a scratch directory: the tree is never modified.
+# 3. Fuzzes each target for CPRS_FUZZ_SECONDS seconds, by default an
+#    equal share of CPRS_FUZZ_BUDGET (540 s: 9 minutes in all) but at most
+#    60 s, starting from its committed corpus.  New inputs go to a scratch
+#    directory: the tree is never modified.
 #
 # A crash, leak, timeout or out-of-memory fails the step; its reproducer
 # is kept in build-fuzz/fuzz-artifacts/ and printed in hex, with the
@@ -20,7 +21,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-secs=${CPRS_FUZZ_SECONDS:-50}
+budget=${CPRS_FUZZ_BUDGET:-540}     # seconds of fuzzing in all
 dir=${CPRS_FUZZ_BUILD:-build-fuzz}
 status=0
 
@@ -43,6 +44,11 @@ if [ ${#all[@]} -eq 0 ]; then
     exit 1
 fi
 ninja -C "$dir" "${all[@]/#/fuzz/}" || exit 1
+# The budget shared out, at most 60 s each, unless CPRS_FUZZ_SECONDS says.
+secs=${CPRS_FUZZ_SECONDS:-$((budget / ${#all[@]}))}
+if [ -z "${CPRS_FUZZ_SECONDS:-}" ] && [ "$secs" -gt 60 ]; then
+    secs=60
+fi
 
 echo "== fuzz: replaying the corpora and regressions (meson suite fuzz)"
 meson test -C "$dir" --no-rebuild --suite fuzz --print-errorlogs \

@@ -19,6 +19,7 @@
  * stream.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -102,8 +103,10 @@ static uint32_t search(const uint8_t *data, size_t size, CprsCoreOpts *o,
             break;
         }
         check_candidate(data, size, &st[k]);
-        /* The same bytes may show through two PT_LOAD segments of a
-         * hostile core, but never twice at the same address. */
+        /*
+         * The same bytes may show through two PT_LOAD segments of a
+         * hostile core, but never twice at the same address.
+         */
         for (j = 0; j < k; j++) {
             FUZZ_ASSERT_MSG(st[j].file_offset != st[k].file_offset ||
                             st[j].vaddr != st[k].vaddr,
@@ -146,6 +149,28 @@ static void via_fd(const uint8_t *data, size_t size, uint32_t found,
     close(fd);
 }
 
+/* Misuse gets -EINVAL: bad options, no result, a core that is a pipe. */
+static void contract(const uint8_t *data, size_t size)
+{
+    CprsCoreOpts o = CPRS_OPTS(CprsCoreOpts, .flags = 0x80);
+    CprsCoreState st = CPRS_OPTS(CprsCoreState);
+    CprsDiag diag = CPRS_OPTS(CprsDiag);
+    int p[2];
+
+    FUZZ_ASSERT(cprs_core_find_state_buffer(data, size, &o, &diag, &st) ==
+                -EINVAL);
+    FUZZ_ASSERT(cprs_core_find_state_buffer(data, size, NULL, &diag, NULL) ==
+                -EINVAL);
+    FUZZ_ASSERT(cprs_core_find_state_buffer(NULL, 1, NULL, &diag, &st) ==
+                -EINVAL);
+    FUZZ_ASSERT(cprs_core_find_state(-1, NULL, &diag, &st) == -EINVAL);
+    if (pipe2(p, O_CLOEXEC) == 0) {
+        FUZZ_ASSERT(cprs_core_find_state(p[0], NULL, &diag, &st) == -EINVAL);
+        close(p[0]);
+        close(p[1]);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     CprsCoreOpts o;
@@ -165,5 +190,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     search(data, size, &o, &first);
     o = CPRS_OPTS(CprsCoreOpts, .memfd_name = "memory-backend-memfd");
     search(data, size, &o, &first);
+    contract(data, size);
     return 0;
 }

@@ -78,7 +78,8 @@ static bool js_value(Js *j);
 
 static void js_ws(Js *j)
 {
-    while (j->p < j->end && strchr(" \n\r\t", *j->p) && *j->p) {
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' ||
+                             *j->p == '\r' || *j->p == '\t')) {
         j->p++;
     }
 }
@@ -277,9 +278,11 @@ static int reference_fd(void)
     return fd;
 }
 
-/* Does the input hold a valid state (an arena that verifies, a strict
+/*
+ * Does the input hold a valid state (an arena that verifies, a strict
  * stream without duplicate keys)?  Only then do its keys find its
- * records, one each. */
+ * records, one each.
+ */
 static bool valid_state(const uint8_t *data, size_t size)
 {
     CprsReaderOpts ro = fuzz_reader_opts(0);
@@ -308,8 +311,10 @@ static void check_diff(const char *path, const char *ref, bool valid)
                            NULL };
     Run r;
 
-    /* A valid state is identical to itself.  (An invalid one may not be
-     * matched record by record: its index can hide records.) */
+    /*
+     * A valid state is identical to itself.  (An invalid one may not be
+     * matched record by record: its index can hide records.)
+     */
     r = run(self);
     FUZZ_ASSERT(r.status >= 0 && r.status <= 2);
     FUZZ_ASSERT_MSG(!valid || r.status == 0, "diff of a valid state with "

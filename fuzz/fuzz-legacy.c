@@ -136,6 +136,14 @@ static void check_handle(CprsLegacy *lg, size_t size, bool from_buffer)
     /* Only lenient decoding accepts an empty name (L4.4). */
     FUZZ_ASSERT(cprs_legacy_fd_find(lg, "", 0, &j) == -ENOENT ||
                 (li.flags & CPRS_LEGACY_F_LENIENT));
+    /* Misuse: -EINVAL. */
+    FUZZ_ASSERT(cprs_legacy_fd_find(lg, NULL, 0, &j) == -EINVAL);
+    FUZZ_ASSERT(cprs_legacy_fd_get(lg, 0, NULL) == -EINVAL);
+    FUZZ_ASSERT(cprs_legacy_vfio_get(lg, 0, NULL) == -EINVAL);
+    FUZZ_ASSERT(cprs_legacy_warning_get(lg, 0, NULL) == -EINVAL);
+    FUZZ_ASSERT(cprs_legacy_fd_offset(lg, 0, NULL) == -EINVAL);
+    FUZZ_ASSERT(cprs_legacy_fd_take(lg, li.fd_count, &fd) == -EINVAL);
+    FUZZ_ASSERT(cprs_legacy_get_info(lg, NULL) == -EINVAL);
 }
 
 static Result decode(const uint8_t *data, size_t size, uint32_t mode,
@@ -282,13 +290,17 @@ static bool send_msg(int sock, const uint8_t *p, size_t len, const int *fds,
 /*
  * Send @data with the fds of @plan (fd i goes with the message that
  * starts at plan->at[i]; plan->at is sorted), then receive it with
- * cprs_legacy_recv(@flags).  Returns false if the socket could not take
- * it all (nothing is checked then).
+ * cprs_legacy_recv(@flags, @max_records, @max_size; 0 = default).
+ * Returns false if the socket could not take it all (nothing is checked
+ * then).
  */
 static bool over_socket(const uint8_t *data, size_t size, const Plan *plan,
-                        const Files *files, uint32_t flags, Result *res)
+                        const Files *files, uint32_t flags,
+                        uint32_t max_records, uint64_t max_size, Result *res)
 {
-    CprsLegacyOpts o = CPRS_OPTS(CprsLegacyOpts, .flags = flags);
+    CprsLegacyOpts o = CPRS_OPTS(CprsLegacyOpts, .flags = flags,
+                                 .max_records = max_records,
+                                 .max_size = max_size);
     CprsDiag diag = CPRS_OPTS(CprsDiag);
     uint32_t i = 0, n;
     size_t pos = 0, end;
@@ -300,7 +312,9 @@ static bool over_socket(const uint8_t *data, size_t size, const Plan *plan,
         return false;
     }
     while (pos < size && sent) {
-        for (n = 0; i + n < plan->count && plan->at[i + n] == pos; n++) {
+        n = 0;
+        while (i + n < plan->count && plan->at[i + n] == pos) {
+            n++;    /* the fds that go with the message at @pos */
         }
         end = i + n < plan->count ? plan->at[i + n] : size;
         /* The bytes of one fd message end before the next fd's. */
@@ -384,7 +398,8 @@ static void transfer(const uint8_t *data, size_t size, const Files *files)
 
         /* (A) one fd with each service byte, as QEMU sends them. */
         if (!buf.ret && service_bytes(buf.lg, &plan) &&
-            over_socket(data, size, &plan, files, flag_sets[f], &sock)) {
+            over_socket(data, size, &plan, files, flag_sets[f], 0, 0,
+                        &sock)) {
             FUZZ_ASSERT_MSG(sock.ret == 0, "recv failed (%d at %llu) where "
                             "the buffer decodes", sock.ret,
                             (unsigned long long)sock.offset);
@@ -404,7 +419,8 @@ static void transfer(const uint8_t *data, size_t size, const Files *files)
         }
         n20 = plan.count;
         if (n20 <= MAX_FDS &&
-            over_socket(data, size, &plan, files, flag_sets[f], &sock)) {
+            over_socket(data, size, &plan, files, flag_sets[f], 0, 0,
+                        &sock)) {
             if (buf.ret) {
                 /* The parse fails first, at the same place. */
                 FUZZ_ASSERT_MSG(sock.ret == buf.ret &&
@@ -445,10 +461,84 @@ static void transfer(const uint8_t *data, size_t size, const Files *files)
             plan.at[plan.count++] = (uint32_t)at;
         }
     }
-    if (over_socket(data, size, &plan, files, CPRS_LEGACY_F_LENIENT,
+    if (over_socket(data, size, &plan, files, CPRS_LEGACY_F_LENIENT, 0, 0,
                     &sock) && !sock.ret) {
         check_handle(sock.lg, size, false);
         cprs_legacy_free(sock.lg);
+    }
+    /* Plan C again under limits: one fd at most, half the bytes. */
+    if (plan.count > 1 &&
+        over_socket(data, size, &plan, files, CPRS_LEGACY_F_LENIENT, 1, 0,
+                    &sock)) {
+        FUZZ_ASSERT_MSG(sock.ret == -E2BIG, "recv of %u fds with "
+                        "max_records 1: %d", plan.count, sock.ret);
+    }
+    if (size > 1 &&
+        over_socket(data, size, &plan, files, CPRS_LEGACY_F_LENIENT, 0,
+                    size / 2, &sock)) {
+        FUZZ_ASSERT_MSG(sock.ret == -E2BIG, "recv of %zu bytes with "
+                        "max_size %zu: %d", size, size / 2, sock.ret);
+    }
+}
+
+/*
+ * Limits and the API contract: max_records and max_size (which opts may
+ * only lower) are enforced with -E2BIG; misuse gets -EINVAL.
+ */
+static void limits(const uint8_t *data, size_t size, const Result *strict)
+{
+    CprsLegacyOpts o = CPRS_OPTS(CprsLegacyOpts, .max_records = 2);
+    CprsLegacyOpts big = CPRS_OPTS(CprsLegacyOpts, .max_records = UINT32_MAX,
+                                   .max_size = UINT64_MAX);
+    CprsDiag diag = CPRS_OPTS(CprsDiag);
+    CprsLegacy *lg = NULL;
+    uint32_t n = 0;
+    int ret, fd;
+
+    if (!strict->ret) {
+        n = cprs_legacy_fd_count(strict->lg);
+        if (cprs_legacy_vfio_count(strict->lg) > n) {
+            n = cprs_legacy_vfio_count(strict->lg);
+        }
+    }
+    ret = cprs_legacy_decode(data, size, &o, &diag, &lg);
+    if (!strict->ret) {
+        FUZZ_ASSERT_MSG(n > 2 ? ret == -E2BIG : ret == 0, "max_records 2: "
+                        "%d for %u records", ret, n);
+    }
+    cprs_legacy_free(lg);
+    lg = NULL;
+    /* Larger limits than the library's are lowered, not an error. */
+    ret = cprs_legacy_decode(data, size, &big, &diag, &lg);
+    FUZZ_ASSERT(ret == strict->ret);
+    cprs_legacy_free(lg);
+    lg = NULL;
+
+    o = CPRS_OPTS(CprsLegacyOpts, .flags = 0x80);
+    FUZZ_ASSERT(cprs_legacy_decode(data, size, &o, &diag, &lg) == -EINVAL);
+    o = CPRS_OPTS(CprsLegacyOpts, .mode = 7);
+    FUZZ_ASSERT(cprs_legacy_decode(data, size, &o, &diag, &lg) == -EINVAL);
+    FUZZ_ASSERT(cprs_legacy_decode(NULL, 1, NULL, &diag, &lg) == -EINVAL);
+    FUZZ_ASSERT(cprs_legacy_decode(data, size, NULL, &diag, NULL) ==
+                -EINVAL);
+    FUZZ_ASSERT(cprs_legacy_decode_fd(-1, NULL, &diag, &lg) == -EINVAL);
+    FUZZ_ASSERT(cprs_legacy_recv(-1, NULL, &diag, &lg) == -EINVAL);
+    FUZZ_ASSERT(cprs_legacy_get_info(NULL, NULL) == -EINVAL);
+    FUZZ_ASSERT(!cprs_legacy_fd_count(NULL) && !cprs_legacy_vfio_count(NULL) &&
+                !cprs_legacy_warning_count(NULL));
+    cprs_legacy_free(NULL);
+
+    /* An fd holding more than max_size bytes. */
+    if (size > 1) {
+        fd = memfd_create("fuzz-legacy-max", MFD_CLOEXEC);
+        if (fd >= 0 && write_all(fd, data, size)) {
+            o = CPRS_OPTS(CprsLegacyOpts, .max_size = size - 1);
+            FUZZ_ASSERT(cprs_legacy_decode_fd(fd, &o, &diag, &lg) ==
+                        -E2BIG);
+        }
+        if (fd >= 0) {
+            close(fd);
+        }
     }
 }
 
@@ -489,8 +579,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (f = 0; f < 5; f++) {
             res[m][f] = decode(data, size, modes[m], flag_sets[f]);
         }
-        /* Strict acceptance implies lenient and all-forms acceptance,
-         * with the same records. */
+        /*
+         * Strict acceptance implies lenient and all-forms acceptance,
+         * with the same records.
+         */
         if (!res[m][0].ret) {
             FUZZ_ASSERT(!res[m][1].ret && !res[m][2].ret && !res[m][3].ret);
             same_records(res[m][0].lg, res[m][1].lg, true);
@@ -518,6 +610,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         same_records(res[0][f].lg, res[m][f].lg, true);
     }
     fd_paths(data, size, &res[0][0]);
+    limits(data, size, &res[0][0]);
     for (m = 0; m < 3; m++) {
         for (f = 0; f < 5; f++) {
             cprs_legacy_free(res[m][f].lg);

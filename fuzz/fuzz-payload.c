@@ -192,9 +192,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(e);
     rec = sec_offset(arena, e);     /* record 0: the fuzz payload */
     if (mode == MODE_BLOB_SECTION) {
-        /* The BLOB decompresses to raw bytes; the only payload covers
+        /*
+         * The BLOB decompresses to raw bytes; the only payload covers
          * them all.  The writer's zero padding after the frame stays
-         * unclaimed (and zero, spec 4.11). */
+         * unclaimed (and zero, spec 4.11).
+         */
         e = find_section(arena, asize, CPRS_SECTION_BLOB);
         FUZZ_ASSERT(e);
         fuzz_wr32(arena + e + offsetof(CprsWireSection, flags),
@@ -214,8 +216,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     good = expect_frame(stored, n, raw, &want);
     ret = cprs_reader_open_buffer(arena, asize, &o, &diag, &r);
     if (mode == MODE_BLOB_SECTION && ret) {
-        /* Open checks the section's raw_size against the 1 GiB limit
-         * and its stored bytes only; the frame comes later. */
+        /*
+         * Open checks the section's raw_size against the 1 GiB limit
+         * and its stored bytes only; the frame comes later.
+         */
         FUZZ_ASSERT(fuzz_reader_errno_ok(ret));
         goto out;
     }

@@ -220,6 +220,9 @@ static void op_payload(Prog *p)
     di.version_id = fuzz_u8(&p->in);
     kind = fuzz_u8(&p->in);
     di.flags = kind & 1 ? CPRS_DEVSTATE_F_ZSTD : 0;
+#ifndef CPRS_HAVE_ZSTD
+    di.flags = 0;
+#endif
     len = fuzz_u16(&p->in) % 8192;
     data = malloc(len ? len : 1);
     FUZZ_ASSERT(data);
@@ -305,12 +308,13 @@ static void put(uint8_t *buf, size_t size, uint64_t off, unsigned width,
 /*
  * One mutation of @buf; returns the new size (truncation).  Kinds: bit
  * flip, byte, aligned 32- or 64-bit word anywhere, a header field, a
- * directory entry field, a record field, truncation.
+ * directory entry field, a record field, a record field copied from
+ * another record, truncation.
  */
 static size_t mutate(FuzzInput *in, uint8_t *buf, size_t size,
                      bool *ret_flip)
 {
-    uint8_t kind = fuzz_u8(in) % 7;
+    uint8_t kind = fuzz_u8(in) % 8;
     uint64_t off, e, sec_off, count, rsize;
     uint32_t nsec;
 
@@ -360,14 +364,43 @@ static size_t mutate(FuzzInput *in, uint8_t *buf, size_t size,
         }
         put(buf, size, off, 4 << (fuzz_u8(in) & 1), pick_value(in, size));
         break;
+    case 7:
+        /*
+         * One record's 8-byte field copied onto another's (a shared or
+         * duplicate name, a repeated key, a reused offset).
+         */
+        nsec = size >= CPRS_HEADER_V1_SIZE ?
+               fuzz_rd32(buf + offsetof(CprsWireHeader, dir_count)) : 0;
+        e = nsec ? fuzz_dir_entry(buf, size, fuzz_u8(in) % nsec) : 0;
+        if (!e) {
+            break;
+        }
+        sec_off = fuzz_rd64(buf + e + offsetof(CprsWireSection, offset));
+        count = fuzz_rd32(buf + e + offsetof(CprsWireSection, record_count));
+        rsize = fuzz_rd32(buf + e + offsetof(CprsWireSection, record_size));
+        if (count < 2 || rsize < 8 || sec_off >= size) {
+            break;
+        }
+        off = (fuzz_u8(in) % rsize) & ~(uint64_t)7;
+        {
+            uint64_t from = sec_off + fuzz_u16(in) % count * rsize + off;
+            uint64_t to = sec_off + fuzz_u16(in) % count * rsize + off;
+
+            if (from + 8 <= size && to + 8 <= size) {
+                memmove(buf + to, buf + from, 8);
+            }
+        }
+        break;
     default:
         return fuzz_u32(in) % size;
     }
     return size;
 }
 
-/* A damaged arena: whatever it is, reading it is safe; if it verifies,
- * it reads completely and its records can be written again. */
+/*
+ * A damaged arena: whatever it is, reading it is safe; if it verifies,
+ * it reads completely and its records can be written again.
+ */
 static void check_damaged(const uint8_t *buf, size_t size, bool one_flip)
 {
     CprsReaderOpts o = fuzz_reader_opts(0);
@@ -445,6 +478,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    .zstd_level = level);
     wo.compress_sections = ((uint32_t)fuzz_u8(&p.in) << 1) &
                            ((1u << CPRS_SECTION__MAX) - 2);
+#ifndef CPRS_HAVE_ZSTD
+    wo.compress_sections = 0;       /* the writer would refuse it */
+#endif
     wo.generation = fuzz_u8(&p.in);
     FUZZ_ASSERT(cprs_writer_new(&wo, &p.w) == 0);
 
@@ -471,8 +507,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    /* Program order: the writer's own arena is valid and holds exactly
-     * what it accepted. */
+    /*
+     * Program order: the writer's own arena is valid and holds exactly
+     * what it accepted.
+     */
     FUZZ_ASSERT(cprs_writer_finish_buffer(p.w, &prog_buf, &prog_size) == 0);
     cprs_writer_free(p.w);
     r = open_valid(prog_buf, prog_size, &dec);

@@ -37,8 +37,10 @@ static int verify(CprsReader *r, CprsDiag *diag)
     ret = cprs_reader_verify(r, diag);
     if (ret) {
         FUZZ_ASSERT_MSG(fuzz_reader_errno_ok(ret), "verify: error %d", ret);
-        /* Offsets of records inside a zstd section count raw bytes from
-         * the section's start (spec 5.2): they may pass arena_size. */
+        /*
+         * Offsets of records inside a zstd section count raw bytes from
+         * the section's start (spec 5.2): they may pass arena_size.
+         */
         fuzz_check_diag(diag, ret, UINT64_MAX);
     }
     return ret;

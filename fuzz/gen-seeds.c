@@ -69,8 +69,11 @@ static uint8_t *slurp(const char *path, size_t *ret_size)
     long n = 0;
     FILE *f = fopen(path, "rb");
 
-    if (!f || fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 ||
-        fseek(f, 0, SEEK_SET)) {
+    if (!f || fseek(f, 0, SEEK_END)) {
+        die("%s: cannot read", path);
+    }
+    n = ftell(f);
+    if (n < 0 || fseek(f, 0, SEEK_SET)) {
         die("%s: cannot read", path);
     }
     buf = malloc(n ? (size_t)n : 1);
@@ -261,6 +264,30 @@ static void gen_arenas(void)
     put_arena("seed-unknown-section.cprs", buf, size);
     free(buf);
 
+    /*
+     * The directory moved after the sections (spec 2.3 allows any order):
+     * its old place becomes zero padding.
+     */
+    finish(rich_writer(CPRS_MODE_EXEC, 0, 0), &buf, &size);
+    {
+        uint32_t n = fuzz_rd32(buf + offsetof(CprsWireHeader, dir_count));
+        size_t dlen = (size_t)n * CPRS_SECTION_V1_SIZE;
+        uint8_t *moved = calloc(1, size + dlen);
+
+        if (!moved) {
+            die("out of memory");
+        }
+        memcpy(moved, buf, size);
+        memcpy(moved + size, buf + CPRS_HEADER_V1_SIZE, dlen);
+        memset(moved + CPRS_HEADER_V1_SIZE, 0, dlen);
+        fuzz_wr64(moved + offsetof(CprsWireHeader, dir_offset), size);
+        fuzz_wr64(moved + offsetof(CprsWireHeader, arena_size), size + dlen);
+        fuzz_repair_crcs(moved, size + dlen);
+        put_arena("seed-dir-at-end.cprs", moved, size + dlen);
+        free(moved);
+    }
+    free(buf);
+
     finish(rich_writer(CPRS_MODE_EXEC, CPRS_WRITER_F_NO_INDEX, 0), &buf,
            &size);
     put_arena("seed-rich-noindex.cprs", buf, size);
@@ -272,6 +299,7 @@ static void gen_arenas(void)
     finish(rich_writer(CPRS_MODE_TRANSFER, 0, 1u << CPRS_SECTION_STRTAB),
            &buf, &size);
     put_arena("seed-rich-transfer.cprs", buf, size);
+    put_file("fuzz-transfer", "seed-rich-transfer.cprs", buf, size);
     free(buf);
 
     /* Many records: index probing, linear scans, larger sections. */
@@ -292,6 +320,23 @@ static void gen_arenas(void)
     }
     finish(w, &buf, &size);
     put_arena("seed-many-records.cprs", buf, size);
+    free(buf);
+
+    /* cpr-transfer arenas for fuzz-transfer: fds sent after the header. */
+    check(cprs_writer_new(&(CprsWriterOpts) { .sz = sizeof(CprsWriterOpts),
+                                              .mode = CPRS_MODE_TRANSFER,
+                                              .flags =
+                                              CPRS_WRITER_F_REPRODUCIBLE },
+                          &w), "writer");
+    for (i = 0; i < 3; i++) {
+        snprintf(name, sizeof(name), "memfd%zu", i);
+        fi = CPRS_OPTS(CprsFdInfo, .name = name, .fd = -1,
+                       .kind = CPRS_FD_KIND_MEMFD);
+        check(cprs_writer_add_fd(w, &fi, NULL), "fd");
+    }
+    finish(w, &buf, &size);
+    put_file("fuzz-transfer", "seed-transfer-3-fds.cprs", buf, size);
+    put_arena("seed-transfer-3-fds.cprs", buf, size);
     free(buf);
 
     /* The smallest valid arena. */
@@ -494,6 +539,17 @@ static void put_encoded(const char *name, CprsLegacy *lg)
     free(buf);
 }
 
+static void put_encoded_to(const char *target, const char *name,
+                           CprsLegacy *lg)
+{
+    void *buf;
+    size_t size;
+
+    check(cprs_legacy_encode(lg, NULL, &buf, &size), "encode");
+    put_file(target, name, buf, size);
+    free(buf);
+}
+
 static void gen_legacy(void)
 {
     static const uint32_t forms[] = {
@@ -533,6 +589,9 @@ static void gen_legacy(void)
                      m == CPRS_MODE_EXEC ? "exec" : "transfer",
                      form_names[f]);
             put_encoded(name, lg);
+            if (m == CPRS_MODE_TRANSFER) {
+                put_encoded_to("fuzz-transfer", name, lg);
+            }
             cprs_legacy_free(lg);
         }
     }
@@ -601,6 +660,9 @@ static void gen_captures(const char *srcdir)
                      files[j]);
             put_legacy(name, buf, size);
             put_file("fuzz-dump", name, buf, size);
+            if (strstr(name, "transfer")) {
+                put_file("fuzz-transfer", name, buf, size);
+            }
         }
         free(ents[i]);
     }

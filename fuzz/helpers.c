@@ -203,7 +203,9 @@ size_t fuzz_keys_from_input(const uint8_t *data, size_t size,
     for (k = 0; k < max; k++) {
         /* Spread over the input, biased towards its end (the strings). */
         at = size - 1 - (size - 1) * k / (max + 1);
-        for (i = at; i > 0 && data[i - 1] && at - i < FUZZ_KEY_MAX - 1; i--) {
+        i = at;
+        while (i > 0 && data[i - 1] && at - i < FUZZ_KEY_MAX - 1) {
+            i--;    /* back to the NUL before, or FUZZ_KEY_MAX - 1 bytes */
         }
         n = at - i;
         memcpy(keys[k], data + i, n);
@@ -280,8 +282,10 @@ static void walk_fds(Walk *w)
         ret = cprs_reader_fd_find(w->r, fi.name, fi.id, &idx);
         find_result(w, ret, idx, i, n, "fd_find");
         if (!ret) {
-            /* A hit is a record with exactly this key (its other fields
-             * may still be invalid in an unverified arena). */
+            /*
+             * A hit is a record with exactly this key (its other fields
+             * may still be invalid in an unverified arena).
+             */
             CprsFdInfo hit = CPRS_OPTS(CprsFdInfo);
 
             if (ok(w, cprs_reader_fd_get(w->r, idx, &hit), "fd_get", idx)) {
@@ -480,6 +484,27 @@ uint32_t fuzz_walk_reader(CprsReader *r, const char *const *keys,
     walk_ramblocks(&w);
     walk_vfio(&w);
     walk_devstate(&w);
+    /* Misuse of an open reader: -EINVAL, nothing else. */
+    {
+        const void *p;
+        size_t len;
+        uint32_t idx;
+
+        FUZZ_ASSERT(cprs_reader_fd_get(r, 0, NULL) == -EINVAL);
+        FUZZ_ASSERT(cprs_reader_ramblock_get(r, 0, NULL) == -EINVAL);
+        FUZZ_ASSERT(cprs_reader_gpa_range_get(r, 0, 0, NULL) == -EINVAL);
+        FUZZ_ASSERT(cprs_reader_vfio_get(r, 0, NULL) == -EINVAL);
+        FUZZ_ASSERT(cprs_reader_devstate_get(r, 0, NULL) == -EINVAL);
+        FUZZ_ASSERT(cprs_reader_devstate_data(r, 0, NULL, &len) == -EINVAL);
+        FUZZ_ASSERT(cprs_reader_devstate_data(r, 0, &p, NULL) == -EINVAL);
+        FUZZ_ASSERT(cprs_reader_devstate_read(r, 0, NULL, 1, NULL) ==
+                    -EINVAL);
+        FUZZ_ASSERT(cprs_reader_fd_find(r, NULL, 0, &idx) == -EINVAL);
+        FUZZ_ASSERT(cprs_reader_ramblock_find(r, "x", NULL) == -EINVAL);
+        FUZZ_ASSERT(cprs_reader_vfio_find(r, NULL, &idx) == -EINVAL);
+        FUZZ_ASSERT(cprs_reader_devstate_find(r, NULL, 0, &idx) == -EINVAL);
+        FUZZ_ASSERT(cprs_reader_section_get(r, 0, NULL) == -EINVAL);
+    }
     for (i = 0; i <= CPRS_FD_KIND__MAX; i++) {
         (void)cprs_fd_kind_name(i);
     }
@@ -640,6 +665,13 @@ int fuzz_model_write(const FuzzModel *m, int32_t zstd_level,
     uint32_t i;
     int ret;
 
+    /*
+     * A newer minor may carry a mode a v1.0 writer cannot write (0 would
+     * silently become cpr-exec).
+     */
+    if (m->info.mode != CPRS_MODE_EXEC && m->info.mode != CPRS_MODE_TRANSFER) {
+        return -EINVAL;
+    }
     if (!m->n_index) {
         o.flags |= CPRS_WRITER_F_NO_INDEX;
     }

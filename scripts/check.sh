@@ -27,8 +27,8 @@ run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false
 
 # Fuzzing (fuzz/README.md): the libFuzzer targets built with clang and
 # ASan+UBSan in build-fuzz, their corpora replayed as meson tests, then
-# each target fuzzed for CPRS_FUZZ_SECONDS (default 50) seconds.  A crash
-# fails the run and prints its reproducer.
+# every target fuzzed for a fixed time (9 minutes in all).  A crash fails
+# the run and prints its reproducer.
 if [ "${CPRS_SKIP_FUZZ:-0}" != 1 ]; then
     ./fuzz/ci.sh || status=1
 fi
