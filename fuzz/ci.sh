@@ -60,6 +60,9 @@ artifacts="$dir/fuzz-artifacts"
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
 summary=()
+# One line per fuzzing run, "TARGET ok|failed", for .ci/run's summary.
+results="$dir/fuzz-results.txt"
+: > "$results"
 
 for t in "${all[@]}"; do
     echo "== fuzz: $t for ${secs}s"
@@ -89,6 +92,7 @@ for t in "${all[@]}"; do
                  "${execs:-?}" "${runs:-?}" "$rc")")
     found=$(ls "$artifacts/$t-"* 2>/dev/null)
     if [ $rc -ne 0 ] || [ -n "$found" ]; then
+        echo "$t failed" >> "$results"
         status=1
         echo "fuzz: $t FAILED (exit $rc); the end of its log:"
         grep -v '^#[0-9]' "$scratch/$t.log" | tail -60
@@ -97,6 +101,8 @@ for t in "${all[@]}"; do
             od -A x -t x1z -v "$f" | head -64
             echo "fuzz: replay with: $dir/fuzz/$t $f"
         done
+    else
+        echo "$t ok" >> "$results"
     fi
 done
 

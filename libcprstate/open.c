@@ -573,8 +573,8 @@ static int read_arena(int fd, uint64_t max, bool seekable, uint64_t file_size,
                       uint8_t **ret_buf, uint64_t *ret_len)
 {
     uint8_t head[CPRS_HEADER_V1_SIZE];
-    uint64_t got, more = 0, want;
-    uint8_t *buf;
+    uint64_t got, more, want, len, cap;
+    uint8_t *buf, *nbuf;
     CprsLe64 le;
     int ret;
 
@@ -594,20 +594,39 @@ static int read_arena(int fd, uint64_t max, bool seekable, uint64_t file_size,
     if (want > file_size) {
         want = file_size > got ? file_size : got;
     }
-    buf = malloc(want ? (size_t)want : 1);
+    /*
+     * A pipe's length is unknown: grow the buffer as bytes arrive, so an
+     * unchecked arena_size cannot make us allocate what never comes.
+     */
+    len = got;
+    cap = seekable || want < 65536 ? want : 65536;
+    buf = malloc(cap ? (size_t)cap : 1);
     if (!buf) {
         return -ENOMEM;
     }
     memcpy(buf, head, (size_t)got);
-    if (want > got) {
-        ret = read_upto(fd, seekable, buf + got, got, want - got, &more);
+    while (len < want) {
+        if (len == cap) {
+            cap = cap * 2 < want ? cap * 2 : want;
+            nbuf = realloc(buf, (size_t)cap);
+            if (!nbuf) {
+                free(buf);
+                return -ENOMEM;
+            }
+            buf = nbuf;
+        }
+        ret = read_upto(fd, seekable, buf + len, len, cap - len, &more);
         if (ret) {
             free(buf);
             return ret;
         }
+        len += more;
+        if (len < cap) {
+            break;          /* end of file */
+        }
     }
     *ret_buf = buf;
-    *ret_len = got + more;
+    *ret_len = len;
     return 0;
 }
 

@@ -84,7 +84,7 @@ static double measure(OpFn fn, void *ctx)
     return median(samples, repeats);
 }
 
-static void die(const char *fmt, ...)
+static void __attribute__((format(printf, 1, 2))) die(const char *fmt, ...)
 {
     va_list ap;
 

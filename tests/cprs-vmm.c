@@ -78,10 +78,12 @@ typedef struct CpuState {
     uint64_t regs[510];
 } CpuState;
 
+#define G_PRINTF __attribute__((format(printf, 1, 2)))
+
 static const char *prog = "cprs-vmm";
 static int quiet;
 
-static void say(const char *fmt, ...)
+static void G_PRINTF say(const char *fmt, ...)
 {
     va_list ap;
 
@@ -96,7 +98,7 @@ static void say(const char *fmt, ...)
     va_end(ap);
 }
 
-static void die(const char *fmt, ...)
+static void G_PRINTF die(const char *fmt, ...)
 {
     va_list ap;
 

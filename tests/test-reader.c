@@ -109,6 +109,18 @@ static void test_open_paths(void **state)
     close(p[0]);
     close(p[1]);
 
+    /* A pipe whose header announces 1 GiB, then ends: malformed (the
+     * buffer grows with what arrives, not with what is announced). */
+    assert_int_equal(pipe(p), 0);
+    cprs_le64_set(&th_hdr(buf)->arena_size, UINT64_C(1) << 30);
+    assert_int_equal(write(p[1], buf, 4096 < size ? 4096 : size),
+                     (ssize_t)(4096 < size ? 4096 : size));
+    close(p[1]);
+    assert_int_equal(cprs_reader_open_fd(p[0], NULL, &d, &r), -EBADMSG);
+    assert_string_equal(d.clause, "3.9");   /* the header CRC went stale */
+    close(p[0]);
+    cprs_le64_set(&th_hdr(buf)->arena_size, size);
+
     /* Errors: bad fd, missing file, truncated file, no arguments. */
     assert_int_equal(cprs_reader_open_fd(-1, NULL, &d, &r), -EINVAL);
     assert_int_equal(cprs_reader_open_path("/nonexistent/arena", NULL, &d,
