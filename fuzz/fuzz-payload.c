@@ -226,9 +226,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT_MSG(ret == 0, "open failed (%d): %s", ret, diag.reason);
 
     ret = cprs_reader_devstate_data(r, 0, &got, &got_size);
-    FUZZ_ASSERT_MSG(good < 0 || (ret == 0) == (good == 1), "devstate_data gave %d, "
-                    "libzstd says the frame is %s", ret, good ? "good" :
-                    "bad");
+    FUZZ_ASSERT_MSG(good < 0 || (ret == 0) == (good == 1),
+                    "devstate_data gave %d, libzstd says the frame is %s",
+                    ret, good ? "good" : "bad");
     if (!ret) {
         FUZZ_ASSERT(got_size == raw && want);
         FUZZ_ASSERT_MSG(!raw || !memcmp(got, want, raw),
@@ -241,11 +241,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     diag = CPRS_OPTS(CprsDiag);
     v = cprs_reader_verify(r, &diag);
     /* Rule 4: verify accepts exactly the frames access accepts. */
-    FUZZ_ASSERT_MSG((v == 0) == (ret == 0), "verify gave %d (%s), devstate_data %d", v,
+    FUZZ_ASSERT_MSG((v == 0) == (ret == 0),
+                    "verify gave %d (%s), devstate_data %d", v,
                     v ? diag.reason : "ok", ret);
-    FUZZ_ASSERT_MSG(good < 0 || (v == 0) == (good == 1), "verify gave %d (%s), libzstd "
-                    "says the frame is %s", v, v ? diag.reason : "ok",
-                    good ? "good" : "bad");
+    FUZZ_ASSERT_MSG(good < 0 || (v == 0) == (good == 1),
+                    "verify gave %d (%s), libzstd says the frame is %s", v,
+                    v ? diag.reason : "ok", good ? "good" : "bad");
     if (!v) {
         fuzz_walk_reader(r, NULL, NULL, 0, true);
     }

@@ -346,7 +346,7 @@ static void gen_arenas(void)
     free(buf);
 }
 
-/* ---- Legacy streams -------------------------------------------------------- */
+/* ---- Legacy streams ---------------------------------------------------- */
 
 static const char *const legacy_targets[] = {
     "fuzz-legacy", "fuzz-legacy-roundtrip",
