@@ -68,9 +68,12 @@ CPRS_API unsigned cprs_version_number(void);
 /*
  * Where and why an input was rejected.  Filled by every function that
  * takes one, on failure only.  @offset is a byte offset into the arena (or
- * legacy stream); @section a directory index or -1; @record a record index
- * or -1; @clause the spec clause ("6.2.1") or ""; @reason a static English
- * phrase; @error the negative errno also returned.
+ * legacy stream); for a record inside a zstd-compressed section it is the
+ * section's offset plus the record's position in the decompressed bytes,
+ * and may then exceed arena_size.  @section is a directory index or -1;
+ * @record a record index or -1; @clause the spec clause ("6.2.1") or "";
+ * @reason a static English phrase; @error the negative errno also
+ * returned.
  */
 typedef struct CprsDiag {
     size_t sz;
