@@ -259,33 +259,6 @@ typedef struct Files {
     ino_t ino[MAX_FDS];
 } Files;
 
-static bool send_msg(int sock, const uint8_t *p, size_t len, const int *fds,
-                     uint32_t nfds)
-{
-    union {
-        struct cmsghdr align;
-        uint8_t buf[CMSG_SPACE(MAX_FDS * sizeof(int))];
-    } ctl;
-    struct iovec iov = { (void *)p, len };
-    struct msghdr msg;
-    struct cmsghdr *cm;
-
-    memset(&msg, 0, sizeof(msg));
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (nfds) {
-        memset(&ctl, 0, sizeof(ctl));
-        msg.msg_control = ctl.buf;
-        msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-        cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-        memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-    }
-    /* Never block: everything is queued before the receiver runs. */
-    return sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len;
-}
 
 /*
  * Send @data with the fds of @plan (fd i goes with the message that
@@ -318,7 +291,7 @@ static bool over_socket(const uint8_t *data, size_t size, const Plan *plan,
         }
         end = i + n < plan->count ? plan->at[i + n] : size;
         /* The bytes of one fd message end before the next fd's. */
-        sent = send_msg(sv[0], data + pos, end - pos, files->fd + i, n);
+        sent = fuzz_send_msg(sv[0], data + pos, end - pos, files->fd + i, n);
         i += n;
         pos = end;
     }

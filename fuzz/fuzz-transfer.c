@@ -37,33 +37,6 @@ typedef struct Plan {
     bool sender;            /* send with cprs_transfer_send() instead */
 } Plan;
 
-static bool send_msg(int sock, const uint8_t *p, size_t len, const int *fds,
-                     uint32_t nfds)
-{
-    union {
-        struct cmsghdr align;
-        uint8_t buf[CMSG_SPACE(MAX_FDS * sizeof(int))];
-    } ctl;
-    struct iovec iov = { (void *)p, len };
-    struct msghdr msg;
-    struct cmsghdr *cm;
-
-    memset(&msg, 0, sizeof(msg));
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (nfds) {
-        memset(&ctl, 0, sizeof(ctl));
-        msg.msg_control = ctl.buf;
-        msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-        cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-        memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-    }
-    /* Never block: everything is queued before the receiver runs. */
-    return sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len;
-}
 
 static bool load_errno_ok(int ret)
 {
@@ -109,7 +82,7 @@ static bool send_plan(const uint8_t *data, size_t size, const Plan *plan,
             n++;    /* the fds that go with the message at @pos */
         }
         end = i + n < plan->count ? plan->at[i + n] : size;
-        sent = send_msg(sv[0], data + pos, end - pos, files + i, n);
+        sent = fuzz_send_msg(sv[0], data + pos, end - pos, files + i, n);
         i += n;
         pos = end;
     }

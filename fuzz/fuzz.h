@@ -117,6 +117,16 @@ uint32_t fuzz_walk_reader(CprsReader *r, const char *const *keys,
 /* Errors a reader function may return on input (documented set). */
 bool fuzz_reader_errno_ok(int ret);
 
+/* Most fds fuzz_send_msg() attaches to one message. */
+#define FUZZ_MAX_SEND_FDS 8
+
+/*
+ * One sendmsg() of @len bytes with @nfds (<= FUZZ_MAX_SEND_FDS) fds by
+ * SCM_RIGHTS, never blocking; true if all of it was queued.
+ */
+bool fuzz_send_msg(int sock, const uint8_t *p, size_t len, const int *fds,
+                   uint32_t nfds);
+
 /* FUZZ_ASSERT that a failed call left a coherent diagnostic. */
 void fuzz_check_diag(const CprsDiag *diag, int ret, uint64_t size);
 

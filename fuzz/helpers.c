@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <sys/socket.h>
+
 #include "fuzz.h"
 
 CprsReaderOpts fuzz_reader_opts(uint32_t flags)
@@ -762,4 +764,35 @@ void fuzz_model_assert_equal(const FuzzModel *a, const FuzzModel *b,
                         !memcmp(x->data, y->data, (size_t)x->info.raw_size),
                         "payload %u bytes differ", i);
     }
+}
+
+bool fuzz_send_msg(int sock, const uint8_t *p, size_t len, const int *fds,
+                   uint32_t nfds)
+{
+    union {
+        struct cmsghdr align;
+        uint8_t buf[CMSG_SPACE(FUZZ_MAX_SEND_FDS * sizeof(int))];
+    } ctl;
+    struct iovec iov = { (void *)p, len };
+    struct msghdr msg;
+    struct cmsghdr *cm;
+
+    if (nfds > FUZZ_MAX_SEND_FDS) {
+        return false;
+    }
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (nfds) {
+        memset(&ctl, 0, sizeof(ctl));
+        msg.msg_control = ctl.buf;
+        msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+        cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+        memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+    }
+    /* Never block: everything is queued before the receiver runs. */
+    return sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len;
 }

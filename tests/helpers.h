@@ -16,6 +16,9 @@
 
 #include "cprs-internal.h"
 
+/* Number of open fds of this process (to prove nothing leaked). */
+unsigned th_count_fds(void);
+
 /* Read a whole file; fails the test on error.  free() the result. */
 uint8_t *th_read_file(const char *path, size_t *ret_size);
 

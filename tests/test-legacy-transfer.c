@@ -24,22 +24,6 @@
 
 #define NFD 6
 
-/* ---- Plumbing ---------------------------------------------------------- */
-
-static unsigned count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *de;
-    unsigned n = 0;
-
-    assert_non_null(d);
-    while ((de = readdir(d)) != NULL) {
-        n += de->d_name[0] != '.';
-    }
-    closedir(d);
-    return n - 1;   /* the directory's own fd */
-}
-
 static void pair(int sv[2])
 {
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
@@ -287,7 +271,7 @@ static void check_received(const CprsLegacy *lg, const int *sent)
 static void test_send_recv(void **state)
 {
     CprsDiag d = CPRS_OPTS(CprsDiag);
-    unsigned before = count_fds();
+    unsigned before = th_count_fds();
     CprsLegacy *lg, *got;
     CprsLegacyInfo li = CPRS_OPTS(CprsLegacyInfo);
     CprsVfioDeviceInfo vi = CPRS_OPTS(CprsVfioDeviceInfo);
@@ -331,7 +315,7 @@ static void test_send_recv(void **state)
     close(sv[0]);
     close(sv[1]);
     close_all(fds, NFD);
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(th_count_fds(), before);
 }
 
 /* What cprs_legacy_send() puts on the wire is what QEMU put there. */
@@ -340,7 +324,7 @@ static void test_wire_matches_qemu(void **state)
     uint8_t buf[1024];
     int fds[NFD], rfds[NFD * 2], sv[2];
     size_t at[NFD * 2], nf, len, i;
-    unsigned before = count_fds();
+    unsigned before = th_count_fds();
     CprsLegacy *lg;
 
     (void)state;
@@ -363,14 +347,14 @@ static void test_wire_matches_qemu(void **state)
     close(sv[0]);
     close(sv[1]);
     close_all(fds, NFD);
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(th_count_fds(), before);
 }
 
 /* QEMU's own bytes, fds sent by a raw sender, received by the library. */
 static void test_recv_qemu_bytes(void **state)
 {
     CprsDiag d = CPRS_OPTS(CprsDiag);
-    unsigned before = count_fds();
+    unsigned before = th_count_fds();
     Attach att[NFD];
     CprsLegacy *got;
     int fds[NFD], sv[2];
@@ -394,14 +378,14 @@ static void test_recv_qemu_bytes(void **state)
     close(sv[0]);
     close(sv[1]);
     close_all(fds, NFD);
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(th_count_fds(), before);
 }
 
 /* QEMU queues fds: all of them ahead of their bytes is fine, in order. */
 static void test_recv_early_fds(void **state)
 {
     CprsDiag d = CPRS_OPTS(CprsDiag);
-    unsigned before = count_fds();
+    unsigned before = th_count_fds();
     Attach att;
     CprsLegacy *got;
     int fds[NFD], sv[2];
@@ -417,7 +401,7 @@ static void test_recv_early_fds(void **state)
     close(sv[0]);
     close(sv[1]);
     close_all(fds, NFD);
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(th_count_fds(), before);
 }
 
 static void expect_recv_fail(const uint8_t *buf, size_t len,
@@ -446,7 +430,7 @@ static void test_recv_missing_fds(void **state)
 {
     CprsLegacyOpts lenient = CPRS_OPTS(CprsLegacyOpts,
                                        .flags = CPRS_LEGACY_F_LENIENT);
-    unsigned before = count_fds();
+    unsigned before = th_count_fds();
     Attach att[NFD];
     int fds[NFD];
     size_t i;
@@ -467,7 +451,7 @@ static void test_recv_missing_fds(void **state)
     expect_recv_fail(g1, svc[3] + 3, att, 4, NULL, -EBADMSG, svc[3] + 3,
                      "L7");
     close_all(fds, NFD);
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(th_count_fds(), before);
 }
 
 /*
@@ -478,7 +462,7 @@ static void test_recv_missing_fds(void **state)
 static void test_recv_late_fds(void **state)
 {
     CprsLegacyOpts o = CPRS_OPTS(CprsLegacyOpts, .mode = CPRS_MODE_TRANSFER);
-    unsigned before = count_fds();
+    unsigned before = th_count_fds();
     CprsFdInfo fi;
     CprsLegacy *lg;
     char name[1100];
@@ -508,7 +492,7 @@ static void test_recv_late_fds(void **state)
     free(buf);
     cprs_legacy_free(lg);
     close_all(fds, 64);
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(th_count_fds(), before);
 }
 
 static void test_recv_extra_fd(void **state)
@@ -517,7 +501,7 @@ static void test_recv_extra_fd(void **state)
                                        .flags = CPRS_LEGACY_F_LENIENT);
     CprsDiag d = CPRS_OPTS(CprsDiag);
     CprsDiag w = CPRS_OPTS(CprsDiag);
-    unsigned before = count_fds();
+    unsigned before = th_count_fds();
     Attach att[NFD + 1];
     CprsLegacy *got;
     int fds[NFD + 1], sv[2];
@@ -536,7 +520,7 @@ static void test_recv_extra_fd(void **state)
      */
     expect_recv_fail(g1, g1_size, att, NFD + 1, NULL, -EBADMSG, svc[5] + 1,
                      "L8.4");
-    assert_int_equal(count_fds(), before + NFD + 1);
+    assert_int_equal(th_count_fds(), before + NFD + 1);
 
     pair(sv);
     raw_send(sv[0], g1, g1_size, att, NFD + 1);
@@ -550,7 +534,7 @@ static void test_recv_extra_fd(void **state)
     close(sv[0]);
     close(sv[1]);
     close_all(fds, NFD + 1);
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(th_count_fds(), before);
 }
 
 /* Malformed bytes with fds: strict refuses (closing all), lenient warns. */
@@ -559,7 +543,7 @@ static void test_recv_lenient_marker(void **state)
     CprsLegacyOpts lenient = CPRS_OPTS(CprsLegacyOpts,
                                        .flags = CPRS_LEGACY_F_LENIENT);
     CprsDiag d = CPRS_OPTS(CprsDiag);
-    unsigned before = count_fds();
+    unsigned before = th_count_fds();
     Attach att[NFD];
     CprsLegacy *got;
     uint8_t *bad;
@@ -588,14 +572,14 @@ static void test_recv_lenient_marker(void **state)
     close(sv[1]);
     free(bad);
     close_all(fds, NFD);
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(th_count_fds(), before);
 }
 
 static void test_recv_limits(void **state)
 {
     CprsLegacyOpts o = CPRS_OPTS(CprsLegacyOpts, .max_records = 2);
     CprsDiag d = CPRS_OPTS(CprsDiag);
-    unsigned before = count_fds();
+    unsigned before = th_count_fds();
     Attach att[NFD];
     CprsLegacy *got;
     int fds[NFD], sv[2];
@@ -612,7 +596,7 @@ static void test_recv_limits(void **state)
     assert_int_equal(cprs_legacy_recv(sv[1], &o, &d, &got), -E2BIG);
     close(sv[0]);
     close(sv[1]);
-    assert_int_equal(count_fds(), before + NFD);
+    assert_int_equal(th_count_fds(), before + NFD);
     /* More bytes than max_size. */
     o = CPRS_OPTS(CprsLegacyOpts, .max_size = g1_size - 1);
     pair(sv);
@@ -621,7 +605,7 @@ static void test_recv_limits(void **state)
     assert_string_equal(d.clause, "L8.1");
     close(sv[0]);
     close(sv[1]);
-    assert_int_equal(count_fds(), before + NFD);
+    assert_int_equal(th_count_fds(), before + NFD);
     /* Exactly max_size is fine. */
     o.max_size = g1_size;
     pair(sv);
@@ -635,7 +619,7 @@ static void test_recv_limits(void **state)
     assert_int_equal(cprs_legacy_recv(0, &o, &d, &got), -EINVAL);
     assert_int_equal(cprs_legacy_recv(-1, NULL, &d, &got), -EINVAL);
     close_all(fds, NFD);
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(th_count_fds(), before);
 }
 
 /*
@@ -676,17 +660,17 @@ static void test_recv_ctrunc(void **state)
             _exit(4);
         }
         /* Exactly two numbers stay free for the six fds sent. */
-        rl.rlim_cur = (rlim_t)count_fds() + 2;
+        rl.rlim_cur = (rlim_t)th_count_fds() + 2;
         rl.rlim_max = 4096;
         if (setrlimit(RLIMIT_NOFILE, &rl)) {
             _exit(3);
         }
-        before = count_fds();
+        before = th_count_fds();
         ret = cprs_legacy_recv(sv[1], NULL, &d, &got);
         if (ret != -EBADMSG || !strstr(d.reason, "MSG_CTRUNC") || got) {
             _exit(1);
         }
-        _exit(count_fds() == before ? 0 : 2);
+        _exit(th_count_fds() == before ? 0 : 2);
     }
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
@@ -725,7 +709,7 @@ static void test_many_records(void **state)
 {
     CprsLegacyOpts o = CPRS_OPTS(CprsLegacyOpts, .mode = CPRS_MODE_TRANSFER);
     CprsDiag d = CPRS_OPTS(CprsDiag);
-    unsigned before = count_fds();
+    unsigned before = th_count_fds();
     enum { N = 300 };
     CprsFdInfo fi;
     CprsLegacy *lg, *got;
@@ -766,7 +750,7 @@ static void test_many_records(void **state)
     cprs_legacy_free(lg);
     close(sv[1]);
     close_all(fds, N);
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(th_count_fds(), before);
 }
 
 int main(void)

@@ -18,21 +18,6 @@
 
 #include "helpers.h"
 
-/* Number of open fds of this process. */
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *de;
-    int n = 0;
-
-    assert_non_null(d);
-    while ((de = readdir(d))) {
-        n += de->d_name[0] != '.';
-    }
-    closedir(d);
-    return n - 1;       /* the directory's own fd */
-}
-
 static int state_memfd(const void *buf, size_t size, unsigned seals,
                        const char *name)
 {
@@ -65,7 +50,7 @@ static void test_persist_find_release(void **state)
 {
     uint8_t *buf;
     size_t size;
-    int memfd, fd, got, format, before = count_fds();
+    int memfd, fd, got, format, before = th_count_fds();
 
     (void)state;
     th_build_rich(0, 0, &buf, &size);
@@ -82,7 +67,7 @@ static void test_persist_find_release(void **state)
     cprs_exec_release(fd);
     assert_null(getenv(CPRS_EXEC_STATE_NAME));
     assert_int_equal(find(&got, &format), -ENOENT);
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(th_count_fds(), before);
 
     /* unpersist after a failed exec: variable gone, fd closed. */
     memfd = state_memfd(buf, size, 0, CPRS_EXEC_STATE_NAME);
@@ -90,7 +75,7 @@ static void test_persist_find_release(void **state)
     close(memfd);
     assert_int_equal(cprs_exec_unpersist(fd), 0);
     assert_null(getenv(CPRS_EXEC_STATE_NAME));
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(th_count_fds(), before);
     free(buf);
 }
 
@@ -427,7 +412,7 @@ static void test_exec_save_load(void **state)
     CprsSaveOpts so = CPRS_OPTS(CprsSaveOpts);
     CprsState *s, *ld;
     Fixture f;
-    int fd, before = count_fds();
+    int fd, before = th_count_fds();
     int pass;
 
     (void)state;
@@ -452,7 +437,7 @@ static void test_exec_save_load(void **state)
         assert_null(getenv(CPRS_EXEC_STATE_NAME));
         cprs_state_free(ld);
         fixture_close(&f);
-        assert_int_equal(count_fds(), before);
+        assert_int_equal(th_count_fds(), before);
     }
 }
 
@@ -511,7 +496,7 @@ static void test_exec_load_all_or_nothing(void **state)
 
     /* The RAM memfd was replaced by another file since save. */
     ram0_copy = dup(f.ram0);
-    before = count_fds();
+    before = th_count_fds();
     fd_null = open("/dev/null", O_RDONLY | O_CLOEXEC);
     assert_int_equal(dup2(fd_null, f.ram0), f.ram0);
     close(fd_null);
@@ -524,7 +509,7 @@ static void test_exec_load_all_or_nothing(void **state)
     assert_string_equal(getenv(CPRS_EXEC_STATE_NAME), env);
     assert_true(fcntl(fd, F_GETFD) >= 0);
     assert_false(fcntl(f.efd, F_GETFD) & FD_CLOEXEC);
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(th_count_fds(), before);
 
     /* Closed instead of replaced. */
     close(f.ram0);
@@ -574,7 +559,7 @@ static void test_transfer(void **state)
     Sender sd;
     pthread_t th;
     Fixture f;
-    int sv[2], pass, before = count_fds();
+    int sv[2], pass, before = th_count_fds();
     char text[256];
 
     (void)state;
@@ -605,7 +590,7 @@ static void test_transfer(void **state)
         cprs_state_free(ld);
         cprs_state_free(s);
         fixture_close(&f);
-        assert_int_equal(count_fds(), before);
+        assert_int_equal(th_count_fds(), before);
     }
 }
 
@@ -618,7 +603,7 @@ static void test_transfer_many_fds(void **state)
     Sender sd;
     pthread_t th;
     char name[32];
-    int efd[N], sv[2], i, before = count_fds();
+    int efd[N], sv[2], i, before = th_count_fds();
     uint64_t v;
 
     (void)state;
@@ -650,7 +635,7 @@ static void test_transfer_many_fds(void **state)
     for (i = 0; i < N; i++) {
         close(efd[i]);
     }
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(th_count_fds(), before);
 }
 
 /* A peer that sends an arena with one fd too few, or stops midway. */
@@ -661,7 +646,7 @@ static void test_transfer_bad_peer(void **state)
     CprsWriter *w = th_rich_writer(0, 0);
     void *buf;
     size_t size;
-    int sv[2], fds[3], before = count_fds();
+    int sv[2], fds[3], before = th_count_fds();
 
     (void)state;
     assert_int_equal(cprs_writer_finish_buffer(w, &buf, &size), 0);
@@ -691,7 +676,7 @@ static void test_transfer_bad_peer(void **state)
     close(fds[0]);
     close(fds[1]);
     close(fds[2]);
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(th_count_fds(), before);
     free(buf);
 }
 

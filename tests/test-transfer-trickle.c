@@ -24,20 +24,6 @@
 
 #define SCM_MAX 253
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *de;
-    int n = 0;
-
-    assert_non_null(d);
-    while ((de = readdir(d))) {
-        n += de->d_name[0] != '.';
-    }
-    closedir(d);
-    return n - 1;
-}
-
 typedef struct Sender {
     CprsState *s;
     int sock;
@@ -137,7 +123,7 @@ static void trickle(uint32_t flags, uint32_t slow)
     pthread_t ts, tr;
     Sender sd;
     Relay rl;
-    int a[2], b[2], ram, efd, before = count_fds();
+    int a[2], b[2], ram, efd, before = th_count_fds();
     char text[256];
 
     ram = memfd_create("ram0", MFD_CLOEXEC);
@@ -176,7 +162,7 @@ static void trickle(uint32_t flags, uint32_t slow)
     close(b[0]);
     close(ram);
     close(efd);
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(th_count_fds(), before);
 }
 
 static void test_arena_trickle(void **state)
