@@ -100,11 +100,6 @@ static void table_free(Table *t)
     memset(t, 0, sizeof(*t));
 }
 
-static uint32_t entry_hash(const Entry *e)
-{
-    return e->hash;
-}
-
 /* Rebuild the index with room for @want live entries (drops tombs). */
 static int table_rehash(Table *t, uint32_t want)
 {
@@ -124,7 +119,7 @@ static int table_rehash(Table *t, uint32_t want)
         if (!t->e[i].live) {
             continue;
         }
-        pos = entry_hash(&t->e[i]) & (nslots - 1);
+        pos = t->e[i].hash & (nslots - 1);
         while (slots[pos] != SLOT_EMPTY) {
             pos = (pos + 1) & (nslots - 1);
         }
@@ -197,7 +192,7 @@ static int table_reserve(Table *t)
 /* Append @e (after table_reserve()), taking ownership of its buffers. */
 static uint32_t table_put(Table *t, const Entry *e)
 {
-    uint32_t idx = t->n++, pos = entry_hash(e) & (t->nslots - 1);
+    uint32_t idx = t->n++, pos = e->hash & (t->nslots - 1);
 
     t->e[idx] = *e;
     t->e[idx].live = true;
@@ -214,7 +209,7 @@ static uint32_t table_put(Table *t, const Entry *e)
 
 static void table_del(Table *t, uint32_t idx)
 {
-    uint32_t pos = entry_hash(&t->e[idx]) & (t->nslots - 1);
+    uint32_t pos = t->e[idx].hash & (t->nslots - 1);
 
     while (t->slots[pos] != idx + 1) {
         pos = (pos + 1) & (t->nslots - 1);
