@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * fuzz-core.c - the ELF core locator, cprs_core_find_state{,_buffer}(),
+ * fuzz-core.c - the ELF core locator, core_find_state{,_buffer}(),
  * on hostile core files (ELF and program headers, PT_NOTE framing, the
  * NT_FILE payload, PT_LOAD data scanned for either magic).
  *
@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
+#include "inspect.h"
 
 #define MAX_CANDIDATES 8
 
@@ -36,7 +37,7 @@ static bool core_errno_ok(int ret)
 
 /* The candidate's bytes are what the locator says they are. */
 static void check_candidate(const uint8_t *data, size_t size,
-                            const CprsCoreState *st)
+                            const CoreState *st)
 {
     CprsReaderOpts ro = fuzz_reader_opts(0);
     CprsLegacyOpts lo = CPRS_OPTS(CprsLegacyOpts,
@@ -49,8 +50,8 @@ static void check_candidate(const uint8_t *data, size_t size,
     CprsLegacy *lg;
     int ret;
 
-    FUZZ_ASSERT(st->found_by == CPRS_CORE_FOUND_NT_FILE ||
-                st->found_by == CPRS_CORE_FOUND_SCAN);
+    FUZZ_ASSERT(st->found_by == CORE_FOUND_NT_FILE ||
+                st->found_by == CORE_FOUND_SCAN);
     FUZZ_ASSERT(st->file_offset <= size &&
                 st->size <= size - st->file_offset);
     FUZZ_ASSERT(memchr(st->map_name, 0, sizeof(st->map_name)) != NULL);
@@ -59,7 +60,7 @@ static void check_candidate(const uint8_t *data, size_t size,
     if (st->format == CPRS_DETECT_ARENA) {
         FUZZ_ASSERT(st->size >= CPRS_HEADER_V1_SIZE);
         FUZZ_ASSERT(cprs_detect(p, st->size) == CPRS_DETECT_ARENA);
-        FUZZ_ASSERT(!(st->flags & CPRS_CORE_STATE_F_TRUNCATED) ==
+        FUZZ_ASSERT(!(st->flags & CORE_STATE_F_TRUNCATED) ==
                     (st->declared_size == st->size));
         ret = cprs_reader_open_buffer(p, (size_t)st->size, &ro, &diag, &r);
         /* The locator checked the header CRC: open gets past it. */
@@ -82,10 +83,10 @@ static void check_candidate(const uint8_t *data, size_t size,
 }
 
 /* Every candidate for @opts; returns how many. */
-static uint32_t search(const uint8_t *data, size_t size, CprsCoreOpts *o,
-                       CprsCoreState *first)
+static uint32_t search(const uint8_t *data, size_t size, CoreOpts *o,
+                       CoreState *first)
 {
-    CprsCoreState st[MAX_CANDIDATES];
+    CoreState st[MAX_CANDIDATES];
     CprsDiag diag;
     uint32_t k, j;
     int ret;
@@ -93,8 +94,8 @@ static uint32_t search(const uint8_t *data, size_t size, CprsCoreOpts *o,
     for (k = 0; k < MAX_CANDIDATES; k++) {
         o->skip = k;
         diag = CPRS_OPTS(CprsDiag);
-        st[k] = CPRS_OPTS(CprsCoreState);
-        ret = cprs_core_find_state_buffer(data, size, o, &diag, &st[k]);
+        st[k] = (CoreState){ 0 };
+        ret = core_find_state_buffer(data, size, o, &diag, &st[k]);
         if (ret) {
             FUZZ_ASSERT_MSG(core_errno_ok(ret), "core: error %d", ret);
             fuzz_check_diag(&diag, ret, size);
@@ -121,9 +122,9 @@ static uint32_t search(const uint8_t *data, size_t size, CprsCoreOpts *o,
 
 /* The fd entry point (pread on a memfd) finds the same first state. */
 static void via_fd(const uint8_t *data, size_t size, uint32_t found,
-                   const CprsCoreState *first)
+                   const CoreState *first)
 {
-    CprsCoreState st = CPRS_OPTS(CprsCoreState);
+    CoreState st = (CoreState){ 0 };
     size_t done = 0;
     ssize_t n;
     int fd, ret;
@@ -136,7 +137,7 @@ static void via_fd(const uint8_t *data, size_t size, uint32_t found,
         done += (size_t)n;
     }
     if (done == size) {
-        ret = cprs_core_find_state(fd, NULL, NULL, &st);
+        ret = core_find_state(fd, NULL, NULL, &st);
         FUZZ_ASSERT_MSG((ret == 0) == (found > 0), "core from an fd: %d, "
                         "from the buffer: %u candidates", ret, found);
         if (!ret) {
@@ -152,20 +153,20 @@ static void via_fd(const uint8_t *data, size_t size, uint32_t found,
 /* Misuse gets -EINVAL: bad options, no result, a core that is a pipe. */
 static void contract(const uint8_t *data, size_t size)
 {
-    CprsCoreOpts o = CPRS_OPTS(CprsCoreOpts, .flags = 0x80);
-    CprsCoreState st = CPRS_OPTS(CprsCoreState);
+    CoreOpts o = (CoreOpts){ .flags = 0x80 };
+    CoreState st = (CoreState){ 0 };
     CprsDiag diag = CPRS_OPTS(CprsDiag);
     int p[2];
 
-    FUZZ_ASSERT(cprs_core_find_state_buffer(data, size, &o, &diag, &st) ==
+    FUZZ_ASSERT(core_find_state_buffer(data, size, &o, &diag, &st) ==
                 -EINVAL);
-    FUZZ_ASSERT(cprs_core_find_state_buffer(data, size, NULL, &diag, NULL) ==
+    FUZZ_ASSERT(core_find_state_buffer(data, size, NULL, &diag, NULL) ==
                 -EINVAL);
-    FUZZ_ASSERT(cprs_core_find_state_buffer(NULL, 1, NULL, &diag, &st) ==
+    FUZZ_ASSERT(core_find_state_buffer(NULL, 1, NULL, &diag, &st) ==
                 -EINVAL);
-    FUZZ_ASSERT(cprs_core_find_state(-1, NULL, &diag, &st) == -EINVAL);
+    FUZZ_ASSERT(core_find_state(-1, NULL, &diag, &st) == -EINVAL);
     if (pipe2(p, O_CLOEXEC) == 0) {
-        FUZZ_ASSERT(cprs_core_find_state(p[0], NULL, &diag, &st) == -EINVAL);
+        FUZZ_ASSERT(core_find_state(p[0], NULL, &diag, &st) == -EINVAL);
         close(p[0]);
         close(p[1]);
     }
@@ -173,22 +174,22 @@ static void contract(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    CprsCoreOpts o;
-    CprsCoreState first = CPRS_OPTS(CprsCoreState);
+    CoreOpts o;
+    CoreState first = (CoreState){ 0 };
     uint32_t found;
 
     if (fuzz_outside_size_range(size, 0, FUZZ_ARENA_MAX_INPUT)) {
         return 0;
     }
-    o = CPRS_OPTS(CprsCoreOpts);
+    o = (CoreOpts){ 0 };
     found = search(data, size, &o, &first);
     via_fd(data, size, found, &first);
 
-    o = CPRS_OPTS(CprsCoreOpts, .flags = CPRS_CORE_F_NO_SCAN);
+    o = (CoreOpts){ .flags = CORE_F_NO_SCAN };
     search(data, size, &o, &first);
-    o = CPRS_OPTS(CprsCoreOpts, .max_scan = 64);
+    o = (CoreOpts){ .max_scan = 64 };
     search(data, size, &o, &first);
-    o = CPRS_OPTS(CprsCoreOpts, .memfd_name = "memory-backend-memfd");
+    o = (CoreOpts){ .memfd_name = "memory-backend-memfd" };
     search(data, size, &o, &first);
     contract(data, size);
     return 0;

@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cprstate.h"
+#include "cprs-internal.h"   /* fuzz targets may reach internals */
 
 /* The libFuzzer entry point; the only symbol a target defines. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#define CPRS_EXPERIMENTAL
 #include "cprstate.h"
 
 static int repeats = 7;

@@ -42,7 +42,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cprstate.h"
+#include "cprs-internal.h"
 
 typedef struct Block {
     const char *name;       /* cpr name and RAMBlock idstr */

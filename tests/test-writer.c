@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "inspect.h"
 
 static CprsWriter *new_writer(void)
 {
@@ -293,12 +294,15 @@ static int find_own_build_id(struct dl_phdr_info *info, size_t size,
 }
 
 /*
- * The default build-id is this executable's, read by libelf from the file;
- * compare it with the note the loader mapped into memory.
+ * The default build-id is this executable's, from the note the loader
+ * mapped; compare it with our own walk of that note and with libelf's
+ * reading of the executable file.
  */
 static void test_default_build_id(void **state)
 {
-    uint8_t mem[33] = { 0 };
+    uint8_t mem[33] = { 0 }, file[32];
+    size_t file_size;
+    int fd;
     CprsArenaInfo ai = CPRS_OPTS(CprsArenaInfo);
     CprsWriter *w;
     CprsReader *r;
@@ -315,6 +319,13 @@ static void test_default_build_id(void **state)
     assert_int_equal(cprs_reader_get_info(r, &ai), 0);
     assert_int_equal(ai.build_id_size, mem[0]);
     assert_memory_equal(ai.build_id, mem + 1, mem[0]);
+    /* An independent reading: libelf, from the executable's file. */
+    fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(elf_build_id(fd, file, sizeof(file), &file_size), 0);
+    close(fd);
+    assert_int_equal(ai.build_id_size, file_size);
+    assert_memory_equal(ai.build_id, file, file_size);
     assert_int_equal(ai.writer_pid, (uint32_t)getpid());
     assert_true(ai.created_ns > UINT64_C(1600000000) * 1000000000u);
     assert_string_equal(ai.producer, "libcprstate 0.1.0");
@@ -332,15 +343,15 @@ static void test_elf_build_id_errors(void **state)
     (void)state;
     fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     assert_true(fd >= 0);
-    assert_int_equal(cprs_elf_build_id(fd, id, 4, &n), -E2BIG);
-    assert_int_equal(cprs_elf_build_id(fd, id, sizeof(id), &n), 0);
+    assert_int_equal(elf_build_id(fd, id, 4, &n), -E2BIG);
+    assert_int_equal(elf_build_id(fd, id, sizeof(id), &n), 0);
     assert_true(n >= 16);
     assert_int_equal(lseek(fd, 0, SEEK_CUR), 0);
     close(fd);
     /* Not ELF at all: a memfd with text. */
     fd = memfd_create("notelf", MFD_CLOEXEC);
     assert_int_equal(write(fd, "hello, world", 12), 12);
-    assert_int_equal(cprs_elf_build_id(fd, id, sizeof(id), &n), -EBADMSG);
+    assert_int_equal(elf_build_id(fd, id, sizeof(id), &n), -EBADMSG);
     close(fd);
 }
 

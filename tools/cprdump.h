@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "cprstate.h"
+#include "inspect.h"
 
 /*
  * Exit codes.  show, verify, convert: 0 valid, 2 corrupt or invalid,
@@ -96,7 +97,7 @@ typedef struct Source {
     CprsDiag diag;          /* ... and where */
     bool lenient_fallback;  /* strict decode failed; legacy is lenient */
     bool from_core;
-    CprsCoreState core;     /* SRC_CORE: where it was */
+    CoreState core;     /* SRC_CORE: where it was */
     char core_path[4200];
 } Source;
 

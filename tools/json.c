@@ -195,7 +195,7 @@ static const char *origin_name(int origin)
 
 void json_source(Json *j, const char *key, const Source *s)
 {
-    const CprsCoreState *c = &s->core;
+    const CoreState *c = &s->core;
 
     json_obj(j, key);
     json_str(j, "kind", origin_name(s->origin));
@@ -218,13 +218,13 @@ void json_source(Json *j, const char *key, const Source *s)
         return;
     }
     json_obj(j, "core");
-    json_str(j, "found-by", c->found_by == CPRS_CORE_FOUND_NT_FILE ?
+    json_str(j, "found-by", c->found_by == CORE_FOUND_NT_FILE ?
              "nt-file" : "scan");
     json_u64(j, "file-offset", c->file_offset);
     json_u64(j, "size", c->size);
     json_u64(j, "declared-size", c->declared_size);
     json_u64(j, "vaddr", c->vaddr);
-    json_bool(j, "truncated", c->flags & CPRS_CORE_STATE_F_TRUNCATED);
+    json_bool(j, "truncated", c->flags & CORE_STATE_F_TRUNCATED);
     if (c->map_name[0]) {
         json_obj(j, "mapping");
         json_u64(j, "start", c->map_start);

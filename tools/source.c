@@ -187,7 +187,7 @@ static void core_advice(const Source *src, int err, const CprsDiag *diag)
         cprdump_err("%s: no CPR state in this core: no mapping of "
                     "memfd:%s with a valid state, and no arena or QCPR "
                     "stream in the dumped memory (%s)", src->label,
-                    CPRS_CORE_STATE_MEMFD_NAME, diag->reason);
+                    CORE_STATE_MEMFD_NAME, diag->reason);
         break;
     case -ENODATA:
         cprdump_err("%s: the core lists the state mapping but not its "
@@ -211,23 +211,23 @@ static void core_advice(const Source *src, int err, const CprsDiag *diag)
 static int load_core(Source *src, int fd, const uint8_t *buf, size_t size,
                      const Options *o)
 {
-    CprsCoreOpts co = CPRS_OPTS(CprsCoreOpts, .skip = o->core_index);
+    CoreOpts co = (CoreOpts){ .skip = o->core_index };
     CprsDiag diag = CPRS_OPTS(CprsDiag);
-    CprsCoreState *cs = &src->core;
+    CoreState *cs = &src->core;
     const char *how;
     int ret;
 
-    *cs = CPRS_OPTS(CprsCoreState);
+    *cs = (CoreState){ 0 };
     if (buf) {
-        ret = cprs_core_find_state_buffer(buf, size, &co, &diag, cs);
+        ret = core_find_state_buffer(buf, size, &co, &diag, cs);
     } else {
-        ret = cprs_core_find_state(fd, &co, &diag, cs);
+        ret = core_find_state(fd, &co, &diag, cs);
     }
     if (ret) {
         core_advice(src, ret, &diag);
         return ret;
     }
-    how = cs->found_by == CPRS_CORE_FOUND_NT_FILE ? "through NT_FILE" :
+    how = cs->found_by == CORE_FOUND_NT_FILE ? "through NT_FILE" :
           "by scanning the dumped memory";
     cprdump_note(o, "%s: ELF core: %s found %s at 0x%" PRIx64 "%s%s%s, %"
                  PRIu64 " bytes at core offset 0x%" PRIx64, src->label,
@@ -235,12 +235,12 @@ static int load_core(Source *src, int fd, const uint8_t *buf, size_t size,
                  how, cs->vaddr, cs->map_name[0] ? " (in " : "",
                  cs->map_name, cs->map_name[0] ? ")" : "", cs->size,
                  cs->file_offset);
-    if (cs->flags & CPRS_CORE_STATE_F_TRUNCATED) {
+    if (cs->flags & CORE_STATE_F_TRUNCATED) {
         cprdump_err("%s: the core holds only %" PRIu64 " of the arena's %"
                     PRIu64 " bytes", src->label, cs->size,
                     cs->declared_size);
     }
-    if (cs->flags & CPRS_CORE_STATE_F_BAD_NT_FILE) {
+    if (cs->flags & CORE_STATE_F_BAD_NT_FILE) {
         cprdump_note(o, "%s: its NT_FILE note is malformed; part of it "
                      "was ignored", src->label);
     }

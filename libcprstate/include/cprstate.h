@@ -36,6 +36,28 @@ extern "C" {
 #define CPRS_API __attribute__((visibility("default")))
 #endif
 
+/*
+ * Experimental API (STYLE 6, as zstd's ZSTD_STATIC_LINKING_ONLY): declared
+ * only when the includer defines CPRS_EXPERIMENTAL, never exported from
+ * the shared library, so it exists only for static linking (QEMU's
+ * subproject, the tests).  It may change or go away in any release.
+ */
+#define CPRS_EXPERIMENTAL_API __attribute__((visibility("hidden")))
+
+/*
+ * A function kept for compatibility: still exported, but the compiler
+ * warns its callers.  CPRS_DEPRECATED_SINCE(0, 2, "use cprs_x()") marks
+ * what version 0.2 replaced.  Define CPRS_NO_DEPRECATION_WARNINGS to
+ * silence the warnings.
+ */
+#ifdef CPRS_NO_DEPRECATION_WARNINGS
+#define CPRS_DEPRECATED_SINCE(major, minor, hint)
+#else
+#define CPRS_DEPRECATED_SINCE(major, minor, hint) \
+    __attribute__((deprecated("since libcprstate " #major "." #minor \
+                              ": " hint)))
+#endif
+
 /* ---- Versions ---------------------------------------------------------- */
 
 /* Library version; the format version is CPRS_FORMAT_VERSION_*. */
@@ -718,36 +740,6 @@ CPRS_API int cprs_writer_finish_fd(CprsWriter *writer, int fd);
  */
 CPRS_API int cprs_writer_finish_memfd(CprsWriter *writer, const char *name,
                                       uint32_t flags, int *ret_fd);
-
-/* ---- Helpers on live fds and ELF files -------------------------------- */
-
-/**
- * cprs_fd_identify: describe an open fd as a record would at save time.
- * @fd: an open fd of this process.
- * @info: kind, flags, seals, st_mode, dev, ino and size are set; other
- *        fields are left alone.
- *
- * The kind comes from fstat() and the /proc/self/fd link (memfd:, vfio,
- * iommufd, eventfd, tun, pipe, socket, tmpfs files).
- *
- * Returns: 0, or the syscall error.
- */
-CPRS_API int cprs_fd_identify(int fd, CprsFdInfo *info);
-
-/**
- * cprs_elf_build_id: read the GNU build-id note of an ELF file.
- * @fd: an open ELF file; read with pread (offset unchanged); borrowed.
- * @buf: destination.
- * @size: bytes at @buf.
- * @ret_size: bytes of the build-id, on success.
- *
- * Uses libelf; the file is untrusted.
- *
- * Returns: 0; -ENOENT no build-id note; -E2BIG build-id longer than
- * @size; -EBADMSG not a valid ELF file; -ENOMEM.
- */
-CPRS_API int cprs_elf_build_id(int fd, void *buf, size_t size,
-                               size_t *ret_size);
 
 /* ---- Live-update lifecycle: cpr-exec (spec 11) ------------------------ */
 
@@ -1488,20 +1480,6 @@ CPRS_API int cprs_legacy_fd_find(const CprsLegacy *legacy, const char *name,
                                  int32_t id, uint32_t *ret_index);
 
 /**
- * cprs_legacy_fd_take: take ownership of a received fd.
- * @legacy: a handle filled by cprs_legacy_recv().
- * @index: fd record index.
- * @ret_fd: the fd (close-on-exec), on success; the caller now owns it and
- *          cprs_legacy_free() no longer closes it.  The record keeps the
- *          number.
- *
- * Returns: 0; -EINVAL bad index; -ENOENT the handle does not own an fd
- * for this record (not received, or already taken).
- */
-CPRS_API int cprs_legacy_fd_take(CprsLegacy *legacy, uint32_t index,
-                                 int *ret_fd);
-
-/**
  * cprs_legacy_vfio_count: number of vfio device records.
  * @legacy: a handle, or NULL (0).
  *
@@ -1555,6 +1533,13 @@ CPRS_API uint32_t cprs_legacy_warning_count(const CprsLegacy *legacy);
 CPRS_API int cprs_legacy_warning_get(const CprsLegacy *legacy,
                                      uint32_t index, CprsDiag *diag);
 
+#ifdef CPRS_EXPERIMENTAL
+/*
+ * Building a legacy stream by hand (experimental): a VMM saving through
+ * CprsState gets QEMU's stream with CPRS_SAVE_F_LEGACY and needs none of
+ * this; tests and seed generators do.
+ */
+
 /**
  * cprs_legacy_new: start a legacy stream from scratch (e.g. a downgrade).
  * @opts: options or NULL: mode (0: CPRS_MODE_EXEC), vfio_form (0: FULL),
@@ -1563,8 +1548,8 @@ CPRS_API int cprs_legacy_warning_get(const CprsLegacy *legacy,
  *
  * Returns: 0; -EINVAL bad opts; -ENOMEM.
  */
-CPRS_API int cprs_legacy_new(const CprsLegacyOpts *opts,
-                             CprsLegacy **ret_legacy);
+CPRS_EXPERIMENTAL_API int cprs_legacy_new(const CprsLegacyOpts *opts,
+                                          CprsLegacy **ret_legacy);
 
 /**
  * cprs_legacy_add_fd: append an fd record (it goes last in the stream).
@@ -1580,8 +1565,9 @@ CPRS_API int cprs_legacy_new(const CprsLegacyOpts *opts,
  * Returns: 0; -EINVAL bad name or fd; -EEXIST (name, id) already there;
  * -E2BIG too many records; -ENOMEM.  Nothing changes on failure.
  */
-CPRS_API int cprs_legacy_add_fd(CprsLegacy *legacy, const CprsFdInfo *fd,
-                                uint32_t *ret_index);
+CPRS_EXPERIMENTAL_API int cprs_legacy_add_fd(CprsLegacy *legacy,
+                                             const CprsFdInfo *fd,
+                                             uint32_t *ret_index);
 
 /**
  * cprs_legacy_add_vfio: append a vfio device record.
@@ -1592,9 +1578,10 @@ CPRS_API int cprs_legacy_add_fd(CprsLegacy *legacy, const CprsFdInfo *fd,
  * Returns: 0; -EINVAL bad name, or a STUB or NONE form (they cannot carry
  * records); -EEXIST name already there; -E2BIG; -ENOMEM.
  */
-CPRS_API int cprs_legacy_add_vfio(CprsLegacy *legacy,
-                                  const CprsVfioDeviceInfo *dev,
-                                  uint32_t *ret_index);
+CPRS_EXPERIMENTAL_API int cprs_legacy_add_vfio(CprsLegacy *legacy,
+                                               const CprsVfioDeviceInfo *dev,
+                                               uint32_t *ret_index);
+#endif /* CPRS_EXPERIMENTAL */
 
 /**
  * cprs_legacy_encode: write the stream as QEMU would.
@@ -1614,27 +1601,6 @@ CPRS_API int cprs_legacy_add_vfio(CprsLegacy *legacy,
 CPRS_API int cprs_legacy_encode(const CprsLegacy *legacy,
                                 const CprsLegacyOpts *opts, void **ret_buf,
                                 size_t *ret_size);
-
-/**
- * cprs_legacy_to_writer: add a legacy stream's records to an arena writer.
- * @legacy: a handle.
- * @writer: a writer, normally created with mode = the legacy mode (see
- *          cprs_legacy_to_arena(), which does that).
- * @diag: filled on failure (record index, reason), or NULL.
- *
- * fd records keep their order, name and id; cpr-exec fds go to the fd
- * field, cpr-transfer records get fd -1 (their slot is their position);
- * kind is CPRS_FD_KIND_OTHER with no identity.  vfio records map to vfio
- * device records (name, devid, ioas_id, hwpt_id).  The arena is stricter
- * than QEMU: names outside printable ASCII, and duplicates, accepted by a
- * lenient decode, are refused here.  On failure the writer may hold some
- * of the records: free it.
- *
- * Returns: 0; -EINVAL (a name the arena refuses); -EEXIST duplicate key;
- * -E2BIG; -ENOMEM.
- */
-CPRS_API int cprs_legacy_to_writer(const CprsLegacy *legacy,
-                                   CprsWriter *writer, CprsDiag *diag);
 
 /**
  * cprs_legacy_to_arena: a new writer holding a legacy stream's records.
@@ -1671,163 +1637,6 @@ CPRS_API int cprs_legacy_from_reader(CprsReader *reader,
                                      const CprsLegacyOpts *opts,
                                      CprsDiag *diag,
                                      CprsLegacy **ret_legacy);
-
-/**
- * cprs_legacy_recv: receive a cpr-transfer stream and its fds.
- * @sock: a connected unix stream socket; read to EOF (the sender shuts
- *        its write side down).  Borrowed, not closed.  Blocking reads.
- * @opts: as cprs_legacy_decode(); mode must be 0 or CPRS_MODE_TRANSFER;
- *        max_size caps the bytes, max_records the fds.
- * @diag: filled on failure, or NULL.
- * @ret_legacy: the new handle owning every claimed fd, on success.
- *
- * fds come by SCM_RIGHTS, received with MSG_CMSG_CLOEXEC; they are queued
- * in arrival order and each 0x20 service byte claims the oldest fd that
- * had arrived by then, as QEMU does.  A truncated control message
- * (MSG_CTRUNC) fails.  fds left unclaimed are closed: an error in strict
- * mode, a warning with CPRS_LEGACY_F_LENIENT.  On any failure every
- * received fd is closed.  Peer data is untrusted.
- *
- * Returns: as cprs_legacy_decode(), plus -EBADMSG for MSG_CTRUNC, a
- * service byte with no fd, or unclaimed fds (strict); -E2BIG; syscall
- * errors of recvmsg().
- */
-CPRS_API int cprs_legacy_recv(int sock, const CprsLegacyOpts *opts,
-                              CprsDiag *diag, CprsLegacy **ret_legacy);
-
-/* Shut the write side down after the last byte, as QEMU does. */
-#define CPRS_LEGACY_SEND_F_SHUTDOWN UINT32_C(0x1)
-
-/**
- * cprs_legacy_send: send a cpr-transfer stream with its fds.
- * @legacy: a handle in cpr-transfer mode whose every fd record has an fd.
- * @sock: a connected unix stream socket; borrowed.
- * @flags: CPRS_LEGACY_SEND_F_*.
- *
- * Writes the encoded stream; each 0x20 service byte goes alone in one
- * sendmsg() carrying its fd by SCM_RIGHTS, as QEMU sends it.  Uses
- * MSG_NOSIGNAL: a closed peer gives -EPIPE, never SIGPIPE.  On failure
- * part of the stream may have been sent.
- *
- * Returns: 0; -EINVAL not cpr-transfer, an fd record without an fd, or
- * unknown flags; -ENOMEM; syscall errors of sendmsg() or shutdown().
- */
-CPRS_API int cprs_legacy_send(const CprsLegacy *legacy, int sock,
-                              uint32_t flags);
-
-/* ==== ELF core dumps (core.c) ========================================== */
-
-/*
- * Finding the CPR state in an ELF core dump: a kernel core or a gdb
- * "gcore" core of a process that had the state mapped, or held a copy of
- * it in its memory.  The NT_FILE note names the process's file mappings;
- * a mapping of the state memfd ("/memfd:QEMU_CPR_EXEC_STATE", usually
- * followed by " (deleted)") at file offset 0 is read back from the
- * PT_LOAD segment that holds its pages.  Then (unless CPRS_CORE_F_NO_SCAN)
- * the PT_LOAD data is scanned for the arena magic at 8-byte aligned
- * addresses and for the 8 bytes that start a legacy stream ("QCPR", be32
- * 1).  An arena candidate must have a valid header CRC; a legacy one must
- * decode (leniently, since whatever followed it in memory is in the core
- * too).  Nothing else is validated: open what is found with a reader or
- * the legacy decoder, as any untrusted input.
- *
- * The core is untrusted: headers, notes, counts, offsets and sizes are
- * all bounds-checked; a malformed NT_FILE note is ignored (and flagged)
- * rather than fatal, so that the scan still runs.
- */
-
-/* Default memfd name looked for in NT_FILE: QEMU's state memfd. */
-#define CPRS_CORE_STATE_MEMFD_NAME CPRS_EXEC_STATE_NAME
-
-/* Do not scan PT_LOAD data; use the NT_FILE note only. */
-#define CPRS_CORE_F_NO_SCAN UINT32_C(0x1)
-
-typedef struct CprsCoreOpts {
-    size_t sz;
-    uint32_t flags;             /* CPRS_CORE_F_* */
-    uint32_t skip;              /* candidates to skip, in search order */
-    const char *memfd_name;     /* NULL: CPRS_CORE_STATE_MEMFD_NAME */
-    uint64_t max_scan;          /* PT_LOAD bytes to scan, checked per
-                                 * 1 MiB chunk; 0: all */
-} CprsCoreOpts;
-
-/* How the state was found (CprsCoreState.found_by). */
-enum {
-    CPRS_CORE_FOUND_NT_FILE = 1,    /* a mapping NT_FILE names */
-    CPRS_CORE_FOUND_SCAN = 2,       /* its magic, scanning PT_LOAD data */
-    CPRS_CORE_FOUND__MAX,
-};
-
-/* The arena header declares more bytes than the core holds there. */
-#define CPRS_CORE_STATE_F_TRUNCATED    UINT32_C(0x1)
-/* The NT_FILE note is malformed; entries from the bad one on are ignored. */
-#define CPRS_CORE_STATE_F_BAD_NT_FILE  UINT32_C(0x2)
-/* The core has no NT_FILE note (old kernels, some dumpers). */
-#define CPRS_CORE_STATE_F_NO_NT_FILE   UINT32_C(0x4)
-
-/* Bytes of CprsCoreState.map_name, including the NUL. */
-#define CPRS_CORE_MAP_NAME_MAX 256u
-
-/* Where a state lies in a core file. */
-typedef struct CprsCoreState {
-    size_t sz;
-    uint32_t format;            /* CPRS_DETECT_ARENA or CPRS_DETECT_LEGACY */
-    uint32_t found_by;          /* CPRS_CORE_FOUND_* */
-    uint32_t flags;             /* CPRS_CORE_STATE_F_* */
-    uint32_t reserved;
-    uint64_t file_offset;       /* of the state's first byte in the core */
-    uint64_t size;              /* bytes of state on file from there */
-    uint64_t declared_size;     /* arena_size; legacy: bytes decoded */
-    uint64_t vaddr;             /* its address in the dumped process */
-    uint64_t map_start;         /* NT_FILE mapping holding it, or 0 */
-    uint64_t map_end;
-    uint64_t map_offset;        /* file offset of map_start, bytes */
-    char map_name[CPRS_CORE_MAP_NAME_MAX];  /* its path, or "" */
-} CprsCoreState;
-
-/**
- * cprs_core_find_state: locate a CPR state (arena or legacy) in a core.
- * @core_fd: an ELF core file, read with pread() only (its offset does not
- *           move); borrowed, not closed.  Must be a regular file.
- * @opts: options or NULL.  @opts->skip selects a later candidate: the
- *        search order is the NT_FILE mappings (in note order), then scan
- *        hits by file offset; a scan hit already found through NT_FILE
- *        is not counted twice.
- * @diag: filled on failure (offset into the core, reason), or NULL.
- * @ret_state: filled up to its sz on success: the file offset and size
- *             of the state's bytes; read them with pread() and open them
- *             with cprs_reader_open_buffer() or cprs_legacy_decode().
- *
- * Memory use is bounded: notes up to 64 MiB, 1 MiB scan chunks, a legacy
- * candidate decoded in at most 16 MiB.  Time is linear in the PT_LOAD
- * bytes scanned (bounded by @opts->max_scan) per candidate skipped.
- *
- * Returns: 0; -EINVAL bad arguments, options or a non-regular file;
- * -EBADMSG not an ELF core, bad ELF or program headers, or a file that
- * shrinks while read; -E2BIG more than 2^20 program headers; -ENOENT no
- * (further) state; -ENODATA NT_FILE names the state mapping but the core
- * has none of its pages (the dumper excluded it: see coredump_filter(5))
- * and the scan found nothing; -ENOMEM; errors of fstat() and pread().
- */
-CPRS_API int cprs_core_find_state(int core_fd, const CprsCoreOpts *opts,
-                                  CprsDiag *diag, CprsCoreState *ret_state);
-
-/**
- * cprs_core_find_state_buffer: as cprs_core_find_state(), over memory.
- * @buf: the core file's bytes; untrusted, only read.  libelf gets a
- *       private copy (it may convert headers in place), so this needs
- *       @size more bytes of memory: meant for small cores and fuzzing.
- * @size: bytes at @buf.
- * @opts: options or NULL.
- * @diag: filled on failure, or NULL.
- * @ret_state: as cprs_core_find_state(); file_offset is into @buf.
- *
- * Returns: as cprs_core_find_state(), without the I/O errors.
- */
-CPRS_API int cprs_core_find_state_buffer(const void *buf, size_t size,
-                                         const CprsCoreOpts *opts,
-                                         CprsDiag *diag,
-                                         CprsCoreState *ret_state);
 
 #ifdef __cplusplus
 }

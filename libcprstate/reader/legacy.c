@@ -4,8 +4,9 @@
  * stream.rst, clauses L1..L11), and the handle that holds one.
  *
  * This file is on the reader side: it links without writer.c.  The
- * encoder, the builder and the arena conversion live in legacy-encode.c
- * and legacy-convert.c; receiving over a socket in legacy-recv.c.
+ * encoder, the builder and the arena conversion live in the writer layer
+ * (legacy-encode.c, legacy-convert.c); the cpr channel in the handover
+ * layer (legacy-channel.c).
  *
  * The stream has no length fields, counts or checksum: it is a sequence
  * of presence markers and length-prefixed names that QEMU's reader walks
@@ -18,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cprs-internal.h"
+#include "cprs-reader.h"
 
 /* ---- The handle -------------------------------------------------------- */
 

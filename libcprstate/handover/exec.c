@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "cprs-internal.h"
+#include "cprs-handover.h"
 
 /* Seals an arena must carry before anyone maps it (spec 8.5). */
 #define REQUIRED_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cprs-internal.h"
+#include "cprs-handover.h"
 
 /* One record of any list; the fields used depend on the list. */
 typedef struct Entry {

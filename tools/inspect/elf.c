@@ -11,7 +11,7 @@
 #include <libelf.h>
 #include <stdlib.h>
 
-#include "cprs-internal.h"
+#include "inspect.h"
 
 /* Search one note buffer for NT_GNU_BUILD_ID; 1 found, 0 not, <0 error. */
 static int scan_notes(Elf_Data *data, void *buf, size_t size,
@@ -22,9 +22,9 @@ static int scan_notes(Elf_Data *data, void *buf, size_t size,
 
     while ((next = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
         if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-            cprs_range_ok(data->d_size, name_off, 4) &&
+            inspect_range_ok(data->d_size, name_off, 4) &&
             !memcmp((const char *)data->d_buf + name_off, "GNU", 4)) {
-            if (!cprs_range_ok(data->d_size, desc_off, nh.n_descsz)) {
+            if (!inspect_range_ok(data->d_size, desc_off, nh.n_descsz)) {
                 return -EBADMSG;
             }
             if (nh.n_descsz > size) {
@@ -39,7 +39,7 @@ static int scan_notes(Elf_Data *data, void *buf, size_t size,
     return 0;
 }
 
-int cprs_elf_build_id(int fd, void *buf, size_t size, size_t *ret_size)
+int elf_build_id(int fd, void *buf, size_t size, size_t *ret_size)
 {
     Elf *elf;
     Elf_Scn *scn = NULL;

@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cprs-internal.h"
+#include "cprs-handover.h"
 
 /* The kernel's limit of fds in one SCM_RIGHTS message. */
 #define CPRS_SCM_MAX_FD 253u

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * legacy-encode.c - writing QEMU's legacy "QCPR" stream: building a
- * stream from scratch, encoding it, and sending it over a cpr-transfer
- * socket with its fds (spec/qemu-legacy-stream.rst L10, L8).
+ * stream from scratch and encoding it (spec/qemu-legacy-stream.rst L10).
+ * Sending it with its fds is the handover layer's (legacy-channel.c).
  *
  * The encoder writes the canonical form, the one QEMU writes: 0x01
  * markers, names with exactly one NUL, the vfio subsection in the form
@@ -10,11 +10,8 @@
  * canonical, so decode then encode gives back the same bytes.
  */
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
-#include "cprs-internal.h"
+#include "cprs-writer.h"
 
 /* ---- Building ---------------------------------------------------------- */
 
@@ -127,12 +124,7 @@ static void put_name(Out *o, const CprsLegacy *lg, const CprsLegacyRec *r)
     put_bytes(o, cprs_legacy_rec_name(lg, r), (size_t)r->name_len + 1);
 }
 
-/*
- * Encode @lg as @mode with subsection @form into a new buffer.  When
- * @ret_svc is not NULL it receives a malloc()ed array with the offset of
- * each fd record's service byte (cpr-transfer), for cprs_legacy_send().
- */
-static int encode(const CprsLegacy *lg, uint32_t mode, uint32_t form,
+int cprs_legacy_encode_at(const CprsLegacy *lg, uint32_t mode, uint32_t form,
                   uint8_t **ret_buf, size_t *ret_size, uint64_t **ret_svc)
 {
     uint64_t size = 8 + 1, fd_size = mode == CPRS_MODE_EXEC ? 4 : 1;
@@ -249,7 +241,7 @@ int cprs_legacy_encode(const CprsLegacy *lg, const CprsLegacyOpts *opts,
     }
     ret = target(lg, opts, &mode, &form);
     if (!ret) {
-        ret = encode(lg, mode, form, &buf, &size, NULL);
+        ret = cprs_legacy_encode_at(lg, mode, form, &buf, &size, NULL);
     }
     if (ret) {
         return ret;
@@ -257,52 +249,4 @@ int cprs_legacy_encode(const CprsLegacy *lg, const CprsLegacyOpts *opts,
     *ret_buf = buf;
     *ret_size = size;
     return 0;
-}
-
-/* ---- Sending over a cpr-transfer socket -------------------------------- */
-
-int cprs_legacy_send(const CprsLegacy *lg, int sock, uint32_t flags)
-{
-    uint64_t *svc = NULL;
-    uint8_t *buf = NULL;
-    size_t size, pos = 0;
-    uint32_t i;
-    int ret;
-
-    if (!lg || sock < 0 || (flags & ~CPRS_LEGACY_SEND_F_SHUTDOWN) ||
-        lg->mode != CPRS_MODE_TRANSFER) {
-        return -EINVAL;
-    }
-    for (i = 0; i < lg->fds.count; i++) {
-        if (lg->fds.rec[i].fd < 0) {
-            return -EINVAL;
-        }
-    }
-    ret = encode(lg, CPRS_MODE_TRANSFER, lg->vfio_form, &buf, &size, &svc);
-    if (ret) {
-        return ret;
-    }
-    /*
-     * spec L8.2: the bytes before a service byte first, then the service
-     * byte alone with its fd, as QEMU flushes before each fd.
-     */
-    for (i = 0; i < lg->fds.count && !ret; i++) {
-        ret = cprs_send_with_fds(sock, buf + pos, (size_t)svc[i] - pos,
-                                 NULL, 0);
-        if (!ret) {
-            ret = cprs_send_with_fds(sock, buf + svc[i], 1,
-                                     &lg->fds.rec[i].fd, 1);
-        }
-        pos = (size_t)svc[i] + 1;
-    }
-    if (!ret) {
-        ret = cprs_send_with_fds(sock, buf + pos, size - pos, NULL, 0);
-    }
-    if (!ret && (flags & CPRS_LEGACY_SEND_F_SHUTDOWN) &&
-        shutdown(sock, SHUT_WR) < 0) {
-        ret = -errno;
-    }
-    free(buf);
-    free(svc);
-    return ret;
 }

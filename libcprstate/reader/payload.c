@@ -9,7 +9,7 @@
  */
 #include <stdlib.h>
 
-#include "cprs-internal.h"
+#include "cprs-reader.h"
 
 uint32_t cprs_reader_devstate_count(const CprsReader *r)
 {

@@ -9,7 +9,7 @@
  * the record's own key is compared.  cprs_reader_verify() proves that every
  * record is found.
  */
-#include "cprs-internal.h"
+#include "cprs-reader.h"
 
 int cprs_rec_key(CprsReader *r, uint32_t type, uint32_t i,
                  const char **ret_name, uint32_t *ret_len, uint32_t *ret_id)

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "cprs-internal.h"
+#include "cprs-base.h"
 #include "crc32c-table.h"
 
 #if defined(__x86_64__) || defined(__i386__)

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cprs-internal.h"
+#include "cprs-reader.h"
 
 int cprs_reader_fail(CprsReader *r, int error, uint64_t offset,
                      int32_t section, int64_t record, const char *clause,

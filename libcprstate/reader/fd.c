@@ -2,7 +2,7 @@
 /*
  * fd.c - fd records (spec 6.2): zero-copy access and lookup by (name, id).
  */
-#include "cprs-internal.h"
+#include "cprs-reader.h"
 
 uint32_t cprs_reader_fd_count(const CprsReader *r)
 {

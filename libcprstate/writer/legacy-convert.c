@@ -12,7 +12,7 @@
  */
 #include <stdlib.h>
 
-#include "cprs-internal.h"
+#include "cprs-writer.h"
 
 static const char *writer_reason(int ret)
 {

@@ -3,7 +3,7 @@
  * ramblock.c - RAM block maps (spec 6.3) and their guest-physical ranges
  * (spec 6.4).
  */
-#include "cprs-internal.h"
+#include "cprs-reader.h"
 
 uint32_t cprs_reader_ramblock_count(const CprsReader *r)
 {

@@ -13,6 +13,7 @@
  * with operations that cannot fail.
  */
 #include <fcntl.h>
+#include <link.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,7 @@
 #include <zstd.h>
 #endif
 
-#include "cprs-internal.h"
+#include "cprs-writer.h"
 
 /* ---- Growable arrays --------------------------------------------------- */
 
@@ -331,6 +332,62 @@ static uint32_t commit_record(CprsWriter *w, uint32_t type, const void *rec,
     return t->count++;
 }
 
+/* dl_iterate_phdr() callback: the main program comes first. */
+static int build_id_of_main(struct dl_phdr_info *info, size_t size,
+                            void *opaque)
+{
+    uint8_t *out = opaque;
+    uint16_t i;
+
+    (void)size;
+    for (i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+        uint64_t align = ph->p_align == 8 ? 8 : 4, left = ph->p_memsz;
+
+        if (ph->p_type != PT_NOTE) {
+            continue;
+        }
+        /* Our own mapped notes, still walked with every length checked. */
+        while (left >= 12) {
+            ElfW(Nhdr) nh;
+            uint64_t name_sz, desc_sz, need;
+
+            memcpy(&nh, p, sizeof(nh));
+            name_sz = (nh.n_namesz + align - 1) & ~(align - 1);
+            desc_sz = (nh.n_descsz + align - 1) & ~(align - 1);
+            need = 12 + name_sz + desc_sz;
+            if (need > left) {
+                break;
+            }
+            if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+                !memcmp(p + 12, "GNU", 4) && nh.n_descsz &&
+                nh.n_descsz <= CPRS_BUILD_ID_MAX) {
+                memcpy(out + 1, p + 12 + name_sz, nh.n_descsz);
+                out[0] = (uint8_t)nh.n_descsz;
+                return 1;
+            }
+            p += need;
+            left -= need;
+        }
+    }
+    return 1;           /* only the first object: the main program */
+}
+
+/*
+ * The GNU build-id of the running executable, as the loader mapped it:
+ * no file is opened and no ELF library is needed.  Returns its size, 0 if
+ * it has none.
+ */
+static uint32_t self_build_id(uint8_t *buf)
+{
+    uint8_t found[1 + CPRS_BUILD_ID_MAX] = { 0 };
+
+    dl_iterate_phdr(build_id_of_main, found);
+    memcpy(buf, found + 1, found[0]);
+    return found[0];
+}
+
 int cprs_writer_new(const CprsWriterOpts *opts, CprsWriter **ret_writer)
 {
     CprsWriter *w;
@@ -391,20 +448,11 @@ int cprs_writer_new(const CprsWriterOpts *opts, CprsWriter **ret_writer)
     }
     w->opts.producer = NULL;
 
-    /* spec 3.14: this executable's build-id, read with libelf. */
+    /* spec 3.14: this executable's build-id, from its loaded notes. */
     if (w->opts.build_id) {
         memcpy(w->build_id, w->opts.build_id, w->opts.build_id_size);
     } else if (!(w->opts.flags & CPRS_WRITER_F_REPRODUCIBLE)) {
-        int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-        size_t got;
-
-        if (fd >= 0) {
-            if (!cprs_elf_build_id(fd, w->build_id, sizeof(w->build_id),
-                                   &got)) {
-                w->opts.build_id_size = (uint32_t)got;
-            }
-            close(fd);
-        }
+        w->opts.build_id_size = self_build_id(w->build_id);
     }
     w->opts.build_id = NULL;
 

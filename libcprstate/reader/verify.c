@@ -19,7 +19,7 @@
 #define CPRS_ZSTD_WINDOWLOG_MAX 31
 #endif
 
-#include "cprs-internal.h"
+#include "cprs-reader.h"
 
 typedef struct Verify {
     CprsReader *r;

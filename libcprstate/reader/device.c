@@ -3,7 +3,7 @@
  * device.c - vfio/iommufd device records (spec 6.5), the fields of QEMU's
  * CprVFIODevice.
  */
-#include "cprs-internal.h"
+#include "cprs-reader.h"
 
 uint32_t cprs_reader_vfio_count(const CprsReader *r)
 {

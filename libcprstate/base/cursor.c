@@ -8,7 +8,7 @@
  * leaves the cursor untouched when the bytes are not there: callers can
  * then report the exact offset at which the input ran out.
  */
-#include "cprs-internal.h"
+#include "cprs-base.h"
 
 void cprs_cursor_init(CprsCursor *c, const void *base, size_t len)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * legacy-recv.c - receiving a cpr-transfer stream with its fds
- * (spec/qemu-legacy-stream.rst L8).
+ * legacy-channel.c - QEMU's stream on the cpr-transfer channel: received
+ * with its fds, and sent with them (spec/qemu-legacy-stream.rst L8).
  *
  * QEMU's sender writes each 0x20 service byte alone, in one sendmsg()
  * carrying its fd by SCM_RIGHTS.  QEMU's receiver does not tie an fd to
@@ -18,7 +18,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "cprs-internal.h"
+#include "cprs-handover.h"
 
 /* Linux passes at most this many fds in one message (SCM_MAX_FD). */
 #define RECV_MAX_FDS 253
@@ -227,4 +227,52 @@ out:
     }
     *ret_legacy = lg;
     return 0;
+}
+
+/* ---- Sending over a cpr-transfer socket -------------------------------- */
+
+int cprs_legacy_send(const CprsLegacy *lg, int sock, uint32_t flags)
+{
+    uint64_t *svc = NULL;
+    uint8_t *buf = NULL;
+    size_t size, pos = 0;
+    uint32_t i;
+    int ret;
+
+    if (!lg || sock < 0 || (flags & ~CPRS_LEGACY_SEND_F_SHUTDOWN) ||
+        lg->mode != CPRS_MODE_TRANSFER) {
+        return -EINVAL;
+    }
+    for (i = 0; i < lg->fds.count; i++) {
+        if (lg->fds.rec[i].fd < 0) {
+            return -EINVAL;
+        }
+    }
+    ret = cprs_legacy_encode_at(lg, CPRS_MODE_TRANSFER, lg->vfio_form, &buf, &size, &svc);
+    if (ret) {
+        return ret;
+    }
+    /*
+     * spec L8.2: the bytes before a service byte first, then the service
+     * byte alone with its fd, as QEMU flushes before each fd.
+     */
+    for (i = 0; i < lg->fds.count && !ret; i++) {
+        ret = cprs_send_with_fds(sock, buf + pos, (size_t)svc[i] - pos,
+                                 NULL, 0);
+        if (!ret) {
+            ret = cprs_send_with_fds(sock, buf + svc[i], 1,
+                                     &lg->fds.rec[i].fd, 1);
+        }
+        pos = (size_t)svc[i] + 1;
+    }
+    if (!ret) {
+        ret = cprs_send_with_fds(sock, buf + pos, size - pos, NULL, 0);
+    }
+    if (!ret && (flags & CPRS_LEGACY_SEND_F_SHUTDOWN) &&
+        shutdown(sock, SHUT_WR) < 0) {
+        ret = -errno;
+    }
+    free(buf);
+    free(svc);
+    return ret;
 }

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cprs-internal.h"
+#include "cprs-base.h"
 
 const char *cprs_version(void)
 {

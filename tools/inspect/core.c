@@ -24,7 +24,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cprs-internal.h"
+#include "cprs-le.h"
+#include "inspect.h"
 
 #ifndef NT_FILE
 #define NT_FILE 0x46494c45
@@ -83,7 +84,7 @@ typedef struct Core {
     uint64_t page_size;     /* NT_FILE page size */
     bool nt_file_seen;
     bool nt_file_bad;
-    CprsCoreOpts opts;
+    CoreOpts opts;
     const char *memfd_name;
     /* The search. */
     uint32_t found;         /* candidates met so far */
@@ -94,13 +95,13 @@ typedef struct Core {
     bool not_dumped;        /* a named mapping whose pages are absent */
     bool named_invalid;     /* a named mapping without a valid state */
     uint64_t scanned;       /* bytes scanned so far */
-    CprsCoreState result;
+    CoreState result;
     CprsDiag *diag;
 } Core;
 
 static int core_fail(Core *c, int error, uint64_t offset, const char *reason)
 {
-    return cprs_diag_set(c->diag, error, offset, -1, -1, "", reason);
+    return inspect_fail(c->diag, error, offset, reason);
 }
 
 /* Copy @len bytes at @off; the caller checked the range. */
@@ -207,7 +208,7 @@ static int scan_notes(Core *c, const GElf_Phdr *ph)
     Elf_Data *d;
     GElf_Nhdr nh;
 
-    if (!ph->p_filesz || !cprs_range_ok(c->src.size, ph->p_offset,
+    if (!ph->p_filesz || !inspect_range_ok(c->src.size, ph->p_offset,
                                         ph->p_filesz) ||
         ph->p_filesz > CORE_MAX_NOTE_SIZE) {
         return 0;
@@ -221,9 +222,9 @@ static int scan_notes(Core *c, const GElf_Phdr *ph)
     while ((next = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0) {
         /* gelf_getnote() checked that name and desc lie within @d. */
         if (nh.n_type == NT_FILE && nh.n_namesz == 5 &&
-            cprs_range_ok(d->d_size, name_off, 5) &&
+            inspect_range_ok(d->d_size, name_off, 5) &&
             !memcmp(base + name_off, "CORE", 5) && !c->nt_file_seen &&
-            cprs_range_ok(d->d_size, desc_off, nh.n_descsz)) {
+            inspect_range_ok(d->d_size, desc_off, nh.n_descsz)) {
             return parse_nt_file(c, base + desc_off, nh.n_descsz);
         }
         if (next <= off) {
@@ -376,7 +377,7 @@ static bool is_state_path(const Core *c, const char *name)
  * legacy stream must decode (leniently: it is followed by whatever the
  * memory held).  Returns 1 and fills @st, 0 for no, or a negative errno.
  */
-static int probe(Core *c, uint64_t off, uint64_t avail, CprsCoreState *st)
+static int probe(Core *c, uint64_t off, uint64_t avail, CoreState *st)
 {
     uint8_t head[CPRS_MAX_HEADER_SIZE];
     CprsLegacyOpts lo = CPRS_OPTS(CprsLegacyOpts,
@@ -409,7 +410,7 @@ static int probe(Core *c, uint64_t off, uint64_t avail, CprsCoreState *st)
         /* spec 3.4, 3.9: header size in range, then the header CRC. */
         hsize = cprs_le32_get(&((const CprsWireHeader *)head)->header_size);
         if (hsize < CPRS_HEADER_V1_SIZE || hsize > CPRS_MAX_HEADER_SIZE ||
-            !cprs_aligned(hsize) || hsize > win) {
+            (hsize & (CPRS_ALIGN - 1)) || hsize > win) {
             return 0;
         }
         crc = cprs_le32_get(&((const CprsWireHeader *)head)->header_crc32c);
@@ -426,7 +427,7 @@ static int probe(Core *c, uint64_t off, uint64_t avail, CprsCoreState *st)
         st->declared_size = arena_size;
         st->size = arena_size <= avail ? arena_size : avail;
         if (arena_size > avail) {
-            st->flags |= CPRS_CORE_STATE_F_TRUNCATED;
+            st->flags |= CORE_STATE_F_TRUNCATED;
         }
         return 1;
     }
@@ -464,7 +465,7 @@ static int probe(Core *c, uint64_t off, uint64_t avail, CprsCoreState *st)
  * One more candidate: the one asked for (1: the search is over), or one
  * that opts->skip passes over (0).
  */
-static int emit(Core *c, const CprsCoreState *st)
+static int emit(Core *c, const CoreState *st)
 {
     uint64_t (*met)[2];
     size_t i;
@@ -494,7 +495,7 @@ static int emit(Core *c, const CprsCoreState *st)
     return 1;
 }
 
-static void fill_map(CprsCoreState *st, const CoreMap *m, uint64_t page)
+static void fill_map(CoreState *st, const CoreMap *m, uint64_t page)
 {
     uint64_t off;
 
@@ -503,14 +504,14 @@ static void fill_map(CprsCoreState *st, const CoreMap *m, uint64_t page)
     }
     st->map_start = m->start;
     st->map_end = m->end;
-    st->map_offset = cprs_mul_ok(m->pgoff, page, &off) ? off : UINT64_MAX;
+    st->map_offset = !__builtin_mul_overflow(m->pgoff, page, &off) ? off : UINT64_MAX;
     snprintf(st->map_name, sizeof(st->map_name), "%s", m->name);
 }
 
 /* Phase 1: mappings that NT_FILE names as the state memfd. */
 static int find_named(Core *c)
 {
-    CprsCoreState st;
+    CoreState st;
     uint64_t off, avail, span;
     size_t i;
     int ret;
@@ -535,7 +536,6 @@ static int find_named(Core *c)
             avail = span;
         }
         memset(&st, 0, sizeof(st));
-        st.sz = sizeof(st);
         ret = probe(c, off, avail, &st);
         if (ret < 0) {
             return core_fail(c, ret, off, "cannot read the core");
@@ -545,7 +545,7 @@ static int find_named(Core *c)
             continue;
         }
         c->named[c->nnamed++] = off;
-        st.found_by = CPRS_CORE_FOUND_NT_FILE;
+        st.found_by = CORE_FOUND_NT_FILE;
         st.file_offset = off;
         st.vaddr = m->start;
         fill_map(&st, m, c->page_size);
@@ -572,7 +572,7 @@ static bool already_named(const Core *c, uint64_t off)
 /* Check a magic hit at @delta bytes into segment @s. */
 static int scan_hit(Core *c, const CoreSeg *s, uint64_t delta)
 {
-    CprsCoreState st;
+    CoreState st;
     uint64_t off = s->offset + delta;
     int ret;
 
@@ -580,12 +580,11 @@ static int scan_hit(Core *c, const CoreSeg *s, uint64_t delta)
         return 0;
     }
     memset(&st, 0, sizeof(st));
-    st.sz = sizeof(st);
     ret = probe(c, off, s->filesz - delta, &st);
     if (ret <= 0) {
         return ret;
     }
-    st.found_by = CPRS_CORE_FOUND_SCAN;
+    st.found_by = CORE_FOUND_SCAN;
     st.file_offset = off;
     st.vaddr = s->vaddr + delta;
     fill_map(&st, map_at(c, st.vaddr), c->page_size);
@@ -667,25 +666,27 @@ static int find_scan(Core *c)
     return ret;
 }
 
-static int core_find(Core *c, const CprsCoreOpts *opts,
-                     CprsCoreState *ret_state)
+static int core_find(Core *c, const CoreOpts *opts,
+                     CoreState *ret_state)
 {
     int ret;
 
-    if (!ret_state || ret_state->sz < sizeof(size_t)) {
+    if (!ret_state) {
         return core_fail(c, -EINVAL, 0, "invalid argument");
     }
-    ret = cprs_opts_copy(&c->opts, sizeof(c->opts), opts);
-    if (ret || (c->opts.flags & ~CPRS_CORE_F_NO_SCAN)) {
+    if (opts) {
+        c->opts = *opts;
+    }
+    if (c->opts.flags & ~CORE_F_NO_SCAN) {
         return core_fail(c, -EINVAL, 0, "invalid options");
     }
     c->memfd_name = c->opts.memfd_name ? c->opts.memfd_name :
-                    CPRS_CORE_STATE_MEMFD_NAME;
+                    CORE_STATE_MEMFD_NAME;
     ret = core_load(c);
     if (!ret) {
         ret = find_named(c);
     }
-    if (!ret && !(c->opts.flags & CPRS_CORE_F_NO_SCAN)) {
+    if (!ret && !(c->opts.flags & CORE_F_NO_SCAN)) {
         ret = find_scan(c);
     }
     if (ret < 0) {
@@ -704,13 +705,13 @@ static int core_find(Core *c, const CprsCoreOpts *opts,
                          "the core" : "no CPR state in the core");
     }
     if (c->nt_file_bad) {
-        c->result.flags |= CPRS_CORE_STATE_F_BAD_NT_FILE;
+        c->result.flags |= CORE_STATE_F_BAD_NT_FILE;
     }
     if (!c->nt_file_seen) {
-        c->result.flags |= CPRS_CORE_STATE_F_NO_NT_FILE;
+        c->result.flags |= CORE_STATE_F_NO_NT_FILE;
     }
-    c->result.sz = sizeof(c->result);
-    return cprs_info_fill(ret_state, &c->result, sizeof(c->result));
+    *ret_state = c->result;
+    return 0;
 }
 
 static void core_release(Core *c)
@@ -725,24 +726,23 @@ static void core_release(Core *c)
     free(c->met);
 }
 
-int cprs_core_find_state(int core_fd, const CprsCoreOpts *opts,
-                         CprsDiag *diag, CprsCoreState *ret_state)
+int core_find_state(int core_fd, const CoreOpts *opts,
+                         CprsDiag *diag, CoreState *ret_state)
 {
     Core c = { .src.fd = core_fd, .diag = diag };
     struct stat st;
     int ret;
 
     if (core_fd < 0) {
-        return cprs_diag_set(diag, -EINVAL, 0, -1, -1, "",
-                             "invalid argument");
+        return inspect_fail(diag, -EINVAL, 0, "invalid argument");
     }
     if (fstat(core_fd, &st) < 0) {
         ret = -errno;
-        return cprs_diag_set(diag, ret, 0, -1, -1, "", "fstat failed");
+        return inspect_fail(diag, ret, 0, "fstat failed");
     }
     if (!S_ISREG(st.st_mode)) {
-        return cprs_diag_set(diag, -EINVAL, 0, -1, -1, "",
-                             "a core must be a regular file");
+        return inspect_fail(diag, -EINVAL, 0,
+                            "a core must be a regular file");
     }
     c.src.size = (uint64_t)st.st_size;
     ret = core_find(&c, opts, ret_state);
@@ -750,19 +750,29 @@ int cprs_core_find_state(int core_fd, const CprsCoreOpts *opts,
     return ret;
 }
 
-int cprs_core_find_state_buffer(const void *buf, size_t size,
-                                const CprsCoreOpts *opts, CprsDiag *diag,
-                                CprsCoreState *ret_state)
+int core_find_state_buffer(const void *buf, size_t size,
+                                const CoreOpts *opts, CprsDiag *diag,
+                                CoreState *ret_state)
 {
     Core c = { .src.fd = -1, .src.buf = buf, .src.size = size,
                .diag = diag };
     int ret;
 
     if (!buf && size) {
-        return cprs_diag_set(diag, -EINVAL, 0, -1, -1, "",
-                             "invalid argument");
+        return inspect_fail(diag, -EINVAL, 0, "invalid argument");
     }
     ret = core_find(&c, opts, ret_state);
     core_release(&c);
     return ret;
+}
+
+int inspect_fail(CprsDiag *diag, int error, uint64_t offset,
+                 const char *reason)
+{
+    if (diag) {
+        *diag = CPRS_OPTS(CprsDiag, .offset = offset, .section = -1,
+                          .error = error, .record = -1, .clause = "",
+                          .reason = reason);
+    }
+    return error;
 }

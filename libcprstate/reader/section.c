@@ -15,7 +15,7 @@
 #include <zstd.h>
 #endif
 
-#include "cprs-internal.h"
+#include "cprs-reader.h"
 
 bool cprs_zstd_is_skippable(const uint8_t *src, uint64_t src_size)
 {

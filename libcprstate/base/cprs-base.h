@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * cprs-base.h - the bottom layer, private: overflow-safe arithmetic,
+ * sized opts/info structs, diagnostics, CRC32C, names and key hashes, the
+ * bounds-checked cursor.  Everything above includes it; it includes
+ * nothing of the library but the public header.
+ */
+#ifndef CPRS_BASE_H
+#define CPRS_BASE_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+/* The library implements its experimental API too. */
+#define CPRS_EXPERIMENTAL
+#include "cprstate.h"
+
+#define CPRS_HIDDEN __attribute__((visibility("hidden")))
+
+#define CPRS_STRINGIFY_(x) #x
+#define CPRS_STRINGIFY(x) CPRS_STRINGIFY_(x)
+
+/* ---- Overflow-safe arithmetic (STYLE 4) -------------------------------- */
+
+static inline bool cprs_add_ok(uint64_t a, uint64_t b, uint64_t *ret)
+{
+    return !__builtin_add_overflow(a, b, ret);
+}
+
+static inline bool cprs_mul_ok(uint64_t a, uint64_t b, uint64_t *ret)
+{
+    return !__builtin_mul_overflow(a, b, ret);
+}
+
+/*
+ * Does [off, off + len) lie inside [0, total)?  Checks the offset first,
+ * then compares the length with the remaining bytes, so nothing overflows.
+ */
+static inline bool cprs_range_ok(uint64_t total, uint64_t off, uint64_t len)
+{
+    return off <= total && len <= total - off;
+}
+
+static inline bool cprs_is_pow2(uint64_t v)
+{
+    return v && !(v & (v - 1));
+}
+
+static inline bool cprs_aligned(uint64_t v)
+{
+    return !(v & (CPRS_ALIGN - 1));
+}
+
+static inline uint64_t cprs_align_up(uint64_t v)
+{
+    return (v + CPRS_ALIGN - 1) & ~(uint64_t)(CPRS_ALIGN - 1);
+}
+
+/* ---- Opts and info structs with a leading size (STYLE 6) -------------- */
+
+/*
+ * Copy a caller's sized struct into @dst (zeroed, @known bytes): accept a
+ * shorter one (defaults for the rest) and a longer one only when its
+ * unknown tail is zero.  @src may be NULL (all defaults).
+ */
+CPRS_HIDDEN int cprs_opts_copy(void *dst, size_t known, const void *src);
+
+/* Fill a caller's sized info struct from @src, up to min(sz, known). */
+CPRS_HIDDEN int cprs_info_fill(void *dst, const void *src, size_t known);
+
+/* ---- Diagnostics ------------------------------------------------------- */
+
+/* Fill @diag (may be NULL) and return @error. */
+CPRS_HIDDEN int cprs_diag_set(CprsDiag *diag, int error, uint64_t offset,
+                              int32_t section, int64_t record,
+                              const char *clause, const char *reason);
+
+/* ---- CRC32C ------------------------------------------------------------ */
+
+CPRS_HIDDEN uint32_t cprs_crc32c_sw(uint32_t crc, const void *buf,
+                                    size_t len);
+/* Hardware path; only call when cprs_crc32c_hw_available(). */
+CPRS_HIDDEN uint32_t cprs_crc32c_hw(uint32_t crc, const void *buf,
+                                    size_t len);
+CPRS_HIDDEN bool cprs_crc32c_hw_available(void);
+
+/* ---- Strings and keys -------------------------------------------------- */
+
+/* Name charset (spec 6.1.2): printable ASCII 0x20..0x7e. */
+static inline bool cprs_name_char_ok(uint8_t c)
+{
+    return c >= 0x20 && c <= 0x7e;
+}
+
+/*
+ * A name a record may carry (spec 6.1.2, 7): 1..CPRS_MAX_NAME_LEN bytes
+ * of printable ASCII.  Returns 0 and its length, or -EINVAL.
+ */
+CPRS_HIDDEN int cprs_name_check(const char *name, size_t *ret_len);
+
+/* Index of the first byte outside the charset, or @len if none. */
+CPRS_HIDDEN size_t cprs_name_bad_char(const char *s, size_t len);
+
+/* FNV-1a over the name bytes then the four LE bytes of @id (spec 6.8.1). */
+CPRS_HIDDEN uint32_t cprs_key_hash(const char *name, size_t len, uint32_t id);
+/* The same in two steps: the name part, then the id part. */
+CPRS_HIDDEN uint32_t cprs_name_hash(const char *name, size_t len);
+CPRS_HIDDEN uint32_t cprs_key_hash_id(uint32_t name_hash, uint32_t id);
+
+/* Longest probe sequence an index may need, in slots (spec 6.8.3). */
+#define CPRS_INDEX_MAX_PROBE 64u
+
+/* ---- Cursor (cursor.c) ------------------------------------------------ */
+
+/*
+ * A bounds-checked cursor over untrusted bytes (STYLE 4).  Invariant:
+ * pos <= len.  Every helper compares the size it needs with the bytes
+ * left (by subtraction) before it forms a pointer or moves; on failure it
+ * leaves the cursor where it was.
+ */
+typedef struct CprsCursor {
+    const uint8_t *base;
+    size_t len;
+    size_t pos;
+} CprsCursor;
+
+CPRS_HIDDEN void cprs_cursor_init(CprsCursor *c, const void *base,
+                                  size_t len);
+
+/* Bytes not yet consumed. */
+static inline size_t cprs_cursor_left(const CprsCursor *c)
+{
+    return c->len - c->pos;
+}
+
+/* Consume @n bytes; *@ret_p points at them (formed after the check). */
+CPRS_HIDDEN bool cprs_cursor_take(CprsCursor *c, size_t n,
+                                  const uint8_t **ret_p);
+CPRS_HIDDEN bool cprs_cursor_skip(CprsCursor *c, size_t n);
+CPRS_HIDDEN bool cprs_cursor_read_u8(CprsCursor *c, uint8_t *ret_v);
+/* Byte @ahead positions past pos, without consuming anything. */
+CPRS_HIDDEN bool cprs_cursor_peek_u8(const CprsCursor *c, size_t ahead,
+                                     uint8_t *ret_v);
+CPRS_HIDDEN bool cprs_cursor_read_be32(CprsCursor *c, uint32_t *ret_v);
+
+#endif /* CPRS_BASE_H */

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * cprs-handover.h - the handover layer, private: what moves a state from
+ * one image to the next (fd identity, the cpr channel's sockets, QEMU's
+ * stream on that channel, exec, CprsState).  Builds on the writer and the
+ * reader; nothing in the library builds on it.
+ */
+#ifndef CPRS_HANDOVER_H
+#define CPRS_HANDOVER_H
+
+#include "cprs-writer.h"
+
+/**
+ * cprs_fd_identify: describe an open fd as a record would at save time.
+ * @fd: an open fd of this process.
+ * @info: kind, flags, seals, st_mode, dev, ino and size are set; other
+ *        fields are left alone.
+ *
+ * The kind comes from fstat() and the /proc/self/fd link (memfd:, vfio,
+ * iommufd, eventfd, tun, pipe, socket, tmpfs files).
+ *
+ * Returns: 0, or the syscall error.
+ */
+CPRS_HIDDEN int cprs_fd_identify(int fd, CprsFdInfo *info);
+
+/*
+ * cprs_fd_identify() that recognises memfds by @memfd_dev (from
+ * cprs_memfd_dev(); 0: by their /proc link) instead of a readlink().
+ */
+CPRS_HIDDEN int cprs_fd_identify_dev(int fd, CprsFdInfo *info,
+                                     uint64_t memfd_dev);
+/*
+ * Identity of @fd now (fstat, seals), keeping @known_kind when the file is
+ * still (@known_dev, @known_ino); classifies afresh otherwise, or when
+ * @known_kind is CPRS_FD_KIND__MAX.
+ */
+CPRS_HIDDEN int cprs_fd_refresh(int fd, CprsFdInfo *info,
+                                uint32_t known_kind, uint64_t known_dev,
+                                uint64_t known_ino, uint64_t memfd_dev);
+/* st_dev of memfds in this kernel, or 0 if it cannot be learned. */
+CPRS_HIDDEN uint64_t cprs_memfd_dev(void);
+
+/*
+ * sendmsg() all @len bytes of @buf, with @nfds fds (at most 253; may be 0)
+ * attached by SCM_RIGHTS to the first byte accepted; MSG_NOSIGNAL, EINTR
+ * retried.  Returns 0 or -errno.
+ */
+CPRS_HIDDEN int cprs_send_with_fds(int sock, const uint8_t *buf, size_t len,
+                                   const int *fds, uint32_t nfds);
+
+/**
+ * cprs_legacy_recv: receive a cpr-transfer stream and its fds.
+ * @sock: a connected unix stream socket; read to EOF (the sender shuts
+ *        its write side down).  Borrowed, not closed.  Blocking reads.
+ * @opts: as cprs_legacy_decode(); mode must be 0 or CPRS_MODE_TRANSFER;
+ *        max_size caps the bytes, max_records the fds.
+ * @diag: filled on failure, or NULL.
+ * @ret_legacy: the new handle owning every claimed fd, on success.
+ *
+ * fds come by SCM_RIGHTS, received with MSG_CMSG_CLOEXEC; they are queued
+ * in arrival order and each 0x20 service byte claims the oldest fd that
+ * had arrived by then, as QEMU does.  A truncated control message
+ * (MSG_CTRUNC) fails.  fds left unclaimed are closed: an error in strict
+ * mode, a warning with CPRS_LEGACY_F_LENIENT.  On any failure every
+ * received fd is closed.  Peer data is untrusted.
+ *
+ * Returns: as cprs_legacy_decode(), plus -EBADMSG for MSG_CTRUNC, a
+ * service byte with no fd, or unclaimed fds (strict); -E2BIG; syscall
+ * errors of recvmsg().
+ */
+CPRS_HIDDEN int cprs_legacy_recv(int sock, const CprsLegacyOpts *opts,
+                                 CprsDiag *diag, CprsLegacy **ret_legacy);
+
+/* Shut the write side down after the last byte, as QEMU does. */
+#define CPRS_LEGACY_SEND_F_SHUTDOWN UINT32_C(0x1)
+
+/**
+ * cprs_legacy_send: send a cpr-transfer stream with its fds.
+ * @legacy: a handle in cpr-transfer mode whose every fd record has an fd.
+ * @sock: a connected unix stream socket; borrowed.
+ * @flags: CPRS_LEGACY_SEND_F_*.
+ *
+ * Writes the encoded stream; each 0x20 service byte goes alone in one
+ * sendmsg() carrying its fd by SCM_RIGHTS, as QEMU sends it.  Uses
+ * MSG_NOSIGNAL: a closed peer gives -EPIPE, never SIGPIPE.  On failure
+ * part of the stream may have been sent.
+ *
+ * Returns: 0; -EINVAL not cpr-transfer, an fd record without an fd, or
+ * unknown flags; -ENOMEM; syscall errors of sendmsg() or shutdown().
+ */
+CPRS_HIDDEN int cprs_legacy_send(const CprsLegacy *legacy, int sock,
+                                 uint32_t flags);
+
+#endif /* CPRS_HANDOVER_H */

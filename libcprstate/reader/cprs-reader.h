@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * cprs-reader.h - the reader layer, private: the arena reader's handle and
+ * section access, and QEMU's legacy stream as decoded.  Builds on
+ * cprs-base.h only; the writer and the handover layer build on it.
+ */
+#ifndef CPRS_READER_H
+#define CPRS_READER_H
+
+#include "cprs-base.h"
+
+/* ---- Reader ------------------------------------------------------------ */
+
+typedef struct CprsSec {
+    /* Directory fields, validated at open. */
+    uint32_t type;
+    uint32_t flags;
+    uint64_t offset;
+    uint64_t stored_size;
+    uint64_t raw_size;
+    uint32_t record_count;
+    uint32_t record_size;
+    uint32_t crc32c;
+    uint32_t link;
+    uint64_t entry_offset;
+    /* Lazy state: raw bytes once CRC-checked (and decompressed). */
+    const uint8_t *data;
+    uint8_t *owned;
+} CprsSec;
+
+struct CprsReader {
+    const uint8_t *base;        /* arena start */
+    uint64_t size;              /* arena_size */
+    void *map;                  /* munmap() on close, or NULL */
+    size_t map_len;
+    void *owned;                /* free() on close, or NULL */
+    CprsReaderOpts opts;        /* limits filled in */
+    CprsArenaInfo info;
+    bool lenient;               /* arena minor newer than ours (spec 8.4) */
+    uint32_t nsec;
+    uint32_t entry_size;        /* dir_entry_size */
+    uint64_t dir_end;           /* dir_offset + nsec * entry_size */
+    uint32_t dir_crc32c;        /* from the header copy */
+    CprsWireSection dir_copy[CPRS_MAX_SECTIONS];  /* entries, read once */
+    CprsSec sec[CPRS_MAX_SECTIONS];
+    int8_t by_type[CPRS_SECTION__MAX];   /* directory index or -1 */
+    int8_t index_of[CPRS_SECTION__MAX];  /* INDEX section for a type, -1 */
+    void **payload_cache;       /* decompressed devstate payloads */
+    CprsDiag last;
+};
+
+/* Record a failure of an accessor in @r->last and return @error. */
+CPRS_HIDDEN int cprs_reader_fail(CprsReader *r, int error, uint64_t offset,
+                                 int32_t section, int64_t record,
+                                 const char *clause, const char *reason);
+
+/* Raw bytes of directory entry @idx: CRC checked, decompressed (spec 4.7). */
+CPRS_HIDDEN int cprs_sec_data(CprsReader *r, uint32_t idx,
+                              const uint8_t **ret_data);
+
+/* Directory index of the section of @type, or -1. */
+static inline int cprs_sec_find(const CprsReader *r, uint32_t type)
+{
+    return type < CPRS_SECTION__MAX ? r->by_type[type] : -1;
+}
+
+/* Record count of the section of @type, 0 if absent. */
+CPRS_HIDDEN uint32_t cprs_rec_count(const CprsReader *r, uint32_t type);
+
+/*
+ * Pointer to record @i of the section of @type; fills *@ret_sec with the
+ * directory index and *@ret_off with the record's arena offset for
+ * diagnostics.
+ */
+CPRS_HIDDEN int cprs_rec_get(CprsReader *r, uint32_t type, uint32_t i,
+                             const uint8_t **ret_rec, int *ret_sec,
+                             uint64_t *ret_off);
+
+/* Resolve a string reference (spec 6.1.1). */
+CPRS_HIDDEN int cprs_str_get(CprsReader *r, const CprsWireStr *ref,
+                             uint64_t ref_off, int sec, int64_t rec,
+                             const char **ret_str, uint32_t *ret_len);
+
+/* Key of record @i of an indexable section. */
+CPRS_HIDDEN int cprs_rec_key(CprsReader *r, uint32_t type, uint32_t i,
+                             const char **ret_name, uint32_t *ret_len,
+                             uint32_t *ret_id);
+
+/* Whether @type records carry a (name, id) key (spec 6.8). */
+static inline bool cprs_type_indexable(uint32_t type)
+{
+    return type == CPRS_SECTION_FDS || type == CPRS_SECTION_RAMBLOCKS ||
+           type == CPRS_SECTION_VFIO_DEVICES ||
+           type == CPRS_SECTION_DEVSTATE;
+}
+
+/* The v1 record size of a record section type, 0 for byte sections. */
+CPRS_HIDDEN uint32_t cprs_type_record_size(uint32_t type);
+
+/*
+ * Look up (@name, @id) among records of @type: via its index (at most
+ * CPRS_INDEX_MAX_PROBE slots), else linearly.  Returns 0, -ENOENT, -EBADMSG.
+ */
+CPRS_HIDDEN int cprs_lookup(CprsReader *r, uint32_t type, const char *name,
+                            uint32_t id, uint32_t *ret_index);
+
+/* Does @src start with a zstd skippable frame (spec 5.3 rule 5)? */
+CPRS_HIDDEN bool cprs_zstd_is_skippable(const uint8_t *src,
+                                        uint64_t src_size);
+
+/* Payload framing and decompression (spec 5.3). */
+CPRS_HIDDEN int cprs_zstd_decompress_exact(const uint8_t *src,
+                                           uint64_t src_size, uint8_t *dst,
+                                           uint64_t dst_size,
+                                           const char **ret_reason);
+
+/* ==== QEMU's legacy QCPR stream (legacy.c) ============================ */
+
+/* "QCPR" as QEMU writes it: a big-endian 32-bit word (qemu-legacy L3.1). */
+#define CPRS_LEGACY_MAGIC_BE 0x51435052u
+/* Name of the only subsection QEMU defines, without a NUL (L5.3). */
+#define CPRS_LEGACY_VFIO_NAME "CprState/vfio devices"
+#define CPRS_LEGACY_VFIO_NAME_LEN 21u
+/* Prefix every subsection of the CprState description carries (L5.2). */
+#define CPRS_LEGACY_STATE_NAME "CprState"
+#define CPRS_LEGACY_STATE_NAME_LEN 8u
+/* The service byte QEMU sends with each fd (L4.7). */
+#define CPRS_LEGACY_FD_BYTE 0x20u
+/* Stream offset of a record built by the caller (it has none). */
+#define CPRS_LEGACY_NO_OFFSET UINT64_MAX
+
+/*
+ * One record of either list.  fd list: @id is QEMU's cpr id and @fd the fd.
+ * vfio list: @id is the iommufd devid; @ioas_id and @hwpt_id follow it.
+ */
+typedef struct CprsLegacyRec {
+    size_t name_off;        /* into CprsLegacy.names */
+    uint32_t name_len;      /* bytes, excluding the NUL */
+    int32_t id;
+    int32_t fd;             /* fd list only; -1 when unknown */
+    uint32_t ioas_id;
+    uint32_t hwpt_id;
+    uint32_t hash;          /* of the key, for the index */
+    bool owned;             /* @fd was received and belongs to the handle */
+    uint64_t offset;        /* marker byte, or CPRS_LEGACY_NO_OFFSET */
+} CprsLegacyRec;
+
+/* Records in stream order plus a hash index of their keys. */
+typedef struct CprsLegacyList {
+    CprsLegacyRec *rec;
+    uint32_t count;
+    uint32_t cap;
+    uint32_t *slots;        /* record index + 1; 0 = empty */
+    uint32_t nslots;        /* power of two, or 0 */
+    bool key_has_id;        /* key is (name, id), else the name alone */
+} CprsLegacyList;
+
+struct CprsLegacy {
+    uint32_t mode;          /* CPRS_MODE_EXEC or CPRS_MODE_TRANSFER */
+    uint32_t vfio_form;     /* CPRS_LEGACY_VFIO_FULL, _STUB or _NONE */
+    uint32_t flags;         /* CPRS_LEGACY_F_* given at decode */
+    uint32_t max_records;
+    CprsLegacyList fds;
+    CprsLegacyList vfio;
+    char *names;            /* NUL-terminated names, back to back */
+    size_t names_len;
+    size_t names_cap;
+    CprsDiag *warnings;
+    uint32_t n_warnings;
+    uint32_t cap_warnings;
+    uint64_t size;          /* bytes decoded, trailing bytes excluded */
+    uint64_t trailing;      /* bytes ignored after the stream (lenient) */
+};
+
+/*
+ * fds received with a cpr-transfer stream, in arrival order (L8.3).
+ * @at[i] is how many stream bytes had arrived before fd i came; an entry
+ * is set to -1 once a record has claimed it.
+ */
+typedef struct CprsLegacyFdQueue {
+    int *fd;
+    uint64_t *at;
+    uint32_t count;
+    uint32_t head;          /* oldest unclaimed entry */
+} CprsLegacyFdQueue;
+
+/* A new, empty handle: mode and form unset, limits at their defaults. */
+CPRS_HIDDEN int cprs_legacy_alloc(CprsLegacy **ret_legacy);
+
+/*
+ * Append a record to @list, copying @len name bytes (no NUL among them)
+ * and adding the NUL.  On failure nothing changed.  Returns 0, -E2BIG
+ * (over max_records or the name pool) or -ENOMEM.
+ */
+CPRS_HIDDEN int cprs_legacy_rec_add(CprsLegacy *lg, CprsLegacyList *list,
+                                    const char *name, uint32_t len,
+                                    const CprsLegacyRec *fields,
+                                    uint32_t *ret_index);
+
+static inline const char *cprs_legacy_rec_name(const CprsLegacy *lg,
+                                               const CprsLegacyRec *rec)
+{
+    return lg->names + rec->name_off;
+}
+
+/* Index of the first record with this key, or -1 (L4.9); O(1). */
+CPRS_HIDDEN int64_t cprs_legacy_lookup(const CprsLegacy *lg,
+                                       const CprsLegacyList *list,
+                                       const char *name, uint32_t len,
+                                       int32_t id);
+
+/* Copy caller opts, check them, fill defaults (0: as documented). */
+CPRS_HIDDEN int cprs_legacy_opts_get(CprsLegacyOpts *dst,
+                                     const CprsLegacyOpts *src);
+
+/*
+ * Decode @len bytes.  @queue is NULL for a plain buffer (transfer records
+ * get fd -1); with a queue, each service byte claims the oldest fd that
+ * had arrived by then, as QEMU does (L8.3).
+ */
+CPRS_HIDDEN int cprs_legacy_parse(const uint8_t *buf, size_t len,
+                                  const CprsLegacyOpts *opts,
+                                  CprsLegacyFdQueue *queue, CprsDiag *diag,
+                                  CprsLegacy **ret_legacy);
+
+/* Record a warning (kept up to CPRS_LEGACY_MAX_WARNINGS). */
+CPRS_HIDDEN int cprs_legacy_warn(CprsLegacy *lg, uint64_t offset,
+                                 int64_t record, const char *clause,
+                                 const char *reason);
+
+/**
+ * cprs_legacy_fd_take: take ownership of a received fd.
+ * @legacy: a handle filled by cprs_legacy_recv().
+ * @index: fd record index.
+ * @ret_fd: the fd (close-on-exec), on success; the caller now owns it and
+ *          cprs_legacy_free() no longer closes it.  The record keeps the
+ *          number.
+ *
+ * Returns: 0; -EINVAL bad index; -ENOENT the handle does not own an fd
+ * for this record (not received, or already taken).
+ */
+CPRS_HIDDEN int cprs_legacy_fd_take(CprsLegacy *legacy, uint32_t index,
+                                    int *ret_fd);
+
+#endif /* CPRS_READER_H */

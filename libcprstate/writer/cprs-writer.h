@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * cprs-writer.h - the writer layer, private: arenas and QEMU's legacy
+ * stream written out.  Builds on the reader (legacy handles, record sizes)
+ * and the base; the handover layer builds on it.
+ */
+#ifndef CPRS_WRITER_H
+#define CPRS_WRITER_H
+
+#include "cprs-reader.h"
+
+/**
+ * cprs_legacy_to_writer: add a legacy stream's records to an arena writer.
+ * @legacy: a handle.
+ * @writer: a writer, normally created with mode = the legacy mode (see
+ *          cprs_legacy_to_arena(), which does that).
+ * @diag: filled on failure (record index, reason), or NULL.
+ *
+ * fd records keep their order, name and id; cpr-exec fds go to the fd
+ * field, cpr-transfer records get fd -1 (their slot is their position);
+ * kind is CPRS_FD_KIND_OTHER with no identity.  vfio records map to vfio
+ * device records (name, devid, ioas_id, hwpt_id).  The arena is stricter
+ * than QEMU: names outside printable ASCII, and duplicates, accepted by a
+ * lenient decode, are refused here.  On failure the writer may hold some
+ * of the records: free it.
+ *
+ * Returns: 0; -EINVAL (a name the arena refuses); -EEXIST duplicate key;
+ * -E2BIG; -ENOMEM.
+ */
+CPRS_HIDDEN int cprs_legacy_to_writer(const CprsLegacy *legacy,
+                                      CprsWriter *writer, CprsDiag *diag);
+
+/*
+ * Encode @lg as @mode with subsection @form into a new malloc()ed buffer.
+ * When @ret_svc is not NULL it receives a malloc()ed array with the offset
+ * of each fd record's service byte (cpr-transfer), for cprs_legacy_send().
+ * Returns 0; -EINVAL (exec record without fd, vfio records in a STUB or
+ * NONE form); -E2BIG; -ENOMEM.
+ */
+CPRS_HIDDEN int cprs_legacy_encode_at(const CprsLegacy *lg, uint32_t mode,
+                                      uint32_t form, uint8_t **ret_buf,
+                                      size_t *ret_size, uint64_t **ret_svc);
+
+#endif /* CPRS_WRITER_H */

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * inspect.h - what cprdump needs to look inside ELF files: the CPR state
+ * in a core dump, the build-id of an executable.  A tools-private static
+ * library on libelf and libcprstate's public API: nothing that QEMU links
+ * depends on it or on libelf.
+ */
+#ifndef CPRS_INSPECT_H
+#define CPRS_INSPECT_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cprstate.h"
+
+/* Does [off, off + len) lie inside [0, total)?  Nothing overflows. */
+static inline bool inspect_range_ok(uint64_t total, uint64_t off,
+                                    uint64_t len)
+{
+    return off <= total && len <= total - off;
+}
+
+/* Fill @diag (may be NULL) with an offset and a static reason. */
+int inspect_fail(CprsDiag *diag, int error, uint64_t offset,
+                 const char *reason);
+
+/* ---- ELF core dumps (core.c) ------------------------------------------- */
+
+/*
+ * Finding the CPR state in an ELF core dump: a kernel core or a gdb
+ * "gcore" core of a process that had the state mapped, or held a copy of
+ * it in its memory.  The NT_FILE note names the process's file mappings;
+ * a mapping of the state memfd ("/memfd:QEMU_CPR_EXEC_STATE", usually
+ * followed by " (deleted)") at file offset 0 is read back from the
+ * PT_LOAD segment that holds its pages.  Then (unless CORE_F_NO_SCAN)
+ * the PT_LOAD data is scanned for the arena magic at 8-byte aligned
+ * addresses and for the 8 bytes that start a legacy stream ("QCPR", be32
+ * 1).  An arena candidate must have a valid header CRC; a legacy one must
+ * decode (leniently, since whatever followed it in memory is in the core
+ * too).  Nothing else is validated: open what is found with a reader or
+ * the legacy decoder, as any untrusted input.
+ *
+ * The core is untrusted: headers, notes, counts, offsets and sizes are
+ * all bounds-checked; a malformed NT_FILE note is ignored (and flagged)
+ * rather than fatal, so that the scan still runs.
+ */
+
+/* Default memfd name looked for in NT_FILE: QEMU's state memfd. */
+#define CORE_STATE_MEMFD_NAME CPRS_EXEC_STATE_NAME
+
+/* Do not scan PT_LOAD data; use the NT_FILE note only. */
+#define CORE_F_NO_SCAN UINT32_C(0x1)
+
+typedef struct CoreOpts {
+    uint32_t flags;             /* CORE_F_* */
+    uint32_t skip;              /* candidates to skip, in search order */
+    const char *memfd_name;     /* NULL: CORE_STATE_MEMFD_NAME */
+    uint64_t max_scan;          /* PT_LOAD bytes to scan, checked per
+                                 * 1 MiB chunk; 0: all */
+} CoreOpts;
+
+/* How the state was found (CoreState.found_by). */
+enum {
+    CORE_FOUND_NT_FILE = 1,    /* a mapping NT_FILE names */
+    CORE_FOUND_SCAN = 2,       /* its magic, scanning PT_LOAD data */
+    CORE_FOUND__MAX,
+};
+
+/* The arena header declares more bytes than the core holds there. */
+#define CORE_STATE_F_TRUNCATED    UINT32_C(0x1)
+/* The NT_FILE note is malformed; entries from the bad one on are ignored. */
+#define CORE_STATE_F_BAD_NT_FILE  UINT32_C(0x2)
+/* The core has no NT_FILE note (old kernels, some dumpers). */
+#define CORE_STATE_F_NO_NT_FILE   UINT32_C(0x4)
+
+/* Bytes of CoreState.map_name, including the NUL. */
+#define CORE_MAP_NAME_MAX 256u
+
+/* Where a state lies in a core file. */
+typedef struct CoreState {
+    uint32_t format;            /* CPRS_DETECT_ARENA or CPRS_DETECT_LEGACY */
+    uint32_t found_by;          /* CORE_FOUND_* */
+    uint32_t flags;             /* CORE_STATE_F_* */
+    uint32_t reserved;
+    uint64_t file_offset;       /* of the state's first byte in the core */
+    uint64_t size;              /* bytes of state on file from there */
+    uint64_t declared_size;     /* arena_size; legacy: bytes decoded */
+    uint64_t vaddr;             /* its address in the dumped process */
+    uint64_t map_start;         /* NT_FILE mapping holding it, or 0 */
+    uint64_t map_end;
+    uint64_t map_offset;        /* file offset of map_start, bytes */
+    char map_name[CORE_MAP_NAME_MAX];  /* its path, or "" */
+} CoreState;
+
+/**
+ * core_find_state: locate a CPR state (arena or legacy) in a core.
+ * @core_fd: an ELF core file, read with pread() only (its offset does not
+ *           move); borrowed, not closed.  Must be a regular file.
+ * @opts: options or NULL.  @opts->skip selects a later candidate: the
+ *        search order is the NT_FILE mappings (in note order), then scan
+ *        hits by file offset; a scan hit already found through NT_FILE
+ *        is not counted twice.
+ * @diag: filled on failure (offset into the core, reason), or NULL.
+ * @ret_state: filled on success: the file offset and size
+ *             of the state's bytes; read them with pread() and open them
+ *             with cprs_reader_open_buffer() or cprs_legacy_decode().
+ *
+ * Memory use is bounded: notes up to 64 MiB, 1 MiB scan chunks, a legacy
+ * candidate decoded in at most 16 MiB.  Time is linear in the PT_LOAD
+ * bytes scanned (bounded by @opts->max_scan) per candidate skipped.
+ *
+ * Returns: 0; -EINVAL bad arguments, options or a non-regular file;
+ * -EBADMSG not an ELF core, bad ELF or program headers, or a file that
+ * shrinks while read; -E2BIG more than 2^20 program headers; -ENOENT no
+ * (further) state; -ENODATA NT_FILE names the state mapping but the core
+ * has none of its pages (the dumper excluded it: see coredump_filter(5))
+ * and the scan found nothing; -ENOMEM; errors of fstat() and pread().
+ */
+int core_find_state(int core_fd, const CoreOpts *opts, CprsDiag *diag,
+                    CoreState *ret_state);
+
+/**
+ * core_find_state_buffer: as core_find_state(), over memory.
+ * @buf: the core file's bytes; untrusted, only read.  libelf gets a
+ *       private copy (it may convert headers in place), so this needs
+ *       @size more bytes of memory: meant for small cores and fuzzing.
+ * @size: bytes at @buf.
+ * @opts: options or NULL.
+ * @diag: filled on failure, or NULL.
+ * @ret_state: as core_find_state(); file_offset is into @buf.
+ *
+ * Returns: as core_find_state(), without the I/O errors.
+ */
+int core_find_state_buffer(const void *buf, size_t size,
+                           const CoreOpts *opts, CprsDiag *diag,
+                           CoreState *ret_state);
+
+
+/**
+ * elf_build_id: read the GNU build-id note of an ELF file.
+ * @fd: an open ELF file; read with pread (offset unchanged); borrowed.
+ * @buf: destination.
+ * @size: bytes at @buf.
+ * @ret_size: bytes of the build-id, on success.
+ *
+ * Uses libelf; the file is untrusted.
+ *
+ * Returns: 0; -ENOENT no build-id note; -E2BIG build-id longer than
+ * @size; -EBADMSG not a valid ELF file; -ENOMEM.
+ */
+int elf_build_id(int fd, void *buf, size_t size, size_t *ret_size);
+
+#endif /* CPRS_INSPECT_H */
