@@ -9,6 +9,11 @@
 
 #include "cprs-base.h"
 
+#ifdef CPRS_COUNT_WORK
+/* The counted build's work counters (cprs-work.h); tests only. */
+_Thread_local uint64_t cprs_work[CPRS_WORK__MAX];
+#endif
+
 const char *cprs_version(void)
 {
     return CPRS_STRINGIFY(CPRS_VERSION_MAJOR) "."

@@ -16,6 +16,7 @@
 /* The library implements its experimental API too. */
 #define CPRS_EXPERIMENTAL
 #include "cprstate.h"
+#include "cprs-work.h"
 
 #define CPRS_HIDDEN __attribute__((visibility("hidden")))
 
