@@ -614,7 +614,7 @@ typedef struct CprsWriterOpts {
     uint64_t created_ns;            /* 0: CLOCK_REALTIME at writer_new */
     uint32_t writer_pid;            /* 0: getpid() */
     uint32_t build_id_size;         /* bytes at build_id, <= 32 */
-    const void *build_id;           /* NULL: this executable's, via libelf */
+    const void *build_id;           /* NULL: this executable's (loaded notes) */
     const char *producer;           /* NULL: "libcprstate <version>" */
     int32_t zstd_level;             /* 0: 3 */
     uint32_t compress_sections;     /* bit (1u << type): zstd that section */
