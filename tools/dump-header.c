@@ -4,23 +4,8 @@
  * directory, laid out like readelf -h / -S.
  */
 #include <inttypes.h>
-#include <time.h>
 
-#include "cprdump.h"
-
-void time_str(char *buf, size_t size, uint64_t ns)
-{
-    time_t sec = (time_t)(ns / 1000000000u);
-    struct tm tm;
-    char date[32];
-
-    if (!ns || !gmtime_r(&sec, &tm)) {
-        snprintf(buf, size, "unknown");
-        return;
-    }
-    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, size, "%s.%09" PRIu64 "Z", date, ns % 1000000000u);
-}
+#include "render.h"
 
 void dump_header(Dump *d, CprsReader *r)
 {

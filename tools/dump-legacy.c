@@ -8,21 +8,7 @@
  */
 #include <inttypes.h>
 
-#include "cprdump.h"
-
-const char *legacy_form_name(uint32_t form)
-{
-    switch (form) {
-    case CPRS_LEGACY_VFIO_FULL:
-        return "full";
-    case CPRS_LEGACY_VFIO_STUB:
-        return "stub";
-    case CPRS_LEGACY_VFIO_NONE:
-        return "none";
-    default:
-        return "unknown";
-    }
-}
+#include "render.h"
 
 static const char *form_text(uint32_t form)
 {

@@ -22,75 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cprdump.h"
-
-/* Parse "/proc/PID/fd/N"; false if @path is not of that form. */
-static bool parse_proc_fd(const char *path, int *ret_pid, int *ret_fd)
-{
-    char tail;
-    int pid, fd;
-
-    if (sscanf(path, "/proc/%d/fd/%d%c", &pid, &fd, &tail) != 2 ||
-        pid <= 0 || fd < 0) {
-        return false;
-    }
-    *ret_pid = pid;
-    *ret_fd = fd;
-    return true;
-}
-
-void report_io_error(const char *path, int err)
-{
-    char dir[64];
-    int pid = 0, fd = -1;
-
-    if (parse_proc_fd(path, &pid, &fd) ||
-        sscanf(path, "/proc/%d/", &pid) == 1) {
-        if (err == -EACCES || err == -EPERM) {
-            cprdump_err("cannot open %s: permission denied — you need "
-                        "ptrace access to %d: run as the same user, or "
-                        "with CAP_SYS_PTRACE (e.g. sudo)", path, pid);
-            return;
-        }
-        snprintf(dir, sizeof(dir), "/proc/%d", pid);
-        if (err == -ENOENT && access(dir, F_OK)) {
-            cprdump_err("cannot open %s: there is no process %d (has it "
-                        "exited?)", path, pid);
-            return;
-        }
-        if (err == -ENOENT) {
-            cprdump_err("cannot open %s: process %d has no fd %d (QEMU "
-                        "closes its state fd once migrate-incoming "
-                        "starts; try --pid %d)", path, pid, fd, pid);
-            return;
-        }
-        if (err == -ENXIO) {
-            cprdump_err("cannot open %s: it is a socket, which cannot be "
-                        "opened through /proc", path);
-            return;
-        }
-    }
-    switch (err) {
-    case -EACCES:
-    case -EPERM:
-        cprdump_err("cannot open %s: permission denied — you need read "
-                    "permission on it", path);
-        break;
-    case -ENOENT:
-        cprdump_err("cannot open %s: no such file or directory", path);
-        break;
-    case -EISDIR:
-        cprdump_err("%s is a directory: give the state file itself", path);
-        break;
-    case -E2BIG:
-        cprdump_err("%s: larger than any CPR state (%" PRIu64 " bytes at "
-                    "most)", path, (uint64_t)CPRS_MAX_ARENA_SIZE);
-        break;
-    default:
-        cprdump_err("%s: %s", path, strerror(-err));
-        break;
-    }
-}
+#include "proc.h"
+#include "source.h"
 
 /* Bytes read from an input so far. */
 typedef struct Input {
@@ -229,7 +162,7 @@ static int load_core(Source *src, int fd, const uint8_t *buf, size_t size,
     }
     how = cs->found_by == CORE_FOUND_NT_FILE ? "through NT_FILE" :
           "by scanning the dumped memory";
-    cprdump_note(o, "%s: ELF core: %s found %s at 0x%" PRIx64 "%s%s%s, %"
+    cprdump_note("%s: ELF core: %s found %s at 0x%" PRIx64 "%s%s%s, %"
                  PRIu64 " bytes at core offset 0x%" PRIx64, src->label,
                  cs->format == CPRS_DETECT_ARENA ? "arena" : "QCPR stream",
                  how, cs->vaddr, cs->map_name[0] ? " (in " : "",
@@ -241,7 +174,7 @@ static int load_core(Source *src, int fd, const uint8_t *buf, size_t size,
                     cs->declared_size);
     }
     if (cs->flags & CORE_STATE_F_BAD_NT_FILE) {
-        cprdump_note(o, "%s: its NT_FILE note is malformed; part of it "
+        cprdump_note("%s: its NT_FILE note is malformed; part of it "
                      "was ignored", src->label);
     }
     src->from_core = true;
@@ -402,7 +335,7 @@ static int read_source(Source *src, int fd, const Options *o)
     return 0;
 }
 
-int source_load(const char *arg, const Options *o, Source *src)
+int source_load(const char *arg, int pid, const Options *o, Source *src)
 {
     int fd = -1, ret, num;
 
@@ -410,16 +343,16 @@ int source_load(const char *arg, const Options *o, Source *src)
     src->pid = -1;
     src->fd_num = -1;
     if (!arg) {
-        ret = pid_find_state(o->pid, o, &num);
+        ret = pid_find_state(pid, &num);
         if (ret) {
             return ret;
         }
         src->origin = SRC_PID;
-        src->pid = o->pid;
+        src->pid = pid;
         src->fd_num = num;
-        snprintf(src->path, sizeof(src->path), "/proc/%d/fd/%d", o->pid,
+        snprintf(src->path, sizeof(src->path), "/proc/%d/fd/%d", pid,
                  num);
-        snprintf(src->label, sizeof(src->label), "pid %d", o->pid);
+        snprintf(src->label, sizeof(src->label), "pid %d", pid);
     } else if (!strcmp(arg, "-")) {
         src->origin = SRC_STDIN;
         snprintf(src->label, sizeof(src->label), "-");
@@ -464,15 +397,14 @@ void source_free(Source *src)
     src->bytes = NULL;
 }
 
-void source_report(const Source *src)
+void source_report(const Source *src, int err, const CprsDiag *diag)
 {
     char text[512];
 
-    cprs_diag_format(&src->diag, text, sizeof(text));
+    cprs_diag_format(diag, text, sizeof(text));
     cprdump_err("%s: %s %s: %s", src->label,
                 src->format == CPRS_DETECT_LEGACY ? "QCPR stream" : "arena",
-                src->err == -EPROTONOSUPPORT ? "unsupported" : "invalid",
-                text);
+                err == -EPROTONOSUPPORT ? "unsupported" : "invalid", text);
     if (src->lenient_fallback) {
         cprdump_err("%s: QEMU would accept this stream; --lenient reads "
                     "it as QEMU does", src->label);

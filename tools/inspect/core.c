@@ -504,7 +504,8 @@ static void fill_map(CoreState *st, const CoreMap *m, uint64_t page)
     }
     st->map_start = m->start;
     st->map_end = m->end;
-    st->map_offset = !__builtin_mul_overflow(m->pgoff, page, &off) ? off : UINT64_MAX;
+    st->map_offset = !__builtin_mul_overflow(m->pgoff, page, &off) ? off :
+                     UINT64_MAX;
     snprintf(st->map_name, sizeof(st->map_name), "%s", m->name);
 }
 

@@ -18,7 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cprdump.h"
+#include "commands.h"
+#include "render.h"
+
+/* Exit code of a usage error, in this family of subcommands. */
+#define USAGE CPRDUMP_EXIT_ERROR
 
 #define MAX_FIELDS 16
 
@@ -688,45 +692,51 @@ static void diff_header(Diff *df)
 /* Load a side; a state that does not open cannot be compared. */
 static int load_side(const Options *o, const char *arg, Source *s)
 {
-    int ret = source_load(arg, o, s);
+    int ret = source_load(arg, -1, o, s);
 
     if (ret) {
         return ret;
     }
     if (s->err && !s->legacy) {
-        source_report(s);
+        source_report(s, s->err, &s->diag);
         return s->err;
     }
     if (s->err) {
-        cprdump_note(o, "%s: not a valid QCPR stream; compared as QEMU "
+        cprdump_note("%s: not a valid QCPR stream; compared as QEMU "
                      "would read it", s->label);
     }
     return 0;
 }
 
-int cmd_diff(const Options *o, const char *a, const char *b)
+static int diff_run(const Options *o)
 {
     Source sa, sb;
     Dump d = { 0 };
     Diff df = { .o = o, .a = &sa, .b = &sb, .d = &d };
-    char *text = NULL;
-    size_t len = 0, i;
+    const char *a, *b;
+    size_t i;
     int ret = 0;
 
+    if (o->nargs != 2 || o->npids) {
+        return usage_error(USAGE, "diff takes two SOURCEs");
+    }
+    a = o->args[0];
+    b = o->args[1];
     if (!strcmp(a, "-") && !strcmp(b, "-")) {
         cprdump_err("diff: only one side can be standard input");
-        return CPRDUMP_DIFF_ERROR;
+        return CPRDUMP_CMP_ERROR;
     }
+    memset(&sa, 0, sizeof(sa));
     memset(&sb, 0, sizeof(sb));
     if (load_side(o, a, &sa) || load_side(o, b, &sb)) {
         source_free(&sa);
         source_free(&sb);
-        return CPRDUMP_DIFF_ERROR;
+        return CPRDUMP_CMP_ERROR;
     }
-    if (!dump_begin(&d, &text, &len)) {
+    if (!dump_begin(&d)) {
         source_free(&sa);
         source_free(&sb);
-        return CPRDUMP_DIFF_ERROR;
+        return CPRDUMP_CMP_ERROR;
     }
     if (o->json) {
         json_begin(&df.j, d.out);
@@ -755,12 +765,22 @@ int cmd_diff(const Options *o, const char *a, const char *b)
     source_free(&sa);
     source_free(&sb);
     if (ret) {
-        fclose(d.out);
-        free(text);
-        return CPRDUMP_DIFF_ERROR;
+        dump_discard(&d);
+        return CPRDUMP_CMP_ERROR;
     }
-    if (!dump_end(&d, &text, &len)) {
-        return CPRDUMP_DIFF_ERROR;
+    if (!dump_end(&d)) {
+        return CPRDUMP_CMP_ERROR;
     }
-    return df.differences ? CPRDUMP_DIFF_DIFFERENT : CPRDUMP_DIFF_SAME;
+    return df.differences ? CPRDUMP_CMP_DIFFERENT : CPRDUMP_CMP_SAME;
 }
+
+const Command cmd_diff = {
+    .name = "diff",
+    .run = diff_run,
+    .options = OPT_JSON | OPT_HEX | OPT_PID | OPT_CORE_INDEX | OPT_LENIENT |
+               OPT_QUIET | OPT_FORCE | OPT_TO | OPT_MODE | OPT_VFIO_FORM |
+               OPT_RECORDS_ONLY,
+    .usage_exit = USAGE,
+    .synopsis = "[--json] [--records-only] A B",
+    .summary = "compare two states record by record",
+};

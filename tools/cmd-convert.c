@@ -21,7 +21,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cprdump.h"
+#include "commands.h"
+#include "render.h"
+
+/* Exit code of a usage error, in this family of subcommands. */
+#define USAGE CPRDUMP_EXIT_ERROR
 
 static int write_all(int fd, const void *buf, size_t len)
 {
@@ -179,7 +183,7 @@ static int to_legacy(const Options *o, Source *s, void **ret_buf,
         return ret;
     }
     if (nram || nds) {
-        cprdump_note(o, "%s: a QCPR stream has no place for RAM block maps, "
+        cprdump_note("%s: a QCPR stream has no place for RAM block maps, "
                      "device state or fd identities: %u RAM block%s and %u "
                      "payload%s left out", s->label, nram, nram == 1 ? "" :
                      "s", nds, nds == 1 ? "" : "s");
@@ -187,21 +191,28 @@ static int to_legacy(const Options *o, Source *s, void **ret_buf,
     return 0;
 }
 
-int cmd_convert(const Options *o, const char *in, const char *out)
+static int convert_run(const Options *o)
 {
     CprsDiag diag = CPRS_OPTS(CprsDiag);
+    const char *in, *out;
     bool to_arena;
     Source s;
     void *buf = NULL;
     size_t len = 0;
     int ret;
 
+    if ((o->npids && o->nargs != 1) || (!o->npids && o->nargs != 2)) {
+        return usage_error(USAGE, "convert takes SOURCE and "
+                             "OUTPUT");
+    }
+    in = o->npids ? NULL : o->args[0];
+    out = o->args[o->nargs - 1];
     if (!o->to || (strcmp(o->to, "arena") && strcmp(o->to, "legacy"))) {
         cprdump_err("convert: give --to arena or --to legacy");
-        return CPRDUMP_EXIT_OTHER;
+        return CPRDUMP_EXIT_ERROR;
     }
     to_arena = !strcmp(o->to, "arena");
-    ret = source_load(in, o, &s);
+    ret = source_load(in, o->npids ? o->pids[0] : -1, o, &s);
     if (ret) {
         source_free(&s);
         return cprdump_exit_code(ret);
@@ -209,9 +220,7 @@ int cmd_convert(const Options *o, const char *in, const char *out)
     /* Only a valid state is converted (--lenient: valid to QEMU). */
     ret = source_verify(&s, &diag);
     if (ret) {
-        s.diag = diag;
-        s.err = ret;
-        source_report(&s);
+        source_report(&s, ret, &diag);
         source_free(&s);
         return cprdump_exit_code(ret);
     }
@@ -220,9 +229,9 @@ int cmd_convert(const Options *o, const char *in, const char *out)
             cprdump_err("convert: --mode and --vfio-form apply to --to "
                         "legacy");
             source_free(&s);
-            return CPRDUMP_EXIT_OTHER;
+            return CPRDUMP_EXIT_ERROR;
         }
-        cprdump_note(o, "%s is an arena already: copied unchanged",
+        cprdump_note("%s is an arena already: copied unchanged",
                      s.label);
         ret = write_output(o, out, s.bytes, s.size);
     } else {
@@ -232,7 +241,7 @@ int cmd_convert(const Options *o, const char *in, const char *out)
             ret = write_output(o, out, buf, len);
         }
         if (!ret) {
-            cprdump_note(o, "wrote %s, %zu bytes: %s with %u fd record(s) "
+            cprdump_note("wrote %s, %zu bytes: %s with %u fd record(s) "
                          "and %u vfio device(s)", out, len,
                          to_arena ? "an arena" : "a QCPR stream",
                          src_fd_count(&s), src_vfio_count(&s));
@@ -243,5 +252,18 @@ int cmd_convert(const Options *o, const char *in, const char *out)
     if (ret == -EBADMSG || ret == -EPROTONOSUPPORT) {
         return cprdump_exit_code(ret);
     }
-    return ret ? CPRDUMP_EXIT_OTHER : CPRDUMP_EXIT_OK;
+    return ret ? CPRDUMP_EXIT_ERROR : CPRDUMP_EXIT_OK;
 }
+
+const Command cmd_convert = {
+    .name = "convert",
+    .run = convert_run,
+    .options = OPT_JSON | OPT_HEX | OPT_PID | OPT_CORE_INDEX | OPT_LENIENT |
+               OPT_QUIET | OPT_FORCE | OPT_TO | OPT_MODE | OPT_VFIO_FORM |
+               OPT_RECORDS_ONLY,
+    .usage_exit = USAGE,
+    .synopsis = "--to arena|legacy [--mode exec|transfer]\n"
+                "               [--vfio-form full|stub|none] [--force] "
+                "SOURCE OUTPUT",
+    .summary = "arena <-> legacy stream, through libcprstate",
+};

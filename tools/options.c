@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * options.c - cprdump's command line, parsed once for every subcommand.
+ * Options may come before or after the subcommand name (getopt permutes
+ * them); each one seen is recorded, and options_check() refuses those a
+ * subcommand does not take.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cprstate.h"
+#include "options.h"
+#include "output.h"
+
+/* getopt codes of the long-only options. */
+enum {
+    LONG_CORE_INDEX = 256,
+    LONG_RECORDS_ONLY,
+    LONG_MODE,
+    LONG_VFIO_FORM,
+};
+
+static const struct option longopts[] = {
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { "json", no_argument, NULL, 'j' },
+    { "hex", no_argument, NULL, 'x' },
+    { "pid", required_argument, NULL, 'p' },
+    { "lenient", no_argument, NULL, 'l' },
+    { "quiet", no_argument, NULL, 'q' },
+    { "force", no_argument, NULL, 'f' },
+    { "to", required_argument, NULL, 't' },
+    { "core-index", required_argument, NULL, LONG_CORE_INDEX },
+    { "records-only", no_argument, NULL, LONG_RECORDS_ONLY },
+    { "mode", required_argument, NULL, LONG_MODE },
+    { "vfio-form", required_argument, NULL, LONG_VFIO_FORM },
+    { NULL, 0, NULL, 0 },
+};
+
+/* The option of each OPT_* bit, for messages. */
+static const char *const opt_names[OPT__COUNT] = {
+    "--json", "--hex", "--pid", "--core-index", "--lenient", "--quiet",
+    "--force", "--to", "--mode", "--vfio-form", "--records-only",
+    "--header", "--sections", "--fds", "--ram", "--devices", "--max-size",
+};
+
+bool parse_int(const char *s, long min, long max, long *ret)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max) {
+        return false;
+    }
+    *ret = v;
+    return true;
+}
+
+/* A word of a fixed list: its value, or -1. */
+typedef struct Word {
+    const char *word;
+    uint32_t value;
+} Word;
+
+static int64_t pick(const Word *w, const char *s)
+{
+    for (; w->word; w++) {
+        if (!strcmp(w->word, s)) {
+            return w->value;
+        }
+    }
+    return -1;
+}
+
+static int parse_pid(Options *o, const char *arg)
+{
+    long v;
+
+    if (!parse_int(arg, 1, INT_MAX, &v)) {
+        cprdump_err("--pid: not a process id: %s", arg);
+        return -1;
+    }
+    o->pids[0] = (int)v;
+    o->npids = 1;
+    return 0;
+}
+
+/* One option; 0 or -1 after a message. */
+static int parse_one(Options *o, int c, const char *arg)
+{
+    static const Word modes[] = {
+        { "exec", CPRS_MODE_EXEC }, { "cpr-exec", CPRS_MODE_EXEC },
+        { "transfer", CPRS_MODE_TRANSFER },
+        { "cpr-transfer", CPRS_MODE_TRANSFER }, { NULL, 0 },
+    };
+    static const Word forms[] = {
+        { "full", CPRS_LEGACY_VFIO_FULL }, { "stub", CPRS_LEGACY_VFIO_STUB },
+        { "none", CPRS_LEGACY_VFIO_NONE }, { NULL, 0 },
+    };
+    int64_t w;
+    long v;
+
+    switch (c) {
+    case 'h':
+        o->help = true;
+        return 0;
+    case 'V':
+        o->version = true;
+        return 0;
+    case 'j':
+        o->seen |= OPT_JSON;
+        o->json = true;
+        return 0;
+    case 'x':
+        o->seen |= OPT_HEX;
+        o->hex = true;
+        return 0;
+    case 'p':
+        o->seen |= OPT_PID;
+        return parse_pid(o, arg);
+    case 'l':
+        o->seen |= OPT_LENIENT;
+        o->lenient = true;
+        return 0;
+    case 'q':
+        o->seen |= OPT_QUIET;
+        o->quiet = true;
+        return 0;
+    case 'f':
+        o->seen |= OPT_FORCE;
+        o->force = true;
+        return 0;
+    case 't':
+        o->seen |= OPT_TO;
+        o->to = arg;
+        return 0;
+    case LONG_CORE_INDEX:
+        o->seen |= OPT_CORE_INDEX;
+        if (!parse_int(arg, 0, INT_MAX, &v)) {
+            cprdump_err("--core-index: not a number: %s", arg);
+            return -1;
+        }
+        o->core_index = (uint32_t)v;
+        return 0;
+    case LONG_RECORDS_ONLY:
+        o->seen |= OPT_RECORDS_ONLY;
+        o->records_only = true;
+        return 0;
+    case LONG_MODE:
+        o->seen |= OPT_MODE;
+        w = pick(modes, arg);
+        if (w < 0) {
+            cprdump_err("--mode: exec or transfer, not %s", tx(arg));
+            return -1;
+        }
+        o->mode = (uint32_t)w;
+        return 0;
+    case LONG_VFIO_FORM:
+        o->seen |= OPT_VFIO_FORM;
+        w = pick(forms, arg);
+        if (w < 0) {
+            cprdump_err("--vfio-form: full, stub or none, not %s", tx(arg));
+            return -1;
+        }
+        o->vfio_form = (uint32_t)w;
+        return 0;
+    default:
+        /* getopt_long() said what was wrong. */
+        return -1;
+    }
+}
+
+int options_parse(int argc, char **argv, Options *o)
+{
+    int c, ret = 0;
+
+    memset(o, 0, sizeof(*o));
+    o->max_size = CPRS_MAX_ARENA_SIZE;
+    while ((c = getopt_long(argc, argv, "hVjxp:lqft:", longopts,
+                            NULL)) != -1) {
+        /* Go on after an error: the subcommand decides the exit code. */
+        if (parse_one(o, c, optarg)) {
+            ret = -1;
+        }
+    }
+    o->args = argv + optind;
+    o->nargs = argc - optind;
+    return ret;
+}
+
+int options_check(const Options *o, const char *cmd, uint32_t allowed)
+{
+    uint32_t bad = o->seen & ~allowed;
+    int i;
+
+    for (i = 0; i < OPT__COUNT; i++) {
+        if (bad & (1u << i)) {
+            cprdump_err("%s does not take %s", cmd, opt_names[i]);
+            return -1;
+        }
+    }
+    if (o->json && o->hex) {
+        cprdump_err("--json and --hex exclude each other");
+        return -1;
+    }
+    return 0;
+}
