@@ -17,6 +17,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1207,6 +1208,333 @@ static void test_core_kernel(void **state)
     run_free(&r);
 }
 
+/* ---- Another process's data (issue 11, class 6) ------------------------- */
+
+/* A command whose answer is more than "OK". */
+static void holder_ask(Holder *h, const char *cmd, char *line, size_t size)
+{
+    fprintf(h->in, "%s\n", cmd);
+    fflush(h->in);
+    assert_non_null(fgets(line, (int)size, h->out));
+}
+
+/*
+ * A pipe and a socket with bytes queued for the holder: whatever path
+ * leads to them, cprdump refuses them without reading a byte or waiting,
+ * and the holder still has its 37 + 37 bytes.  (Before: only the literal
+ * /proc/PID/fd/N form was refused; the others read the holder's bytes,
+ * then blocked forever.)
+ */
+static void test_not_ours(void **state)
+{
+    char link[4096], line[128], path[4096];
+    int pid;
+    size_t i;
+    Holder h;
+    Run r;
+
+    (void)state;
+    holder_start(&h, "");
+    holder_cmd(&h, "pipe");
+    snprintf(link, sizeof(link), "%.200s/holder-pipe", tmpdir);
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/fd/100", (int)h.pid,
+             (int)h.pid);
+    assert_int_equal(symlink(path, link), 0);
+    pid = (int)h.pid;
+    for (i = 0; i < 7; i++) {
+        switch (i) {
+        case 0:
+            snprintf(path, sizeof(path), "/proc/%d/fd/100", pid);
+            break;
+        case 1:
+            snprintf(path, sizeof(path), "/proc/%d/task/%d/fd/100", pid, pid);
+            break;
+        case 2:
+            snprintf(path, sizeof(path), "/proc/%d/./fd/100", pid);
+            break;
+        case 3:
+            snprintf(path, sizeof(path), "/proc//%d/fd/100", pid);
+            break;
+        case 4:
+            snprintf(path, sizeof(path), "%s", link);
+            break;
+        case 5:
+            snprintf(path, sizeof(path), "/proc/%d/fd/101", pid);
+            break;
+        default:
+            snprintf(path, sizeof(path), "/proc/%d/task/%d/fd/101", pid, pid);
+            break;
+        }
+        run_sh(&r, NULL, "timeout 20 '%s' show '%s'", cprdump_path(), path);
+        expect_failure(&r, 1, strstr(path, "101") ? "socket" :
+                       "not a regular file or memfd",
+                       path);
+        run_free(&r);
+    }
+    holder_ask(&h, "pending", line, sizeof(line));
+    assert_string_equal(line, "OK 37 37\n");
+    /* The state memfd itself reads through any of those forms. */
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/fd/%d", (int)h.pid,
+             (int)h.pid, h.state_fd);
+    CPRDUMP(&r, NULL, "verify '%s'", path);
+    expect_status(&r, 0, "state through task/TID/fd");
+    run_free(&r);
+    holder_stop(&h);
+}
+
+/* ---- Bounded reading (issue 11, class 5) -------------------------------- */
+
+/*
+ * cprdump reads @head then endless zeros on its standard input; we write
+ * until it is gone (EPIPE) or @cap bytes went in.  Returns what it took.
+ */
+static uint64_t feed(const void *head, size_t len, uint64_t cap, int *status)
+{
+    static uint8_t zeros[65536];
+    uint64_t fed = 0;
+    int p[2], st;
+    ssize_t n;
+    pid_t pid;
+
+    signal(SIGPIPE, SIG_IGN);
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (!pid) {
+        int null = open("/dev/null", O_WRONLY);
+
+        dup2(p[0], 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl(cprdump_path(), "cprdump", "-q", "show", "-", (char *)NULL);
+        _exit(127);
+    }
+    close(p[0]);
+    n = write(p[1], head, len);
+    fed += n > 0 ? (uint64_t)n : 0;
+    while (n > 0 && fed < cap) {
+        n = write(p[1], zeros, sizeof(zeros));
+        fed += n > 0 ? (uint64_t)n : 0;
+    }
+    close(p[1]);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    return fed;
+}
+
+/* A valid arena of @size bytes (a payload fills it), reproducibly. */
+static uint8_t *sized_arena(size_t size, size_t *ret_len)
+{
+    CprsWriterOpts o = CPRS_OPTS(CprsWriterOpts,
+                                 .flags = CPRS_WRITER_F_REPRODUCIBLE);
+    CprsDevStateInfo di = CPRS_OPTS(CprsDevStateInfo, .name = "pad");
+    CprsWriter *w;
+    void *buf, *pad = calloc(1, size);
+
+    assert_non_null(pad);
+    assert_int_equal(cprs_writer_new(&o, &w), 0);
+    assert_int_equal(cprs_writer_add_devstate(w, &di, pad, size, NULL), 0);
+    assert_int_equal(cprs_writer_finish_buffer(w, &buf, ret_len), 0);
+    cprs_writer_free(w);
+    free(pad);
+    return buf;
+}
+
+/* Slack: the pipe's buffer and one block of ours in flight. */
+#define FEED_SLACK (256u << 10)
+
+static void test_bounded_pipe(void **state)
+{
+    static const uint8_t legacy[8] = { 'Q', 'C', 'P', 'R', 0, 0, 0, 1 };
+    uint64_t fed, cap = 64u << 20;
+    size_t len, scale;
+    uint8_t *a;
+    int st;
+
+    (void)state;
+    /* The magic, then zeros for ever: cprdump stops by itself. */
+    fed = feed(CPRS_MAGIC, CPRS_MAGIC_SIZE, cap, &st);
+    assert_true(fed < FEED_SLACK);
+    assert_int_equal(st, 2);
+    fed = feed(legacy, sizeof(legacy), cap, &st);
+    assert_true(fed < FEED_SLACK);
+    /* A valid arena: exactly its arena_size is taken, at 1x and 8x. */
+    for (scale = 1; scale <= 8; scale *= 8) {
+        a = sized_arena(scale << 18, &len);
+        fed = feed(a, len, cap, &st);
+        free(a);
+        if (fed > len + FEED_SLACK) {
+            fail_msg("an arena of %zu bytes on a pipe: cprdump took %"
+                     PRIu64, len, fed);
+        }
+        assert_int_equal(st, 0);
+    }
+}
+
+/* Bytes read by this process and by the children it has reaped. */
+static uint64_t rchar(void)
+{
+    unsigned long long v = 0;
+    char line[128];
+    FILE *f = fopen("/proc/self/io", "r");
+
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f)) {
+        sscanf(line, "rchar: %llu", &v);
+    }
+    fclose(f);
+    return v;
+}
+
+/*
+ * A small arena followed by a sparse tail of 64 MiB (1x) and 512 MiB
+ * (8x): cprdump reads the arena, not the tail (it read everything).
+ */
+static void test_bounded_tail(void **state)
+{
+    char path[4096];
+    uint64_t before, got[2];
+    size_t len, i;
+    uint8_t *a;
+    int fd, st;
+    pid_t pid;
+
+    (void)state;
+    a = sized_arena(1024, &len);
+    snprintf(path, sizeof(path), "%s/tail.cprs", tmpdir);
+    for (i = 0; i < 2; i++) {
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, a, len), (ssize_t)len);
+        assert_int_equal(ftruncate(fd, (off_t)(i ? 512 : 64) << 20), 0);
+        close(fd);
+        before = rchar();
+        pid = fork();
+        assert_true(pid >= 0);
+        if (!pid) {
+            int null = open("/dev/null", O_WRONLY);
+
+            dup2(null, 1);
+            dup2(null, 2);
+            execl(cprdump_path(), "cprdump", "verify", path, (char *)NULL);
+            _exit(127);
+        }
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        got[i] = rchar() - before;
+        printf("# tail %dx: cprdump read %" PRIu64 " bytes\n", i ? 8 : 1,
+               got[i]);
+    }
+    free(a);
+    /* Loading the program and its libraries reads a few MiB at most. */
+    if (got[0] > (8u << 20) || got[1] > got[0] + (1u << 20)) {
+        fail_msg("cprdump read %" PRIu64 " then %" PRIu64 " bytes for the "
+                 "same arena", got[0], got[1]);
+    }
+}
+
+/* ---- Terminal injection (issue 11, class 8) ----------------------------- */
+
+/* No control byte but the line feed, and no forged verdict. */
+static void expect_clean(const Run *r, const char *what)
+{
+    const char *p;
+    int n;
+
+    for (p = r->out; p < r->out + r->out_len; p++) {
+        if (((unsigned char)*p < 0x20 && *p != '\n') || *p == 0x7f) {
+            fail_msg("%s: control byte 0x%02x in the output:\n%s", what,
+                     (unsigned char)*p, r->out);
+        }
+    }
+    for (p = r->err; *p; p++) {
+        if (((unsigned char)*p < 0x20 && *p != '\n') || *p == 0x7f) {
+            fail_msg("%s: control byte 0x%02x on stderr:\n%s", what,
+                     (unsigned char)*p, r->err);
+        }
+    }
+    /* One verdict at most, and from cprdump: a forged one is a second. */
+    for (p = r->out, n = 0; (p = strstr(p, "Verification: ")) != NULL;
+         p++) {
+        if (p == r->out || p[-1] == '\n') {
+            n++;
+        }
+    }
+    if (n > 1) {
+        fail_msg("%s: a forged verdict line:\n%s", what, r->out);
+    }
+}
+
+/*
+ * A QCPR stream whose names carry an OSC title, BEL, a screen clear, CR
+ * and LF and a forged "Verification: OK" line (QEMU would accept it: it
+ * reads any byte but NUL in a name).
+ */
+static void evil_stream(char *path, size_t size)
+{
+    static const char *const names[] = {
+        "\033]0;owned\007\033[2J",
+        "ram0\r\n\nVerification: OK\n",
+    };
+    uint8_t buf[512], *p = buf;
+    size_t i, n;
+
+    memcpy(p, "QCPR\0\0\0\1", 8);
+    p += 8;
+    for (i = 0; i < 2; i++) {
+        n = strlen(names[i]) + 1;
+        *p++ = 1;
+        *p++ = 0, *p++ = 0, *p++ = 0, *p++ = (uint8_t)n;
+        memcpy(p, names[i], n);
+        p += n;
+        memcpy(p, "\0\0\0\0\0\0\0\x0b", 8);     /* id 0, fd 11 */
+        p[7] = (uint8_t)(11 + i);
+        p += 8;
+    }
+    *p++ = 0;
+    write_tmp("evil.qcpr", buf, (size_t)(p - buf), path, size);
+}
+
+static void test_escapes(void **state)
+{
+    char evil[4096], arena[4096], want[512];
+    Holder h;
+    Run r;
+
+    (void)state;
+    evil_stream(evil, sizeof(evil));
+    CPRDUMP(&r, NULL, "show '%s'", evil);
+    expect_status(&r, 2, "evil stream");
+    expect_clean(&r, "show");
+    expect_in(r.out, "\\x1b]0;owned\\x07\\x1b[2J\n", "escaped as \\xNN");
+    expect_in(r.out, " ram0\\x0d\\x0a\\x0aVerification: OK\\x0a\n",
+              "CR and LF escaped");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "show --lenient '%s'", evil);
+    expect_status(&r, 0, "evil stream, lenient");
+    expect_clean(&r, "show --lenient");
+    run_free(&r);
+    small_arena("plain.cprs", 0x8000000, false, arena, sizeof(arena));
+    CPRDUMP(&r, NULL, "diff '%s' '%s'", arena, evil);
+    expect_status(&r, 1, "diff with evil");
+    expect_clean(&r, "diff");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--hex '%s'", evil);
+    expect_clean(&r, "hex");
+    run_free(&r);
+    /* A link name: check-live and --pid print what /proc says. */
+    holder_start(&h, "");
+    holder_cmd(&h, "evil ram0");
+    CPRDUMP(&r, NULL, "check-live %d", (int)h.pid);
+    expect_status(&r, 1, "check-live with an evil link");
+    expect_clean(&r, "check-live");
+    snprintf(want, sizeof(want), "found /memfd:\\x1b]0;owned\\x07\\x1b[2J"
+             "\\x0d\\x0aOK        fd 3 (deleted)");
+    expect_in(r.out, want, "link escaped");
+    run_free(&r);
+    holder_stop(&h);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -1227,7 +1555,7 @@ static int teardown(void **state)
     return system(cmd) ? -1 : 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors_golden),
@@ -1242,7 +1570,15 @@ int main(void)
         cmocka_unit_test(test_permission),
         cmocka_unit_test(test_core_gcore),
         cmocka_unit_test(test_core_kernel),
+        cmocka_unit_test(test_not_ours),
+        cmocka_unit_test(test_bounded_pipe),
+        cmocka_unit_test(test_bounded_tail),
+        cmocka_unit_test(test_escapes),
     };
+
+    if (argc == 3 && !strcmp(argv[1], "--filter")) {
+        cmocka_set_test_filter(argv[2]);
+    }
 
     /* Helpers run with a clean environment: no inherited state fd. */
     unsetenv("QEMU_CPR_EXEC_STATE");

@@ -91,17 +91,18 @@ static void finding(Live *lv, int status, const char *what,
         json_obj_end(&lv->j);
         return;
     }
+    /* Names and links come from the state and from /proc: escaped. */
     if (!strcmp(what, "fd")) {
         if (fd < 0) {
             fprintf(lv->d->out, "%-9s fd - %s (id %" PRId64 "): %s\n",
-                    status_text[status], name, id, msg);
+                    status_text[status], tx(name), id, tx(msg));
         } else {
             fprintf(lv->d->out, "%-9s fd %d %s (id %" PRId64 "): %s\n",
-                    status_text[status], fd, name, id, msg);
+                    status_text[status], fd, tx(name), id, tx(msg));
         }
     } else {
         fprintf(lv->d->out, "%-9s %s %s: %s\n", status_text[status], what,
-                name, msg);
+                tx(name), tx(msg));
     }
 }
 
@@ -454,7 +455,7 @@ const Command cmd_check_live = {
     .run = check_live_run,
     .options = OPT_JSON | OPT_HEX | OPT_PID | OPT_CORE_INDEX | OPT_LENIENT |
                OPT_QUIET | OPT_FORCE | OPT_TO | OPT_MODE | OPT_VFIO_FORM |
-               OPT_RECORDS_ONLY,
+               OPT_RECORDS_ONLY | OPT_MAX_SIZE,
     .usage_exit = USAGE,
     .synopsis = "[--json] PID",
     .summary = "cross-check a process's state with its fd table",

@@ -69,7 +69,8 @@ static int write_output(const Options *o, const char *path,
         return ret;
     }
     if (!o->force && !lstat(path, &st)) {
-        cprdump_err("convert: %s exists; use --force to replace it", path);
+        cprdump_err("convert: %s exists; use --force to replace it",
+                    tx(path));
         return -EEXIST;
     }
     snprintf(dir, sizeof(dir), "%s", path);
@@ -77,7 +78,7 @@ static int write_output(const Options *o, const char *path,
     fd = mkstemp(tmp);
     if (fd < 0) {
         ret = -errno;
-        cprdump_err("cannot create a file next to %s: %s", path,
+        cprdump_err("cannot create a file next to %s: %s", tx(path),
                     strerror(-ret));
         return ret;
     }
@@ -96,7 +97,7 @@ static int write_output(const Options *o, const char *path,
     }
     if (ret) {
         unlink(tmp);
-        cprdump_err("cannot write %s: %s", path, strerror(-ret));
+        cprdump_err("cannot write %s: %s", tx(path), strerror(-ret));
     }
     return ret;
 }
@@ -242,7 +243,7 @@ static int convert_run(const Options *o)
         }
         if (!ret) {
             cprdump_note("wrote %s, %zu bytes: %s with %u fd record(s) "
-                         "and %u vfio device(s)", out, len,
+                         "and %u vfio device(s)", tx(out), len,
                          to_arena ? "an arena" : "a QCPR stream",
                          src_fd_count(&s), src_vfio_count(&s));
         }
@@ -260,7 +261,7 @@ const Command cmd_convert = {
     .run = convert_run,
     .options = OPT_JSON | OPT_HEX | OPT_PID | OPT_CORE_INDEX | OPT_LENIENT |
                OPT_QUIET | OPT_FORCE | OPT_TO | OPT_MODE | OPT_VFIO_FORM |
-               OPT_RECORDS_ONLY,
+               OPT_RECORDS_ONLY | OPT_MAX_SIZE,
     .usage_exit = USAGE,
     .synopsis = "--to arena|legacy [--mode exec|transfer]\n"
                 "               [--vfio-form full|stub|none] [--force] "

@@ -139,7 +139,7 @@ static void val_text(const Val *x, char *buf, size_t size)
         snprintf(buf, size, "%" PRId64, x->i);
         break;
     case V_STR:
-        snprintf(buf, size, "%s", x->s);
+        snprintf(buf, size, "%s", tx(x->s));
         break;
     default:
         snprintf(buf, size, "-");
@@ -444,11 +444,11 @@ static const Kind kinds[] = {
 static void key_text(const Kind *k, const View *v, char *buf, size_t size)
 {
     if (v->id == INT64_MIN) {
-        snprintf(buf, size, "%s", v->name);
+        snprintf(buf, size, "%s", tx(v->name));
     } else if (k->view == devstate_view) {
-        snprintf(buf, size, "%s (instance %" PRId64 ")", v->name, v->id);
+        snprintf(buf, size, "%s (instance %" PRId64 ")", tx(v->name), v->id);
     } else {
-        snprintf(buf, size, "%s (id %" PRId64 ")", v->name, v->id);
+        snprintf(buf, size, "%s (id %" PRId64 ")", tx(v->name), v->id);
     }
 }
 
@@ -779,7 +779,7 @@ const Command cmd_diff = {
     .run = diff_run,
     .options = OPT_JSON | OPT_HEX | OPT_PID | OPT_CORE_INDEX | OPT_LENIENT |
                OPT_QUIET | OPT_FORCE | OPT_TO | OPT_MODE | OPT_VFIO_FORM |
-               OPT_RECORDS_ONLY,
+               OPT_RECORDS_ONLY | OPT_MAX_SIZE,
     .usage_exit = USAGE,
     .synopsis = "[--json] [--records-only] A B",
     .summary = "compare two states record by record",

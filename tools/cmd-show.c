@@ -183,7 +183,7 @@ const Command cmd_show = {
     .run = show_run,
     .options = OPT_JSON | OPT_HEX | OPT_PID | OPT_CORE_INDEX | OPT_LENIENT |
                OPT_QUIET | OPT_FORCE | OPT_TO | OPT_MODE | OPT_VFIO_FORM |
-               OPT_RECORDS_ONLY,
+               OPT_RECORDS_ONLY | OPT_MAX_SIZE,
     .usage_exit = USAGE,
     .synopsis = "[--json | --hex] SOURCE",
     .summary = "header, sections, fd records, RAM blocks and devices "
@@ -195,7 +195,7 @@ const Command cmd_verify = {
     .run = verify_run,
     .options = OPT_JSON | OPT_PID | OPT_CORE_INDEX | OPT_LENIENT |
                OPT_QUIET | OPT_FORCE | OPT_TO | OPT_MODE | OPT_VFIO_FORM |
-               OPT_RECORDS_ONLY,
+               OPT_RECORDS_ONLY | OPT_MAX_SIZE,
     .usage_exit = USAGE,
     .synopsis = "[--json] SOURCE",
     .summary = "check every structure, checksum and reference",

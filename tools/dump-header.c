@@ -27,7 +27,7 @@ void dump_header(Dump *d, CprsReader *r)
     time_str(when, sizeof(when), ai.created_ns);
     fprintf(d->out, "  Created:              %s\n", when);
     fprintf(d->out, "  Writer pid:           %u\n", ai.writer_pid);
-    fprintf(d->out, "  Producer:             %s\n", ai.producer);
+    fprintf(d->out, "  Producer:             %s\n", tx(ai.producer));
     fprintf(d->out, "  Build ID:             ");
     if (!ai.build_id_size) {
         fprintf(d->out, "none");

@@ -80,7 +80,7 @@ void dump_legacy(Dump *d, const Source *s)
             snprintf(fd, sizeof(fd), "%d", fi.fd);
         }
         fprintf(d->out, "  [%4u] 0x%08" PRIx64 " %4u %5s %11d %s\n", i, off,
-                fi.slot, fd, fi.id, fi.name);
+                fi.slot, fd, fi.id, txn(fi.name, fi.name_len));
     }
     if (n && li.mode == CPRS_MODE_TRANSFER) {
         fprintf(d->out, "  Fd -: cpr-transfer, the fd travels by "
@@ -100,7 +100,8 @@ void dump_legacy(Dump *d, const Source *s)
             continue;
         }
         fprintf(d->out, "  [%4u] 0x%08" PRIx64 " %11d %7u %7u %s\n", i, off,
-                vi.devid, vi.ioas_id, vi.hwpt_id, vi.name);
+                vi.devid, vi.ioas_id, vi.hwpt_id,
+                txn(vi.name, vi.name_len));
     }
     dump_legacy_warnings(d, lg);
 }

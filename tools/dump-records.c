@@ -72,7 +72,7 @@ void dump_fds(Dump *d, CprsReader *r)
         } else {
             fprintf(d->out, "-          -          -                 - ");
         }
-        fprintf(d->out, "%s\n", fi.name);
+        fprintf(d->out, "%s\n", txn(fi.name, fi.name_len));
     }
     fprintf(d->out, "  Flg: I identity recorded, S seals recorded\n");
 }
@@ -105,7 +105,7 @@ void dump_ramblocks(Dump *d, CprsReader *r)
         fprintf(d->out, "  [%4u] %4s %-6s 0x%-10" PRIx64 " 0x%-10" PRIx64
                 " 0x%-10" PRIx64 " 0x%-6" PRIx64 " 0x%-6" PRIx64 " %s\n", i,
                 fd, flags, bi.fd_offset, bi.used_length, bi.max_length,
-                bi.page_size, bi.align, bi.idstr);
+                bi.page_size, bi.align, txn(bi.idstr, bi.idstr_len));
         for (k = 0; k < bi.range_count; k++) {
             ret = cprs_reader_gpa_range_get(r, i, k, &gr);
             if (ret) {
@@ -137,7 +137,7 @@ void dump_devices(Dump *d, CprsReader *r)
             continue;
         }
         fprintf(d->out, "  [%4u] %11d %7u %7u %s\n", i, vi.devid, vi.ioas_id,
-                vi.hwpt_id, vi.name);
+                vi.hwpt_id, txn(vi.name, vi.name_len));
     }
 
     n = cprs_reader_devstate_count(r);
@@ -153,6 +153,6 @@ void dump_devices(Dump *d, CprsReader *r)
         fprintf(d->out, "  [%4u] %10u %10u %-4s %12" PRIu64 " %12" PRIu64
                 " %s\n", i, di.instance_id, di.version_id,
                 di.flags & CPRS_DEVSTATE_F_ZSTD ? "zstd" : "-",
-                di.stored_size, di.raw_size, di.name);
+                di.stored_size, di.raw_size, txn(di.name, di.name_len));
     }
 }

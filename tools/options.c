@@ -21,6 +21,7 @@ enum {
     LONG_RECORDS_ONLY,
     LONG_MODE,
     LONG_VFIO_FORM,
+    LONG_MAX_SIZE,
 };
 
 static const struct option longopts[] = {
@@ -37,6 +38,7 @@ static const struct option longopts[] = {
     { "records-only", no_argument, NULL, LONG_RECORDS_ONLY },
     { "mode", required_argument, NULL, LONG_MODE },
     { "vfio-form", required_argument, NULL, LONG_VFIO_FORM },
+    { "max-size", required_argument, NULL, LONG_MAX_SIZE },
     { NULL, 0, NULL, 0 },
 };
 
@@ -58,6 +60,32 @@ bool parse_int(const char *s, long min, long max, long *ret)
         return false;
     }
     *ret = v;
+    return true;
+}
+
+/* A size in bytes, with an optional K, M, G or T (powers of 1024). */
+static bool parse_size(const char *s, uint64_t *ret)
+{
+    static const char units[] = "KMGT";
+    unsigned long long v;
+    const char *u;
+    char *end;
+    int shift;
+
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || end == s || *s == '-') {
+        return false;
+    }
+    shift = 0;
+    if (*end && (u = strchr(units, *end)) != NULL) {
+        shift = 10 * (int)(u - units + 1);
+        end++;
+    }
+    if (*end || (shift && v > (UINT64_MAX >> shift))) {
+        return false;
+    }
+    *ret = (uint64_t)v << shift;
     return true;
 }
 
@@ -168,6 +196,14 @@ static int parse_one(Options *o, int c, const char *arg)
             return -1;
         }
         o->vfio_form = (uint32_t)w;
+        return 0;
+    case LONG_MAX_SIZE:
+        o->seen |= OPT_MAX_SIZE;
+        if (!parse_size(arg, &o->max_size) || !o->max_size) {
+            cprdump_err("--max-size: not a size in bytes (K, M, G, T "
+                        "suffixes): %s", tx(arg));
+            return -1;
+        }
         return 0;
     default:
         /* getopt_long() said what was wrong. */

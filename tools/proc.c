@@ -35,13 +35,14 @@ bool parse_proc_fd(const char *path, int *ret_pid, int *ret_fd)
     return true;
 }
 
-void report_io_error(const char *path, int err)
+void report_io_error(const char *raw, int err)
 {
+    const char *path = tx(raw);
     char dir[64];
     int pid = 0, fd = -1;
 
-    if (parse_proc_fd(path, &pid, &fd) ||
-        sscanf(path, "/proc/%d/", &pid) == 1) {
+    if (parse_proc_fd(raw, &pid, &fd) ||
+        sscanf(raw, "/proc/%d/", &pid) == 1) {
         if (err == -EACCES || err == -EPERM) {
             cprdump_err("cannot open %s: permission denied — you need "
                         "ptrace access to %d: run as the same user, or "
@@ -60,11 +61,6 @@ void report_io_error(const char *path, int err)
                         "starts; try --pid %d)", path, pid, fd, pid);
             return;
         }
-        if (err == -ENXIO) {
-            cprdump_err("cannot open %s: it is a socket, which cannot be "
-                        "opened through /proc", path);
-            return;
-        }
     }
     switch (err) {
     case -EACCES:
@@ -74,6 +70,10 @@ void report_io_error(const char *path, int err)
         break;
     case -ENOENT:
         cprdump_err("cannot open %s: no such file or directory", path);
+        break;
+    case -ENXIO:
+        cprdump_err("cannot open %s: it is a socket, and cprdump does not "
+                    "read another process's socket", path);
         break;
     case -EISDIR:
         cprdump_err("%s is a directory: give the state file itself", path);
@@ -184,26 +184,29 @@ static int env_state_fd(int pid, int *ret_fd, char *ret_text, size_t size)
     return ret;
 }
 
-int pid_find_state(int pid, int *ret_fd)
+int proc_find_state(int pid, ProcState *ps)
 {
-    char path[64], link[PATH_MAX], env_text[64] = "", others[256] = "";
-    int env_fd = -1, found = -1, n_links = 0, fd, env_ret;
-    bool env_is_state = false;
+    char path[64], link[PATH_MAX];
     struct dirent *de;
     DIR *dir;
+    int fd, ret;
 
+    memset(ps, 0, sizeof(*ps));
+    ps->pid = pid;
+    ps->fd = -1;
+    ps->env_fd = -1;
     snprintf(path, sizeof(path), "/proc/%d", pid);
     if (pid <= 0 || access(path, F_OK)) {
-        cprdump_err("there is no process %d", pid);
         return -ESRCH;
     }
-    env_ret = env_state_fd(pid, &env_fd, env_text, sizeof(env_text));
+    ps->env_ret = env_state_fd(pid, &ps->env_fd, ps->env_text,
+                               sizeof(ps->env_text));
     snprintf(path, sizeof(path), "/proc/%d/fd", pid);
     dir = opendir(path);
     if (!dir) {
-        report_io_error(path, -errno);
-        return -EACCES;
+        return -errno;
     }
+    /* Links only: no fd of the process is opened here. */
     while ((de = readdir(dir)) != NULL) {
         if (parse_fd_number(de->d_name, &fd)) {
             continue;
@@ -212,63 +215,95 @@ int pid_find_state(int pid, int *ret_fd)
         if (read_link(path, link, sizeof(link)) || !is_state_link(link)) {
             continue;
         }
-        n_links++;
-        if (fd == env_fd) {
-            env_is_state = true;
+        ps->n_links++;
+        if (fd == ps->env_fd) {
+            ps->env_is_state = true;
         }
-        if (found < 0 || fd < found) {
-            found = fd;
+        if (ps->fd < 0 || fd < ps->fd) {
+            ps->fd = fd;
         }
     }
     closedir(dir);
+    if (ps->fd < 0) {
+        return -ENOENT;
+    }
+    /* The fd QEMU would use: the one its environment names. */
+    if (ps->env_is_state) {
+        ps->fd = ps->env_fd;
+    }
+    snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, ps->fd);
+    ret = read_link(path, ps->link, sizeof(ps->link));
+    if (ret) {
+        snprintf(ps->link, sizeof(ps->link), "%s", STATE_LINK);
+    }
+    return 0;
+}
 
-    if (env_ret == -EINVAL) {
+/* What the environment of @ps says, when it does not name the state. */
+static void note_env(const ProcState *ps)
+{
+    char path[64], link[PATH_MAX];
+
+    if (ps->env_ret == -EINVAL) {
         cprdump_note("pid %d: %s%s in its environment is not a valid fd "
-                     "number (QEMU would abort on it)", pid, ENV_PREFIX,
-                     env_text);
-    } else if (env_ret < 0) {
-        cprdump_note("pid %d: cannot read its environment: %s", pid,
-                     strerror(-env_ret));
-    } else if (env_ret == 1 && !env_is_state) {
-        snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, env_fd);
+                     "number (QEMU would abort on it)", ps->pid, ENV_PREFIX,
+                     tx(ps->env_text));
+    } else if (ps->env_ret < 0) {
+        cprdump_note("pid %d: cannot read its environment: %s", ps->pid,
+                     strerror(-ps->env_ret));
+    } else if (ps->env_ret == 1 && !ps->env_is_state) {
+        snprintf(path, sizeof(path), "/proc/%d/fd/%d", ps->pid, ps->env_fd);
         if (read_link(path, link, sizeof(link))) {
             cprdump_note("pid %d: %s%d in its environment, but fd %d is "
                          "not open (a new QEMU closes it once "
-                         "migrate-incoming starts)", pid, ENV_PREFIX, env_fd,
-                         env_fd);
+                         "migrate-incoming starts)", ps->pid, ENV_PREFIX,
+                         ps->env_fd, ps->env_fd);
         } else {
             cprdump_note("pid %d: %s%d in its environment, but fd %d is "
-                         "%s, not the state memfd", pid, ENV_PREFIX, env_fd,
-                         env_fd, link);
+                         "%s, not the state memfd", ps->pid, ENV_PREFIX,
+                         ps->env_fd, ps->env_fd, tx(link));
         }
     }
-    if (found < 0) {
+}
+
+int pid_find_state(int pid, int *ret_fd)
+{
+    char path[64], others[64] = "";
+    ProcState ps;
+    int ret;
+
+    ret = proc_find_state(pid, &ps);
+    if (ret == -ESRCH) {
+        cprdump_err("there is no process %d", pid);
+        return ret;
+    }
+    if (ret && ret != -ENOENT) {
+        snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+        report_io_error(path, ret);
+        return ret;
+    }
+    note_env(&ps);
+    if (ret) {
         cprdump_err("pid %d holds no CPR state: no fd links to %s and %s "
                     "names no open state fd (a QEMU holds it only between "
                     "cpr-exec and migrate-incoming; cpr-transfer carries "
                     "the state over a socket)", pid, STATE_LINK,
                     CPRS_EXEC_STATE_NAME);
-        return -ENOENT;
+        return ret;
     }
-    if (env_is_state) {
-        found = env_fd;
+    if (ps.n_links > 1) {
+        snprintf(others, sizeof(others), "; %d fds link to it", ps.n_links);
     }
-    if (n_links > 1) {
-        snprintf(others, sizeof(others), "; %d fds link to it", n_links);
-    }
-    snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, found);
-    if (read_link(path, link, sizeof(link))) {
-        snprintf(link, sizeof(link), "%s", STATE_LINK);
-    }
-    if (env_is_state) {
+    snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, ps.fd);
+    if (ps.env_is_state) {
         cprdump_note("pid %d: state in fd %d -> %s, named by %s%d in "
-                     "its environment%s; reading %s", pid, found, link,
-                     ENV_PREFIX, found, others, path);
+                     "its environment%s; reading %s", pid, ps.fd,
+                     tx(ps.link), ENV_PREFIX, ps.fd, others, path);
     } else {
         cprdump_note("pid %d: state in fd %d -> %s, found by its link "
-                     "name%s; reading %s", pid, found, link, others, path);
+                     "name%s; reading %s", pid, ps.fd, tx(ps.link), others,
+                     path);
     }
-    *ret_fd = found;
+    *ret_fd = ps.fd;
     return 0;
 }
-

@@ -156,6 +156,20 @@ int core_find_state_buffer(const void *buf, size_t size,
                            const CoreOpts *opts, CprsDiag *diag,
                            CoreState *ret_state);
 
+/**
+ * core_extent: how many bytes of an ELF core to read from a pipe.
+ * @buf: the first bytes of the core; untrusted.
+ * @len: how many.
+ * @ret_need: the bytes that the headers read so far say the file has:
+ *            the ELF header, then the program header table, then the end
+ *            of the last segment.  Read up to it and ask again until it
+ *            no longer grows.
+ *
+ * Returns: 0; -EBADMSG not an ELF file, or a header that overflows;
+ * -E2BIG a program header count in a section header (PN_XNUM).
+ */
+int core_extent(const void *buf, size_t len, uint64_t *ret_need);
+
 /* Bytes past a legacy stream's end that can change how it decodes. */
 #define INSPECT_LEGACY_TAIL 264u
 
