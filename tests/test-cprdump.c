@@ -473,7 +473,7 @@ static void test_errors(void **state)
     expect_failure(&r, 1, "Try 'cprdump --help'", "bad option");
     run_free(&r);
     CPRDUMP(&r, NULL, "verify");
-    expect_failure(&r, 1, "takes one SOURCE", "missing source");
+    expect_failure(&r, 1, "takes at least one SOURCE", "missing source");
     run_free(&r);
     CPRDUMP(&r, NULL, "--pid 0");
     expect_failure(&r, 1, "not a process id", "pid 0");
@@ -487,7 +487,7 @@ static void test_errors(void **state)
     CPRDUMP(&r, NULL, "--version");
     expect_status(&r, 0, "--version");
     expect_in(r.out, "CPR State Arena format 1.0", "--version");
-    expect_in(r.out, "JSON output 1.0", "--version");
+    expect_in(r.out, "JSON output 1.1", "--version");
     run_free(&r);
 }
 
@@ -599,10 +599,11 @@ static void test_diff(void **state)
     expect_failure(&r, 2, "no such file", "diff missing");
     run_free(&r);
     CPRDUMP(&r, NULL, "diff - - < '%s'", a);
-    expect_failure(&r, 2, "only one side", "diff two stdins");
+    expect_failure(&r, 2, "can be only one SOURCE", "diff two stdins");
     run_free(&r);
+    /* A usage error is 2 here: 1 would say "different". */
     CPRDUMP(&r, NULL, "diff '%s'", a);
-    expect_failure(&r, 1, "two SOURCEs", "diff one side");
+    expect_failure(&r, 2, "two SOURCEs", "diff one side");
     run_free(&r);
 }
 
@@ -996,7 +997,7 @@ static void test_check_live(void **state)
     holder_stop(&h);
 
     CPRDUMP(&r, NULL, "check-live");
-    expect_failure(&r, 1, "takes one PID", "check-live usage");
+    expect_failure(&r, 2, "takes at least one PID", "check-live usage");
     run_free(&r);
     CPRDUMP(&r, NULL, "check-live 2147483646");
     expect_failure(&r, 2, "there is no process", "check-live no process");
@@ -1535,6 +1536,224 @@ static void test_escapes(void **state)
     holder_stop(&h);
 }
 
+/* ---- Hosts with many QEMUs (issue 13) ----------------------------------- */
+
+/* How many times @needle occurs in @hay. */
+static int count_in(const char *hay, const char *needle)
+{
+    int n = 0;
+
+    while ((hay = strstr(hay, needle)) != NULL) {
+        n++;
+        hay += strlen(needle);
+    }
+    return n;
+}
+
+/*
+ * Two holders, as two QEMUs waiting for migrate-incoming: every way to
+ * name them at once, and files several at a time.
+ */
+static void test_multi(void **state)
+{
+    char want[256], a[4096], bad[4096];
+    Holder h1, h2;
+    uint8_t *x;
+    size_t len;
+    Run r;
+
+    (void)state;
+    holder_start(&h1, "");
+    holder_start(&h2, "--legacy");
+    /* $(pidof ...) unquoted: --pid P1 P2; quoted: --pid "P1 P2". */
+    CPRDUMP(&r, NULL, "--pid %d %d", (int)h1.pid, (int)h2.pid);
+    expect_status(&r, 0, "--pid P1 P2");
+    snprintf(want, sizeof(want), "==> pid %d <==\nCPR State Arena:\n",
+             (int)h1.pid);
+    expect_in(r.out, want, "first heading");
+    snprintf(want, sizeof(want), "\n\n==> pid %d <==\nQEMU legacy CPR "
+             "stream:\n", (int)h2.pid);
+    expect_in(r.out, want, "second heading");
+    assert_int_equal(count_in(r.out, "\nVerification: OK\n"), 2);
+    run_free(&r);
+    CPRDUMP(&r, NULL, "verify --pid '%d %d'", (int)h1.pid, (int)h2.pid);
+    expect_status(&r, 0, "--pid 'P1 P2'");
+    snprintf(want, sizeof(want), "pid %d: valid\npid %d: valid\n",
+             (int)h1.pid, (int)h2.pid);
+    assert_string_equal(r.out, want);
+    run_free(&r);
+    CPRDUMP(&r, NULL, "verify -q --pid %d,%d", (int)h1.pid, (int)h2.pid);
+    assert_string_equal(r.out, want);
+    run_free(&r);
+    CPRDUMP(&r, NULL, "verify -q --pid %d --pid %d", (int)h1.pid,
+            (int)h2.pid);
+    assert_string_equal(r.out, want);
+    run_free(&r);
+    CPRDUMP(&r, NULL, "check-live %d %d", (int)h1.pid, (int)h2.pid);
+    expect_status(&r, 0, "check-live P1 P2");
+    assert_int_equal(count_in(r.out, "Summary: "), 2);
+    run_free(&r);
+    CPRDUMP(&r, NULL, "diff --pid %d %d", (int)h1.pid, (int)h2.pid);
+    expect_status(&r, 1, "diff --pid A B");
+    expect_in(r.out, "  ~ format: arena -> legacy\n", "diff --pid");
+    run_free(&r);
+    holder_cmd(&h2, "close ram0");
+    CPRDUMP(&r, NULL, "check-live %d %d", (int)h1.pid, (int)h2.pid);
+    expect_status(&r, 1, "check-live: one mismatch");
+    run_free(&r);
+    holder_stop(&h1);
+    holder_stop(&h2);
+
+    /* verify a b; a third that is corrupt; one missing: the worst. */
+    small_arena("m1.cprs", 0x8000000, false, a, sizeof(a));
+    CPRDUMP(&r, NULL, "verify '%s' '%s'", a, a);
+    expect_status(&r, 0, "verify a a");
+    assert_int_equal(count_in(r.out, ": valid\n"), 2);
+    run_free(&r);
+    x = th_read_file(a, &len);
+    x[len - 1] ^= 1;
+    write_tmp("m2.cprs", x, len, bad, sizeof(bad));
+    free(x);
+    CPRDUMP(&r, NULL, "verify '%s' '%s'", a, bad);
+    expect_status(&r, 2, "verify valid corrupt");
+    expect_in(r.out, ": valid\n", "the valid one");
+    expect_in(r.out, ": invalid: ", "the corrupt one");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "show '%s' /nonexistent '%s'", a, bad);
+    expect_status(&r, 1, "show with a missing source");
+    assert_int_equal(count_in(r.out, "==> "), 2);
+    expect_in(r.out, "Verification: FAILED", "the corrupt one shown");
+    expect_in(r.err, "cannot open /nonexistent", "the missing one");
+    run_free(&r);
+}
+
+/* list: every holder, one line each, and nobody's data consumed. */
+static void test_list(void **state)
+{
+    char want[256], line[128];
+    long long pos;
+    Holder h1, h2;
+    Run r;
+
+    (void)state;
+    holder_start(&h1, "");
+    holder_start(&h2, "--legacy");
+    holder_cmd(&h2, "pipe");
+    pos = fd_pos(h1.pid, h1.state_fd);
+    CPRDUMP(&r, NULL, "list");
+    expect_in(r.out, "    PID   FD FORMAT MODE              BYTES   FDS   "
+              "RAM  DEV VERDICT     COMMAND\n", "list heading");
+    snprintf(want, sizeof(want), "%7d %4d arena  cpr-exec     ",
+             (int)h1.pid, h1.state_fd);
+    expect_in(r.out, want, "list: the arena holder");
+    expect_in(r.out, "     7     6    1 valid       ", "arena counts");
+    snprintf(want, sizeof(want), "%7d %4d legacy cpr-exec     ",
+             (int)h2.pid, h2.state_fd);
+    expect_in(r.out, want, "list: the legacy holder");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "list --json");
+    snprintf(want, sizeof(want), "\"pid\": %d,", (int)h2.pid);
+    expect_in(r.out, want, "list --json");
+    expect_in(r.out, "\"found-by\": \"environment\"", "list --json");
+    run_free(&r);
+    /* Nothing moved, nothing taken. */
+    assert_int_equal(fd_pos(h1.pid, h1.state_fd), pos);
+    holder_ask(&h2, "pending", line, sizeof(line));
+    assert_string_equal(line, "OK 37 37\n");
+    CPRDUMP(&r, NULL, "list extra");
+    expect_failure(&r, 1, "list takes no operand", "list operand");
+    run_free(&r);
+    holder_stop(&h1);
+    holder_stop(&h2);
+}
+
+/* Selectors: only the parts asked for, in the order of a full report. */
+static void test_selectors(void **state)
+{
+    char vec[4096], cap[4096];
+    Run r;
+
+    (void)state;
+    snprintf(vec, sizeof(vec), "%s/qemu-q35-memfd.cprs", th_vectors_dir());
+    snprintf(cap, sizeof(cap), "%s/qemu-10.2/a-q35-memfd/capture.bin",
+             th_data_dir());
+    CPRDUMP(&r, NULL, "--fds '%s'", vec);
+    expect_status(&r, 0, "--fds");
+    assert_true(!strncmp(r.out, "\nfd records: 6\n", 15));
+    assert_null(strstr(r.out, "CPR State Arena:"));
+    assert_null(strstr(r.out, "RAM blocks:"));
+    expect_in(r.out, "\nVerification: OK\n", "--fds verdict");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "show --ram --header '%s'", vec);
+    assert_true(!strncmp(r.out, "CPR State Arena:\n", 17));
+    expect_in(r.out, "\nRAM blocks: 6\n", "--ram");
+    assert_null(strstr(r.out, "Section directory"));
+    assert_null(strstr(r.out, "fd records"));
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--sections --devices '%s'", vec);
+    expect_in(r.out, "Section directory: ", "--sections");
+    expect_in(r.out, "vfio devices: 0\n\nDevice state: 0\n", "--devices");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--sections --ram '%s'", cap);
+    expect_status(&r, 0, "selectors on a stream");
+    expect_in(r.out, "Section directory: none (a QCPR stream has no "
+              "sections)\n", "stream sections");
+    expect_in(r.out, "RAM blocks: none (a QCPR stream carries no RAM "
+              "block maps)\n", "stream ram");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--hex --fds '%s'", vec);
+    expect_failure(&r, 1, "--hex shows every byte", "--hex --fds");
+    run_free(&r);
+}
+
+/*
+ * Exit codes have one meaning per family, and options that do not apply
+ * are refused (they were ignored, and usage errors of diff and
+ * check-live exited 1: "different", "mismatch").
+ */
+static void test_usage(void **state)
+{
+    char vec[4096];
+    Run r;
+
+    (void)state;
+    snprintf(vec, sizeof(vec), "%s/qemu-q35-memfd.cprs", th_vectors_dir());
+    CPRDUMP(&r, NULL, "show --to arena '%s'", vec);
+    expect_failure(&r, 1, "show does not take --to", "show --to");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "verify --hex '%s'", vec);
+    expect_failure(&r, 1, "verify does not take --hex", "verify --hex");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "diff --hex '%s' '%s'", vec, vec);
+    expect_failure(&r, 2, "diff does not take --hex", "diff --hex");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "diff --bogus '%s' '%s'", vec, vec);
+    expect_failure(&r, 2, "Try 'cprdump --help'", "diff --bogus");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "check-live --bogus 1");
+    expect_failure(&r, 2, "Try 'cprdump --help'", "check-live --bogus");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "check-live --records-only 1");
+    expect_failure(&r, 2, "check-live does not take --records-only",
+                   "check-live --records-only");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "check-live not-a-pid");
+    expect_failure(&r, 2, "not a process id", "check-live not-a-pid");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "convert --to arena --mode exec '%s' x", vec);
+    expect_failure(&r, 1, "apply to --to legacy", "convert --mode");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "list --fds");
+    expect_failure(&r, 1, "list does not take --fds", "list --fds");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--max-size 1K '%s'", vec);
+    expect_failure(&r, 2, "over the limit", "--max-size");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--max-size lots '%s'", vec);
+    expect_failure(&r, 1, "not a size", "--max-size lots");
+    run_free(&r);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -1574,6 +1793,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bounded_pipe),
         cmocka_unit_test(test_bounded_tail),
         cmocka_unit_test(test_escapes),
+        cmocka_unit_test(test_multi),
+        cmocka_unit_test(test_list),
+        cmocka_unit_test(test_selectors),
+        cmocka_unit_test(test_usage),
     };
 
     if (argc == 3 && !strcmp(argv[1], "--filter")) {

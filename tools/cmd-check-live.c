@@ -24,7 +24,7 @@
 #include "render.h"
 
 /* Exit code of a usage error, in this family of subcommands. */
-#define USAGE CPRDUMP_EXIT_ERROR
+#define USAGE CPRDUMP_CMP_ERROR
 
 /* ---- check-live -------------------------------------------------------- */
 
@@ -55,7 +55,7 @@ typedef struct Live {
     int pid;
     Source *src;
     Dump *d;
-    Json j;
+    Json *j;                /* JSON: the document's writer */
     uint32_t count[F__MAX];
     LiveFd *fds;
 } Live;
@@ -76,19 +76,19 @@ static void finding(Live *lv, int status, const char *what,
     va_end(ap);
     lv->count[status]++;
     if (lv->o->json) {
-        json_obj(&lv->j, NULL);
-        json_str(&lv->j, "status", status_json[status]);
-        json_str(&lv->j, "what", what);
-        json_str(&lv->j, "name", name);
+        json_obj(lv->j, NULL);
+        json_str(lv->j, "status", status_json[status]);
+        json_str(lv->j, "what", what);
+        json_str(lv->j, "name", name);
         /* INT64_MIN: no id (RAM blocks and the state). */
         if (id == INT64_MIN) {
-            json_null(&lv->j, "id");
+            json_null(lv->j, "id");
         } else {
-            json_i64(&lv->j, "id", id);
+            json_i64(lv->j, "id", id);
         }
-        json_i64_or_null(&lv->j, "fd", fd);
-        json_str(&lv->j, "message", msg);
-        json_obj_end(&lv->j);
+        json_i64_or_null(lv->j, "fd", fd);
+        json_str(lv->j, "message", msg);
+        json_obj_end(lv->j);
         return;
     }
     /* Names and links come from the state and from /proc: escaped. */
@@ -332,13 +332,18 @@ static void check_state_fd(Live *lv)
     }
 }
 
-static int check_live_pid(const Options *o, int pid)
+/*
+ * Check process @pid.  JSON: into @multi, the "results" of several
+ * processes, or a document of its own when @multi is NULL.
+ */
+static int check_live_pid(const Options *o, int pid, Json *multi)
 {
     CprsArenaInfo ai = CPRS_OPTS(CprsArenaInfo);
     CprsDiag diag = CPRS_OPTS(CprsDiag);
     Source src;
     Dump d = { 0 };
-    Live lv = { .o = o, .pid = pid, .src = &src, .d = &d };
+    Json own;
+    Live lv = { .o = o, .pid = pid, .src = &src, .d = &d, .j = &own };
     CprsFdInfo fi;
     char line[512];
     uint32_t i, n, nb = 0, mode;
@@ -346,12 +351,14 @@ static int check_live_pid(const Options *o, int pid)
     int vret, ret;
 
     ret = source_load(NULL, pid, o, &src);
-    if (ret) {
-        source_free(&src);
-        return CPRDUMP_CMP_ERROR;
-    }
-    if (src.err && !src.legacy) {
+    if (!ret && src.err && !src.legacy) {
         source_report(&src, src.err, &src.diag);
+        ret = src.err;
+    }
+    if (ret) {
+        if (multi) {
+            json_load_error(multi, src.label, ret);
+        }
         source_free(&src);
         return CPRDUMP_CMP_ERROR;
     }
@@ -359,10 +366,15 @@ static int check_live_pid(const Options *o, int pid)
     arena = src.format == CPRS_DETECT_ARENA;
     n = src_fd_count(&src);
     lv.fds = calloc(n ? n : 1, sizeof(*lv.fds));
-    if (!lv.fds || !dump_begin(&d)) {
+    if (!lv.fds || (!multi && !dump_begin(&d))) {
         free(lv.fds);
         source_free(&src);
         return CPRDUMP_CMP_ERROR;
+    }
+    if (multi) {
+        lv.j = multi;
+    } else if (o->json) {
+        json_begin(&own, d.out);
     }
     mode = src_mode(&src);
     if (arena) {
@@ -371,14 +383,13 @@ static int check_live_pid(const Options *o, int pid)
         pid_ok = !ai.writer_pid || ai.writer_pid == (uint32_t)pid;
     }
     if (o->json) {
-        json_begin(&lv.j, d.out);
-        json_preamble(&lv.j, "check-live");
-        json_i64(&lv.j, "pid", pid);
-        json_source(&lv.j, "source", &src);
-        json_str(&lv.j, "format", arena ? "arena" : "legacy");
-        json_str(&lv.j, "mode", mode_name(mode));
-        json_diag(&lv.j, "verification", vret, &diag);
-        json_arr(&lv.j, "findings");
+        json_preamble(lv.j, "check-live");
+        json_i64(lv.j, "pid", pid);
+        json_source(lv.j, "source", &src);
+        json_str(lv.j, "format", arena ? "arena" : "legacy");
+        json_str(lv.j, "mode", mode_name(mode));
+        json_diag(lv.j, "verification", vret, &diag);
+        json_arr(lv.j, "findings");
     } else {
         fprintf(d.out, "pid %d: %s in %s, %s, %u fd records, %u RAM "
                 "blocks\n", pid, arena ? "arena" : "QCPR stream", src.path,
@@ -408,15 +419,17 @@ static int check_live_pid(const Options *o, int pid)
         check_ramblock(&lv, i);
     }
     if (o->json) {
-        json_arr_end(&lv.j);
-        json_obj(&lv.j, "summary");
-        json_u64(&lv.j, "ok", lv.count[F_OK_]);
-        json_u64(&lv.j, "mismatches", lv.count[F_MISMATCH]);
-        json_u64(&lv.j, "warnings", lv.count[F_WARNING]);
-        json_u64(&lv.j, "skipped", lv.count[F_SKIPPED]);
-        json_obj_end(&lv.j);
-        json_obj_end(&lv.j);
-        json_end(&lv.j);
+        json_arr_end(lv.j);
+        json_obj(lv.j, "summary");
+        json_u64(lv.j, "ok", lv.count[F_OK_]);
+        json_u64(lv.j, "mismatches", lv.count[F_MISMATCH]);
+        json_u64(lv.j, "warnings", lv.count[F_WARNING]);
+        json_u64(lv.j, "skipped", lv.count[F_SKIPPED]);
+        json_obj_end(lv.j);
+        json_obj_end(lv.j);
+        if (!multi) {
+            json_end(lv.j);
+        }
     } else {
         fprintf(d.out, "Summary: %u ok, %u mismatches, %u warnings, %u "
                 "skipped\n", lv.count[F_OK_], lv.count[F_MISMATCH],
@@ -424,7 +437,7 @@ static int check_live_pid(const Options *o, int pid)
     }
     free(lv.fds);
     source_free(&src);
-    if (!dump_end(&d)) {
+    if (!multi && !dump_end(&d)) {
         return CPRDUMP_CMP_ERROR;
     }
     if (vret && !lv.count[F_MISMATCH]) {
@@ -433,30 +446,55 @@ static int check_live_pid(const Options *o, int pid)
     return lv.count[F_MISMATCH] ? CPRDUMP_CMP_DIFFERENT : CPRDUMP_CMP_SAME;
 }
 
+/* Comparison family: an error outranks a mismatch. */
+static int merge(int a, int b)
+{
+    return a > b ? a : b;
+}
+
 static int check_live_run(const Options *o)
 {
-    long pid;
+    static Options po;
+    Dump all = { 0 };
+    Json j;
+    int i, exit = CPRDUMP_CMP_SAME;
 
-    if (o->nargs == 1 && !o->npids) {
-        if (!parse_int(o->args[0], 1, INT_MAX, &pid)) {
-            return usage_error(USAGE, "check-live: not a "
-                                 "process id: %s", tx(o->args[0]));
+    /* Operands are process ids, with or without --pid. */
+    po = *o;
+    for (i = 0; i < o->nargs; i++) {
+        if (options_add_pids(&po, o->args[i])) {
+            return usage_error(USAGE, NULL);
         }
-        return check_live_pid(o, (int)pid);
     }
-    if (o->nargs || o->npids != 1) {
-        return usage_error(USAGE, "check-live takes one PID");
+    if (!po.npids) {
+        return usage_error(USAGE, "check-live takes at least one PID");
     }
-    return check_live_pid(o, o->pids[0]);
+    if (po.npids == 1 || !o->json) {
+        for (i = 0; i < po.npids; i++) {
+            exit = merge(exit, check_live_pid(o, po.pids[i], NULL));
+        }
+        return exit;
+    }
+    if (!dump_begin(&all)) {
+        return CPRDUMP_CMP_ERROR;
+    }
+    json_begin(&j, all.out);
+    json_preamble(&j, "check-live");
+    json_arr(&j, "results");
+    for (i = 0; i < po.npids; i++) {
+        exit = merge(exit, check_live_pid(o, po.pids[i], &j));
+    }
+    json_arr_end(&j);
+    json_obj_end(&j);
+    json_end(&j);
+    return dump_end(&all) ? exit : CPRDUMP_CMP_ERROR;
 }
 
 const Command cmd_check_live = {
     .name = "check-live",
     .run = check_live_run,
-    .options = OPT_JSON | OPT_HEX | OPT_PID | OPT_CORE_INDEX | OPT_LENIENT |
-               OPT_QUIET | OPT_FORCE | OPT_TO | OPT_MODE | OPT_VFIO_FORM |
-               OPT_RECORDS_ONLY | OPT_MAX_SIZE,
+    .options = OPT_JSON | OPT_PID | OPT_LENIENT | OPT_QUIET | OPT_MAX_SIZE,
     .usage_exit = USAGE,
-    .synopsis = "[--json] PID",
+    .synopsis = "[--json] PID...",
     .summary = "cross-check a process's state with its fd table",
 };

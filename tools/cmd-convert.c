@@ -115,8 +115,7 @@ static void diag_error(const char *what, int err, const CprsDiag *diag)
 }
 
 /* Legacy stream -> arena, with the library's conversion. */
-static int legacy_to_arena(const Options *o, Source *s, void **ret_buf,
-                           size_t *ret_len)
+static int legacy_to_arena(Source *s, void **ret_buf, size_t *ret_len)
 {
     CprsWriterOpts wo = CPRS_OPTS(CprsWriterOpts,
                                   .flags = CPRS_WRITER_F_REPRODUCIBLE,
@@ -125,11 +124,6 @@ static int legacy_to_arena(const Options *o, Source *s, void **ret_buf,
     CprsWriter *w;
     int ret;
 
-    if (o->mode && o->mode != src_mode(s)) {
-        cprdump_err("convert: --mode applies to --to legacy; an arena keeps "
-                    "the stream's mode (%s)", cprs_mode_name(src_mode(s)));
-        return -EINVAL;
-    }
     ret = cprs_legacy_to_arena(s->legacy, &wo, &diag, &w);
     if (ret) {
         diag_error("the stream does not fit an arena", ret, &diag);
@@ -195,25 +189,39 @@ static int to_legacy(const Options *o, Source *s, void **ret_buf,
 static int convert_run(const Options *o)
 {
     CprsDiag diag = CPRS_OPTS(CprsDiag);
-    const char *in, *out;
+    SourceArg *in;
+    const char *out;
     bool to_arena;
     Source s;
     void *buf = NULL;
     size_t len = 0;
     int ret;
 
-    if ((o->npids && o->nargs != 1) || (!o->npids && o->nargs != 2)) {
-        return usage_error(USAGE, "convert takes SOURCE and "
-                             "OUTPUT");
+    /* The last operand is OUTPUT, whatever --pid says. */
+    ret = o->nargs ? source_args(o, 0, o->nargs - 1, &in) : 0;
+    if (ret < 0) {
+        return usage_error(USAGE, NULL);
     }
-    in = o->npids ? NULL : o->args[0];
+    if (ret != 1) {
+        free(ret ? in : NULL);
+        return usage_error(USAGE, "convert takes SOURCE (or --pid PID) and "
+                           "OUTPUT");
+    }
     out = o->args[o->nargs - 1];
     if (!o->to || (strcmp(o->to, "arena") && strcmp(o->to, "legacy"))) {
-        cprdump_err("convert: give --to arena or --to legacy");
-        return CPRDUMP_EXIT_ERROR;
+        free(in);
+        return usage_error(USAGE, "convert: give --to arena or --to "
+                           "legacy");
     }
     to_arena = !strcmp(o->to, "arena");
-    ret = source_load(in, o->npids ? o->pids[0] : -1, o, &s);
+    if (to_arena && (o->seen & (OPT_MODE | OPT_VFIO_FORM))) {
+        free(in);
+        return usage_error(USAGE, "convert: --mode and --vfio-form apply "
+                           "to --to legacy; an arena keeps the stream's "
+                           "mode");
+    }
+    ret = source_load(in->path, in->pid, o, &s);
+    free(in);
     if (ret) {
         source_free(&s);
         return cprdump_exit_code(ret);
@@ -226,17 +234,11 @@ static int convert_run(const Options *o)
         return cprdump_exit_code(ret);
     }
     if (to_arena && s.reader) {
-        if (o->mode || o->vfio_form) {
-            cprdump_err("convert: --mode and --vfio-form apply to --to "
-                        "legacy");
-            source_free(&s);
-            return CPRDUMP_EXIT_ERROR;
-        }
         cprdump_note("%s is an arena already: copied unchanged",
                      s.label);
         ret = write_output(o, out, s.bytes, s.size);
     } else {
-        ret = to_arena ? legacy_to_arena(o, &s, &buf, &len) :
+        ret = to_arena ? legacy_to_arena(&s, &buf, &len) :
               to_legacy(o, &s, &buf, &len);
         if (!ret) {
             ret = write_output(o, out, buf, len);
@@ -259,9 +261,8 @@ static int convert_run(const Options *o)
 const Command cmd_convert = {
     .name = "convert",
     .run = convert_run,
-    .options = OPT_JSON | OPT_HEX | OPT_PID | OPT_CORE_INDEX | OPT_LENIENT |
-               OPT_QUIET | OPT_FORCE | OPT_TO | OPT_MODE | OPT_VFIO_FORM |
-               OPT_RECORDS_ONLY | OPT_MAX_SIZE,
+    .options = OPT_PID | OPT_CORE_INDEX | OPT_LENIENT | OPT_QUIET |
+               OPT_FORCE | OPT_TO | OPT_MODE | OPT_VFIO_FORM | OPT_MAX_SIZE,
     .usage_exit = USAGE,
     .synopsis = "--to arena|legacy [--mode exec|transfer]\n"
                 "               [--vfio-form full|stub|none] [--force] "

@@ -22,7 +22,7 @@
 #include "render.h"
 
 /* Exit code of a usage error, in this family of subcommands. */
-#define USAGE CPRDUMP_EXIT_ERROR
+#define USAGE CPRDUMP_CMP_ERROR
 
 #define MAX_FIELDS 16
 
@@ -690,9 +690,9 @@ static void diff_header(Diff *df)
 }
 
 /* Load a side; a state that does not open cannot be compared. */
-static int load_side(const Options *o, const char *arg, Source *s)
+static int load_side(const Options *o, const SourceArg *arg, Source *s)
 {
-    int ret = source_load(arg, -1, o, s);
+    int ret = source_load(arg->path, arg->pid, o, s);
 
     if (ret) {
         return ret;
@@ -713,22 +713,23 @@ static int diff_run(const Options *o)
     Source sa, sb;
     Dump d = { 0 };
     Diff df = { .o = o, .a = &sa, .b = &sb, .d = &d };
-    const char *a, *b;
+    SourceArg *list;
     size_t i;
-    int ret = 0;
+    int n, ret = 0;
 
-    if (o->nargs != 2 || o->npids) {
-        return usage_error(USAGE, "diff takes two SOURCEs");
+    n = source_args(o, 0, o->nargs, &list);
+    if (n < 0) {
+        return usage_error(USAGE, NULL);
     }
-    a = o->args[0];
-    b = o->args[1];
-    if (!strcmp(a, "-") && !strcmp(b, "-")) {
-        cprdump_err("diff: only one side can be standard input");
-        return CPRDUMP_CMP_ERROR;
+    if (n != 2) {
+        free(list);
+        return usage_error(USAGE, "diff takes two SOURCEs (or --pid A B)");
     }
     memset(&sa, 0, sizeof(sa));
     memset(&sb, 0, sizeof(sb));
-    if (load_side(o, a, &sa) || load_side(o, b, &sb)) {
+    ret = load_side(o, &list[0], &sa) || load_side(o, &list[1], &sb);
+    free(list);
+    if (ret) {
         source_free(&sa);
         source_free(&sb);
         return CPRDUMP_CMP_ERROR;
@@ -777,9 +778,8 @@ static int diff_run(const Options *o)
 const Command cmd_diff = {
     .name = "diff",
     .run = diff_run,
-    .options = OPT_JSON | OPT_HEX | OPT_PID | OPT_CORE_INDEX | OPT_LENIENT |
-               OPT_QUIET | OPT_FORCE | OPT_TO | OPT_MODE | OPT_VFIO_FORM |
-               OPT_RECORDS_ONLY | OPT_MAX_SIZE,
+    .options = OPT_JSON | OPT_PID | OPT_CORE_INDEX | OPT_LENIENT |
+               OPT_QUIET | OPT_RECORDS_ONLY | OPT_MAX_SIZE,
     .usage_exit = USAGE,
     .synopsis = "[--json] [--records-only] A B",
     .summary = "compare two states record by record",

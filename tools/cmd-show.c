@@ -1,7 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * cmd-show.c - "cprdump show" (header, sections, records, and the verdict
- * of the full verification) and "cprdump verify" (the verdict alone).
+ * of the full verification) and "cprdump verify" (the verdict alone), of
+ * one SOURCE or several (files, --pid lists).
+ *
+ * What reaches stdout (cprdump(1), OUTPUT): the report of every state
+ * that opens, whole, or nothing of it: a state that cannot be read, is
+ * no state, or does not open is reported on stderr only.  A state that
+ * opens but fails the full verification is shown, and its report ends
+ * with "Verification: FAILED"; the exit code says it too.  With several
+ * sources, text reports follow one another under "==> SOURCE <==", and
+ * --json prints one document whose "results" hold one document each.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,36 +21,29 @@
 /* Exit code of a usage error, in this family of subcommands. */
 #define USAGE CPRDUMP_EXIT_ERROR
 
-/* Load the one SOURCE of @c: an operand, or --pid. */
-static int load_one(const Command *c, const Options *o, Source *s,
-                    int *ret_exit)
+/* The report of one state, in text: the selected parts. */
+static void show_text(Dump *d, const Source *s, uint32_t select)
 {
-    int ret;
+    uint32_t want = select ? select : OPT_SELECTORS;
 
-    if ((o->npids && o->nargs) || (!o->npids && o->nargs != 1)) {
-        *ret_exit = usage_error(USAGE, "%s takes one SOURCE (or --pid "
-                                "PID)", c->name);
-        return -EINVAL;
+    if (!s->reader) {
+        dump_legacy(d, s, select);
+        return;
     }
-    ret = source_load(o->npids ? NULL : o->args[0], o->npids ?
-                      o->pids[0] : -1, o, s);
-    if (ret) {
-        source_free(s);
-        *ret_exit = cprdump_exit_code(ret);
-    }
-    return ret;
-}
-
-static void show_text(Dump *d, const Source *s)
-{
-    if (s->reader) {
+    if (want & OPT_HEADER) {
         dump_header(d, s->reader);
+    }
+    if (want & OPT_SECTIONS) {
         dump_sections(d, s->reader);
+    }
+    if (want & OPT_FDS) {
         dump_fds(d, s->reader);
+    }
+    if (want & OPT_RAM) {
         dump_ramblocks(d, s->reader);
+    }
+    if (want & OPT_DEVICES) {
         dump_devices(d, s->reader);
-    } else {
-        dump_legacy(d, s);
     }
 }
 
@@ -59,47 +61,51 @@ static void show_verdict(Dump *d, int vret, const CprsDiag *diag)
     }
 }
 
-static int show_run(const Options *o)
+/* One SOURCE, in text or hex: its own report, written when complete. */
+static int show_one_text(const Options *o, Source *s, bool heading,
+                         bool first)
 {
     CprsDiag diag = CPRS_OPTS(CprsDiag);
-    Dump d = { 0 };
-    Source s;
-    int ret, vret;
+    Dump d;
+    int vret;
 
-    if (load_one(&cmd_show, o, &s, &ret)) {
-        return ret;
-    }
-    /* A state that does not open: only --hex can still show its bytes. */
-    if (s.err && !s.legacy && !o->hex) {
-        source_report(&s, s.err, &s.diag);
-        ret = s.err;
-        source_free(&s);
-        return cprdump_exit_code(ret);
-    }
-    vret = source_verify(&s, &diag);
+    vret = source_verify(s, &diag);
     if (!dump_begin(&d)) {
-        source_free(&s);
         return CPRDUMP_EXIT_ERROR;
     }
+    if (heading) {
+        fprintf(d.out, "%s==> %s <==\n", first ? "" : "\n", s->label);
+    }
     if (o->hex) {
-        hex_dump(&d, &s);
-    } else if (o->json) {
-        json_show(&d, &s, vret, &diag);
+        hex_dump(&d, s);
     } else {
-        show_text(&d, &s);
+        show_text(&d, s, o->select);
     }
-    if (!o->json) {
-        show_verdict(&d, vret, &diag);
-    }
+    show_verdict(&d, vret, &diag);
     if (!dump_end(&d)) {
-        source_free(&s);
         return CPRDUMP_EXIT_ERROR;
     }
     if (vret) {
-        source_report(&s, vret, &diag);
+        source_report(s, vret, &diag);
     }
-    source_free(&s);
     return cprdump_exit_code(vret);
+}
+
+/*
+ * Load SOURCE @a.  A state that does not open is reported here (only
+ * --hex can still show its bytes): then *@ret_exit is set and the caller
+ * shows nothing of it.
+ */
+static int load(const Options *o, const SourceArg *a, Source *s,
+                bool need_open)
+{
+    int ret = source_load(a->path, a->pid, o, s);
+
+    if (!ret && need_open && s->err && !s->legacy) {
+        source_report(s, s->err, &s->diag);
+        ret = s->err;
+    }
+    return ret;
 }
 
 static void verify_text(Dump *d, const Source *s, int ret,
@@ -130,73 +136,146 @@ static void verify_text(Dump *d, const Source *s, int ret,
     }
 }
 
-static void verify_json(Dump *d, const Source *s, int ret,
+static int verify_one_text(Source *s)
+{
+    CprsDiag diag = CPRS_OPTS(CprsDiag);
+    Dump d;
+    int ret = source_verify(s, &diag);
+
+    if (!dump_begin(&d)) {
+        return CPRDUMP_EXIT_ERROR;
+    }
+    verify_text(&d, s, ret, &diag);
+    if (!dump_end(&d)) {
+        return CPRDUMP_EXIT_ERROR;
+    }
+    if (ret && s->lenient_fallback) {
+        source_report(s, ret, &diag);
+    }
+    return cprdump_exit_code(ret);
+}
+
+static void verify_json(Json *j, const Source *s, int ret,
                         const CprsDiag *diag)
 {
-    Json j;
-
-    json_begin(&j, d->out);
-    json_preamble(&j, "verify");
-    json_source(&j, "source", s);
-    json_str(&j, "format", s->format == CPRS_DETECT_ARENA ? "arena" :
+    json_preamble(j, "verify");
+    json_source(j, "source", s);
+    json_str(j, "format", s->format == CPRS_DETECT_ARENA ? "arena" :
              "legacy");
-    json_diag(&j, "verification", ret, diag);
-    json_legacy_warnings(&j, "warnings", s->legacy && !s->err ? s->legacy :
+    json_diag(j, "verification", ret, diag);
+    json_legacy_warnings(j, "warnings", s->legacy && !s->err ? s->legacy :
                          NULL);
-    json_obj_end(&j);
-    json_end(&j);
+    json_obj_end(j);
+}
+
+/*
+ * Every SOURCE of @o, through @one.  Text: each source's report is
+ * written when complete.  JSON: one document, or with several sources
+ * one "results" document, written at the end.
+ */
+static int run_all(const Options *o, const char *command, bool verify)
+{
+    CprsDiag diag;
+    SourceArg *list;
+    Source s;
+    Dump all = { 0 };
+    Json j;
+    int i, n, ret, exit = CPRDUMP_EXIT_OK, one, shown = 0;
+    bool wrote = false;
+
+    n = source_args(o, 0, o->nargs, &list);
+    if (n < 0) {
+        return usage_error(USAGE, NULL);
+    }
+    if (!n) {
+        free(list);
+        return usage_error(USAGE, "%s takes at least one SOURCE (or --pid "
+                           "PID)", command);
+    }
+    if (o->json && !dump_begin(&all)) {
+        free(list);
+        return CPRDUMP_EXIT_ERROR;
+    }
+    if (o->json) {
+        json_begin(&j, all.out);
+    }
+    if (o->json && n > 1) {
+        json_preamble(&j, command);
+        json_arr(&j, "results");
+    }
+    for (i = 0; i < n; i++) {
+        ret = load(o, &list[i], &s, !verify && !o->hex);
+        if (ret) {
+            one = cprdump_exit_code(ret);
+            if (o->json && n > 1) {
+                json_load_error(&j, s.label, ret);
+            }
+        } else if (o->json) {
+            wrote = true;
+            diag = CPRS_OPTS(CprsDiag);
+            one = source_verify(&s, &diag);
+            if (verify) {
+                verify_json(&j, &s, one, &diag);
+            } else {
+                json_show(&j, &s, one, &diag, o->select);
+            }
+            if (one && (!verify || s.lenient_fallback)) {
+                source_report(&s, one, &diag);
+            }
+            one = cprdump_exit_code(one);
+        } else if (verify) {
+            one = verify_one_text(&s);
+        } else {
+            one = show_one_text(o, &s, n > 1, !shown++);
+        }
+        exit = cprdump_exit_merge(exit, one);
+        source_free(&s);
+    }
+    free(list);
+    if (o->json && n > 1) {
+        json_arr_end(&j);
+        json_obj_end(&j);
+        wrote = true;
+    }
+    if (o->json && !wrote) {
+        /* A single source that did not load: nothing on stdout. */
+        dump_discard(&all);
+    } else if (o->json) {
+        json_end(&j);
+        if (!dump_end(&all)) {
+            exit = CPRDUMP_EXIT_ERROR;
+        }
+    }
+    return exit;
+}
+
+static int show_run(const Options *o)
+{
+    return run_all(o, "show", false);
 }
 
 static int verify_run(const Options *o)
 {
-    CprsDiag diag = CPRS_OPTS(CprsDiag);
-    Dump d = { 0 };
-    Source s;
-    int ret;
-
-    if (load_one(&cmd_verify, o, &s, &ret)) {
-        return ret;
-    }
-    ret = source_verify(&s, &diag);
-    if (!dump_begin(&d)) {
-        source_free(&s);
-        return CPRDUMP_EXIT_ERROR;
-    }
-    if (o->json) {
-        verify_json(&d, &s, ret, &diag);
-    } else {
-        verify_text(&d, &s, ret, &diag);
-    }
-    if (!dump_end(&d)) {
-        source_free(&s);
-        return CPRDUMP_EXIT_ERROR;
-    }
-    if (ret && s.lenient_fallback) {
-        source_report(&s, ret, &diag);
-    }
-    source_free(&s);
-    return cprdump_exit_code(ret);
+    return run_all(o, "verify", true);
 }
 
 const Command cmd_show = {
     .name = "show",
     .run = show_run,
     .options = OPT_JSON | OPT_HEX | OPT_PID | OPT_CORE_INDEX | OPT_LENIENT |
-               OPT_QUIET | OPT_FORCE | OPT_TO | OPT_MODE | OPT_VFIO_FORM |
-               OPT_RECORDS_ONLY | OPT_MAX_SIZE,
+               OPT_QUIET | OPT_MAX_SIZE | OPT_SELECTORS,
     .usage_exit = USAGE,
-    .synopsis = "[--json | --hex] SOURCE",
-    .summary = "header, sections, fd records, RAM blocks and devices "
-               "(the default)",
+    .synopsis = "[--json | --hex] [--header] [--sections] [--fds] [--ram]\n"
+                "               [--devices] SOURCE...",
+    .summary = "header, sections, fds, RAM blocks, devices (the default)",
 };
 
 const Command cmd_verify = {
     .name = "verify",
     .run = verify_run,
     .options = OPT_JSON | OPT_PID | OPT_CORE_INDEX | OPT_LENIENT |
-               OPT_QUIET | OPT_FORCE | OPT_TO | OPT_MODE | OPT_VFIO_FORM |
-               OPT_RECORDS_ONLY | OPT_MAX_SIZE,
+               OPT_QUIET | OPT_MAX_SIZE,
     .usage_exit = USAGE,
-    .synopsis = "[--json] SOURCE",
+    .synopsis = "[--json] SOURCE...",
     .summary = "check every structure, checksum and reference",
 };

@@ -28,6 +28,7 @@ extern const Command cmd_verify;
 extern const Command cmd_diff;
 extern const Command cmd_convert;
 extern const Command cmd_check_live;
+extern const Command cmd_list;
 
 /* The subcommand called @name, or NULL. */
 const Command *command_find(const char *name);

@@ -22,6 +22,11 @@ enum {
     LONG_MODE,
     LONG_VFIO_FORM,
     LONG_MAX_SIZE,
+    LONG_HEADER,
+    LONG_SECTIONS,
+    LONG_FDS,
+    LONG_RAM,
+    LONG_DEVICES,
 };
 
 static const struct option longopts[] = {
@@ -39,6 +44,11 @@ static const struct option longopts[] = {
     { "mode", required_argument, NULL, LONG_MODE },
     { "vfio-form", required_argument, NULL, LONG_VFIO_FORM },
     { "max-size", required_argument, NULL, LONG_MAX_SIZE },
+    { "header", no_argument, NULL, LONG_HEADER },
+    { "sections", no_argument, NULL, LONG_SECTIONS },
+    { "fds", no_argument, NULL, LONG_FDS },
+    { "ram", no_argument, NULL, LONG_RAM },
+    { "devices", no_argument, NULL, LONG_DEVICES },
     { NULL, 0, NULL, 0 },
 };
 
@@ -105,16 +115,41 @@ static int64_t pick(const Word *w, const char *s)
     return -1;
 }
 
-static int parse_pid(Options *o, const char *arg)
+int options_add_pids(Options *o, const char *arg)
 {
+    char word[32];
+    const char *p = arg;
+    size_t n;
     long v;
 
-    if (!parse_int(arg, 1, INT_MAX, &v)) {
-        cprdump_err("--pid: not a process id: %s", arg);
+    /* "1 2", "1,2" and "1" alike: what $(pidof qemu) gives, quoted. */
+    while (*p) {
+        n = strcspn(p, ", \t\n");
+        if (!n) {
+            p++;
+            continue;
+        }
+        if (n >= sizeof(word)) {
+            n = sizeof(word) - 1;
+        }
+        memcpy(word, p, n);
+        word[n] = '\0';
+        p += strcspn(p, ", \t\n");
+        if (!parse_int(word, 1, INT_MAX, &v)) {
+            cprdump_err("--pid: not a process id: %s", tx(word));
+            return -1;
+        }
+        if (o->npids == OPTIONS_MAX_PIDS) {
+            cprdump_err("--pid: more than %d processes",
+                        OPTIONS_MAX_PIDS);
+            return -1;
+        }
+        o->pids[o->npids++] = (int)v;
+    }
+    if (!o->npids) {
+        cprdump_err("--pid: no process id in \"%s\"", tx(arg));
         return -1;
     }
-    o->pids[0] = (int)v;
-    o->npids = 1;
     return 0;
 }
 
@@ -150,7 +185,7 @@ static int parse_one(Options *o, int c, const char *arg)
         return 0;
     case 'p':
         o->seen |= OPT_PID;
-        return parse_pid(o, arg);
+        return options_add_pids(o, arg);
     case 'l':
         o->seen |= OPT_LENIENT;
         o->lenient = true;
@@ -197,6 +232,15 @@ static int parse_one(Options *o, int c, const char *arg)
         }
         o->vfio_form = (uint32_t)w;
         return 0;
+    case LONG_HEADER:
+    case LONG_SECTIONS:
+    case LONG_FDS:
+    case LONG_RAM:
+    case LONG_DEVICES:
+        /* The selector bits follow the long options' order. */
+        o->seen |= OPT_HEADER << (c - LONG_HEADER);
+        o->select |= OPT_HEADER << (c - LONG_HEADER);
+        return 0;
     case LONG_MAX_SIZE:
         o->seen |= OPT_MAX_SIZE;
         if (!parse_size(arg, &o->max_size) || !o->max_size) {
@@ -242,6 +286,11 @@ int options_check(const Options *o, const char *cmd, uint32_t allowed)
     }
     if (o->json && o->hex) {
         cprdump_err("--json and --hex exclude each other");
+        return -1;
+    }
+    if (o->hex && o->select) {
+        cprdump_err("--hex shows every byte: it takes no --header, "
+                    "--sections, --fds, --ram or --devices");
         return -1;
     }
     return 0;

@@ -74,6 +74,12 @@ int options_parse(int argc, char **argv, Options *o);
  */
 int options_check(const Options *o, const char *cmd, uint32_t allowed);
 
+/*
+ * Add the process ids of @arg (separated by commas or white space) to
+ * @o->pids.  Returns 0 or -1 after a message.
+ */
+int options_add_pids(Options *o, const char *arg);
+
 /* Parse a strictly decimal int in [@min, @max]. */
 bool parse_int(const char *s, long min, long max, long *ret);
 

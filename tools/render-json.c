@@ -313,9 +313,6 @@ static void record_error(Json *j, CprsReader *r, const char *list,
 static void show_arena_header(Json *j, CprsReader *r)
 {
     CprsArenaInfo ai = CPRS_OPTS(CprsArenaInfo);
-    CprsSectionInfo si = CPRS_OPTS(CprsSectionInfo);
-    const char *name;
-    uint32_t i, n;
     char when[64];
 
     cprs_reader_get_info(r, &ai);
@@ -345,6 +342,13 @@ static void show_arena_header(Json *j, CprsReader *r)
     json_u64(j, "directory-crc32c", ai.dir_crc32c);
     json_u64(j, "header-crc32c", ai.header_crc32c);
     json_obj_end(j);
+}
+
+static void show_sections(Json *j, CprsReader *r)
+{
+    CprsSectionInfo si = CPRS_OPTS(CprsSectionInfo);
+    const char *name;
+    uint32_t i, n;
 
     n = cprs_reader_section_count(r);
     json_arr(j, "sections");
@@ -395,103 +399,165 @@ static void show_legacy_header(Json *j, const Source *s)
     json_obj_end(j);
 }
 
-void json_show(Dump *d, Source *s, int verify_err, const CprsDiag *diag)
+/* The parts of a state that "show" prints, by selector. */
+static const struct {
+    uint32_t bit;
+    const char *name;
+} parts[] = {
+    { OPT_HEADER, "header" }, { OPT_SECTIONS, "sections" },
+    { OPT_FDS, "fds" }, { OPT_RAM, "ram" }, { OPT_DEVICES, "devices" },
+};
+
+static void show_fds(Json *j, const Source *s)
+{
+    uint32_t i, n = src_fd_count(s);
+    CprsFdInfo fi;
+
+    json_arr(j, "fds");
+    for (i = 0; i < n; i++) {
+        if (!src_fd_get(s, i, &fi)) {
+            json_fd(j, s, i, &fi);
+        }
+    }
+    json_arr_end(j);
+}
+
+static void show_ram(Json *j, CprsReader *r)
+{
+    uint32_t i, n = r ? cprs_reader_ramblock_count(r) : 0;
+    CprsRamBlockInfo bi;
+
+    json_arr(j, "ram-blocks");
+    for (i = 0; i < n; i++) {
+        bi = CPRS_OPTS(CprsRamBlockInfo);
+        if (!cprs_reader_ramblock_get(r, i, &bi)) {
+            json_ramblock(j, r, i, &bi);
+        }
+    }
+    json_arr_end(j);
+}
+
+static void show_devices(Json *j, const Source *s)
+{
+    CprsReader *r = s->reader;
+    uint32_t i, n = src_vfio_count(s);
+    CprsVfioDeviceInfo vi;
+    CprsDevStateInfo di;
+
+    json_arr(j, "devices");
+    for (i = 0; i < n; i++) {
+        if (!src_vfio_get(s, i, &vi)) {
+            json_vfio(j, s, i, &vi);
+        }
+    }
+    json_arr_end(j);
+    json_arr(j, "device-state");
+    n = r ? cprs_reader_devstate_count(r) : 0;
+    for (i = 0; i < n; i++) {
+        di = CPRS_OPTS(CprsDevStateInfo);
+        if (!cprs_reader_devstate_get(r, i, &di)) {
+            json_obj(j, NULL);
+            json_u64(j, "index", i);
+            json_devstate(j, &di);
+            json_obj_end(j);
+        }
+    }
+    json_arr_end(j);
+}
+
+/* Records of the selected lists that did not decode, with the reason. */
+static void show_record_errors(Json *j, CprsReader *r, uint32_t select)
 {
     CprsRamBlockInfo bi;
     CprsDevStateInfo di;
     CprsVfioDeviceInfo vi;
     CprsFdInfo fi;
-    CprsReader *r = s->reader;
-    uint32_t i, n;
-    Json j;
+    uint32_t i;
     int ret;
 
-    json_begin(&j, d->out);
-    json_preamble(&j, "show");
-    json_source(&j, "source", s);
-    json_str(&j, "format", r ? "arena" : "legacy");
-    json_str(&j, "mode", cprs_mode_name(src_mode(s)) ?
-             cprs_mode_name(src_mode(s)) : "unknown");
-    if (r) {
-        show_arena_header(&j, r);
-    } else {
-        show_legacy_header(&j, s);
-    }
-
-    json_arr(&j, "fds");
-    n = src_fd_count(s);
-    for (i = 0; i < n; i++) {
-        if (!src_fd_get(s, i, &fi)) {
-            json_fd(&j, s, i, &fi);
-        }
-    }
-    json_arr_end(&j);
-
-    json_arr(&j, "ram-blocks");
-    n = r ? cprs_reader_ramblock_count(r) : 0;
-    for (i = 0; i < n; i++) {
-        bi = CPRS_OPTS(CprsRamBlockInfo);
-        if (!cprs_reader_ramblock_get(r, i, &bi)) {
-            json_ramblock(&j, r, i, &bi);
-        }
-    }
-    json_arr_end(&j);
-
-    json_arr(&j, "devices");
-    n = src_vfio_count(s);
-    for (i = 0; i < n; i++) {
-        if (!src_vfio_get(s, i, &vi)) {
-            json_vfio(&j, s, i, &vi);
-        }
-    }
-    json_arr_end(&j);
-
-    json_arr(&j, "device-state");
-    n = r ? cprs_reader_devstate_count(r) : 0;
-    for (i = 0; i < n; i++) {
-        di = CPRS_OPTS(CprsDevStateInfo);
-        if (!cprs_reader_devstate_get(r, i, &di)) {
-            json_obj(&j, NULL);
-            json_u64(&j, "index", i);
-            json_devstate(&j, &di);
-            json_obj_end(&j);
-        }
-    }
-    json_arr_end(&j);
-
-    /* Records that did not decode (a damaged arena), with the reason. */
-    json_arr(&j, "record-errors");
-    for (i = 0; r && i < cprs_reader_fd_count(r); i++) {
+    json_arr(j, "record-errors");
+    for (i = 0; r && (select & OPT_FDS) && i < cprs_reader_fd_count(r);
+         i++) {
         fi = CPRS_OPTS(CprsFdInfo);
         ret = cprs_reader_fd_get(r, i, &fi);
         if (ret) {
-            record_error(&j, r, "fds", i, ret);
+            record_error(j, r, "fds", i, ret);
         }
     }
-    for (i = 0; r && i < cprs_reader_ramblock_count(r); i++) {
+    for (i = 0; r && (select & OPT_RAM) &&
+         i < cprs_reader_ramblock_count(r); i++) {
         bi = CPRS_OPTS(CprsRamBlockInfo);
         ret = cprs_reader_ramblock_get(r, i, &bi);
         if (ret) {
-            record_error(&j, r, "ram-blocks", i, ret);
+            record_error(j, r, "ram-blocks", i, ret);
         }
     }
-    for (i = 0; r && i < cprs_reader_vfio_count(r); i++) {
+    for (i = 0; r && (select & OPT_DEVICES) &&
+         i < cprs_reader_vfio_count(r); i++) {
         vi = CPRS_OPTS(CprsVfioDeviceInfo);
         ret = cprs_reader_vfio_get(r, i, &vi);
         if (ret) {
-            record_error(&j, r, "devices", i, ret);
+            record_error(j, r, "devices", i, ret);
         }
     }
-    for (i = 0; r && i < cprs_reader_devstate_count(r); i++) {
+    for (i = 0; r && (select & OPT_DEVICES) &&
+         i < cprs_reader_devstate_count(r); i++) {
         di = CPRS_OPTS(CprsDevStateInfo);
         ret = cprs_reader_devstate_get(r, i, &di);
         if (ret) {
-            record_error(&j, r, "device-state", i, ret);
+            record_error(j, r, "device-state", i, ret);
         }
     }
-    json_arr_end(&j);
+    json_arr_end(j);
+}
 
-    json_diag(&j, "verification", verify_err, diag);
-    json_obj_end(&j);
-    json_end(&j);
+void json_show(Json *j, Source *s, int verify_err, const CprsDiag *diag,
+               uint32_t select)
+{
+    CprsReader *r = s->reader;
+    size_t i;
+
+    select = select ? select : OPT_SELECTORS;
+    json_preamble(j, "show");
+    json_source(j, "source", s);
+    json_str(j, "format", r ? "arena" : "legacy");
+    json_str(j, "mode", mode_name(src_mode(s)));
+    json_arr(j, "parts");
+    for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        if (select & parts[i].bit) {
+            json_str(j, NULL, parts[i].name);
+        }
+    }
+    json_arr_end(j);
+    if (r && (select & OPT_HEADER)) {
+        show_arena_header(j, r);
+    } else if (!r && (select & OPT_HEADER)) {
+        show_legacy_header(j, s);
+    }
+    if (r && (select & OPT_SECTIONS)) {
+        show_sections(j, r);
+    }
+    if (select & OPT_FDS) {
+        show_fds(j, s);
+    }
+    if (select & OPT_RAM) {
+        show_ram(j, r);
+    }
+    if (select & OPT_DEVICES) {
+        show_devices(j, s);
+    }
+    show_record_errors(j, r, select);
+    json_diag(j, "verification", verify_err, diag);
+    json_obj_end(j);
+}
+
+void json_load_error(Json *j, const char *label, int err)
+{
+    json_obj(j, NULL);
+    json_str(j, "label", label);
+    json_str(j, "status", err == -EPROTONOSUPPORT ? "unsupported" :
+             err == -EBADMSG || err == -E2BIG ? "invalid" : "error");
+    json_str(j, "error", errno_name(err));
+    json_str(j, "message", cprs_strerror(err));
+    json_obj_end(j);
 }

@@ -19,7 +19,8 @@ void dump_sections(Dump *d, CprsReader *r);
 void dump_fds(Dump *d, CprsReader *r);
 void dump_ramblocks(Dump *d, CprsReader *r);
 void dump_devices(Dump *d, CprsReader *r);
-void dump_legacy(Dump *d, const Source *s);
+/* A legacy stream: the parts of @select (OPT_SELECTORS, 0 for all). */
+void dump_legacy(Dump *d, const Source *s, uint32_t select);
 
 /* ---- JSON (render-json.c) ---------------------------------------------- */
 
@@ -30,8 +31,15 @@ void json_diag(Json *j, const char *key, int err, const CprsDiag *diag);
 /* The warnings of a legacy decode, as an array @key. */
 void json_legacy_warnings(Json *j, const char *key, const CprsLegacy *lg);
 
-/* "cprdump show --json". */
-void json_show(Dump *d, Source *s, int verify_err, const CprsDiag *diag);
+/*
+ * "cprdump show --json": the document of one state, as an object at the
+ * current place of @j; @select is the OPT_SELECTORS to show, 0 for all.
+ */
+void json_show(Json *j, Source *s, int verify_err, const CprsDiag *diag,
+               uint32_t select);
+
+/* An element of "results" for a SOURCE that could not be loaded. */
+void json_load_error(Json *j, const char *label, int err);
 
 /* ---- Annotated hex dump (hexdump.c) ------------------------------------ */
 

@@ -453,6 +453,7 @@ int source_load(const char *arg, int pid, const Options *o, Source *src)
     src->pid = -1;
     src->fd_num = -1;
     if (!arg) {
+        snprintf(src->label, sizeof(src->label), "pid %d", pid);
         ret = pid_find_state(pid, &num);
         if (ret) {
             return ret;
@@ -487,6 +488,45 @@ int source_load(const char *arg, int pid, const Options *o, Source *src)
         ret = decode(src, o);
     }
     return ret;
+}
+
+int source_args(const Options *o, int first, int count,
+                SourceArg **ret_list)
+{
+    Options pids = { .npids = 0 };
+    SourceArg *list;
+    int i, n = 0, stdin_seen = 0;
+
+    if (o->npids) {
+        memcpy(pids.pids, o->pids, (size_t)o->npids * sizeof(int));
+        pids.npids = o->npids;
+        for (i = first; i < first + count; i++) {
+            if (options_add_pids(&pids, o->args[i])) {
+                return -1;
+            }
+        }
+        count = pids.npids;
+    }
+    list = calloc(count ? (size_t)count : 1, sizeof(*list));
+    if (!list) {
+        cprdump_err("out of memory");
+        return -1;
+    }
+    for (i = 0; i < count; i++) {
+        if (o->npids) {
+            list[n++].pid = pids.pids[i];
+            continue;
+        }
+        list[n].path = o->args[first + i];
+        list[n++].pid = -1;
+        if (!strcmp(o->args[first + i], "-") && stdin_seen++) {
+            cprdump_err("standard input (-) can be only one SOURCE");
+            free(list);
+            return -1;
+        }
+    }
+    *ret_list = list;
+    return n;
 }
 
 void source_free(Source *src)

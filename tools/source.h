@@ -43,6 +43,22 @@ typedef struct Source {
     char core_path[4200];
 } Source;
 
+/* One SOURCE of the command line: a path (or "-"), or a process id. */
+typedef struct SourceArg {
+    const char *path;       /* NULL for a process */
+    int pid;
+} SourceArg;
+
+/*
+ * The SOURCEs among @o's operands [@first, @first + @count): paths or,
+ * with --pid, process ids (every operand is then a process id too, as in
+ * "cprdump --pid $(pidof qemu-system-x86_64)"), after those of --pid.
+ * *@ret_list is allocated (free it).  Returns how many, or -1 after a
+ * message (a usage error).
+ */
+int source_args(const Options *o, int first, int count,
+                SourceArg **ret_list);
+
 /*
  * Load @arg (a path, "-", /proc/PID/fd/N or an ELF core) or, when @arg
  * is NULL, the state that process @pid holds.  Prints a message on
