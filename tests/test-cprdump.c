@@ -1366,6 +1366,9 @@ static void test_bounded_pipe(void **state)
     assert_int_equal(st, 2);
     fed = feed(legacy, sizeof(legacy), cap, &st);
     assert_true(fed < FEED_SLACK);
+    /* An ELF header with no program header: the core ends there. */
+    fed = feed("\177ELF\2\1\1", 7, cap, &st);
+    assert_true(fed < FEED_SLACK);
     /* A valid arena: exactly its arena_size is taken, at 1x and 8x. */
     for (scale = 1; scale <= 8; scale *= 8) {
         a = sized_arena(scale << 18, &len);

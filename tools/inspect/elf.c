@@ -135,8 +135,12 @@ int core_extent(const void *buf, size_t len, uint64_t *ret_need)
     phent = elf_word(b + (is64 ? 54 : 42), 2, be);
     phnum = elf_word(b + (is64 ? 56 : 44), 2, be);
     /* PN_XNUM puts the count in a section header: not in a core's head. */
-    if (phnum == PN_XNUM || phent < (is64 ? 56u : 32u)) {
-        return phnum ? -E2BIG : -EBADMSG;
+    if (phnum == PN_XNUM) {
+        return -E2BIG;
+    }
+    /* The size of Elf64_Phdr or Elf32_Phdr, as libelf will want. */
+    if (phnum && phent != (is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr))) {
+        return -EBADMSG;
     }
     if (__builtin_mul_overflow(phent, phnum, &end) ||
         __builtin_add_overflow(end, phoff, &end)) {
