@@ -27,6 +27,9 @@ const char *output_prog(void)
 }
 
 static void message(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
+
+static void message(const char *fmt, va_list ap)
 {
     fprintf(stderr, "%s: ", prog);
     vfprintf(stderr, fmt, ap);
