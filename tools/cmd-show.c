@@ -169,9 +169,10 @@ static void verify_json(Json *j, const Source *s, int ret,
 }
 
 /*
- * Every SOURCE of @o, through @one.  Text: each source's report is
- * written when complete.  JSON: one document, or with several sources
- * one "results" document, written at the end.
+ * Show (or, @verify, verify) every SOURCE of @o.  Text: each source's
+ * report is written when complete.  JSON: one document, or with several
+ * sources one "results" document, written at the end.  Returns the
+ * worst exit code of the sources.
  */
 static int run_all(const Options *o, const char *command, bool verify)
 {
