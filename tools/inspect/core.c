@@ -592,8 +592,26 @@ static int probe_legacy(Core *c, uint64_t off, uint64_t avail,
     uint64_t cap, win;
     const uint8_t *p;
     CprsLegacy *lg = NULL;
+    uint32_t namelen;
     int ret;
 
+    /*
+     * A first look, for a core full of the magic: a first record whose
+     * namelen is 0 or over the limit is what the decoder refuses at once
+     * (spec L4.3, in lenient mode too), so it is refused without it.
+     */
+    if (avail >= CORE_MAGIC_LEN + 5) {
+        ret = core_bytes(c, off, CORE_MAGIC_LEN + 5, &p);
+        if (ret) {
+            return ret;
+        }
+        namelen = (uint32_t)p[9] << 24 | (uint32_t)p[10] << 16 |
+                  (uint32_t)p[11] << 8 | p[12];
+        if (p[8] && (!namelen || namelen > CPRS_MAX_NAME_LEN + 1)) {
+            *ret_span = CORE_MAGIC_LEN + 1;
+            return 0;
+        }
+    }
     cap = avail < CORE_LEGACY_WINDOW ? avail : CORE_LEGACY_WINDOW;
     win = cap < CORE_LEGACY_FIRST ? cap : CORE_LEGACY_FIRST;
     for (;;) {
