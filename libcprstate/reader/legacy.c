@@ -33,6 +33,8 @@ int cprs_legacy_alloc(CprsLegacy **ret_legacy)
     lg->max_records = CPRS_MAX_RECORDS;
     /* spec L4.9: fds are keyed by (name, id), vfio devices by name. */
     lg->fds.key_has_id = true;
+    cprs_table_init(&lg->fds.index);
+    cprs_table_init(&lg->vfio.index);
     *ret_legacy = lg;
     return 0;
 }
@@ -47,7 +49,7 @@ static void list_free(CprsLegacyList *list, bool close_owned)
         }
     }
     free(list->rec);
-    free(list->slots);
+    cprs_table_free(&list->index);
 }
 
 void cprs_legacy_free(CprsLegacy *lg)
@@ -88,160 +90,95 @@ int cprs_legacy_opts_get(CprsLegacyOpts *dst, const CprsLegacyOpts *src)
 
 /* ---- Records and their key index --------------------------------------- */
 
-static uint32_t rec_hash(const CprsLegacyList *list, const char *name,
-                         uint32_t len, int32_t id)
+/* A key as looked up: (name, id), the id ignored by a name-keyed list. */
+typedef struct LegacyKey {
+    const CprsLegacy *lg;
+    const CprsLegacyList *list;
+    const char *name;
+    uint32_t len;
+    int32_t id;
+} LegacyKey;
+
+static bool rec_key_eq(const void *ctx, uint32_t val, const void *key)
 {
-    return cprs_key_hash(name, len, list->key_has_id ? (uint32_t)id : 0);
+    const LegacyKey *k = key;
+    const CprsLegacyRec *rec = &k->list->rec[val];
+
+    (void)ctx;
+    return rec->name_len == k->len &&
+           (!k->list->key_has_id || rec->id == k->id) &&
+           !memcmp(cprs_legacy_rec_name(k->lg, rec), k->name, k->len);
 }
 
-static bool rec_key_eq(const CprsLegacy *lg, const CprsLegacyList *list,
-                       const CprsLegacyRec *rec, const char *name,
-                       uint32_t len, int32_t id)
+static uint32_t rec_hash(const LegacyKey *k)
 {
-    return rec->name_len == len &&
-           (!list->key_has_id || rec->id == id) &&
-           !memcmp(cprs_legacy_rec_name(lg, rec), name, len);
+    return cprs_table_hash(&k->list->index, k->name, k->len,
+                           k->list->key_has_id ? (uint32_t)k->id : 0);
 }
 
-/*
- * Open addressing, linear probing, no deletion.  Records are inserted in
- * index order, so the first equal key met along a probe chain is the
- * record with the lowest index: the one QEMU's list walk finds first.
- */
+static int64_t key_find(const LegacyKey *k, uint32_t hash)
+{
+    return cprs_table_find(&k->list->index, hash, rec_key_eq, NULL, k);
+}
+
 int64_t cprs_legacy_lookup(const CprsLegacy *lg, const CprsLegacyList *list,
                            const char *name, uint32_t len, int32_t id)
 {
-    uint32_t mask, pos, v;
+    LegacyKey k = { lg, list, name, len, id };
 
-    if (!list->nslots) {
+    if (!list->index.count) {
         return -1;
     }
-    mask = list->nslots - 1;
-    pos = rec_hash(list, name, len, id) & mask;
-    while ((v = list->slots[pos]) != 0) {
-        if (rec_key_eq(lg, list, &list->rec[v - 1], name, len, id)) {
-            return v - 1;
-        }
-        pos = (pos + 1) & mask;
-    }
-    return -1;
-}
-
-static void index_put(CprsLegacyList *list, uint32_t *slots, uint32_t nslots,
-                      uint32_t i)
-{
-    uint32_t pos = list->rec[i].hash & (nslots - 1);
-
-    while (slots[pos]) {
-        pos = (pos + 1) & (nslots - 1);
-    }
-    slots[pos] = i + 1;
-}
-
-/* Make room for one more key, keeping the load at most one half. */
-static int index_reserve(CprsLegacyList *list)
-{
-    uint64_t want = 2 * ((uint64_t)list->count + 1);
-    uint32_t nslots = list->nslots ? list->nslots : 16;
-    uint32_t *slots, i;
-
-    if (want <= list->nslots) {
-        return 0;
-    }
-    while (nslots < want) {
-        if (nslots > UINT32_MAX / 2) {
-            return -E2BIG;
-        }
-        nslots *= 2;
-    }
-    slots = calloc(nslots, sizeof(*slots));
-    if (!slots) {
-        return -ENOMEM;
-    }
-    for (i = 0; i < list->count; i++) {
-        index_put(list, slots, nslots, i);
-    }
-    free(list->slots);
-    list->slots = slots;
-    list->nslots = nslots;
-    return 0;
-}
-
-static int grow(void **p, uint32_t *cap, uint32_t need, size_t elem)
-{
-    uint64_t ncap = *cap ? *cap : 16;
-    void *np;
-
-    if (need <= *cap) {
-        return 0;
-    }
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    if (ncap > UINT32_MAX || ncap > SIZE_MAX / elem) {
-        return -E2BIG;
-    }
-    np = realloc(*p, (size_t)ncap * elem);
-    if (!np) {
-        return -ENOMEM;
-    }
-    *p = np;
-    *cap = (uint32_t)ncap;
-    return 0;
+    return key_find(&k, rec_hash(&k));
 }
 
 int cprs_legacy_rec_add(CprsLegacy *lg, CprsLegacyList *list,
                         const char *name, uint32_t len,
-                        const CprsLegacyRec *fields, uint32_t *ret_index)
+                        const CprsLegacyRec *fields, uint32_t *ret_index,
+                        int64_t *ret_first)
 {
+    LegacyKey k = { lg, list, name, len, fields->id };
     CprsLegacyRec *rec;
-    size_t need, ncap;
-    char *np;
+    uint32_t hash;
+    int64_t first;
     int ret;
 
-    if (list->count >= lg->max_records) {
+    if (list->count >= lg->max_records ||
+        (size_t)len + 1 > SIZE_MAX - lg->names_len) {
         return -E2BIG;
     }
     /* Reserve everything first, so that a failure changes nothing. */
-    ret = grow((void **)&list->rec, &list->cap, list->count + 1,
-               sizeof(*list->rec));
+    ret = cprs_grow(&list->rec, &list->cap, (size_t)list->count + 1,
+                    sizeof(*list->rec), 16, UINT32_MAX);
     if (!ret) {
-        ret = index_reserve(list);
+        ret = cprs_table_reserve(&list->index, 1);
+    }
+    if (!ret) {
+        ret = cprs_grow(&lg->names, &lg->names_cap,
+                        lg->names_len + len + 1, 1, 1024, SIZE_MAX);
     }
     if (ret) {
         return ret;
     }
-    if ((size_t)len + 1 > SIZE_MAX - lg->names_len) {
-        return -E2BIG;
-    }
-    need = lg->names_len + len + 1;
-    if (need > lg->names_cap) {
-        ncap = lg->names_cap ? lg->names_cap : 1024;
-        while (ncap < need) {
-            if (ncap > SIZE_MAX / 2) {
-                return -E2BIG;
-            }
-            ncap *= 2;
-        }
-        np = realloc(lg->names, ncap);
-        if (!np) {
-            return -ENOMEM;
-        }
-        lg->names = np;
-        lg->names_cap = ncap;
-    }
+    hash = rec_hash(&k);
+    first = key_find(&k, hash);
 
     rec = &list->rec[list->count];
     *rec = *fields;
     rec->name_off = lg->names_len;
     rec->name_len = len;
-    rec->hash = rec_hash(list, name, len, fields->id);
     memcpy(lg->names + lg->names_len, name, len);
     lg->names[lg->names_len + len] = '\0';
-    lg->names_len = need;
-    index_put(list, list->slots, list->nslots, list->count);
+    lg->names_len += (size_t)len + 1;
+    /* spec L4.9: only the first of equal keys is ever found. */
+    if (first < 0) {
+        cprs_table_put(&list->index, hash, list->count);
+    }
     if (ret_index) {
         *ret_index = list->count;
+    }
+    if (ret_first) {
+        *ret_first = first;
     }
     list->count++;
     return 0;
@@ -256,8 +193,9 @@ int cprs_legacy_warn(CprsLegacy *lg, uint64_t offset, int64_t record,
     if (lg->n_warnings >= CPRS_LEGACY_MAX_WARNINGS) {
         return 0;
     }
-    ret = grow((void **)&lg->warnings, &lg->cap_warnings,
-               lg->n_warnings + 1, sizeof(*lg->warnings));
+    ret = cprs_grow(&lg->warnings, &lg->cap_warnings,
+                    (size_t)lg->n_warnings + 1, sizeof(*lg->warnings), 16,
+                    CPRS_LEGACY_MAX_WARNINGS);
     if (ret) {
         return ret;
     }
@@ -515,8 +453,7 @@ static int list(Parse *p, bool vfio)
             }
         }
         /* spec L4.9: QEMU uses the first match; later ones are dead. */
-        dup = cprs_legacy_lookup(p->lg, l, name, len, rec.id);
-        ret = cprs_legacy_rec_add(p->lg, l, name, len, &rec, NULL);
+        ret = cprs_legacy_rec_add(p->lg, l, name, len, &rec, NULL, &dup);
         if (ret) {
             if (rec.owned) {
                 close(rec.fd);

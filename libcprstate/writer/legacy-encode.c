@@ -63,7 +63,8 @@ int cprs_legacy_add_fd(CprsLegacy *lg, const CprsFdInfo *fd,
     }
     rec.id = in.id;
     rec.fd = in.fd;
-    return cprs_legacy_rec_add(lg, &lg->fds, in.name, len, &rec, ret_index);
+    return cprs_legacy_rec_add(lg, &lg->fds, in.name, len, &rec, ret_index,
+                               NULL);
 }
 
 int cprs_legacy_add_vfio(CprsLegacy *lg, const CprsVfioDeviceInfo *dev,
@@ -87,7 +88,8 @@ int cprs_legacy_add_vfio(CprsLegacy *lg, const CprsVfioDeviceInfo *dev,
     rec.id = in.devid;
     rec.ioas_id = in.ioas_id;
     rec.hwpt_id = in.hwpt_id;
-    return cprs_legacy_rec_add(lg, &lg->vfio, in.name, len, &rec, ret_index);
+    return cprs_legacy_rec_add(lg, &lg->vfio, in.name, len, &rec, ret_index,
+                               NULL);
 }
 
 /* ---- Encoding ---------------------------------------------------------- */

@@ -39,29 +39,11 @@ typedef struct Vec {
 
 static int vec_reserve(Vec *v, size_t more)
 {
-    size_t need, cap;
-    uint8_t *np;
-
-    if (more > SIZE_MAX - v->len) {
+    /* Any failure to grow is out of memory to the writer's callers. */
+    if (more > SIZE_MAX - v->len ||
+        cprs_grow(&v->p, &v->cap, v->len + more, 1, 256, SIZE_MAX)) {
         return -ENOMEM;
     }
-    need = v->len + more;
-    if (need <= v->cap) {
-        return 0;
-    }
-    cap = v->cap ? v->cap : 256;
-    while (cap < need) {
-        if (cap > SIZE_MAX / 2) {
-            return -ENOMEM;
-        }
-        cap *= 2;
-    }
-    np = realloc(v->p, cap);
-    if (!np) {
-        return -ENOMEM;
-    }
-    v->p = np;
-    v->cap = cap;
     return 0;
 }
 
@@ -72,110 +54,22 @@ static void vec_put(Vec *v, const void *p, size_t len)
     v->len += len;
 }
 
-/* ---- Hash set of record keys ------------------------------------------ */
-
-/*
- * Open addressing over (hash, value + 1), one 8-byte slot per entry so a
- * probe costs one cache line.  Used to refuse duplicate keys; the caller
- * supplies the equality test.
- */
-typedef struct SetSlot {
-    uint32_t hash;
-    uint32_t val;       /* value + 1; 0 = empty */
-} SetSlot;
-
-typedef struct HashSet {
-    SetSlot *slot;
-    uint32_t cap;       /* power of two or 0 */
-    uint32_t used;
-} HashSet;
-
-typedef bool (*HashEq)(const void *ctx, uint32_t val, const void *key);
-
-static int set_reserve(HashSet *s, uint32_t more)
-{
-    uint32_t ncap, i, pos;
-    SetSlot *ns;
-
-    if ((uint64_t)(s->used + more) * 2 <= s->cap) {
-        return 0;
-    }
-    ncap = s->cap ? s->cap : 64;
-    while ((uint64_t)(s->used + more) * 2 > ncap) {
-        if (ncap >= (1u << 30)) {
-            return -ENOMEM;
-        }
-        ncap *= 2;
-    }
-    ns = calloc(ncap, sizeof(*ns));
-    if (!ns) {
-        return -ENOMEM;
-    }
-    for (i = 0; i < s->cap; i++) {
-        if (!s->slot[i].val) {
-            continue;
-        }
-        pos = s->slot[i].hash & (ncap - 1);
-        while (ns[pos].val) {
-            pos = (pos + 1) & (ncap - 1);
-        }
-        ns[pos] = s->slot[i];
-    }
-    free(s->slot);
-    s->slot = ns;
-    s->cap = ncap;
-    return 0;
-}
-
-/* Value stored under an equal key, or -1. */
-static int64_t set_find(const HashSet *s, uint32_t h, HashEq eq,
-                        const void *ctx, const void *key)
-{
-    uint32_t pos;
-
-    if (!s->cap) {
-        return -1;
-    }
-    for (pos = h & (s->cap - 1); s->slot[pos].val;
-         pos = (pos + 1) & (s->cap - 1)) {
-        if (s->slot[pos].hash == h &&
-            eq(ctx, s->slot[pos].val - 1, key)) {
-            return s->slot[pos].val - 1;
-        }
-    }
-    return -1;
-}
-
-/* Insert after a successful set_reserve(): cannot fail. */
-static void set_put(HashSet *s, uint32_t h, uint32_t val)
-{
-    uint32_t pos = h & (s->cap - 1);
-
-    while (s->slot[pos].val) {
-        pos = (pos + 1) & (s->cap - 1);
-    }
-    s->slot[pos].hash = h;
-    s->slot[pos].val = val + 1;
-    s->used++;
-}
-
-static void set_free(HashSet *s)
-{
-    free(s->slot);
-}
-
 /* ---- The writer -------------------------------------------------------- */
 
 typedef struct Payload {
-    uint8_t *data;          /* stored bytes (raw or zstd), owned */
+    const uint8_t *data;    /* stored bytes (raw or zstd) */
     uint64_t size;
+    bool owned;             /* else the caller's, kept until the end */
 } Payload;
 
-/* One record table: wire records, their key hashes, a duplicate set. */
+/*
+ * One record table: wire records, their FNV-1a key hashes (for the arena's
+ * index, spec 6.8.1) and the set of their keys (to refuse duplicates).
+ */
 typedef struct Table {
     Vec recs;
     Vec hashes;             /* uint32_t per record */
-    HashSet keys;
+    CprsTable keys;         /* key -> record number */
     uint32_t count;
 } Table;
 
@@ -190,28 +84,30 @@ struct CprsWriter {
     Vec ranges;             /* CprsWireGpaRange[] */
     uint32_t range_count;
     Payload *payloads;      /* one per DEVSTATE record */
+    size_t payload_cap;
     uint64_t blob_size;     /* end of the last payload, 8-aligned */
 };
 
+/* Where a record's id lies, by type, plus one; 0: the name alone keys. */
+static const uint8_t id_offset[CPRS_SECTION__MAX] = {
+    [CPRS_SECTION_FDS] = offsetof(CprsWireFd, id) + 1,
+    [CPRS_SECTION_DEVSTATE] = offsetof(CprsWireDevState, instance_id) + 1,
+};
+
+/* The key of record @i of @type: every keyed record starts with its name. */
 static const char *table_name(const CprsWriter *w, uint32_t type, uint32_t i,
                               uint32_t *ret_len, uint32_t *ret_id)
 {
     const uint8_t *rec = w->tab[type].recs.p +
                          (size_t)i * cprs_type_record_size(type);
     const CprsWireStr *ref = (const CprsWireStr *)rec;
+    CprsLe32 id = { 0 };
 
-    *ret_len = cprs_le32_get(&ref->len);
-    switch (type) {
-    case CPRS_SECTION_FDS:
-        *ret_id = cprs_le32_get(&((const CprsWireFd *)rec)->id);
-        break;
-    case CPRS_SECTION_DEVSTATE:
-        *ret_id = cprs_le32_get(&((const CprsWireDevState *)rec)->instance_id);
-        break;
-    default:
-        *ret_id = 0;
-        break;
+    if (id_offset[type]) {
+        memcpy(&id, rec + id_offset[type] - 1, sizeof(id));
     }
+    *ret_id = cprs_le32_get(&id);
+    *ret_len = cprs_le32_get(&ref->len);
     return (const char *)w->strtab.p + cprs_le32_get(&ref->off);
 }
 
@@ -239,8 +135,9 @@ static bool key_eq(const void *ctx, uint32_t val, const void *key)
  * block and the memfd behind it).  Returns the strtab offset, or -1.
  */
 static int64_t shared_string(const CprsWriter *w, uint32_t type,
-                             const char *name, size_t len, uint32_t name_hash)
+                             const char *name, size_t len)
 {
+    const CprsTable *fds = &w->tab[CPRS_SECTION_FDS].keys;
     Key key = { CPRS_SECTION_FDS, name, len, 0 };
     const CprsWireFd *fd;
     int64_t idx;
@@ -249,11 +146,11 @@ static int64_t shared_string(const CprsWriter *w, uint32_t type,
         !memcmp(w->strtab.p + w->last_off, name, len)) {
         return w->last_off;
     }
-    if (type == CPRS_SECTION_FDS) {
+    if (type == CPRS_SECTION_FDS || !fds->count) {
         return -1;
     }
-    idx = set_find(&w->tab[CPRS_SECTION_FDS].keys,
-                   cprs_key_hash_id(name_hash, 0), key_eq, w, &key);
+    idx = cprs_table_find(fds, cprs_table_hash(fds, name, len, 0), key_eq, w,
+                          &key);
     if (idx < 0) {
         return -1;
     }
@@ -262,26 +159,31 @@ static int64_t shared_string(const CprsWriter *w, uint32_t type,
     return cprs_le32_get(&fd->name.off);
 }
 
+/* The two hashes of a new record's key. */
+typedef struct RecHash {
+    uint32_t index;         /* FNV-1a, for the arena's index (spec 6.8.1) */
+    uint32_t keys;          /* the key set's own, keyed hash */
+} RecHash;
+
 /*
  * Reserve room for a new record of @type keyed (@name, @id): refuses a
  * duplicate, and on success guarantees that commit_record() and intern()
  * cannot fail.  *@ret_str is where the name's bytes already are, or -1.
  */
 static int reserve_record(CprsWriter *w, uint32_t type, const char *name,
-                          size_t len, uint32_t id, uint32_t *ret_hash,
+                          size_t len, uint32_t id, RecHash *ret_hash,
                           int64_t *ret_str)
 {
     Table *t = &w->tab[type];
     Key key = { type, name, len, id };
-    uint32_t nh = cprs_name_hash(name, len);
-    uint32_t h = cprs_key_hash_id(nh, id);
+    uint32_t h = cprs_table_hash(&t->keys, name, len, id);
     int64_t str;
     int ret;
 
     if (t->count >= CPRS_MAX_RECORDS) {
         return -E2BIG;
     }
-    if (set_find(&t->keys, h, key_eq, w, &key) >= 0) {
+    if (cprs_table_find(&t->keys, h, key_eq, w, &key) >= 0) {
         return -EEXIST;
     }
     ret = vec_reserve(&t->recs, cprs_type_record_size(type));
@@ -289,16 +191,17 @@ static int reserve_record(CprsWriter *w, uint32_t type, const char *name,
         ret = vec_reserve(&t->hashes, sizeof(uint32_t));
     }
     if (!ret) {
-        ret = set_reserve(&t->keys, 1);
+        ret = cprs_table_reserve(&t->keys, 1) ? -ENOMEM : 0;
     }
-    str = shared_string(w, type, name, len, nh);
+    str = shared_string(w, type, name, len);
     if (!ret && str < 0) {
         if (w->strtab.len + len + 1 > UINT32_MAX) {
             return -E2BIG;
         }
         ret = vec_reserve(&w->strtab, len + 1);
     }
-    *ret_hash = h;
+    ret_hash->index = cprs_key_hash(name, len, id);
+    ret_hash->keys = h;
     *ret_str = str;
     return ret;
 }
@@ -322,13 +225,13 @@ static CprsWireStr intern(CprsWriter *w, const char *name, size_t len,
 }
 
 static uint32_t commit_record(CprsWriter *w, uint32_t type, const void *rec,
-                              uint32_t h)
+                              const RecHash *h)
 {
     Table *t = &w->tab[type];
 
     vec_put(&t->recs, rec, cprs_type_record_size(type));
-    vec_put(&t->hashes, &h, sizeof(h));
-    set_put(&t->keys, h, t->count);
+    vec_put(&t->hashes, &h->index, sizeof(h->index));
+    cprs_table_put(&t->keys, h->keys, t->count);
     return t->count++;
 }
 
@@ -401,6 +304,9 @@ int cprs_writer_new(const CprsWriterOpts *opts, CprsWriter **ret_writer)
     w = calloc(1, sizeof(*w));
     if (!w) {
         return -ENOMEM;
+    }
+    for (n = 0; n < CPRS_SECTION__MAX; n++) {
+        cprs_table_init(&w->tab[n].keys);
     }
     ret = cprs_opts_copy(&w->opts, sizeof(w->opts), opts);
     if (ret) {
@@ -481,13 +387,15 @@ void cprs_writer_free(CprsWriter *w)
         return;
     }
     for (i = 0; i < w->tab[CPRS_SECTION_DEVSTATE].count; i++) {
-        free(w->payloads[i].data);
+        if (w->payloads[i].owned) {
+            free((void *)w->payloads[i].data);
+        }
     }
     free(w->payloads);
     for (i = 0; i < CPRS_SECTION__MAX; i++) {
         free(w->tab[i].recs.p);
         free(w->tab[i].hashes.p);
-        set_free(&w->tab[i].keys);
+        cprs_table_free(&w->tab[i].keys);
     }
     free(w->ranges.p);
     free(w->strtab.p);
@@ -500,7 +408,8 @@ int cprs_writer_add_fd(CprsWriter *w, const CprsFdInfo *fd,
     CprsFdInfo in;
     CprsWireFd rec;
     size_t len;
-    uint32_t h, idx;
+    RecHash h;
+    uint32_t idx;
     int64_t str;
     int ret;
 
@@ -538,7 +447,7 @@ int cprs_writer_add_fd(CprsWriter *w, const CprsFdInfo *fd,
     cprs_le64_set(&rec.ino, in.ino);
     cprs_le32_set(&rec.st_mode, in.st_mode);
     cprs_le64_set(&rec.size, in.size);
-    idx = commit_record(w, CPRS_SECTION_FDS, &rec, h);
+    idx = commit_record(w, CPRS_SECTION_FDS, &rec, &h);
     if (ret_index) {
         *ret_index = idx;
     }
@@ -554,7 +463,8 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
     CprsWireGpaRange wr;
     uint64_t end;
     size_t len;
-    uint32_t h, idx, k;
+    RecHash h;
+    uint32_t idx, k;
     int64_t str;
     int ret;
 
@@ -623,7 +533,7 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
         vec_put(&w->ranges, &wr, sizeof(wr));
     }
     w->range_count += n_ranges;
-    idx = commit_record(w, CPRS_SECTION_RAMBLOCKS, &rec, h);
+    idx = commit_record(w, CPRS_SECTION_RAMBLOCKS, &rec, &h);
     if (ret_index) {
         *ret_index = idx;
     }
@@ -636,7 +546,8 @@ int cprs_writer_add_vfio(CprsWriter *w, const CprsVfioDeviceInfo *dev,
     CprsVfioDeviceInfo in;
     CprsWireVfioDevice rec;
     size_t len;
-    uint32_t h, idx;
+    RecHash h;
+    uint32_t idx;
     int64_t str;
     int ret;
 
@@ -657,7 +568,7 @@ int cprs_writer_add_vfio(CprsWriter *w, const CprsVfioDeviceInfo *dev,
     cprs_le32_set(&rec.devid, (uint32_t)in.devid);
     cprs_le32_set(&rec.ioas_id, in.ioas_id);
     cprs_le32_set(&rec.hwpt_id, in.hwpt_id);
-    idx = commit_record(w, CPRS_SECTION_VFIO_DEVICES, &rec, h);
+    idx = commit_record(w, CPRS_SECTION_VFIO_DEVICES, &rec, &h);
     if (ret_index) {
         *ret_index = idx;
     }
@@ -703,15 +614,21 @@ static int zstd_pack(const CprsWriter *w, const void *data, size_t size,
 #endif
 }
 
-int cprs_writer_add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
-                             const void *data, size_t size,
-                             uint32_t *ret_index)
+/*
+ * Append a payload: copied, or with @borrow referenced as it is until the
+ * arena is written (unless compressed, which makes a copy anyway).
+ */
+static int add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
+                        const void *data, size_t size, bool borrow,
+                        uint32_t *ret_index)
 {
     CprsDevStateInfo in;
     CprsWireDevState rec;
-    Payload pl = { NULL, 0 }, *np;
+    Payload pl = { NULL, 0, true };
+    uint8_t *copy = NULL;
     uint64_t off, end;
-    uint32_t flags = 0, h, idx;
+    uint32_t flags = 0, idx;
+    RecHash h;
     size_t len, count;
     int64_t str;
     int ret;
@@ -728,45 +645,46 @@ int cprs_writer_add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
         return -E2BIG;
     }
     count = w->tab[CPRS_SECTION_DEVSTATE].count;
-    np = realloc(w->payloads, (count + 1) * sizeof(*np));
-    if (!np) {
+    if (cprs_grow(&w->payloads, &w->payload_cap, count + 1,
+                  sizeof(*w->payloads), 16, SIZE_MAX)) {
         return -ENOMEM;
     }
-    w->payloads = np;
 
     if (in.flags & CPRS_DEVSTATE_F_ZSTD) {
         size_t csize = 0;
 
-        ret = zstd_pack(w, data, size, &pl.data, &csize);
+        ret = zstd_pack(w, data, size, &copy, &csize);
         if (ret) {
             return ret;
         }
-        if (pl.data) {
+        if (copy) {
             pl.size = csize;
             flags = CPRS_DEVSTATE_F_ZSTD;
         }
     }
-    if (!pl.data) {
-        pl.data = malloc(size ? size : 1);
-        if (!pl.data) {
+    if (!copy && !borrow) {
+        copy = malloc(size ? size : 1);
+        if (!copy) {
             return -ENOMEM;
         }
         if (size) {
-            memcpy(pl.data, data, size);
+            memcpy(copy, data, size);
         }
-        pl.size = size;
+    }
+    if (copy) {
+        pl.data = copy;
+        pl.size = flags ? pl.size : size;
+    } else {
+        pl = (Payload) { data ? data : (const uint8_t *)"", size, false };
     }
     /* spec 6.6.5: payloads start 8-aligned; the BLOB ends 8-aligned too,
      * so that an empty payload placed at its end is still inside it. */
     off = w->blob_size;
-    if (!cprs_add_ok(off, pl.size, &end) || end > CPRS_MAX_ARENA_SIZE) {
-        free(pl.data);
-        return -E2BIG;
-    }
-    ret = reserve_record(w, CPRS_SECTION_DEVSTATE, in.name, len,
-                         in.instance_id, &h, &str);
+    ret = !cprs_add_ok(off, pl.size, &end) || end > CPRS_MAX_ARENA_SIZE ?
+          -E2BIG : reserve_record(w, CPRS_SECTION_DEVSTATE, in.name, len,
+                                  in.instance_id, &h, &str);
     if (ret) {
-        free(pl.data);
+        free(copy);
         return ret;
     }
     memset(&rec, 0, sizeof(rec));
@@ -779,11 +697,24 @@ int cprs_writer_add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
     cprs_le64_set(&rec.raw_size, size);
     w->payloads[count] = pl;
     w->blob_size = cprs_align_up(end);
-    idx = commit_record(w, CPRS_SECTION_DEVSTATE, &rec, h);
+    idx = commit_record(w, CPRS_SECTION_DEVSTATE, &rec, &h);
     if (ret_index) {
         *ret_index = idx;
     }
     return 0;
+}
+
+int cprs_writer_add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
+                             const void *data, size_t size,
+                             uint32_t *ret_index)
+{
+    return add_devstate(w, ds, data, size, false, ret_index);
+}
+
+int cprs_writer_add_devstate_ref(CprsWriter *w, const CprsDevStateInfo *ds,
+                                 const void *data, size_t size)
+{
+    return add_devstate(w, ds, data, size, true, NULL);
 }
 
 /* ---- Layout ------------------------------------------------------------ */
@@ -1303,19 +1234,17 @@ int cprs_writer_finish_fd(CprsWriter *w, int fd)
     return ret;
 }
 
-int cprs_writer_finish_memfd(CprsWriter *w, const char *name, uint32_t flags,
-                             int *ret_fd)
+/* A new memfd named @name, filled by @fill, sealed if @flags say so. */
+static int memfd_fill(const char *name, uint32_t flags,
+                      int (*fill)(void *ctx, int fd), void *ctx, int *ret_fd)
 {
     int fd, ret;
 
-    if (!w || !name || !ret_fd || (flags & ~CPRS_MEMFD_F_SEAL)) {
-        return -EINVAL;
-    }
     fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) {
         return -errno;
     }
-    ret = cprs_writer_finish_fd(w, fd);
+    ret = fill(ctx, fd);
     if (!ret && (flags & CPRS_MEMFD_F_SEAL) &&
         fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
               F_SEAL_SEAL) < 0) {
@@ -1327,4 +1256,33 @@ int cprs_writer_finish_memfd(CprsWriter *w, const char *name, uint32_t flags,
     }
     *ret_fd = fd;
     return 0;
+}
+
+static int fill_arena(void *ctx, int fd)
+{
+    return cprs_writer_finish_fd(ctx, fd);
+}
+
+static int fill_bytes(void *ctx, int fd)
+{
+    FdSink sink = { fd };
+
+    return emit_fd(&sink, ctx, 1, 0);
+}
+
+int cprs_writer_finish_memfd(CprsWriter *w, const char *name, uint32_t flags,
+                             int *ret_fd)
+{
+    if (!w || !name || !ret_fd || (flags & ~CPRS_MEMFD_F_SEAL)) {
+        return -EINVAL;
+    }
+    return memfd_fill(name, flags, fill_arena, w, ret_fd);
+}
+
+int cprs_memfd_of_bytes(const char *name, uint32_t flags, const void *buf,
+                        size_t size, int *ret_fd)
+{
+    struct iovec iov = { (void *)buf, size };
+
+    return memfd_fill(name, flags, fill_bytes, &iov, ret_fd);
 }
