@@ -227,7 +227,21 @@ typedef struct Parse {
     CprsLegacyFdQueue *queue;
     CprsDiag *diag;
     bool lenient;
+    bool partial;           /* the bytes may go on past c.len */
 } Parse;
+
+/*
+ * Returned when a prefix of the input ends where the decoder needs more:
+ * cprs_legacy_decode_fd() reads on and decodes again.  Never seen by a
+ * caller of the library.
+ */
+#define NEED_MORE (-EAGAIN)
+
+/* At the end of the bytes: is that the end of the input? */
+static bool more_to_come(const Parse *p)
+{
+    return p->partial && !cprs_cursor_left(&p->c);
+}
 
 static int fail(Parse *p, int error, uint64_t offset, int64_t record,
                 const char *clause, const char *reason)
@@ -238,6 +252,9 @@ static int fail(Parse *p, int error, uint64_t offset, int64_t record,
 /* spec L7: running out of bytes is reported where the data ends. */
 static int truncated(Parse *p, int64_t record, const char *reason)
 {
+    if (p->partial) {
+        return NEED_MORE;
+    }
     return fail(p, -EBADMSG, p->c.len, record, "L7", reason);
 }
 
@@ -261,7 +278,8 @@ static int header(Parse *p)
 
     /* spec L3.1: the magic first, even when the input is short. */
     if (!p->c.len) {
-        return fail(p, -EBADMSG, 0, -1, "L3.1", "empty input: no magic");
+        return p->partial ? NEED_MORE :
+               fail(p, -EBADMSG, 0, -1, "L3.1", "empty input: no magic");
     }
     if (memcmp(p->c.base, "QCPR", n)) {
         return fail(p, -EBADMSG, 0, -1, "L3.1",
@@ -487,7 +505,7 @@ static int sub_header(Parse *p)
 
     if (!cprs_cursor_skip(&p->c, 1) ||
         !cprs_cursor_read_u8(&p->c, &len)) {
-        if (p->lenient) {
+        if (p->lenient && !p->partial) {
             return 1;
         }
         return truncated(p, -1, "truncated inside a subsection header");
@@ -502,7 +520,7 @@ static int sub_header(Parse *p)
     }
     name_off = p->c.pos;
     if (!cprs_cursor_take(&p->c, len, &name)) {
-        if (p->lenient) {
+        if (p->lenient && !p->partial) {
             return 1;
         }
         return truncated(p, -1, "subsection name runs past the end");
@@ -574,7 +592,13 @@ static int subsections(Parse *p)
     uint8_t b;
     int ret;
 
-    while (cprs_cursor_peek_u8(&p->c, 0, &b) && b == 0x05) {
+    for (;;) {
+        if (more_to_come(p)) {
+            return NEED_MORE;
+        }
+        if (!cprs_cursor_peek_u8(&p->c, 0, &b) || b != 0x05) {
+            break;
+        }
         off = p->c.pos;
         ret = sub_header(p);
         if (ret == 1) {
@@ -594,6 +618,9 @@ static int subsections(Parse *p)
         ret = sub_version(p);
         if (ret) {
             return ret;
+        }
+        if (more_to_come(p)) {
+            return NEED_MORE;
         }
         if (!cprs_cursor_left(&p->c)) {
             ret = other_form(p, CPRS_LEGACY_VFIO_STUB,
@@ -619,6 +646,9 @@ static int subsections(Parse *p)
     }
     /* spec L6: nothing marks the end; QEMU never reads what follows. */
     p->lg->size = p->c.pos;
+    if (more_to_come(p)) {
+        return NEED_MORE;
+    }
     if (!cprs_cursor_peek_u8(&p->c, 0, &b)) {
         return 0;
     }
@@ -629,21 +659,27 @@ static int subsections(Parse *p)
         ret = deviate(p, p->c.pos, -1, "L6", "trailing bytes after the "
                       "stream");
     }
+    /* Lenient: the trailing bytes are counted, all of them. */
+    if (!ret && p->partial) {
+        return NEED_MORE;
+    }
     if (!ret) {
         p->lg->trailing = cprs_cursor_left(&p->c);
     }
     return ret;
 }
 
-int cprs_legacy_parse(const uint8_t *buf, size_t len,
-                      const CprsLegacyOpts *opts, CprsLegacyFdQueue *queue,
-                      CprsDiag *diag, CprsLegacy **ret_legacy)
+/* Decode @len bytes, which with @partial are only the start of the input. */
+static int parse(const uint8_t *buf, size_t len, const CprsLegacyOpts *opts,
+                 CprsLegacyFdQueue *queue, bool partial, CprsDiag *diag,
+                 CprsLegacy **ret_legacy)
 {
     Parse p = {
         .o = opts,
         .queue = queue,
         .diag = diag,
         .lenient = opts->flags & CPRS_LEGACY_F_LENIENT,
+        .partial = partial,
     };
     int ret;
 
@@ -675,6 +711,13 @@ int cprs_legacy_parse(const uint8_t *buf, size_t len,
     return 0;
 }
 
+int cprs_legacy_parse(const uint8_t *buf, size_t len,
+                      const CprsLegacyOpts *opts, CprsLegacyFdQueue *queue,
+                      CprsDiag *diag, CprsLegacy **ret_legacy)
+{
+    return parse(buf, len, opts, queue, false, diag, ret_legacy);
+}
+
 int cprs_legacy_decode(const void *buf, size_t size,
                        const CprsLegacyOpts *opts, CprsDiag *diag,
                        CprsLegacy **ret_legacy)
@@ -693,70 +736,58 @@ int cprs_legacy_decode(const void *buf, size_t size,
     return cprs_legacy_parse(buf, size, &o, NULL, diag, ret_legacy);
 }
 
-/* Read all of @fd: pread from offset 0 when it can, else read to EOF. */
-static int read_whole(int fd, uint64_t max, uint8_t **ret_buf,
-                      size_t *ret_len)
+/*
+ * Reading from an fd (spec L2.3): only as far as the decoder needs.  The
+ * bytes come in rounds, each filling a buffer twice the size of the last
+ * (pread from offset 0 when the fd can, so its offset does not move, else
+ * read), and each round decodes them from the start.  A strict decode
+ * stops at the first byte past the stream; a lenient one reads to the end
+ * to count the trailing bytes.  Whatever comes, no more than max_size + 1
+ * bytes are read or held: one more is -E2BIG.  Work: O(bytes), as the
+ * rounds double.
+ */
+typedef struct FdSource {
+    int fd;
+    bool seekable;
+    bool eof;
+} FdSource;
+
+/* Fill @buf up to @cap from @len on, or to EOF. */
+static int fill(FdSource *src, uint8_t *buf, size_t *len, size_t cap)
 {
-    uint8_t *buf = NULL, *nbuf;
-    size_t len = 0, cap = 0;
-    bool seekable = true;
     ssize_t n;
 
-    for (;;) {
-        if (len == cap) {
-            /* Room for max + 1 bytes shows an input over the limit. */
-            if (cap > max) {
-                free(buf);
-                return -E2BIG;
-            }
-            cap = cap ? cap * 2 : 4096;
-            if (cap > max + 1) {
-                cap = (size_t)max + 1;
-            }
-            nbuf = realloc(buf, cap);
-            if (!nbuf) {
-                free(buf);
-                return -ENOMEM;
-            }
-            buf = nbuf;
-        }
-        if (seekable) {
-            n = pread(fd, buf + len, cap - len, (off_t)len);
-            if (n < 0 && errno == ESPIPE && len == 0) {
-                seekable = false;
+    while (*len < cap && !src->eof) {
+        if (src->seekable) {
+            n = pread(src->fd, buf + *len, cap - *len, (off_t)*len);
+            if (n < 0 && errno == ESPIPE && *len == 0) {
+                src->seekable = false;
                 continue;
             }
         } else {
-            n = read(fd, buf + len, cap - len);
+            n = read(src->fd, buf + *len, cap - *len);
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
         }
         if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            n = -errno;
-            free(buf);
-            return (int)n;
+            return -errno;
         }
-        if (n == 0) {
-            break;
-        }
-        len += (size_t)n;
+        CPRS_WORK_ADD(CPRS_WORK_READ_BYTES, n);
+        src->eof = n == 0;
+        *len += (size_t)n;
     }
-    if (len > max) {
-        free(buf);
-        return -E2BIG;
-    }
-    *ret_buf = buf;
-    *ret_len = len;
     return 0;
 }
 
 int cprs_legacy_decode_fd(int fd, const CprsLegacyOpts *opts, CprsDiag *diag,
                           CprsLegacy **ret_legacy)
 {
+    FdSource src = { fd, true, false };
     CprsLegacyOpts o;
+    struct stat st;
     uint8_t *buf = NULL;
-    size_t len = 0;
+    size_t len = 0, cap = 0, first = 4096;
     int ret;
 
     if (fd < 0 || !ret_legacy) {
@@ -767,12 +798,29 @@ int cprs_legacy_decode_fd(int fd, const CprsLegacyOpts *opts, CprsDiag *diag,
     if (ret) {
         return cprs_diag_set(diag, ret, 0, -1, -1, "", "invalid options");
     }
-    ret = read_whole(fd, o.max_size, &buf, &len);
-    if (ret) {
-        return cprs_diag_set(diag, ret, 0, -1, -1, "L2", ret == -E2BIG ?
-                             "input larger than max_size" : "read failed");
+    /* A file (a memfd) says how long it is: refused unread if too long,
+     * else read in one round. */
+    if (!fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_size >= 0) {
+        if ((uint64_t)st.st_size > o.max_size) {
+            return cprs_diag_set(diag, -E2BIG, o.max_size, -1, -1, "L2",
+                                 "input larger than max_size");
+        }
+        first = (size_t)st.st_size + 1;
     }
-    ret = cprs_legacy_parse(buf, len, &o, NULL, diag, ret_legacy);
+    do {
+        if (cprs_grow(&buf, &cap, len + 1, 1, first, (size_t)o.max_size + 1)) {
+            ret = len > o.max_size ? -E2BIG : -ENOMEM;
+            cprs_diag_set(diag, ret, len, -1, -1, "L2", ret == -E2BIG ?
+                          "input larger than max_size" : "out of memory");
+            break;
+        }
+        ret = fill(&src, buf, &len, cap);
+        if (ret) {
+            cprs_diag_set(diag, ret, len, -1, -1, "L2", "read failed");
+            break;
+        }
+        ret = parse(buf, len, &o, NULL, !src.eof, diag, ret_legacy);
+    } while (ret == NEED_MORE);
     free(buf);
     return ret;
 }
