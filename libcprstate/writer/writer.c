@@ -56,11 +56,24 @@ static void vec_put(Vec *v, const void *p, size_t len)
 
 /* ---- The writer -------------------------------------------------------- */
 
+/*
+ * A payload's stored bytes (raw or zstd) are in one of three places: a
+ * copy of the writer's, the caller's own memory (borrowed, kept unchanged
+ * until the end), or the writer's staging memfd (data NULL).
+ */
 typedef struct Payload {
-    const uint8_t *data;    /* stored bytes (raw or zstd) */
+    const uint8_t *data;
     uint64_t size;
-    bool owned;             /* else the caller's, kept until the end */
+    bool owned;             /* data is the writer's copy */
 } Payload;
+
+/*
+ * Large payloads are copied by the kernel into a staging memfd, at their
+ * offset in the BLOB, and go from there to the output by the kernel too
+ * (copy_file_range): a user-space copy into freshly faulted memory costs
+ * several times the kernel's copy on a virtual machine.
+ */
+#define STAGE_MIN_SIZE (4u << 20)
 
 /*
  * One record table: wire records, their FNV-1a key hashes (for the arena's
@@ -85,6 +98,8 @@ struct CprsWriter {
     uint32_t range_count;
     Payload *payloads;      /* one per DEVSTATE record */
     size_t payload_cap;
+    int stage_fd;           /* staging memfd for large payloads, or -1 */
+    uint32_t blob_crc;      /* CRC32C of the BLOB so far, padding included */
     uint64_t blob_size;     /* end of the last payload, 8-aligned */
 };
 
@@ -308,6 +323,7 @@ int cprs_writer_new(const CprsWriterOpts *opts, CprsWriter **ret_writer)
     for (n = 0; n < CPRS_SECTION__MAX; n++) {
         cprs_table_init(&w->tab[n].keys);
     }
+    w->stage_fd = -1;
     ret = cprs_opts_copy(&w->opts, sizeof(w->opts), opts);
     if (ret) {
         goto fail;
@@ -392,6 +408,9 @@ void cprs_writer_free(CprsWriter *w)
         }
     }
     free(w->payloads);
+    if (w->stage_fd >= 0) {
+        close(w->stage_fd);
+    }
     for (i = 0; i < CPRS_SECTION__MAX; i++) {
         free(w->tab[i].recs.p);
         free(w->tab[i].hashes.p);
@@ -614,6 +633,61 @@ static int zstd_pack(const CprsWriter *w, const void *data, size_t size,
 #endif
 }
 
+static const uint8_t zero_pad[CPRS_ALIGN];
+
+/* pwrite() all @len bytes at @off, resuming after short writes. */
+static int pwrite_all(int fd, const uint8_t *p, uint64_t len, uint64_t off)
+{
+    ssize_t n;
+
+    while (len) {
+        n = pwrite(fd, p, len > (1u << 30) ? (1u << 30) : (size_t)len,
+                   (off_t)off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return n < 0 ? -errno : -EIO;
+        }
+        p += n;
+        off += (uint64_t)n;
+        len -= (uint64_t)n;
+    }
+    return 0;
+}
+
+/*
+ * The writer's own copy of a payload given by the caller: in memory, or
+ * for a large one in the staging memfd at its BLOB offset @off.
+ */
+static int keep_payload(CprsWriter *w, Payload *pl, uint64_t off)
+{
+    uint8_t *copy;
+    int ret;
+
+    if (pl->size >= STAGE_MIN_SIZE) {
+        if (w->stage_fd < 0) {
+            w->stage_fd = memfd_create("cprs-stage", MFD_CLOEXEC);
+            if (w->stage_fd < 0) {
+                return -errno;
+            }
+        }
+        ret = pwrite_all(w->stage_fd, pl->data, pl->size, off);
+        if (!ret) {
+            pl->data = NULL;
+        }
+        return ret;
+    }
+    copy = malloc(pl->size ? (size_t)pl->size : 1);
+    if (!copy) {
+        return -ENOMEM;
+    }
+    memcpy(copy, pl->data, (size_t)pl->size);
+    pl->data = copy;
+    pl->owned = true;
+    return 0;
+}
+
 /*
  * Append a payload: copied, or with @borrow referenced as it is until the
  * arena is written (unless compressed, which makes a copy anyway).
@@ -625,6 +699,7 @@ static int add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
     CprsDevStateInfo in;
     CprsWireDevState rec;
     Payload pl = { NULL, 0, true };
+    const uint8_t *bytes;
     uint8_t *copy = NULL;
     uint64_t off, end;
     uint32_t flags = 0, idx;
@@ -662,27 +737,21 @@ static int add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
             flags = CPRS_DEVSTATE_F_ZSTD;
         }
     }
-    if (!copy && !borrow) {
-        copy = malloc(size ? size : 1);
-        if (!copy) {
-            return -ENOMEM;
-        }
-        if (size) {
-            memcpy(copy, data, size);
-        }
-    }
     if (copy) {
         pl.data = copy;
-        pl.size = flags ? pl.size : size;
     } else {
-        pl = (Payload) { data ? data : (const uint8_t *)"", size, false };
+        pl = (Payload) { data ? data : zero_pad, size, false };
     }
+    bytes = pl.data;        /* the caller's, or compressed: summed below */
     /* spec 6.6.5: payloads start 8-aligned; the BLOB ends 8-aligned too,
      * so that an empty payload placed at its end is still inside it. */
     off = w->blob_size;
     ret = !cprs_add_ok(off, pl.size, &end) || end > CPRS_MAX_ARENA_SIZE ?
           -E2BIG : reserve_record(w, CPRS_SECTION_DEVSTATE, in.name, len,
                                   in.instance_id, &h, &str);
+    if (!ret && !copy && !borrow) {
+        ret = keep_payload(w, &pl, off);
+    }
     if (ret) {
         free(copy);
         return ret;
@@ -695,6 +764,10 @@ static int add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
     cprs_le64_set(&rec.data_off, off);
     cprs_le64_set(&rec.stored_size, pl.size);
     cprs_le64_set(&rec.raw_size, size);
+    /* The BLOB's CRC grows with it, over the bytes as they were given. */
+    w->blob_crc = cprs_crc32c(w->blob_crc, bytes, (size_t)pl.size);
+    w->blob_crc = cprs_crc32c(w->blob_crc, zero_pad,
+                              (size_t)(cprs_align_up(end) - end));
     w->payloads[count] = pl;
     w->blob_size = cprs_align_up(end);
     idx = commit_record(w, CPRS_SECTION_DEVSTATE, &rec, &h);
@@ -719,10 +792,11 @@ int cprs_writer_add_devstate_ref(CprsWriter *w, const CprsDevStateInfo *ds,
 
 /* ---- Layout ------------------------------------------------------------ */
 
-/* A contiguous run of output bytes. */
+/* A contiguous run of output bytes: in memory, or staged (p NULL). */
 typedef struct Piece {
     const void *p;
     size_t len;
+    uint64_t stage_off;     /* where a staged piece is in the memfd */
 } Piece;
 
 typedef struct OutSec {
@@ -750,6 +824,7 @@ typedef struct Layout {
     uint8_t *owned[CPRS_MAX_SECTIONS * 2];  /* index and zstd buffers */
     uint32_t n_owned;
     uint64_t size;
+    int stage_fd;           /* the writer's staging memfd, or -1 */
 } Layout;
 
 static int add_piece(Layout *l, const void *p, size_t len)
@@ -766,7 +841,28 @@ static int add_piece(Layout *l, const void *p, size_t len)
         l->pieces = np;
         l->cap_pieces = cap;
     }
-    l->pieces[l->n_pieces++] = (Piece) { p, len };
+    l->pieces[l->n_pieces++] = (Piece) { p, len, 0 };
+    return 0;
+}
+
+/* pread() all @len bytes at @off into @p. */
+static int pread_all(int fd, uint8_t *p, uint64_t len, uint64_t off)
+{
+    ssize_t n;
+
+    while (len) {
+        n = pread(fd, p, len > (1u << 30) ? (1u << 30) : (size_t)len,
+                  (off_t)off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return n < 0 ? -errno : -EIO;
+        }
+        p += n;
+        off += (uint64_t)n;
+        len -= (uint64_t)n;
+    }
     return 0;
 }
 
@@ -867,19 +963,26 @@ static int compress_section(const CprsWriter *w, Layout *l, OutSec *s)
     if (!raw) {
         return -ENOMEM;
     }
-    for (i = 0; i < s->n_pieces; i++) {
-        memcpy(raw + pos, l->pieces[s->first_piece + i].p,
-               l->pieces[s->first_piece + i].len);
-        pos += l->pieces[s->first_piece + i].len;
+    for (i = 0, ret = 0; i < s->n_pieces && !ret; i++) {
+        const Piece *pc = &l->pieces[s->first_piece + i];
+
+        if (pc->p) {
+            memcpy(raw + pos, pc->p, pc->len);
+        } else {
+            ret = pread_all(l->stage_fd, raw + pos, pc->len, pc->stage_off);
+        }
+        pos += pc->len;
     }
-    ret = zstd_pack(w, raw, s->raw_size, &packed, &packed_size);
+    if (!ret) {
+        ret = zstd_pack(w, raw, s->raw_size, &packed, &packed_size);
+    }
     free(raw);
     if (ret || !packed) {
         return ret;
     }
     l->owned[l->n_owned++] = packed;
     /* Later sections' pieces follow; this one shrinks to a single piece. */
-    l->pieces[s->first_piece] = (Piece) { packed, packed_size };
+    l->pieces[s->first_piece] = (Piece) { packed, packed_size, 0 };
     memmove(&l->pieces[s->first_piece + 1],
             &l->pieces[s->first_piece + s->n_pieces],
             (l->n_pieces - s->first_piece - s->n_pieces) * sizeof(Piece));
@@ -889,8 +992,6 @@ static int compress_section(const CprsWriter *w, Layout *l, OutSec *s)
     s->flags |= CPRS_SECTION_F_ZSTD;
     return 0;
 }
-
-static const uint8_t zero_pad[CPRS_ALIGN];
 
 static int layout_build(const CprsWriter *w, Layout *l)
 {
@@ -912,6 +1013,7 @@ static int layout_build(const CprsWriter *w, Layout *l)
     int ret;
 
     memset(dir_of, -1, sizeof(dir_of));
+    l->stage_fd = w->stage_fd;
 
     /* spec 9: sections in type order, empty ones left out. */
     if (w->strtab.len) {
@@ -960,6 +1062,7 @@ static int layout_build(const CprsWriter *w, Layout *l)
             if (ret) {
                 return ret;
             }
+            l->pieces[l->n_pieces - 1].stage_off = data_off;
             off = data_off + w->payloads[j].size;
         }
         if (w->blob_size > off) {
@@ -1023,6 +1126,12 @@ static int layout_build(const CprsWriter *w, Layout *l)
         off = end;
         s->crc = 0;
         for (k = 0; k < s->n_pieces; k++) {
+            if (s->type == CPRS_SECTION_BLOB &&
+                !(s->flags & CPRS_SECTION_F_ZSTD)) {
+                /* Summed up as the payloads came (staged ones too). */
+                s->crc = w->blob_crc;
+                break;
+            }
             s->crc = cprs_crc32c(s->crc, l->pieces[s->first_piece + k].p,
                                  l->pieces[s->first_piece + k].len);
         }
@@ -1079,28 +1188,41 @@ static int layout_build(const CprsWriter *w, Layout *l)
 }
 
 /*
- * Walk the whole arena as iovecs: header, directory, sections and the zero
- * padding between them.  Calls @emit with batches of at most IOV_MAX.
+ * Where the arena goes: memory pieces as batches of iovecs, staged pieces
+ * as a range of the staging memfd, each at its arena offset.
  */
-typedef int (*EmitFn)(void *ctx, const struct iovec *iov, int n,
-                      uint64_t at);
+typedef struct Sink {
+    int (*iov)(struct Sink *k, const struct iovec *iov, int n, uint64_t at);
+    int (*staged)(struct Sink *k, int from, uint64_t off, uint64_t len,
+                  uint64_t at);
+    uint8_t *buf;           /* finish_buffer */
+    int fd;                 /* finish_fd */
+} Sink;
 
-static int layout_emit(const Layout *l, EmitFn emit, void *ctx)
+/*
+ * Walk the whole arena: header, directory, sections and the zero padding
+ * between them, in batches of at most 64 iovecs.
+ */
+static int layout_emit(const Layout *l, Sink *k)
 {
     struct iovec iov[64];
     uint64_t pos = 0, batch_at = 0;
+    const Piece *pc;
     uint32_t i;
-    size_t k;
+    size_t j;
     int n = 0, ret;
 
+#define FLUSH() do { \
+        ret = n ? k->iov(k, iov, n, batch_at) : 0; \
+        if (ret) { \
+            return ret; \
+        } \
+        n = 0; \
+        batch_at = pos; \
+    } while (0)
 #define PUSH(ptr, length) do { \
         if (n == (int)(sizeof(iov) / sizeof(iov[0]))) { \
-            ret = emit(ctx, iov, n, batch_at); \
-            if (ret) { \
-                return ret; \
-            } \
-            n = 0; \
-            batch_at = pos; \
+            FLUSH(); \
         } \
         iov[n].iov_base = (void *)(ptr); \
         iov[n++].iov_len = (length); \
@@ -1115,24 +1237,33 @@ static int layout_emit(const Layout *l, EmitFn emit, void *ctx)
         if (l->sec[i].offset > pos) {
             PUSH(zero_pad, l->sec[i].offset - pos);
         }
-        for (k = 0; k < l->sec[i].n_pieces; k++) {
-            if (l->pieces[l->sec[i].first_piece + k].len) {
-                PUSH(l->pieces[l->sec[i].first_piece + k].p,
-                     l->pieces[l->sec[i].first_piece + k].len);
+        for (j = 0; j < l->sec[i].n_pieces; j++) {
+            pc = &l->pieces[l->sec[i].first_piece + j];
+            if (pc->len && pc->p) {
+                PUSH(pc->p, pc->len);
+            } else if (pc->len) {
+                FLUSH();
+                ret = k->staged(k, l->stage_fd, pc->stage_off, pc->len, pos);
+                if (ret) {
+                    return ret;
+                }
+                pos += pc->len;
+                batch_at = pos;
             }
         }
     }
     if (l->size > pos) {
         PUSH(zero_pad, l->size - pos);
     }
+    FLUSH();
 #undef PUSH
-    return n ? emit(ctx, iov, n, batch_at) : 0;
+#undef FLUSH
+    return 0;
 }
 
-static int emit_buffer(void *ctx, const struct iovec *iov, int n,
-                       uint64_t at)
+static int buffer_iov(Sink *k, const struct iovec *iov, int n, uint64_t at)
 {
-    uint8_t *dst = (uint8_t *)ctx + at;
+    uint8_t *dst = k->buf + at;
     int i;
 
     for (i = 0; i < n; i++) {
@@ -1140,6 +1271,12 @@ static int emit_buffer(void *ctx, const struct iovec *iov, int n,
         dst += iov[i].iov_len;
     }
     return 0;
+}
+
+static int buffer_staged(Sink *k, int from, uint64_t off, uint64_t len,
+                         uint64_t at)
+{
+    return pread_all(from, k->buf + at, len, off);
 }
 
 int cprs_writer_finish_buffer(CprsWriter *w, void **ret_buf,
@@ -1165,7 +1302,8 @@ int cprs_writer_finish_buffer(CprsWriter *w, void **ret_buf,
         layout_free(&l);
         return -ENOMEM;
     }
-    ret = layout_emit(&l, emit_buffer, buf);
+    ret = layout_emit(&l, &(Sink) { .iov = buffer_iov,
+                                    .staged = buffer_staged, .buf = buf });
     layout_free(&l);
     if (ret) {
         free(buf);
@@ -1176,21 +1314,16 @@ int cprs_writer_finish_buffer(CprsWriter *w, void **ret_buf,
     return 0;
 }
 
-typedef struct FdSink {
-    int fd;
-} FdSink;
-
 /* pwritev() the batch, resuming after short writes and EINTR. */
-static int emit_fd(void *ctx, const struct iovec *iov_in, int n, uint64_t at)
+static int fd_iov(Sink *k, const struct iovec *iov_in, int n, uint64_t at)
 {
-    const FdSink *sink = ctx;
     struct iovec iov[64];
     struct iovec *v = iov;
     ssize_t done;
 
     memcpy(iov, iov_in, (size_t)n * sizeof(*iov));
     while (n > 0) {
-        done = pwritev(sink->fd, v, n, (off_t)at);
+        done = pwritev(k->fd, v, n, (off_t)at);
         if (done < 0) {
             if (errno == EINTR) {
                 continue;
@@ -1214,10 +1347,51 @@ static int emit_fd(void *ctx, const struct iovec *iov_in, int n, uint64_t at)
     return 0;
 }
 
+/*
+ * A staged range, from memfd to memfd inside the kernel; where the output
+ * cannot take copy_file_range() (another kind of file), through a bounce
+ * buffer.
+ */
+static int fd_staged(Sink *k, int from, uint64_t off, uint64_t len,
+                     uint64_t at)
+{
+    uint8_t bounce[65536];
+    loff_t in = (loff_t)off, out = (loff_t)at;
+    size_t n;
+    ssize_t got;
+    int ret;
+
+    while (len) {
+        got = copy_file_range(from, &in, k->fd, &out,
+                              len > (1u << 30) ? (1u << 30) : (size_t)len, 0);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            break;
+        }
+        len -= (uint64_t)got;
+    }
+    while (len) {
+        n = len > sizeof(bounce) ? sizeof(bounce) : (size_t)len;
+        ret = pread_all(from, bounce, n, (uint64_t)in);
+        if (!ret) {
+            ret = pwrite_all(k->fd, bounce, n, (uint64_t)out);
+        }
+        if (ret) {
+            return ret;
+        }
+        in += (loff_t)n;
+        out += (loff_t)n;
+        len -= n;
+    }
+    return 0;
+}
+
 int cprs_writer_finish_fd(CprsWriter *w, int fd)
 {
     Layout l = { 0 };
-    FdSink sink = { fd };
+    Sink sink = { .iov = fd_iov, .staged = fd_staged, .fd = fd };
     int ret;
 
     if (!w || fd < 0) {
@@ -1225,7 +1399,7 @@ int cprs_writer_finish_fd(CprsWriter *w, int fd)
     }
     ret = layout_build(w, &l);
     if (!ret) {
-        ret = layout_emit(&l, emit_fd, &sink);
+        ret = layout_emit(&l, &sink);
     }
     if (!ret && ftruncate(fd, (off_t)l.size) < 0) {
         ret = -errno;
@@ -1265,9 +1439,9 @@ static int fill_arena(void *ctx, int fd)
 
 static int fill_bytes(void *ctx, int fd)
 {
-    FdSink sink = { fd };
+    const struct iovec *iov = ctx;
 
-    return emit_fd(&sink, ctx, 1, 0);
+    return pwrite_all(fd, iov->iov_base, iov->iov_len, 0);
 }
 
 int cprs_writer_finish_memfd(CprsWriter *w, const char *name, uint32_t flags,
