@@ -159,8 +159,23 @@ typedef struct CprsTable {
     uint64_t seed[2];
 } CprsTable;
 
+/* A key as the library's records carry it: a name and an id. */
+typedef struct CprsTableKey {
+    const char *name;
+    size_t len;
+    uint32_t id;
+} CprsTableKey;
+
+/* Is (@name, @len, @id) the key @k? */
+static inline bool cprs_key_is(const CprsTableKey *k, const char *name,
+                               size_t len, uint32_t id)
+{
+    return id == k->id && len == k->len && !memcmp(name, k->name, len);
+}
+
 /* Does the record numbered @val have the key @key? */
-typedef bool (*CprsTableEq)(const void *ctx, uint32_t val, const void *key);
+typedef bool (*CprsTableEq)(const void *ctx, uint32_t val,
+                            const CprsTableKey *key);
 
 /* An empty table with a fresh seed; allocates nothing. */
 CPRS_HIDDEN void cprs_table_init(CprsTable *t);
@@ -182,7 +197,7 @@ CPRS_HIDDEN int cprs_table_reserve(CprsTable *t, uint32_t more);
 /* The value stored under @hash whose key @eq says is @key, or -1. */
 CPRS_HIDDEN int64_t cprs_table_find(const CprsTable *t, uint32_t hash,
                                     CprsTableEq eq, const void *ctx,
-                                    const void *key);
+                                    const CprsTableKey *key);
 
 /* Store @val under @hash; needs room from cprs_table_reserve(). */
 CPRS_HIDDEN void cprs_table_put(CprsTable *t, uint32_t hash, uint32_t val);

@@ -292,7 +292,7 @@ int cprs_table_reserve(CprsTable *t, uint32_t more)
 }
 
 int64_t cprs_table_find(const CprsTable *t, uint32_t hash, CprsTableEq eq,
-                        const void *ctx, const void *key)
+                        const void *ctx, const CprsTableKey *key)
 {
     uint32_t pos, dist, val;
 

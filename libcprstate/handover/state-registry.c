@@ -16,33 +16,23 @@
 
 /* ---- Registries -------------------------------------------------------- */
 
-typedef struct RegKey {
-    const Registry *reg;
-    const char *name;
-    size_t len;
-    uint32_t id;
-} RegKey;
-
-static bool rec_eq(const void *ctx, uint32_t val, const void *key)
+static bool rec_eq(const void *ctx, uint32_t val, const CprsTableKey *key)
 {
-    const RegKey *k = key;
-    const StateRec *rec = &k->reg->rec[val];
+    const StateRec *rec = &((const Registry *)ctx)->rec[val];
 
-    (void)ctx;
-    return rec->id == k->id && rec->name_len == k->len &&
-           !memcmp(rec->name, k->name, k->len);
+    return cprs_key_is(key, rec->name, rec->name_len, rec->id);
 }
 
 int64_t cprs_reg_find(const Registry *reg, const char *name, uint32_t id)
 {
-    RegKey k = { reg, name, strnlen(name, CPRS_MAX_NAME_LEN + 1), id };
+    CprsTableKey k = { name, strnlen(name, CPRS_MAX_NAME_LEN + 1), id };
 
     if (!reg->live) {
         return -1;
     }
     return cprs_table_find(&reg->index,
                            cprs_table_hash(&reg->index, name, k.len, id),
-                           rec_eq, NULL, &k);
+                           rec_eq, reg, &k);
 }
 
 int cprs_reg_rec_init(const Registry *reg, StateRec *rec, const char *name,
@@ -136,10 +126,10 @@ static int reg_reserve(Registry *reg)
 
 int cprs_reg_insert(Registry *reg, StateRec *rec)
 {
-    RegKey k = { reg, rec->name, rec->name_len, rec->id };
+    CprsTableKey k = { rec->name, rec->name_len, rec->id };
     int ret = -EEXIST;
 
-    if (cprs_table_find(&reg->index, rec->hash, rec_eq, NULL, &k) < 0) {
+    if (cprs_table_find(&reg->index, rec->hash, rec_eq, reg, &k) < 0) {
         ret = reg_reserve(reg);
     }
     if (ret) {
@@ -467,30 +457,14 @@ int cprs_state_save_ramblock(CprsState *s, const CprsRamBlockInfo *block,
 {
     CprsRamBlockInfo in;
     StateRec e;
-    uint64_t end;
-    uint32_t k;
     int ret;
 
-    if (!s || !block || (n_ranges && !ranges) ||
-        cprs_opts_copy(&in, sizeof(in), block)) {
-        return -EINVAL;
-    }
     /* The same rules as the writer's, checked now rather than at save. */
-    if ((in.flags & ~CPRS_RAM_F_KNOWN) ||
-        !cprs_add_ok(in.fd_offset, in.max_length, &end) ||
-        in.used_length > in.max_length || !cprs_is_pow2(in.page_size) ||
-        (in.align && !cprs_is_pow2(in.align)) ||
-        n_ranges > CPRS_MAX_RECORDS ||
+    if (!s || !block || (n_ranges && !ranges) ||
+        cprs_opts_copy(&in, sizeof(in), block) ||
+        !cprs_ramblock_ok(&in, ranges, n_ranges) ||
         (fd_name && cprs_reg_find(&s->fds, fd_name, (uint32_t)fd_id) < 0)) {
         return -EINVAL;
-    }
-    for (k = 0; k < n_ranges; k++) {
-        if (!ranges[k].size ||
-            !cprs_add_ok(ranges[k].gpa, ranges[k].size - 1, &end) ||
-            !cprs_range_ok(in.max_length, ranges[k].block_offset,
-                           ranges[k].size)) {
-            return -EINVAL;
-        }
     }
     ret = cprs_reg_rec_init(&s->ram, &e, in.idstr, 0);
     if (ret) {

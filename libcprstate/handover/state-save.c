@@ -56,6 +56,14 @@ static int add_fds(CprsState *s, CprsWriter *w, const CprsSaveOpts *o,
     return 0;
 }
 
+/* What a vfio device record of @e says, as the writers take it. */
+static CprsVfioDeviceInfo vfio_of(const StateRec *e)
+{
+    return CPRS_OPTS(CprsVfioDeviceInfo, .name = e->name,
+                     .devid = e->u.v.devid, .ioas_id = e->u.v.ioas_id,
+                     .hwpt_id = e->u.v.hwpt_id);
+}
+
 /* RAM blocks, vfio devices and payloads of @s into @w, newest first. */
 static int add_others(CprsState *s, CprsWriter *w)
 {
@@ -89,12 +97,8 @@ static int add_others(CprsState *s, CprsWriter *w)
                                        e->u.r.n_ranges, NULL);
     }
     for (i = s->vfio.n; i-- > 0 && !ret;) {
-        const StateRec *e = &s->vfio.rec[i];
-
-        if (e->live) {
-            vi = CPRS_OPTS(CprsVfioDeviceInfo, .name = e->name,
-                           .devid = e->u.v.devid, .ioas_id = e->u.v.ioas_id,
-                           .hwpt_id = e->u.v.hwpt_id);
+        if (s->vfio.rec[i].live) {
+            vi = vfio_of(&s->vfio.rec[i]);
             ret = cprs_writer_add_vfio(w, &vi, NULL);
         }
     }
@@ -179,14 +183,8 @@ static int build_legacy(const CprsState *s, uint32_t mode,
         }
     }
     for (i = s->vfio.n; i-- > 0 && !ret;) {
-        const StateRec *e = &s->vfio.rec[i];
-
-        if (e->live) {
-            vi = CPRS_OPTS(CprsVfioDeviceInfo, .name = e->name,
-                           .devid = e->u.v.devid, .ioas_id = e->u.v.ioas_id,
-                           .hwpt_id = e->u.v.hwpt_id);
-            ret = cprs_legacy_add_vfio(l, &vi, NULL);
-        }
+        vi = vfio_of(&s->vfio.rec[i]);
+        ret = s->vfio.rec[i].live ? cprs_legacy_add_vfio(l, &vi, NULL) : 0;
     }
     if (ret) {
         cprs_legacy_free(l);

@@ -69,6 +69,7 @@ static int header_sizes(const uint8_t *hdr, uint32_t hsize, uint64_t max,
     CprsWireHeader h;
     uint64_t size;
     uint32_t crc;
+    int bad;
 
     memcpy(&h, hdr, sizeof(h));
     crc = cprs_crc32c(cprs_crc32c(cprs_crc32c(0, hdr, at), zero, 4),
@@ -77,17 +78,15 @@ static int header_sizes(const uint8_t *hdr, uint32_t hsize, uint64_t max,
         return cprs_diag_set(diag, -EBADMSG, at, -1, -1, "3.9",
                              "header CRC32C mismatch");
     }
+    /* spec 3.6, 7: at least the header, 8-aligned, within the limit. */
     size = cprs_le64_get(&h.arena_size);
-    if (size < hsize || !cprs_aligned(size)) {
-        return cprs_diag_set(diag, -EBADMSG,
-                             offsetof(CprsWireHeader, arena_size), -1, -1,
-                             "3.6", "arena_size smaller than the header or "
-                             "not a multiple of 8");
-    }
-    if (size > max || size > SIZE_MAX) {
-        return cprs_diag_set(diag, -E2BIG,
-                             offsetof(CprsWireHeader, arena_size), -1, -1,
-                             "7", "arena_size over the limit");
+    bad = size < hsize || !cprs_aligned(size) ? -EBADMSG :
+          size > max || size > SIZE_MAX ? -E2BIG : 0;
+    if (bad) {
+        return cprs_diag_set(diag, bad, offsetof(CprsWireHeader, arena_size),
+                             -1, -1, bad == -E2BIG ? "7" : "3.6",
+                             bad == -E2BIG ? "arena_size over the limit" :
+                             "arena_size below header_size or unaligned");
     }
     *ret_size = size;
     return 0;

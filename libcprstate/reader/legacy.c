@@ -90,46 +90,44 @@ int cprs_legacy_opts_get(CprsLegacyOpts *dst, const CprsLegacyOpts *src)
 
 /* ---- Records and their key index --------------------------------------- */
 
-/* A key as looked up: (name, id), the id ignored by a name-keyed list. */
-typedef struct LegacyKey {
+/* The list a lookup compares with, and the handle holding its names. */
+typedef struct ListCtx {
     const CprsLegacy *lg;
     const CprsLegacyList *list;
-    const char *name;
-    uint32_t len;
-    int32_t id;
-} LegacyKey;
+} ListCtx;
 
-static bool rec_key_eq(const void *ctx, uint32_t val, const void *key)
+static bool rec_key_eq(const void *ctx, uint32_t val, const CprsTableKey *k)
 {
-    const LegacyKey *k = key;
-    const CprsLegacyRec *rec = &k->list->rec[val];
+    const ListCtx *c = ctx;
+    const CprsLegacyRec *rec = &c->list->rec[val];
 
-    (void)ctx;
-    return rec->name_len == k->len &&
-           (!k->list->key_has_id || rec->id == k->id) &&
-           !memcmp(cprs_legacy_rec_name(k->lg, rec), k->name, k->len);
+    /* spec L4.9: a vfio list is keyed by name alone (id 0 in the key). */
+    return cprs_key_is(k, cprs_legacy_rec_name(c->lg, rec), rec->name_len,
+                       c->list->key_has_id ? (uint32_t)rec->id : 0);
 }
 
-static uint32_t rec_hash(const LegacyKey *k)
+/* The table key of (@name, @len, @id) in @list, and its hash. */
+static uint32_t list_key(const CprsLegacyList *list, const char *name,
+                         uint32_t len, int32_t id, CprsTableKey *ret_key)
 {
-    return cprs_table_hash(&k->list->index, k->name, k->len,
-                           k->list->key_has_id ? (uint32_t)k->id : 0);
-}
-
-static int64_t key_find(const LegacyKey *k, uint32_t hash)
-{
-    return cprs_table_find(&k->list->index, hash, rec_key_eq, NULL, k);
+    *ret_key = (CprsTableKey) {
+        name, len, list->key_has_id ? (uint32_t)id : 0,
+    };
+    return cprs_table_hash(&list->index, name, len, ret_key->id);
 }
 
 int64_t cprs_legacy_lookup(const CprsLegacy *lg, const CprsLegacyList *list,
                            const char *name, uint32_t len, int32_t id)
 {
-    LegacyKey k = { lg, list, name, len, id };
+    ListCtx ctx = { lg, list };
+    CprsTableKey k;
+    uint32_t hash;
 
     if (!list->index.count) {
         return -1;
     }
-    return key_find(&k, rec_hash(&k));
+    hash = list_key(list, name, len, id, &k);
+    return cprs_table_find(&list->index, hash, rec_key_eq, &ctx, &k);
 }
 
 int cprs_legacy_rec_add(CprsLegacy *lg, CprsLegacyList *list,
@@ -137,8 +135,9 @@ int cprs_legacy_rec_add(CprsLegacy *lg, CprsLegacyList *list,
                         const CprsLegacyRec *fields, uint32_t *ret_index,
                         int64_t *ret_first)
 {
-    LegacyKey k = { lg, list, name, len, fields->id };
+    ListCtx ctx = { lg, list };
     CprsLegacyRec *rec;
+    CprsTableKey k;
     uint32_t hash;
     int64_t first;
     int ret;
@@ -160,8 +159,8 @@ int cprs_legacy_rec_add(CprsLegacy *lg, CprsLegacyList *list,
     if (ret) {
         return ret;
     }
-    hash = rec_hash(&k);
-    first = key_find(&k, hash);
+    hash = list_key(list, name, len, fields->id, &k);
+    first = cprs_table_find(&list->index, hash, rec_key_eq, &ctx, &k);
 
     rec = &list->rec[list->count];
     *rec = *fields;
@@ -869,19 +868,16 @@ uint32_t cprs_legacy_fd_count(const CprsLegacy *lg)
 int cprs_legacy_fd_get(const CprsLegacy *lg, uint32_t index, CprsFdInfo *info)
 {
     const CprsLegacyRec *r;
-    CprsFdInfo fi = { .sz = sizeof(fi) };
 
     if (!lg || !info || index >= lg->fds.count) {
         return -EINVAL;
     }
     r = &lg->fds.rec[index];
-    fi.name = cprs_legacy_rec_name(lg, r);
-    fi.name_len = r->name_len;
-    fi.id = r->id;
-    fi.slot = index;
-    fi.fd = r->fd;
-    fi.kind = CPRS_FD_KIND_OTHER;
-    return cprs_info_fill(info, &fi, sizeof(fi));
+    return cprs_info_fill(info, &(CprsFdInfo) {
+        .sz = sizeof(CprsFdInfo), .name = cprs_legacy_rec_name(lg, r),
+        .name_len = r->name_len, .id = r->id, .slot = index, .fd = r->fd,
+        .kind = CPRS_FD_KIND_OTHER,
+    }, sizeof(CprsFdInfo));
 }
 
 static int rec_offset(const CprsLegacyList *l, uint32_t index,

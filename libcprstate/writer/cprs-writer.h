@@ -42,6 +42,15 @@ CPRS_HIDDEN int cprs_legacy_encode_at(const CprsLegacy *lg, uint32_t mode,
                                       size_t *ret_size, uint64_t **ret_svc);
 
 /*
+ * The rules a RAM block map must follow (flags, lengths, page size,
+ * alignment, ranges), as cprs_writer_add_ramblock() checks them; the CPR
+ * state checks the same when QEMU registers a block.
+ */
+CPRS_HIDDEN bool cprs_ramblock_ok(const CprsRamBlockInfo *block,
+                                  const CprsGpaRange *ranges,
+                                  uint32_t n_ranges);
+
+/*
  * cprs_writer_add_devstate() without the copy: @data is read when the
  * arena is finished, so it must stay unchanged until then (the CPR state
  * keeps its payloads; a compressed one is copied anyway).

@@ -126,21 +126,19 @@ static const char *table_name(const CprsWriter *w, uint32_t type, uint32_t i,
     return (const char *)w->strtab.p + cprs_le32_get(&ref->off);
 }
 
-typedef struct Key {
+/* What a key set's lookups compare with: the records of one type. */
+typedef struct KeyCtx {
+    const CprsWriter *w;
     uint32_t type;
-    const char *name;
-    size_t len;
-    uint32_t id;
-} Key;
+} KeyCtx;
 
-static bool key_eq(const void *ctx, uint32_t val, const void *key)
+static bool key_eq(const void *ctx, uint32_t val, const CprsTableKey *key)
 {
-    const CprsWriter *w = ctx;
-    const Key *k = key;
+    const KeyCtx *c = ctx;
     uint32_t len, id;
-    const char *name = table_name(w, k->type, val, &len, &id);
+    const char *name = table_name(c->w, c->type, val, &len, &id);
 
-    return id == k->id && len == k->len && !memcmp(name, k->name, len);
+    return cprs_key_is(key, name, len, id);
 }
 
 /*
@@ -153,7 +151,8 @@ static int64_t shared_string(const CprsWriter *w, uint32_t type,
                              const char *name, size_t len)
 {
     const CprsTable *fds = &w->tab[CPRS_SECTION_FDS].keys;
-    Key key = { CPRS_SECTION_FDS, name, len, 0 };
+    KeyCtx ctx = { w, CPRS_SECTION_FDS };
+    CprsTableKey key = { name, len, 0 };
     const CprsWireFd *fd;
     int64_t idx;
 
@@ -164,8 +163,8 @@ static int64_t shared_string(const CprsWriter *w, uint32_t type,
     if (type == CPRS_SECTION_FDS || !fds->count) {
         return -1;
     }
-    idx = cprs_table_find(fds, cprs_table_hash(fds, name, len, 0), key_eq, w,
-                          &key);
+    idx = cprs_table_find(fds, cprs_table_hash(fds, name, len, 0), key_eq,
+                          &ctx, &key);
     if (idx < 0) {
         return -1;
     }
@@ -190,7 +189,8 @@ static int reserve_record(CprsWriter *w, uint32_t type, const char *name,
                           int64_t *ret_str)
 {
     Table *t = &w->tab[type];
-    Key key = { type, name, len, id };
+    KeyCtx ctx = { w, type };
+    CprsTableKey key = { name, len, id };
     uint32_t h = cprs_table_hash(&t->keys, name, len, id);
     int64_t str;
     int ret;
@@ -198,7 +198,7 @@ static int reserve_record(CprsWriter *w, uint32_t type, const char *name,
     if (t->count >= CPRS_MAX_RECORDS) {
         return -E2BIG;
     }
-    if (cprs_table_find(&t->keys, h, key_eq, w, &key) >= 0) {
+    if (cprs_table_find(&t->keys, h, key_eq, &ctx, &key) >= 0) {
         return -EEXIST;
     }
     ret = vec_reserve(&t->recs, cprs_type_record_size(type));
@@ -421,6 +421,22 @@ void cprs_writer_free(CprsWriter *w)
     free(w);
 }
 
+/*
+ * Copy a caller's sized record struct @src into @in (@known bytes) and
+ * check the name its field at @name_off points to (spec 6.1.2).
+ */
+static int record_in(void *in, size_t known, const void *src,
+                     size_t name_off, size_t *ret_len)
+{
+    const char *name;
+
+    if (!src || cprs_opts_copy(in, known, src)) {
+        return -EINVAL;
+    }
+    memcpy(&name, (const uint8_t *)in + name_off, sizeof(name));
+    return cprs_name_check(name, ret_len) ? -EINVAL : 0;
+}
+
 int cprs_writer_add_fd(CprsWriter *w, const CprsFdInfo *fd,
                        uint32_t *ret_index)
 {
@@ -432,11 +448,8 @@ int cprs_writer_add_fd(CprsWriter *w, const CprsFdInfo *fd,
     int64_t str;
     int ret;
 
-    if (!w || !fd) {
-        return -EINVAL;
-    }
-    ret = cprs_opts_copy(&in, sizeof(in), fd);
-    if (ret || cprs_name_check(in.name, &len)) {
+    if (!w || record_in(&in, sizeof(in), fd, offsetof(CprsFdInfo, name),
+                        &len)) {
         return -EINVAL;
     }
     /* spec 6.2.4: a cpr-exec record needs its fd number. */
@@ -473,6 +486,31 @@ int cprs_writer_add_fd(CprsWriter *w, const CprsFdInfo *fd,
     return 0;
 }
 
+bool cprs_ramblock_ok(const CprsRamBlockInfo *in, const CprsGpaRange *ranges,
+                      uint32_t n_ranges)
+{
+    uint64_t end;
+    uint32_t k;
+
+    if ((in->flags & ~CPRS_RAM_F_KNOWN) ||
+        !cprs_add_ok(in->fd_offset, in->max_length, &end) ||
+        in->used_length > in->max_length || !cprs_is_pow2(in->page_size) ||
+        (in->align && !cprs_is_pow2(in->align)) ||
+        n_ranges > CPRS_MAX_RECORDS) {
+        return false;
+    }
+    /* spec 6.4: ranges are not empty, do not wrap, lie in the block. */
+    for (k = 0; k < n_ranges; k++) {
+        if (!ranges[k].size ||
+            !cprs_add_ok(ranges[k].gpa, ranges[k].size - 1, &end) ||
+            !cprs_range_ok(in->max_length, ranges[k].block_offset,
+                           ranges[k].size)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
                              const CprsGpaRange *ranges, uint32_t n_ranges,
                              uint32_t *ret_index)
@@ -480,26 +518,20 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
     CprsRamBlockInfo in;
     CprsWireRamBlock rec;
     CprsWireGpaRange wr;
-    uint64_t end;
     size_t len;
     RecHash h;
     uint32_t idx, k;
     int64_t str;
     int ret;
 
-    if (!w || !block || (n_ranges && !ranges)) {
-        return -EINVAL;
-    }
-    ret = cprs_opts_copy(&in, sizeof(in), block);
-    if (ret || cprs_name_check(in.idstr, &len)) {
+    if (!w || (n_ranges && !ranges) ||
+        record_in(&in, sizeof(in), block, offsetof(CprsRamBlockInfo, idstr),
+                  &len)) {
         return -EINVAL;
     }
     if ((in.fd_index != CPRS_NO_INDEX &&
          in.fd_index >= w->tab[CPRS_SECTION_FDS].count) ||
-        (in.flags & ~CPRS_RAM_F_KNOWN) ||
-        !cprs_add_ok(in.fd_offset, in.max_length, &end) ||
-        in.used_length > in.max_length || !cprs_is_pow2(in.page_size) ||
-        (in.align && !cprs_is_pow2(in.align))) {
+        !cprs_ramblock_ok(&in, ranges, n_ranges)) {
         return -EINVAL;
     }
     /* spec 6.3.9, 9.1: the used part fits a regular backing file. */
@@ -514,14 +546,6 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
             return -EINVAL;
         }
     }
-    for (k = 0; k < n_ranges; k++) {
-        if (!ranges[k].size ||
-            !cprs_add_ok(ranges[k].gpa, ranges[k].size - 1, &end) ||
-            !cprs_range_ok(in.max_length, ranges[k].block_offset,
-                           ranges[k].size)) {
-            return -EINVAL;
-        }
-    }
     if ((uint64_t)w->range_count + n_ranges > CPRS_MAX_RECORDS) {
         return -E2BIG;
     }
@@ -529,12 +553,12 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
     if (ret) {
         return ret;
     }
+    memset(&rec, 0, sizeof(rec));
     ret = reserve_record(w, CPRS_SECTION_RAMBLOCKS, in.idstr, len, 0, &h,
                          &str);
     if (ret) {
         return ret;
     }
-    memset(&rec, 0, sizeof(rec));
     rec.idstr = intern(w, in.idstr, len, str);
     cprs_le32_set(&rec.fd_index, in.fd_index);
     cprs_le32_set(&rec.flags, in.flags);
@@ -570,19 +594,16 @@ int cprs_writer_add_vfio(CprsWriter *w, const CprsVfioDeviceInfo *dev,
     int64_t str;
     int ret;
 
-    if (!w || !dev) {
+    if (!w || record_in(&in, sizeof(in), dev,
+                        offsetof(CprsVfioDeviceInfo, name), &len)) {
         return -EINVAL;
     }
-    ret = cprs_opts_copy(&in, sizeof(in), dev);
-    if (ret || cprs_name_check(in.name, &len)) {
-        return -EINVAL;
-    }
+    memset(&rec, 0, sizeof(rec));
     ret = reserve_record(w, CPRS_SECTION_VFIO_DEVICES, in.name, len, 0, &h,
                          &str);
     if (ret) {
         return ret;
     }
-    memset(&rec, 0, sizeof(rec));
     rec.name = intern(w, in.name, len, str);
     cprs_le32_set(&rec.devid, (uint32_t)in.devid);
     cprs_le32_set(&rec.ioas_id, in.ioas_id);
@@ -635,23 +656,28 @@ static int zstd_pack(const CprsWriter *w, const void *data, size_t size,
 
 static const uint8_t zero_pad[CPRS_ALIGN];
 
-/* pwrite() all @len bytes at @off, resuming after short writes. */
-static int pwrite_all(int fd, const uint8_t *p, uint64_t len, uint64_t off)
+/*
+ * pwrite() (@out) or pread() all @len bytes at @off, resuming after short
+ * transfers and EINTR; a read that meets the end of the file is -EIO.
+ */
+static int io_all(int fd, bool out, uint8_t *p, uint64_t len, uint64_t off)
 {
-    ssize_t n;
+    size_t n;
+    ssize_t done;
 
     while (len) {
-        n = pwrite(fd, p, len > (1u << 30) ? (1u << 30) : (size_t)len,
-                   (off_t)off);
-        if (n < 0 && errno == EINTR) {
+        n = len > (1u << 30) ? (1u << 30) : (size_t)len;
+        done = out ? pwrite(fd, p, n, (off_t)off) :
+                     pread(fd, p, n, (off_t)off);
+        if (done < 0 && errno == EINTR) {
             continue;
         }
-        if (n <= 0) {
-            return n < 0 ? -errno : -EIO;
+        if (done <= 0) {
+            return done < 0 ? -errno : -EIO;
         }
-        p += n;
-        off += (uint64_t)n;
-        len -= (uint64_t)n;
+        p += done;
+        off += (uint64_t)done;
+        len -= (uint64_t)done;
     }
     return 0;
 }
@@ -672,7 +698,7 @@ static int keep_payload(CprsWriter *w, Payload *pl, uint64_t off)
                 return -errno;
             }
         }
-        ret = pwrite_all(w->stage_fd, pl->data, pl->size, off);
+        ret = io_all(w->stage_fd, true, (uint8_t *)pl->data, pl->size, off);
         if (!ret) {
             pl->data = NULL;
         }
@@ -708,12 +734,9 @@ static int add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
     int64_t str;
     int ret;
 
-    if (!w || !ds || (!data && size)) {
-        return -EINVAL;
-    }
-    ret = cprs_opts_copy(&in, sizeof(in), ds);
-    if (ret || cprs_name_check(in.name, &len) ||
-        (in.flags & ~CPRS_DEVSTATE_F_KNOWN)) {
+    if (!w || (!data && size) ||
+        record_in(&in, sizeof(in), ds, offsetof(CprsDevStateInfo, name),
+                  &len) || (in.flags & ~CPRS_DEVSTATE_F_KNOWN)) {
         return -EINVAL;
     }
     if (size > CPRS_MAX_PAYLOAD_SIZE) {
@@ -845,26 +868,6 @@ static int add_piece(Layout *l, const void *p, size_t len)
     return 0;
 }
 
-/* pread() all @len bytes at @off into @p. */
-static int pread_all(int fd, uint8_t *p, uint64_t len, uint64_t off)
-{
-    ssize_t n;
-
-    while (len) {
-        n = pread(fd, p, len > (1u << 30) ? (1u << 30) : (size_t)len,
-                  (off_t)off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return n < 0 ? -errno : -EIO;
-        }
-        p += n;
-        off += (uint64_t)n;
-        len -= (uint64_t)n;
-    }
-    return 0;
-}
 
 static void layout_free(Layout *l)
 {
@@ -969,7 +972,8 @@ static int compress_section(const CprsWriter *w, Layout *l, OutSec *s)
         if (pc->p) {
             memcpy(raw + pos, pc->p, pc->len);
         } else {
-            ret = pread_all(l->stage_fd, raw + pos, pc->len, pc->stage_off);
+            ret = io_all(l->stage_fd, false, raw + pos, pc->len,
+                         pc->stage_off);
         }
         pos += pc->len;
     }
@@ -1276,7 +1280,7 @@ static int buffer_iov(Sink *k, const struct iovec *iov, int n, uint64_t at)
 static int buffer_staged(Sink *k, int from, uint64_t off, uint64_t len,
                          uint64_t at)
 {
-    return pread_all(from, k->buf + at, len, off);
+    return io_all(from, false, k->buf + at, len, off);
 }
 
 int cprs_writer_finish_buffer(CprsWriter *w, void **ret_buf,
@@ -1374,9 +1378,9 @@ static int fd_staged(Sink *k, int from, uint64_t off, uint64_t len,
     }
     while (len) {
         n = len > sizeof(bounce) ? sizeof(bounce) : (size_t)len;
-        ret = pread_all(from, bounce, n, (uint64_t)in);
+        ret = io_all(from, false, bounce, n, (uint64_t)in);
         if (!ret) {
-            ret = pwrite_all(k->fd, bounce, n, (uint64_t)out);
+            ret = io_all(k->fd, true, bounce, n, (uint64_t)out);
         }
         if (ret) {
             return ret;
@@ -1441,7 +1445,7 @@ static int fill_bytes(void *ctx, int fd)
 {
     const struct iovec *iov = ctx;
 
-    return pwrite_all(fd, iov->iov_base, iov->iov_len, 0);
+    return io_all(fd, true, iov->iov_base, iov->iov_len, 0);
 }
 
 int cprs_writer_finish_memfd(CprsWriter *w, const char *name, uint32_t flags,
