@@ -1,9 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * cprs-handover.h - the handover layer, private: what moves a state from
- * one image to the next (fd identity, the cpr channel's sockets, QEMU's
- * stream on that channel, exec, CprsState).  Builds on the writer and the
- * reader; nothing in the library builds on it.
+ * one image to the next.  Builds on the writer and the reader; nothing in
+ * the library builds on it.  One job per file:
+ *
+ *   fdident.c         an fd described as a record would (kind, identity)
+ *   exec.c            QEMU_CPR_EXEC_STATE: persist, find, release
+ *   socket.c          the cpr channel's one sender and one reader
+ *   transfer.c        an arena and its fds on the channel
+ *   legacy-channel.c  QEMU's stream and its fds on the channel
+ *   state-*.c         CprsState (cprs-state.h): registry, fds, save, load
+ *
+ * Everything that touches a socket goes through socket.c; everything that
+ * changes the flags of a state's fds through state-fds.c.
  */
 #ifndef CPRS_HANDOVER_H
 #define CPRS_HANDOVER_H

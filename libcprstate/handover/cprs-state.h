@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * cprs-state.h - the inside of CprsState (spec 11.3), shared by the files that
- * implement it, each with one job:
+ * cprs-state.h - the inside of CprsState (spec 11.3), shared by the
+ * files that implement it, each with one job:
  *
  *   state-registry.c  the four registries and the record API QEMU calls
  *   state-fds.c       close-on-exec of the recorded fds, their identity
