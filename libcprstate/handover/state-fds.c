@@ -65,6 +65,7 @@ static int64_t first_closed(const int *fds, uint32_t n)
     struct pollfd *p;
     int64_t bad = -1;
     uint32_t i;
+    int r;
 
     p = calloc(n ? n : 1, sizeof(*p));
     if (!p) {
@@ -73,11 +74,12 @@ static int64_t first_closed(const int *fds, uint32_t n)
     for (i = 0; i < n; i++) {
         p[i].fd = fds[i];
     }
-    while (poll(p, n, 0) < 0 && errno == EINTR) {
+    while ((r = poll(p, n, 0)) < 0 && errno == EINTR) {
         continue;
     }
+    /* More fds than RLIMIT_NOFILE (EINVAL): one by one instead. */
     for (i = 0; i < n && bad < 0; i++) {
-        if (p[i].revents & POLLNVAL) {
+        if (r < 0 ? fcntl(fds[i], F_GETFD) < 0 : !!(p[i].revents & POLLNVAL)) {
             bad = i;
         }
     }
