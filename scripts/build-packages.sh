@@ -41,8 +41,9 @@ tarball() {
     git ls-files -z | while IFS= read -r -d '' f; do
         [ -e "$f" ] && printf '%s\0' "$f"
     done >"$list"
+    # Every file dated by the last commit (reproducible, not 1970).
     tar --null -T "$list" --transform "s,^,$name/," --owner=0 --group=0 \
-        --numeric-owner --mtime=@0 -czf "$dest"
+        --numeric-owner --mtime="@$(git log -1 --format=%ct)" -czf "$dest"
     rm -f "$list"
 }
 
