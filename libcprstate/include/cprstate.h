@@ -29,6 +29,14 @@
 #include "cprs-format.h"
 
 #ifdef __cplusplus
+/* CPRS_OPTS() in C++: the struct value-initialised, then its size set. */
+template <typename T>
+static inline T cprs_opts_cxx_init(T opts)
+{
+    opts.sz = sizeof(T);
+    return opts;
+}
+
 extern "C" {
 #endif
 
@@ -82,8 +90,23 @@ CPRS_API const char *cprs_version(void);
  */
 CPRS_API unsigned cprs_version_number(void);
 
-/* Initialise an opts, info or diag struct: CPRS_OPTS(CprsDiag). */
-#define CPRS_OPTS(type, ...) ((type){ .sz = sizeof(type), __VA_ARGS__ })
+/*
+ * Initialise an opts, info or diag struct: CPRS_OPTS(CprsDiag), or with
+ * fields: CPRS_OPTS(CprsWriterOpts, .mode = CPRS_MODE_TRANSFER).  The
+ * helper always receives a field list, empty or not, so that the plain
+ * form is clean under -std=c11 -pedantic.  In C++, fields are C++20
+ * designated initialisers (declaration order; g++ warns about the fields
+ * not named under -Wmissing-field-initializers, where gcc's C does not);
+ * the plain form is C++11 and warning-free.
+ */
+#define CPRS_OPTS(...) CPRS_OPTS_FIELDS(__VA_ARGS__, )
+#ifdef __cplusplus
+#define CPRS_OPTS_FIELDS(type, ...) \
+    (cprs_opts_cxx_init<type>(type{ __VA_ARGS__ }))
+#else
+#define CPRS_OPTS_FIELDS(type, ...) \
+    ((type){ .sz = sizeof(type), __VA_ARGS__ })
+#endif
 
 /* ---- Diagnostics ------------------------------------------------------- */
 
