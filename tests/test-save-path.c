@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * test-save-path.c - the ways a payload reaches an arena: copied,
- * borrowed (the CPR state's own bytes), or staged in the writer's memfd
+ * borrowed (the CPR state's own bytes, or the caller's with
+ * CPRS_DEVSTATE_F_BORROW), or staged in the writer's memfd
  * (large ones), into every kind of output (buffer, memfd, regular file),
  * with the BLOB compressed or not.  Each arena must verify and give back
  * the payloads byte for byte, and all outputs must be the same bytes.
@@ -186,12 +187,76 @@ static void test_state_lends_payloads(void **state)
     free(big);
 }
 
+/* The payload of (vga, @id) in the arena at @fd equals @want. */
+static void check_exec_payload(int fd, uint32_t id, const uint8_t *want,
+                               size_t size)
+{
+    CprsDevStateInfo di = CPRS_OPTS(CprsDevStateInfo);
+    CprsDiag d = CPRS_OPTS(CprsDiag);
+    CprsReader *r;
+    const void *data;
+    size_t n;
+    uint32_t i;
+
+    assert_int_equal(cprs_reader_open_fd(fd, NULL, &d, &r), 0);
+    assert_int_equal(cprs_reader_verify(r, &d), 0);
+    assert_int_equal(cprs_reader_devstate_find(r, "vga", id, &i), 0);
+    assert_int_equal(cprs_reader_devstate_get(r, i, &di), 0);
+    /* A request, not a wire flag: never stored. */
+    assert_int_equal(di.flags & CPRS_DEVSTATE_F_BORROW, 0);
+    assert_int_equal(cprs_reader_devstate_data(r, i, &data, &n), 0);
+    assert_int_equal(n, size);
+    assert_memory_equal(data, want, size);
+    cprs_reader_close(r);
+}
+
+/*
+ * CPRS_DEVSTATE_F_BORROW: the state keeps the caller's pointer (no copy),
+ * and each save writes the bytes as they are then; unknown request bits
+ * are still refused.
+ */
+static void test_state_borrows_payloads(void **state)
+{
+    CprsDevStateInfo di = CPRS_OPTS(CprsDevStateInfo, .name = "vga",
+                                    .flags = CPRS_DEVSTATE_F_BORROW);
+    CprsState *s;
+    uint8_t *big = pattern(BIG, 9);
+    const void *data;
+    size_t n;
+    int fd;
+
+    (void)state;
+    assert_int_equal(cprs_state_new(&s), 0);
+    di.flags = CPRS_DEVSTATE_F_BORROW << 1;
+    assert_int_equal(cprs_state_save_devstate(s, &di, big, BIG), -EINVAL);
+    di.flags = CPRS_DEVSTATE_F_BORROW;
+    assert_int_equal(cprs_state_save_devstate(s, &di, big, BIG), 0);
+    di.instance_id = 1;
+    assert_int_equal(cprs_state_save_devstate(s, &di, NULL, 0), 0);
+    assert_int_equal(cprs_state_find_devstate(s, "vga", 0, &data, &n, NULL),
+                     0);
+    assert_ptr_equal(data, big);
+    assert_int_equal(n, BIG);
+    assert_int_equal(cprs_state_save_exec(s, NULL, NULL, &fd), 0);
+    check_exec_payload(fd, 0, big, BIG);
+    check_exec_payload(fd, 1, big, 0);
+    cprs_exec_unpersist(fd);
+    /* Changed between saves: the next arena has the new bytes. */
+    memset(big + 4096, 0x5a, 8192);
+    assert_int_equal(cprs_state_save_exec(s, NULL, NULL, &fd), 0);
+    check_exec_payload(fd, 0, big, BIG);
+    cprs_exec_unpersist(fd);
+    cprs_state_free(s);
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_payloads_plain),
         cmocka_unit_test(test_payloads_blob_compressed),
         cmocka_unit_test(test_state_lends_payloads),
+        cmocka_unit_test(test_state_borrows_payloads),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -58,7 +58,8 @@ typedef struct StateRec {
         struct {
             uint32_t version_id;
             uint32_t flags;
-            uint8_t *data;              /* owned copy, or NULL */
+            const uint8_t *data;        /* a copy, the caller's, or NULL */
+            bool owned;                 /* data is our copy (free it) */
             uint64_t size;
             int64_t reader_index;       /* record in the source, or -1 */
         } d;

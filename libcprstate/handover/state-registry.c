@@ -66,8 +66,8 @@ void cprs_reg_rec_free(const Registry *reg, StateRec *rec)
         free(rec->u.r.info);
         free(rec->u.r.fd_name);
         free(rec->u.r.ranges);
-    } else if (reg->kind == REG_DEV) {
-        free(rec->u.d.data);
+    } else if (reg->kind == REG_DEV && rec->u.d.owned) {
+        free((void *)rec->u.d.data);
     }
     memset(rec, 0, sizeof(*rec));
 }
@@ -253,6 +253,7 @@ int cprs_state_release_source(CprsState *s)
             free(copies[i]);
         } else if (copies[i]) {
             s->dev.rec[i].u.d.data = copies[i];
+            s->dev.rec[i].u.d.owned = true;
             s->dev.rec[i].u.d.reader_index = -1;
         }
     }
@@ -561,10 +562,11 @@ int cprs_state_save_devstate(CprsState *s, const CprsDevStateInfo *ds,
 {
     CprsDevStateInfo in;
     StateRec e;
+    uint8_t *copy;
     int ret;
 
     if (!s || !ds || (!data && size) || cprs_opts_copy(&in, sizeof(in), ds) ||
-        (in.flags & ~CPRS_DEVSTATE_F_KNOWN)) {
+        (in.flags & ~(CPRS_DEVSTATE_F_KNOWN | CPRS_DEVSTATE_F_BORROW))) {
         return -EINVAL;
     }
     if (size > CPRS_MAX_PAYLOAD_SIZE) {
@@ -575,15 +577,23 @@ int cprs_state_save_devstate(CprsState *s, const CprsDevStateInfo *ds,
         return ret;
     }
     e.u.d.version_id = in.version_id;
-    e.u.d.flags = in.flags;
+    /* Only what the arena stores: borrowing is a request to us. */
+    e.u.d.flags = in.flags & CPRS_DEVSTATE_F_KNOWN;
     e.u.d.size = size;
-    e.u.d.data = malloc(size ? size : 1);
-    if (!e.u.d.data) {
-        cprs_reg_rec_free(&s->dev, &e);
-        return -ENOMEM;
-    }
-    if (size) {
-        memcpy(e.u.d.data, data, size);
+    if (in.flags & CPRS_DEVSTATE_F_BORROW) {
+        /* Referenced as it is; the arena writer borrows it in turn. */
+        e.u.d.data = size ? data : (const uint8_t *)"";
+    } else {
+        copy = malloc(size ? size : 1);
+        if (!copy) {
+            cprs_reg_rec_free(&s->dev, &e);
+            return -ENOMEM;
+        }
+        if (size) {
+            memcpy(copy, data, size);
+        }
+        e.u.d.data = copy;
+        e.u.d.owned = true;
     }
     return cprs_reg_insert(&s->dev, &e);
 }

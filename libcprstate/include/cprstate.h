@@ -293,7 +293,8 @@ typedef struct CprsVfioDeviceInfo {
 /*
  * Named device-state payload (spec 6.6).  Writer: @flags may hold
  * CPRS_DEVSTATE_F_ZSTD to ask for compression; the stored flag is cleared
- * again when compression would not make the payload smaller.
+ * again when compression would not make the payload smaller.  They may
+ * also hold CPRS_DEVSTATE_F_BORROW, a request that is never stored.
  */
 typedef struct CprsDevStateInfo {
     size_t sz;
@@ -305,6 +306,19 @@ typedef struct CprsDevStateInfo {
     uint64_t stored_size;
     uint64_t raw_size;
 } CprsDevStateInfo;
+
+/*
+ * Borrow the payload instead of copying it (cprs_writer_add_devstate(),
+ * cprs_state_save_devstate()): the caller's bytes are referenced as they
+ * are and reach the output with the kernel's copy alone (a large payload
+ * then costs what writing it costs, not a copy into fresh memory first).
+ * The caller keeps them valid and unchanged for as long as each of those
+ * functions says.  Not a wire flag: never stored, never reported by a
+ * reader; bits 16 to 31 of these flags are reserved for such requests.
+ * A payload compressed at add time (CPRS_DEVSTATE_F_ZSTD) is read during
+ * the call only, borrowed or not.
+ */
+#define CPRS_DEVSTATE_F_BORROW UINT32_C(0x10000)
 
 /* ---- Reader ------------------------------------------------------------ */
 
@@ -1128,8 +1142,12 @@ CPRS_API void cprs_state_clear_ramblocks(CprsState *state);
  * cprs_state_save_devstate: record a named device-state payload.
  * @state: a state.
  * @ds: name (copied), instance_id, version_id, flags (CPRS_DEVSTATE_F_ZSTD
- *      asks for compression at save).
- * @data: @size bytes, copied.
+ *      asks for compression at save; CPRS_DEVSTATE_F_BORROW, see @data).
+ * @data: @size bytes, copied; with CPRS_DEVSTATE_F_BORROW referenced
+ *        instead, and written out by each save with the kernel's copy
+ *        alone: the caller keeps them valid until the record is deleted
+ *        or @state is freed, and unchanged while a save of @state runs.
+ *        cprs_state_find_devstate() then returns this pointer.
  * @size: bytes, at most CPRS_MAX_PAYLOAD_SIZE.
  *
  * Returns: 0; -EINVAL; -EEXIST; -E2BIG; -ENOMEM.
