@@ -518,6 +518,16 @@ static void test_exec_load_all_or_nothing(void **state)
     /* Back in place: the load succeeds; skipping the check also works. */
     assert_int_equal(dup2(ram0_copy, f.ram0), f.ram0);
     close(ram0_copy);
+
+    /* An anonymous inode (eventfd, checked by poll()) that is closed. */
+    ram0_copy = dup(f.efd);
+    close(f.efd);
+    assert_int_equal(cprs_state_load_exec(NULL, &d, &ld), -ESTALE);
+    assert_null(ld);
+    assert_int_equal(d.record, 0);      /* irqfd is the newest */
+    assert_non_null(strstr(d.reason, "not open"));
+    assert_int_equal(dup2(ram0_copy, f.efd), f.efd);
+    close(ram0_copy);
     assert_int_equal(cprs_state_load_exec(NULL, &d, &ld), 0);
     cprs_state_free(ld);
     fixture_close(&f);

@@ -39,6 +39,8 @@ typedef struct StateRec {
             uint32_t kind;      /* CPRS_FD_KIND_*, valid if kind_known */
             bool kind_known;
             uint32_t flags;     /* CPRS_FD_F_IDENTITY: dev, ino known */
+            uint32_t st_mode;   /* with the identity; no S_IFMT bits: an
+                                 * anonymous inode (eventfd, ...) */
             uint64_t dev;
             uint64_t ino;
             uint32_t arena_index;   /* position in the arena being built */
@@ -110,6 +112,13 @@ CPRS_HIDDEN int cprs_reg_rec_init(const Registry *reg, StateRec *rec,
 
 /* Free what @rec owns (a record of @reg). */
 CPRS_HIDDEN void cprs_reg_rec_free(const Registry *reg, StateRec *rec);
+
+/*
+ * Room for @more records at once (a load knows how many come), so that
+ * the array and the table grow once instead of doubling their way there.
+ * Returns 0, -E2BIG or -ENOMEM; the records are unchanged either way.
+ */
+CPRS_HIDDEN int cprs_reg_reserve(Registry *reg, uint32_t more);
 
 /*
  * Append @rec, taking what it owns; refuses a duplicate key.  On failure

@@ -130,8 +130,8 @@ int cprs_fd_identify_dev(int fd, CprsFdInfo *info, uint64_t memfd_dev)
     if (fstat(fd, &st) < 0) {
         return -errno;
     }
-    /* Only shmem files answer F_GET_SEALS; others fail with EINVAL. */
-    seals = fcntl(fd, F_GET_SEALS);
+    /* Only shmem files answer F_GET_SEALS: no call for the others. */
+    seals = S_ISREG(st.st_mode) ? fcntl(fd, F_GET_SEALS) : -1;
     info->kind = classify_fast(&st, memfd_dev, seals);
     if (info->kind == CPRS_FD_KIND__MAX) {
         snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
@@ -160,7 +160,7 @@ int cprs_fd_refresh(int fd, CprsFdInfo *info, uint32_t known_kind,
         /* Another file under this number now: classify it afresh. */
         return cprs_fd_identify_dev(fd, info, memfd_dev);
     }
-    seals = fcntl(fd, F_GET_SEALS);
+    seals = S_ISREG(st.st_mode) ? fcntl(fd, F_GET_SEALS) : -1;
     info->kind = known_kind;
     fill_identity(info, &st, seals);
     return 0;

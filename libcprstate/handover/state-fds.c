@@ -169,6 +169,19 @@ int cprs_state_unpreserve_fds(const CprsState *s)
     return s ? cprs_state_set_cloexec(s, true, NULL) : -EINVAL;
 }
 
+/*
+ * Does the check of @e need fstat()?  Only to compare an identity that
+ * names a file (spec 11.4): an anonymous inode (no file type in st_mode)
+ * is one inode shared by every eventfd, epoll or timer fd of the system,
+ * so its device and inode prove nothing an open check does not; a record
+ * without identity is only checked to be open.
+ */
+static bool needs_fstat(const StateRec *e)
+{
+    return (e->u.f.flags & CPRS_FD_F_IDENTITY) &&
+           (e->u.f.st_mode & S_IFMT);
+}
+
 /* spec 11.4: is the fd of @e the open file that was saved? */
 static const char *fd_mismatch(const StateRec *e)
 {
@@ -178,9 +191,6 @@ static const char *fd_mismatch(const StateRec *e)
     if (fstat(e->u.f.fd, &st) < 0) {
         return errno == EBADF ? "recorded fd is not open" :
                "recorded fd cannot be examined";
-    }
-    if (!(e->u.f.flags & CPRS_FD_F_IDENTITY)) {
-        return NULL;
     }
     if ((uint64_t)st.st_dev != e->u.f.dev ||
         (uint64_t)st.st_ino != e->u.f.ino) {
@@ -192,11 +202,26 @@ static const char *fd_mismatch(const StateRec *e)
 int cprs_state_check_fds(const CprsState *s, CprsDiag *diag,
                          uint32_t *ret_mismatches)
 {
-    uint32_t i, bad = 0, stream = 0;
+    uint32_t i, n = 0, k = 0, bad = 0, stream = 0;
+    struct pollfd *p;
     const char *why;
+    int r;
 
     if (!s) {
         return -EINVAL;
+    }
+    /* The fds without a file identity: proven open by one poll(). */
+    p = calloc(s->fds.live ? s->fds.live : 1, sizeof(*p));
+    if (!p) {
+        return cprs_diag_set(diag, -ENOMEM, 0, -1, -1, "", "out of memory");
+    }
+    for (i = s->fds.n; i-- > 0;) {
+        if (s->fds.rec[i].live && !needs_fstat(&s->fds.rec[i])) {
+            p[n++].fd = s->fds.rec[i].u.f.fd;
+        }
+    }
+    while ((r = n ? poll(p, n, 0) : 0) < 0 && errno == EINTR) {
+        continue;
     }
     /* Walk newest first, so record numbers match the saved order. */
     for (i = s->fds.n; i-- > 0;) {
@@ -205,12 +230,23 @@ int cprs_state_check_fds(const CprsState *s, CprsDiag *diag,
         if (!e->live) {
             continue;
         }
-        why = fd_mismatch(e);
+        if (needs_fstat(e)) {
+            why = fd_mismatch(e);
+        } else if (r < 0) {
+            /* More fds than RLIMIT_NOFILE (EINVAL): one by one. */
+            k++;
+            why = fcntl(e->u.f.fd, F_GETFD) < 0 ? "recorded fd is not open" :
+                  NULL;
+        } else {
+            why = p[k++].revents & POLLNVAL ? "recorded fd is not open" :
+                  NULL;
+        }
         if (why && !bad++) {
             cprs_diag_set(diag, -ESTALE, 0, -1, stream, "11.4", why);
         }
         stream++;
     }
+    free(p);
     if (ret_mismatches) {
         *ret_mismatches = bad;
     }

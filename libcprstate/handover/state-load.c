@@ -32,6 +32,7 @@ static int fd_rec(CprsState *s, const CprsFdInfo *fi, int fd,
     ret_rec->u.f.kind_known = !!(fi->flags & CPRS_FD_F_IDENTITY);
     ret_rec->u.f.kind = fi->kind;
     ret_rec->u.f.flags = fi->flags & CPRS_FD_F_IDENTITY;
+    ret_rec->u.f.st_mode = fi->st_mode;
     ret_rec->u.f.dev = fi->dev;
     ret_rec->u.f.ino = fi->ino;
     return 0;
@@ -88,6 +89,16 @@ static int state_from_reader(CprsState *s, CprsReader *r, const int *fds,
 
     cprs_reader_get_info(r, &ai);
     s->generation = ai.generation;
+    ret = cprs_reg_reserve(&s->fds, cprs_reader_fd_count(r));
+    if (!ret) {
+        ret = cprs_reg_reserve(&s->ram, cprs_reader_ramblock_count(r));
+    }
+    if (!ret) {
+        ret = cprs_reg_reserve(&s->vfio, cprs_reader_vfio_count(r));
+    }
+    if (!ret) {
+        ret = cprs_reg_reserve(&s->dev, cprs_reader_devstate_count(r));
+    }
     for (i = cprs_reader_fd_count(r); i-- > 0 && !ret;) {
         fi = CPRS_OPTS(CprsFdInfo);
         ret = cprs_reader_fd_get(r, i, &fi);
@@ -141,8 +152,12 @@ static int state_from_legacy(CprsState *s, CprsLegacy *l, bool take,
     CprsFdInfo fi;
     CprsVfioDeviceInfo vi;
     uint32_t i;
-    int fd, ret = 0;
+    int fd, ret;
 
+    ret = cprs_reg_reserve(&s->fds, cprs_legacy_fd_count(l));
+    if (!ret) {
+        ret = cprs_reg_reserve(&s->vfio, cprs_legacy_vfio_count(l));
+    }
     for (i = cprs_legacy_fd_count(l); i-- > 0 && !ret;) {
         fi = CPRS_OPTS(CprsFdInfo);
         ret = cprs_legacy_fd_get(l, i, &fi);

@@ -124,6 +124,20 @@ static int reg_reserve(Registry *reg)
     return ret;
 }
 
+int cprs_reg_reserve(Registry *reg, uint32_t more)
+{
+    uint64_t need = (uint64_t)reg->n + more;
+
+    if ((uint64_t)reg->live + more > CPRS_MAX_RECORDS) {
+        return -E2BIG;
+    }
+    if (cprs_grow(&reg->rec, &reg->cap, (size_t)need, sizeof(*reg->rec),
+                  16, 2 * (size_t)CPRS_MAX_RECORDS)) {
+        return -ENOMEM;
+    }
+    return cprs_table_reserve(&reg->index, more) ? -ENOMEM : 0;
+}
+
 int cprs_reg_insert(Registry *reg, StateRec *rec)
 {
     CprsTableKey k = { rec->name, rec->name_len, rec->id };
@@ -311,6 +325,7 @@ int cprs_state_save_fd(CprsState *s, const char *name, int32_t id, int fd)
         e.u.f.kind_known = true;
         e.u.f.kind = fi.kind;
         e.u.f.flags = fi.flags & CPRS_FD_F_IDENTITY;
+        e.u.f.st_mode = fi.st_mode;
         e.u.f.dev = fi.dev;
         e.u.f.ino = fi.ino;
     }

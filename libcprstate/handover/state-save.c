@@ -6,6 +6,7 @@
  * cpr-transfer.  Records go out newest first, as QEMU lists them.
  */
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cprs-state.h"
@@ -19,7 +20,43 @@ static int save_opts(const CprsSaveOpts *opts, CprsSaveOpts *o)
     return 0;
 }
 
-/* The fd records of @s into @w, each refreshed unless told otherwise. */
+/*
+ * The identity of fd record @e for the arena (spec 11.5): a regular file
+ * (memfd, file) is looked at again, since its size and seals may have
+ * changed since it was registered; nothing of any other open file can
+ * change, so the identity taken at registration (or at load) stands, and
+ * costs no system call.  An fd never identified is identified now, and
+ * what is learned is kept for the next save.
+ */
+static int fd_identity(CprsState *s, StateRec *e, CprsFdInfo *fi)
+{
+    int ret;
+
+    if (e->u.f.kind_known && (e->u.f.flags & CPRS_FD_F_IDENTITY) &&
+        !S_ISREG(e->u.f.st_mode)) {
+        fi->kind = e->u.f.kind;
+        fi->flags = CPRS_FD_F_IDENTITY;
+        fi->dev = e->u.f.dev;
+        fi->ino = e->u.f.ino;
+        fi->st_mode = e->u.f.st_mode;
+        return 0;
+    }
+    /* Classify only what is not classified yet. */
+    ret = cprs_fd_refresh(e->u.f.fd, fi, e->u.f.kind_known ?
+                          e->u.f.kind : CPRS_FD_KIND__MAX,
+                          e->u.f.dev, e->u.f.ino, s->memfd_dev);
+    if (!ret) {
+        e->u.f.kind_known = true;
+        e->u.f.kind = fi->kind;
+        e->u.f.flags = CPRS_FD_F_IDENTITY;
+        e->u.f.st_mode = fi->st_mode;
+        e->u.f.dev = fi->dev;
+        e->u.f.ino = fi->ino;
+    }
+    return ret;
+}
+
+/* The fd records of @s into @w, with identities unless told otherwise. */
 static int add_fds(CprsState *s, CprsWriter *w, const CprsSaveOpts *o,
                    CprsDiag *diag)
 {
@@ -36,11 +73,7 @@ static int add_fds(CprsState *s, CprsWriter *w, const CprsSaveOpts *o,
         fi = CPRS_OPTS(CprsFdInfo, .name = e->name, .id = (int32_t)e->id,
                        .fd = e->u.f.fd);
         if (!(o->flags & CPRS_SAVE_F_NO_IDENTITY)) {
-            /* Size and seals may have changed since: fstat() again, and
-             * classify only what is not classified yet. */
-            ret = cprs_fd_refresh(e->u.f.fd, &fi, e->u.f.kind_known ?
-                                  e->u.f.kind : CPRS_FD_KIND__MAX,
-                                  e->u.f.dev, e->u.f.ino, s->memfd_dev);
+            ret = fd_identity(s, e, &fi);
             if (ret) {
                 return cprs_diag_set(diag, ret, 0, -1, -1, "11.3",
                                      "a recorded fd cannot be examined "

@@ -967,7 +967,11 @@ CPRS_API int cprs_state_format(const CprsState *state);
  * @id: QEMU's cpr id.
  * @fd: an open fd (>= 0); borrowed.
  *
- * The newest record comes first in the saved state, as in QEMU.
+ * The newest record comes first in the saved state, as in QEMU.  The fd
+ * is identified now (kind, device, inode, mode): a save looks again only
+ * at regular files (memfds, files), whose size and seals may change, and
+ * takes the identity of any other fd from here.  Replacing the open file
+ * behind @fd therefore means saving the record again.
  *
  * Returns: 0; -EINVAL; -EEXIST (name, id) already saved (QEMU would keep
  * both and find the newest; the arena forbids duplicates); -E2BIG;
@@ -1219,9 +1223,12 @@ CPRS_API int cprs_state_unpreserve_fds(const CprsState *state);
  * @ret_mismatches: number of records that differ, or NULL.
  *
  * Compares fstat() of each recorded fd with the device and inode recorded
- * at save.  Records saved without identity are only checked to be open.
+ * at save.  Records saved without identity are only checked to be open,
+ * and so are anonymous inodes (eventfd, epoll, timerfd...: one inode for
+ * all of them, whose device and inode tell none apart): all those with
+ * one poll().
  *
- * Returns: 0 all match; -ESTALE at least one does not; -EINVAL.
+ * Returns: 0 all match; -ESTALE at least one does not; -ENOMEM; -EINVAL.
  */
 CPRS_API int cprs_state_check_fds(const CprsState *state, CprsDiag *diag,
                                   uint32_t *ret_mismatches);
