@@ -128,6 +128,17 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* What a state was loaded from, and its generation (cprs_state_get_info). */
+static CprsStateInfo state_info(const CprsState *s)
+{
+    CprsStateInfo si = CPRS_OPTS(CprsStateInfo);
+
+    if (cprs_state_get_info(s, &si)) {
+        die("cannot query the CPR state");
+    }
+    return si;
+}
+
 /* ---- The guest's memory ------------------------------------------------ */
 
 /* The word the guest wrote at @word of page @page of block @b at @hop. */
@@ -603,10 +614,10 @@ static int incoming(Vm *vm)
         die_diag("load from cpr-transfer", ret, &d);
     }
     say("hop %d: received %s state, %u fds, in %" PRIu64 " us",
-        vm->cfg.hop, cprs_state_format(vm->state) == CPRS_DETECT_ARENA ?
-        "arena" : "legacy", cprs_state_fd_count(vm->state), now_us() - t0);
+        vm->cfg.hop, cprs_format_name(state_info(vm->state).format),
+        cprs_state_fd_count(vm->state), now_us() - t0);
     resume_devices(vm, vm->cfg.hop - 1,
-                   cprs_state_format(vm->state) == CPRS_DETECT_ARENA);
+                   state_info(vm->state).format != CPRS_FORMAT_LEGACY);
     t0 = now_us();
     check_guest(vm, vm->cfg.hop - 1);
     say("hop %d: guest RAM verified (%d x %d MiB) in %" PRIu64 " us; "
@@ -743,11 +754,11 @@ int main(int argc, char **argv)
         }
         say("hop %d: loaded %s state (generation %" PRIu64 ", %u fds) in %"
             PRIu64 " us", vm.cfg.hop,
-            cprs_state_format(vm.state) == CPRS_DETECT_ARENA ? "arena" :
-            "legacy QCPR", cprs_state_generation(vm.state),
+            cprs_format_name(state_info(vm.state).format),
+            state_info(vm.state).generation,
             cprs_state_fd_count(vm.state), now_us() - t0);
         resume_devices(&vm, vm.cfg.hop - 1,
-                       cprs_state_format(vm.state) == CPRS_DETECT_ARENA);
+                       state_info(vm.state).format != CPRS_FORMAT_LEGACY);
         check_no_stale_state();
         t0 = now_us();
         check_guest(&vm, vm.cfg.hop - 1);
