@@ -407,10 +407,12 @@ _Static_assert(CPRS_INDEX_SLOT_V1_SIZE % CPRS_ALIGN == 0, "index align");
 /*
  * Every binary that links libcprstate's load path carries one allocated
  * ELF note (SHT_NOTE, in a PT_NOTE segment) saying what it reads: owner
- * name "CPRS", type CPRS_NOTE_TYPE_CAPS, descriptor CprsWireCapsNote.
+ * name "libcprstate", type CPRS_NOTE_TYPE_CAPS, descriptor
+ * CprsWireCapsNote.  The 12 name bytes put the descriptor 24 bytes into
+ * the note: 8-aligned, like the note itself.
  */
-#define CPRS_NOTE_NAME             "CPRS"
-#define CPRS_NOTE_NAME_SIZE        5u          /* with its NUL */
+#define CPRS_NOTE_NAME             "libcprstate"
+#define CPRS_NOTE_NAME_SIZE        12u         /* with its NUL */
 #define CPRS_NOTE_TYPE_CAPS        1u
 
 /* Note version of this definition (F3.2). */

@@ -40,12 +40,14 @@ typedef struct CapsNote {
     uint32_t namesz;
     uint32_t descsz;
     uint32_t type;
-    char name[8];                   /* "CPRS", NUL, padded to 4 */
+    char name[CPRS_NOTE_NAME_SIZE]; /* "libcprstate" and its NUL */
     CprsWireCapsNote desc;
 } CapsNote;
 
+/* The descriptor follows the name with no padding (ELF notes: 4). */
+_Static_assert(offsetof(CapsNote, desc) == 12 + CPRS_NOTE_NAME_SIZE,
+               "note descriptor right after its name");
 _Static_assert(sizeof(CapsNote) % 4 == 0, "note padding");
-_Static_assert(CPRS_NOTE_NAME_SIZE <= 8, "note name");
 
 /* spec/fail-safe.rst F3.3: the load paths of this build. */
 __attribute__((used, section(".note.cprs.caps"), aligned(4))) CAPS_RETAIN

@@ -828,11 +828,15 @@ int cprs_policy_parse(const char *text, uint32_t *ret_policy)
 #define REFUSE(why) \
     cprs_diag_set(diag, -EPROTONOSUPPORT, 0, -1, -1, "F6.2", (why))
 
-/* Can a QCPR stream of @form carry @si without loss (F6.2)? */
-static int legacy_fits(uint32_t form, const CprsStateInfo *si,
+/*
+ * Can a QCPR stream of @form carry @si (F6.2)?  Payloads only matter
+ * when the format was not @forced: a forced QCPR stream has none, by
+ * definition; vfio records in a form without a list always matter.
+ */
+static int legacy_fits(uint32_t form, const CprsStateInfo *si, bool forced,
                        CprsDiag *diag)
 {
-    if (si->devstate_count) {
+    if (si->devstate_count && !forced) {
         return REFUSE("the state holds device-state payloads, which no "
                       "QCPR stream carries");
     }
@@ -873,7 +877,7 @@ static int plan_auto(const CprsTarget *t, const CprsStateInfo *si_,
             p.flags |= CPRS_PLAN_F_LOSSY;
             p.reason = "the target reads no arena of this version, but "
                        "QEMU's QCPR stream";
-            ret = legacy_fits(CPRS_LEGACY_VFIO_FULL, &si, diag);
+            ret = legacy_fits(CPRS_LEGACY_VFIO_FULL, &si, false, diag);
         } else {
             ret = REFUSE("the target reads neither this library's arenas "
                          "nor a QCPR stream");
@@ -885,7 +889,7 @@ static int plan_auto(const CprsTarget *t, const CprsStateInfo *si_,
         p.flags |= CPRS_PLAN_F_LOSSY;
         p.reason = "a QEMU without libcprstate: its QCPR stream, in the "
                    "vfio form of its build";
-        ret = legacy_fits(t->stock_form, &si, diag);
+        ret = legacy_fits(t->stock_form, &si, false, diag);
         break;
     default:
         if (o->policy == CPRS_POLICY_STRICT) {
@@ -905,7 +909,7 @@ static int plan_auto(const CprsTarget *t, const CprsStateInfo *si_,
             p.flags |= CPRS_PLAN_F_LOSSY;
             p.reason = "the peer is uncertain: QEMU's QCPR stream, which "
                        "every reader accepts";
-            ret = legacy_fits(CPRS_LEGACY_VFIO_FULL, &si, diag);
+            ret = legacy_fits(CPRS_LEGACY_VFIO_FULL, &si, false, diag);
         }
         break;
     }
@@ -949,7 +953,7 @@ int cprs_target_plan(const CprsTarget *t, const CprsStateInfo *state,
                       CPRS_LEGACY_VFIO_FULL;
         p.flags = CPRS_PLAN_F_FORCED | CPRS_PLAN_F_LOSSY;
         p.reason = "the policy asks for a QCPR stream";
-        ret = legacy_fits(p.vfio_form, &si, diag);
+        ret = legacy_fits(p.vfio_form, &si, true, diag);
         break;
     case CPRS_POLICY_DUAL:
         if (p.mode != CPRS_MODE_EXEC) {
@@ -1095,7 +1099,7 @@ int cprs_save_format(CprsSaveOpts *o, uint32_t mode, const CprsStateInfo *si,
     /* The state may have changed since the plan: check it again. */
     if (p.format == CPRS_FORMAT_LEGACY) {
         ret = legacy_fits(p.vfio_form ? p.vfio_form : CPRS_LEGACY_VFIO_FULL,
-                          si, diag);
+                          si, p.flags & CPRS_PLAN_F_FORCED, diag);
         if (ret) {
             return ret;
         }
