@@ -12,8 +12,17 @@
 
 /* ---- Capabilities (caps.c) -------------------------------------------- */
 
-/* The capability note of this library, as emitted (F3). */
-CPRS_HIDDEN const CprsWireCapsNote *cprs_caps_self(void);
+/* The capability note of this library, as emitted (F3): a copy. */
+CPRS_HIDDEN void cprs_caps_self(CprsWireCapsNote *ret);
+
+/* Its flags (CPRS_CAPS_F_*): what the load paths accept. */
+static inline uint32_t cprs_caps_self_flags(void)
+{
+    CprsWireCapsNote c;
+
+    cprs_caps_self(&c);
+    return cprs_le32_get(&c.flags);
+}
 
 /* Decoded capability note (F3.3). */
 typedef struct CprsCaps {

@@ -248,7 +248,7 @@ int cprs_dual_load_fd(int fd, const CprsReaderOpts *ro, CprsDiag *diag,
     ssize_t n;
     int seals, ret;
 
-    if (!(cprs_le32_get(&cprs_caps_self()->flags) & CPRS_CAPS_F_DUAL) ||
+    if (!(cprs_caps_self_flags() & CPRS_CAPS_F_DUAL) ||
         fstat(fd, &st) < 0 || (uint64_t)st.st_size < sizeof(t) ||
         pread(fd, &t, sizeof(t), st.st_size - (off_t)sizeof(t)) !=
         (ssize_t)sizeof(t) || memcmp(t.magic, CPRS_DUAL_MAGIC,

@@ -1276,7 +1276,7 @@ int cprs_state_rollback_load(CprsReader *r, uint32_t mode, CprsDiag *diag,
 
     *ret = NULL;
     /* The loader consults what this library reads (the note's table). */
-    if (!(cprs_le32_get(&cprs_caps_self()->flags) & CPRS_CAPS_F_ROLLBACK)) {
+    if (!(cprs_caps_self_flags() & CPRS_CAPS_F_ROLLBACK)) {
         return 0;
     }
     res = cprs_rollback_find_section(r, diag, &rec);
