@@ -175,6 +175,12 @@ CPRS_HIDDEN int cprs_rollback_find_section(CprsReader *r, CprsDiag *diag,
                                            CprsRollbackRec *ret);
 
 /*
+ * Free a rollback handle without closing its fds or touching the
+ * environment (tests: two handles of one record in one process).
+ */
+CPRS_HIDDEN void cprs_rollback_forget(CprsRollback *rb);
+
+/*
  * Append a section of @type with @flags holding @data to the finished
  * arena @arena (as the writer lays it out: directory right after the
  * header).  Section CRCs are kept, offsets moved, the directory and

@@ -667,6 +667,13 @@ static void rollback_free(CprsRollback *rb)
     free(rb);
 }
 
+void cprs_rollback_forget(CprsRollback *rb)
+{
+    if (rb) {
+        rollback_free(rb);
+    }
+}
+
 /* ---- Arming (F5.1) ---------------------------------------------------- */
 
 /* argv as one block of NUL-terminated strings, within F5.5's limits. */
