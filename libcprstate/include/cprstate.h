@@ -1254,15 +1254,19 @@ typedef struct CprsSaveOpts {
  * @diag: filled on failure, or NULL.
  * @ret_fd: the persisted state fd (see cprs_exec_persist()), on success.
  *
- * Builds the arena (or the legacy stream with CPRS_SAVE_F_LEGACY) into a
- * memfd named QEMU_CPR_EXEC_STATE, seals it (an arena only: QEMU's own
- * reader does not expect seals but does not mind them either), and
- * persists it.  Then call cprs_state_preserve_fds() and exec(); if exec()
- * fails, cprs_exec_unpersist() and cprs_state_unpreserve_fds().
+ * Builds the arena (or the legacy stream with CPRS_SAVE_F_LEGACY, the dual
+ * stream of spec/fail-safe.rst F4 with CPRS_SAVE_F_DUAL, or what
+ * @opts->plan decided) into a memfd named QEMU_CPR_EXEC_STATE, seals it
+ * (QEMU's own reader does not expect seals but does not mind them
+ * either), and persists it.  Then call cprs_state_preserve_fds() and
+ * exec (cprs_target_exec()); if that fails, cprs_exec_unpersist() and
+ * cprs_state_unpreserve_fds().
  *
- * Returns: 0; -EINVAL; -EEXIST, -E2BIG (limits, or a name the legacy
- * stream cannot carry); -ENOMEM; syscall errors.  Nothing is persisted on
- * failure.
+ * Returns: 0; -EINVAL (bad opts; LEGACY with DUAL; a plan with a format
+ * flag, or of the other mode); -EPROTONOSUPPORT the state no longer fits
+ * its plan (fail-safe F6.4); -EEXIST, -E2BIG (limits, or a name the
+ * legacy stream cannot carry); -ENOMEM; syscall errors.  Nothing is
+ * persisted on failure.
  */
 CPRS_API int cprs_state_save_exec(CprsState *state,
                                   const CprsSaveOpts *opts, CprsDiag *diag,
@@ -1274,7 +1278,8 @@ CPRS_API int cprs_state_save_exec(CprsState *state,
  * @sock: the connected cpr channel (unix stream socket); borrowed; its
  *        write side is shut down after the last byte, as QEMU does.
  * @opts: options or NULL (CPRS_SAVE_F_LEGACY sends QEMU's stream, one fd
- *        per 0x20 byte).
+ *        per 0x20 byte; a plan of mode cpr-transfer decides it too;
+ *        CPRS_SAVE_F_DUAL is refused: a dual stream is for cpr-exec).
  * @diag: filled on failure, or NULL.
  *
  * Returns: 0; errors as cprs_state_save_exec() and of sendmsg().
@@ -1301,8 +1306,12 @@ typedef struct CprsLoadOpts {
  * @diag: filled on failure (what, where, why), or NULL.
  * @ret_state: the loaded state, on success.
  *
- * Finds the state (cprs_exec_find()), maps and fully verifies an arena or
- * decodes a legacy stream (upgrade from a QEMU without libcprstate),
+ * Finds the state (cprs_exec_find()), maps and fully verifies an arena,
+ * loads a dual stream after checking that its two parts agree
+ * (spec/fail-safe.rst F4.3), or decodes a legacy stream (upgrade from a
+ * QEMU without libcprstate); an arena's ROLLBACK section must be that of
+ * a state handed back by a rollback (F5.7; cprs_state_get_info() then
+ * reports the failure);
  * checks that every recorded fd is open and (for an arena) is the same
  * file as at save, then sets close-on-exec on the recorded fds as QEMU
  * does and unsets QEMU_CPR_EXEC_STATE.  The state memfd stays open (and
@@ -1313,10 +1322,11 @@ typedef struct CprsLoadOpts {
  * were.  A record naming the state memfd itself is refused (spec 11.1).
  *
  * Returns: 0; errors of cprs_exec_find(), the reader and the legacy
- * decoder; -EBADMSG a record names the state memfd; -ESTALE a recorded
- * fd is closed or another file; the fcntl() error (-EBADF) of a recorded
- * fd whose close-on-exec flag cannot be set (with
- * CPRS_LOAD_F_NO_FD_CHECK); -ENOMEM.
+ * decoder; -EBADMSG a record names the state memfd, the parts of a dual
+ * stream differ, or an armed rollback record inside the state; -EPERM an
+ * unsealed dual stream; -ESTALE a recorded fd is closed or another file;
+ * the fcntl() error (-EBADF) of a recorded fd whose close-on-exec flag
+ * cannot be set (with CPRS_LOAD_F_NO_FD_CHECK); -ENOMEM.
  */
 CPRS_API int cprs_state_load_exec(const CprsLoadOpts *opts, CprsDiag *diag,
                                   CprsState **ret_state);
