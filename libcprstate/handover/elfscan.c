@@ -183,6 +183,7 @@ static void scan_notes(const uint8_t *buf, uint64_t len, bool be,
     /* Notes are padded to 4 bytes, or to 8 in segments aligned so. */
     align = align == 8 ? 8 : 4;
     while (len - off >= 12) {
+        CPRS_WORK_ADD(CPRS_WORK_SCAN_BYTES, 12);
         namesz = rd(buf + off, 4, be);
         descsz = rd(buf + off + 4, 4, be);
         type = rd(buf + off + 8, 4, be);
@@ -339,6 +340,7 @@ static int read_dynamic(const Elf *e, CprsElfScan *out)
     }
     entsz = e->is64 ? 16 : 8;
     for (off = 0; p->filesz - off >= entsz; off += entsz) {
+        CPRS_WORK_ADD(CPRS_WORK_SCAN_BYTES, entsz);
         tag = rd(buf + off, e->is64 ? 8 : 4, e->be);
         val = rd(buf + off + entsz / 2, e->is64 ? 8 : 4, e->be);
         if (tag == DT_NULL_) {
