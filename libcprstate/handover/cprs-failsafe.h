@@ -129,7 +129,7 @@ CPRS_HIDDEN int cprs_dual_compose(const void *legacy, size_t legacy_size,
 /* Is there a dual trailer at the end of these bytes (magic only)? */
 CPRS_HIDDEN bool cprs_dual_probe(const void *buf, size_t size);
 
-/* ---- Rollback record (rollback.c) -------------------------------------- */
+/* ---- Rollback record (rollback-record.c) -------------------------------- */
 
 /* The rollback record of an arena, decoded and validated (F5). */
 typedef struct CprsRollbackRec {
@@ -173,6 +173,20 @@ CPRS_HIDDEN int cprs_rollback_decode(const void *buf, size_t size,
  */
 CPRS_HIDDEN int cprs_rollback_find_section(CprsReader *r, CprsDiag *diag,
                                            CprsRollbackRec *ret);
+
+/* Encode @r (its strings: exe_path, argv of argv_size bytes), F5.2. */
+CPRS_HIDDEN int cprs_rollback_encode(const CprsRollbackRec *r,
+                                     uint8_t **ret_buf, size_t *ret_size);
+
+/* A fixed text field: printable ASCII kept, the rest '?', NUL, zeros. */
+CPRS_HIDDEN void cprs_text_set(char *dst, size_t size, const char *src);
+
+/* Recompute the directory and header CRCs of a laid-out arena. */
+CPRS_HIDDEN void cprs_arena_fix_crcs(uint8_t *buf);
+
+/* The public view of a decoded record. */
+CPRS_HIDDEN void cprs_rollback_rec_info(const CprsRollbackRec *r,
+                                        CprsRollbackInfo *ri);
 
 /*
  * Free a rollback handle without closing its fds or touching the
