@@ -144,9 +144,9 @@ static int target(const Options *o, const char *binary, const char *state)
     ret = cprs_target_open_path(binary, NULL, &diag, &t);
     if (ret) {
         cprs_diag_format(&diag, text, sizeof(text));
-        cprdump_err("%s: %s: %s", binary, strerror(-ret), diag.reason);
+        cprdump_err("%s: %s: %s", tx(binary), strerror(-ret), diag.reason);
         cprdump_err("%s: a cpr-exec naming it would be refused before the "
-                    "VM stops", binary);
+                    "VM stops", tx(binary));
         return ret == -ENOMEM ? TARGET_EXIT_OTHER : TARGET_EXIT_REFUSED;
     }
     cprs_target_get_info(t, &ti);
@@ -160,7 +160,7 @@ static int target(const Options *o, const char *binary, const char *state)
         if (!ret) {
             ret = source_verify(&src, &diag);
             if (ret) {
-                cprdump_err("%s: %s", src.label, cprs_strerror(ret));
+                cprdump_err("%s: %s", tx(src.label), cprs_strerror(ret));
             }
         }
         if (ret) {
@@ -245,7 +245,7 @@ static int target(const Options *o, const char *binary, const char *state)
     cprs_target_free(t);
     if (!agree) {
         cprdump_err("%s: libelf and libcprstate disagree about the "
-                    "capability note", binary);
+                    "capability note", tx(binary));
         return TARGET_EXIT_OTHER;
     }
     return exit_code;
