@@ -573,6 +573,22 @@ static int probe_arena(Core *c, uint64_t off, uint64_t avail, CoreState *st)
 }
 
 /*
+ * A first look, for a core full of the magic: a first record whose
+ * namelen is 0 or over the limit is what the decoder refuses at once
+ * (spec L4.3, in lenient mode too), so it is refused without it.  @p is
+ * the magic and the LEGACY_LOOK_LEN - CORE_MAGIC_LEN bytes after it.
+ */
+#define LEGACY_LOOK_LEN         (CORE_MAGIC_LEN + 5)
+
+static bool legacy_refused_at_once(const uint8_t *p)
+{
+    uint32_t namelen = (uint32_t)p[9] << 24 | (uint32_t)p[10] << 16 |
+                       (uint32_t)p[11] << 8 | p[12];
+
+    return p[8] && (!namelen || namelen > CPRS_MAX_NAME_LEN + 1);
+}
+
+/*
  * A legacy candidate must decode (leniently: it is followed by whatever
  * the memory held).  It is decoded in a window that starts small and
  * doubles only while the verdict could depend on the bytes past it, so
@@ -584,34 +600,29 @@ static int probe_arena(Core *c, uint64_t off, uint64_t avail, CoreState *st)
 static int probe_legacy(Core *c, uint64_t off, uint64_t avail,
                         CoreState *st, uint64_t *ret_span)
 {
-    CprsLegacyOpts lo = CPRS_OPTS(CprsLegacyOpts,
-                                  .flags = CPRS_LEGACY_F_LENIENT |
-                                           CPRS_LEGACY_F_ALL_FORMS);
-    CprsLegacyInfo li = CPRS_OPTS(CprsLegacyInfo);
-    CprsDiag diag = CPRS_OPTS(CprsDiag);
+    CprsLegacyOpts lo;
+    CprsLegacyInfo li;
+    CprsDiag diag;
     uint64_t cap, win;
     const uint8_t *p;
     CprsLegacy *lg = NULL;
-    uint32_t namelen;
     int ret;
 
-    /*
-     * A first look, for a core full of the magic: a first record whose
-     * namelen is 0 or over the limit is what the decoder refuses at once
-     * (spec L4.3, in lenient mode too), so it is refused without it.
-     */
-    if (avail >= CORE_MAGIC_LEN + 5) {
-        ret = core_bytes(c, off, CORE_MAGIC_LEN + 5, &p);
+    if (avail >= LEGACY_LOOK_LEN) {
+        ret = core_bytes(c, off, LEGACY_LOOK_LEN, &p);
         if (ret) {
             return ret;
         }
-        namelen = (uint32_t)p[9] << 24 | (uint32_t)p[10] << 16 |
-                  (uint32_t)p[11] << 8 | p[12];
-        if (p[8] && (!namelen || namelen > CPRS_MAX_NAME_LEN + 1)) {
+        if (legacy_refused_at_once(p)) {
             *ret_span = CORE_MAGIC_LEN + 1;
             return 0;
         }
     }
+    /* Set up only for a decode: the first look refuses most candidates. */
+    lo = CPRS_OPTS(CprsLegacyOpts, .flags = CPRS_LEGACY_F_LENIENT |
+                                            CPRS_LEGACY_F_ALL_FORMS);
+    li = CPRS_OPTS(CprsLegacyInfo);
+    diag = CPRS_OPTS(CprsDiag);
     cap = avail < CORE_LEGACY_WINDOW ? avail : CORE_LEGACY_WINDOW;
     win = cap < CORE_LEGACY_FIRST ? cap : CORE_LEGACY_FIRST;
     for (;;) {
@@ -864,7 +875,8 @@ static int scan_hit(Core *c, const CoreSeg *s, uint64_t delta)
     if (already_named(c, off)) {
         return 0;
     }
-    memset(&st, 0, sizeof(st));
+    /* The path is cleared only for a hit: most candidates are not. */
+    memset(&st, 0, offsetof(CoreState, map_name));
     ret = probe(c, off, s->filesz - delta, &st, &span);
     /* Hits inside what a legacy decode walked are not searched again. */
     if (span && off + span > c->legacy_end) {
@@ -873,6 +885,7 @@ static int scan_hit(Core *c, const CoreSeg *s, uint64_t delta)
     if (ret <= 0) {
         return ret;
     }
+    memset(st.map_name, 0, sizeof(st.map_name));
     st.found_by = CORE_FOUND_SCAN;
     st.file_offset = off;
     st.vaddr = s->vaddr + delta;
@@ -893,16 +906,57 @@ static bool is_hit(const Core *c, const uint8_t *p, uint64_t vaddr,
 }
 
 /*
+ * Which of the 8 bytes at @p may start a magic: bit 8k + 7 is set for
+ * byte k if it is 0x89 or 'Q' (a word-at-a-time test for a zero byte in
+ * @p xor each of the two; a bit may also be set above such a byte, which
+ * only costs a look).
+ */
+static uint64_t word_hits(const uint8_t *p)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+    const uint64_t highs = UINT64_C(0x8080808080808080);
+    uint64_t w = cprs_le64_get((const CprsLe64 *)p), a, b;
+
+    a = w ^ (ones * 0x89);
+    b = w ^ (ones * 'Q');
+    return (((a - ones) & ~a) | ((b - ones) & ~b)) & highs;
+}
+
+/*
+ * Look at the candidate @i bytes into chunk @p (@len bytes, at @pos in
+ * segment @s; at least CORE_MAGIC_LEN bytes from @i).  Returns 1 found,
+ * 0 go on, or a negative errno.
+ */
+static int scan_at(Core *c, const CoreSeg *s, uint64_t pos,
+                   const uint8_t *p, uint64_t len, uint64_t i)
+{
+    uint64_t off = s->offset + pos + i;
+
+    if ((p[i] != 0x89 && p[i] != 'Q') ||
+        !is_hit(c, p + i, s->vaddr + pos + i, off)) {
+        return 0;
+    }
+    /* What probe_legacy() refuses at first look, done here. */
+    if (p[i] == 'Q' && i + LEGACY_LOOK_LEN <= len &&
+        legacy_refused_at_once(p + i) && !already_named(c, off)) {
+        c->legacy_end = off + CORE_MAGIC_LEN + 1;
+        return 0;
+    }
+    return scan_hit(c, s, pos + i);
+}
+
+/*
  * Scan segment @s for either magic, from @delta bytes into it.  Chunks
  * overlap by CORE_MAGIC_LEN - 1 bytes so a magic across a chunk edge is
- * found once.
+ * found once.  Candidates are looked at in order, found a word at a time
+ * while a whole word of them is in the chunk.
  */
 static int scan_segment(Core *c, const CoreSeg *s, uint64_t pos,
                         uint8_t *chunk)
 {
-    uint64_t len, i;
+    uint64_t len, i, m, at = 0;
     const uint8_t *p;
-    int ret;
+    int ret = 0;
 
     while (pos < s->filesz) {
         len = s->filesz - pos;
@@ -928,20 +982,26 @@ static int scan_segment(Core *c, const CoreSeg *s, uint64_t pos,
             c->chunk_off = s->offset + pos;
             c->chunk_len = len;
         }
-        for (i = 0; len >= CORE_MAGIC_LEN && i <= len - CORE_MAGIC_LEN;
-             i++) {
-            if ((p[i] != 0x89 && p[i] != 'Q') ||
-                !is_hit(c, p + i, s->vaddr + pos + i, s->offset + pos + i)) {
+        i = 0;
+        while (!ret && len >= CORE_MAGIC_LEN && i <= len - CORE_MAGIC_LEN) {
+            if (i % 8 || i + 2 * CORE_MAGIC_LEN > len) {
+                at = i++;
+                ret = scan_at(c, s, pos, p, len, at);
                 continue;
             }
-            ret = scan_hit(c, s, pos + i);
-            if (ret < 0) {
-                return core_fail(c, ret, s->offset + pos + i,
-                                 "cannot read the core");
+            /* Candidates i to i + 7, all with a whole magic after them. */
+            for (m = word_hits(p + i); m && !ret; m &= m - 1) {
+                at = i + (uint64_t)__builtin_ctzll(m) / 8;
+                ret = scan_at(c, s, pos, p, len, at);
             }
-            if (ret) {
-                return 1;
-            }
+            i += 8;
+        }
+        if (ret < 0) {
+            return core_fail(c, ret, s->offset + pos + at,
+                             "cannot read the core");
+        }
+        if (ret) {
+            return 1;
         }
         if (pos + len >= s->filesz) {
             break;
