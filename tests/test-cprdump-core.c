@@ -512,6 +512,72 @@ static void test_legacy(void **state)
     free(stream);
 }
 
+/*
+ * The scan looks at 8 bytes at a time and refuses some legacy candidates
+ * without a decode: a stream is still found at every offset, after
+ * decoys of both kinds, at the end of a segment, and across the edge of
+ * the 1 MiB chunks the fd variant reads.
+ */
+static void test_scan_every_offset(void **state)
+{
+    /* Refused at first look: namelen 0. */
+    static const uint8_t decoy[13] = {
+        'Q', 'C', 'P', 'R', 0, 0, 0, 1, 1, 0, 0, 0, 0,
+    };
+    static const size_t edge[] = {
+        (1u << 20) - 16, (1u << 20) - 7, (1u << 20) - 3, 1u << 20,
+    };
+    const size_t big = (2u << 20) + 40;
+    uint8_t *stream, *seg, *core;
+    size_t slen, size, at, i;
+    CoreState st;
+    CprsDiag d;
+
+    (void)state;
+    stream = make_legacy(&slen);
+    seg = malloc(big);
+    assert_non_null(seg);
+    for (i = 0; i < 40; i++) {
+        at = i < 20 ? 200 + i : PAGE - slen - (i - 20);
+        memset(seg, 'Q', PAGE);
+        for (size_t k = 0; k + sizeof(decoy) <= 180; k += sizeof(decoy)) {
+            memcpy(seg + k, decoy, sizeof(decoy));
+        }
+        seg[184] = 0x89;
+        memcpy(seg + 192, CPRS_MAGIC, 7);
+        memcpy(seg + at, stream, slen);
+        {
+            const CSeg segs[] = { { 0x600000, seg, PAGE, 0, false } };
+            CoreSpec c = { .no_note = true, .segs = segs, .nsegs = 1 };
+
+            core = build_core(&c, &size);
+        }
+        if (find(core, size, NULL, &d, &st) ||
+            st.format != CPRS_DETECT_LEGACY || st.vaddr != 0x600000 + at ||
+            st.size != slen) {
+            fail_msg("stream at %zu not found", at);
+        }
+        free(core);
+    }
+    for (i = 0; i < sizeof(edge) / sizeof(edge[0]); i++) {
+        memset(seg, 0x89, big);
+        memcpy(seg + edge[i], stream, slen);
+        {
+            const CSeg segs[] = { { 0x600000, seg, big, 0, false } };
+            CoreSpec c = { .no_note = true, .segs = segs, .nsegs = 1 };
+
+            core = build_core(&c, &size);
+        }
+        if (find(core, size, NULL, &d, &st) ||
+            st.vaddr != 0x600000 + edge[i] || st.size != slen) {
+            fail_msg("stream at %zu (chunk edge) not found", edge[i]);
+        }
+        free(core);
+    }
+    free(seg);
+    free(stream);
+}
+
 static void test_truncated(void **state)
 {
     const uint64_t at = 0x7f0000000000;
@@ -800,6 +866,7 @@ int main(void)
         cmocka_unit_test(test_fake_magic),
         cmocka_unit_test(test_not_dumped),
         cmocka_unit_test(test_legacy),
+        cmocka_unit_test(test_scan_every_offset),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_order_and_skip),
         cmocka_unit_test(test_elf32_big_endian),
