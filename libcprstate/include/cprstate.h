@@ -289,16 +289,35 @@ typedef struct CprsReader CprsReader;
 
 /* Do not check a section's CRC when it is first used (cprdump on damage). */
 #define CPRS_READER_F_NO_CRC   UINT32_C(0x1)
-/* Read an fd with pread() into memory instead of mapping it. */
+/* Read an fd into memory even when it could be mapped. */
 #define CPRS_READER_F_NO_MMAP  UINT32_C(0x2)
 
+/*
+ * Reader options.  The limits may only be lowered (0: the format's limit,
+ * spec 7).  @max_memory is the reader's memory budget (spec 7.1): the
+ * most bytes it allocates beyond the arena's own bytes, whatever the
+ * input.  It bounds separately (a) what the reader keeps for its
+ * accessors: decompressed sections, payloads decompressed by
+ * cprs_reader_devstate_data(), and the decoder while one runs; and (b)
+ * the working set of one cprs_reader_verify() call (sections it shares
+ * with (a) counted in both), so a reader never holds more than twice
+ * @max_memory besides its input.  Every allocation is checked against it
+ * before it is made; a need beyond it fails with -E2BIG, diag clause
+ * "7.1".  Arenas without compressed sections need no budget to open or to
+ * access, and about 25 bytes per record to verify.  0 means
+ * CPRS_READER_MEMORY_DEFAULT (1 GiB); any other value is used as given.
+ */
 typedef struct CprsReaderOpts {
     size_t sz;
     uint32_t flags;                 /* CPRS_READER_F_* */
     uint32_t max_records;           /* 0: CPRS_MAX_RECORDS; may only lower */
     uint64_t max_arena_size;        /* 0: CPRS_MAX_ARENA_SIZE */
     uint64_t max_payload_size;      /* 0: CPRS_MAX_PAYLOAD_SIZE */
+    uint64_t max_memory;            /* 0: CPRS_READER_MEMORY_DEFAULT */
 } CprsReaderOpts;
+
+/* The memory budget a reader gets when its opts leave it 0 (spec 7.1). */
+#define CPRS_READER_MEMORY_DEFAULT (UINT64_C(1) << 30)
 
 /**
  * cprs_reader_open_buffer: open an arena held in memory.
@@ -312,7 +331,11 @@ typedef struct CprsReaderOpts {
  * Runs the cheap checks of spec 8.1 (header, header CRC, directory,
  * directory CRC, section placement) in time independent of the arena size.
  * Record contents are checked lazily by the accessors and fully by
- * cprs_reader_verify().  @buf is untrusted.
+ * cprs_reader_verify().  @buf is untrusted, but the caller vouches that
+ * nobody changes it while the reader is open (spec 8.5).
+ *
+ * Resources: O(1) time; no memory besides the handle, except a copy of
+ * arena_size bytes when @buf is not 8-byte aligned.
  *
  * Returns: 0; -EINVAL on misuse; -EBADMSG malformed; -EPROTONOSUPPORT
  * newer major version, unknown incompatible feature or unknown required
@@ -324,17 +347,28 @@ CPRS_API int cprs_reader_open_buffer(const void *buf, size_t size,
 
 /**
  * cprs_reader_open_fd: open an arena from a file descriptor.
- * @fd: a regular file or memfd (mapped read-only, MAP_PRIVATE) or any
- *      readable fd (read into memory: pread from offset 0 when seekable,
- *      read to EOF otherwise).  Borrowed: not closed, its offset is not
- *      moved when it is seekable.
+ * @fd: any readable fd: a memfd, a regular file, a block device, a pipe,
+ *      a socket.  Borrowed: not closed, and its offset is not moved when
+ *      it is seekable.
  * @opts: options or NULL.
  * @diag: filled on failure, or NULL.
  * @ret_reader: the new reader, on success.
  *
- * The file size is checked with fstat() before mapping.  If another
- * process truncates an unsealed file while it is mapped, access raises
- * SIGBUS: map only sealed memfds (F_SEAL_SHRINK) from untrusted owners.
+ * Reads the header first (pread from offset 0, or read on a pipe), checks
+ * it (spec 8.1 steps 1 to 8, CRC included), then takes exactly the
+ * arena_size bytes it announces and never more: bytes after the arena
+ * are not read, and a pipe is left positioned right after the arena.
+ * The arena is mapped read-only (MAP_PRIVATE, zero-copy) only when
+ * nobody can change it any more: a memfd sealed with F_SEAL_WRITE and
+ * F_SEAL_SHRINK, or a file with the immutable attribute.  Anything else
+ * is read into a private buffer before it is checked, so that another
+ * process writing the file cannot change bytes after they were checked
+ * (spec 8.5).  An arena that does not fit in size_t (a 32-bit host) is
+ * refused with -E2BIG.
+ *
+ * Resources: O(1) time and memory for a sealed memfd; otherwise
+ * O(arena_size) time and arena_size bytes (the input), never more than
+ * the source holds.
  *
  * Returns: as cprs_reader_open_buffer(), plus syscall errors.
  */
@@ -368,9 +402,19 @@ CPRS_API void cprs_reader_close(CprsReader *reader);
  * Checks every CRC, every record field, every string and cross reference,
  * index consistency, uniqueness of keys, payload framing (decompressing
  * zstd payloads), and that every byte not covered by a structure is zero.
- * On success, every accessor of @reader succeeds for every valid index.
+ * On success, every accessor of @reader succeeds for every valid index,
+ * barring memory exhaustion and the memory budget.
  *
- * Returns: 0 valid; -EBADMSG; -E2BIG; -EPROTONOSUPPORT; -ENOMEM.
+ * Resources (spec 8.2): time O(a + r log r + z) for an arena of a bytes
+ * with r records, z of them decompressed, whatever the input; memory
+ * within max_memory (spec 7.1): compressed record sections are checked
+ * through a small window as they decompress, compressed payloads too,
+ * and only the sections that must be looked up at random (STRTAB, BLOB,
+ * INDEX, RAMBLOCKS, GPA_RANGES) are held whole, plus about 25 bytes per
+ * record.  The verdict does not depend on what the accessors did before.
+ *
+ * Returns: 0 valid; -EBADMSG; -E2BIG (a limit, or the memory budget);
+ * -EPROTONOSUPPORT; -ENOMEM.
  */
 CPRS_API int cprs_reader_verify(CprsReader *reader, CprsDiag *diag);
 

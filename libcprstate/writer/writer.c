@@ -198,20 +198,9 @@ static const char *table_name(const CprsWriter *w, uint32_t type, uint32_t i,
 {
     const uint8_t *rec = w->tab[type].recs.p +
                          (size_t)i * cprs_type_record_size(type);
-    const CprsWireStr *ref = (const CprsWireStr *)rec;
+    const CprsWireStr *ref = cprs_wire_key(type, rec, ret_id);
 
     *ret_len = cprs_le32_get(&ref->len);
-    switch (type) {
-    case CPRS_SECTION_FDS:
-        *ret_id = cprs_le32_get(&((const CprsWireFd *)rec)->id);
-        break;
-    case CPRS_SECTION_DEVSTATE:
-        *ret_id = cprs_le32_get(&((const CprsWireDevState *)rec)->instance_id);
-        break;
-    default:
-        *ret_id = 0;
-        break;
-    }
     return (const char *)w->strtab.p + cprs_le32_get(&ref->off);
 }
 
