@@ -4,8 +4,11 @@
  * section (spec 6.7), raw or as one zstd frame each (spec 5.3).
  *
  * Uncompressed payloads are handed out in place.  Compressed ones are
- * decompressed on demand into a buffer of exactly the declared size, capped
- * by max_payload_size before anything is allocated.
+ * decompressed on demand into a buffer of exactly the declared size, after
+ * max_payload_size and the reader's memory budget (spec 7.1) have allowed
+ * it; the outcome is kept, failure included, so that a payload is
+ * decompressed at most once per reader.  Calls frame.c, section.c and
+ * index.c.
  */
 #include <stdlib.h>
 
@@ -256,7 +259,12 @@ int cprs_reader_devstate_read(CprsReader *r, uint32_t index, void *buf,
     if (size < di.raw_size) {
         return -EINVAL;
     }
-    if (di.flags & CPRS_DEVSTATE_F_ZSTD) {
+    if ((di.flags & CPRS_DEVSTATE_F_ZSTD) && r->payloads &&
+        r->payloads[index].data) {
+        /* Decompressed already by cprs_reader_devstate_data(). */
+        CPRS_WORK_ADD(CPRS_WORK_COPY_BYTES, di.raw_size);
+        memcpy(buf, r->payloads[index].data, (size_t)di.raw_size);
+    } else if (di.flags & CPRS_DEVSTATE_F_ZSTD) {
         /* The caller holds the output; the decoder is charged. */
         ret = payload_inflate(r, index, &di, stored, r->kept, buf);
         if (ret) {
