@@ -304,8 +304,9 @@ typedef struct CprsReader CprsReader;
  * @max_memory besides its input.  Every allocation is checked against it
  * before it is made; a need beyond it fails with -E2BIG, diag clause
  * "7.1".  Arenas without compressed sections need no budget to open or to
- * access, and about 25 bytes per record to verify.  0 means
+ * access, and at most 32 bytes per record to verify.  0 means
  * CPRS_READER_MEMORY_DEFAULT (1 GiB); any other value is used as given.
+ * Spec 8.7 gives the time and memory of every reader function.
  */
 typedef struct CprsReaderOpts {
     size_t sz;
@@ -480,9 +481,13 @@ CPRS_API uint32_t cprs_reader_fd_count(const CprsReader *reader);
  * @info: filled on success; @info->name points into the arena.
  *
  * Zero-copy; validates the record (spec 6.2) and, on first use of the
- * section, its CRC.
+ * section, its CRC (and decompresses it, within max_memory).  The
+ * section's CRC and decompression run once per reader, failure or
+ * success: a damaged section costs its CRC once, then O(1) per call
+ * (spec 8.7).  The same holds for every record accessor below.
  *
- * Returns: 0; -EINVAL bad index; -EBADMSG; -ENOMEM (zstd section).
+ * Returns: 0; -EINVAL bad index; -EBADMSG; -E2BIG (a compressed section
+ * over the memory budget, clause 7.1); -ENOMEM.
  */
 CPRS_API int cprs_reader_fd_get(CprsReader *reader, uint32_t index,
                                 CprsFdInfo *info);
@@ -494,10 +499,10 @@ CPRS_API int cprs_reader_fd_get(CprsReader *reader, uint32_t index,
  * @id: QEMU's cpr id.
  * @ret_index: record index, on success.
  *
- * O(1) through the hash index (spec 6.8); a linear scan if the arena has
- * no index for this section.
+ * O(1) through the hash index (spec 6.8: at most 64 slots); a linear scan
+ * if the arena has no index for this section.
  *
- * Returns: 0; -ENOENT not found; -EBADMSG; -EINVAL.
+ * Returns: 0; -ENOENT not found; -EBADMSG; -E2BIG (7.1); -EINVAL.
  */
 CPRS_API int cprs_reader_fd_find(CprsReader *reader, const char *name,
                                  int32_t id, uint32_t *ret_index);
@@ -516,7 +521,7 @@ CPRS_API uint32_t cprs_reader_ramblock_count(const CprsReader *reader);
  * @index: record index.
  * @info: filled on success; @info->idstr points into the arena.
  *
- * Returns: 0; -EINVAL; -EBADMSG; -ENOMEM.
+ * Returns: 0; -EINVAL; -EBADMSG; -E2BIG (7.1); -ENOMEM.
  */
 CPRS_API int cprs_reader_ramblock_get(CprsReader *reader, uint32_t index,
                                       CprsRamBlockInfo *info);
@@ -539,7 +544,7 @@ CPRS_API int cprs_reader_ramblock_find(CprsReader *reader, const char *idstr,
  * @k: range number, below the block's range_count.
  * @range: filled on success.
  *
- * Returns: 0; -EINVAL; -EBADMSG.
+ * Returns: 0; -EINVAL; -EBADMSG; -E2BIG (7.1); -ENOMEM.
  */
 CPRS_API int cprs_reader_gpa_range_get(CprsReader *reader, uint32_t block,
                                        uint32_t k, CprsGpaRange *range);
@@ -558,7 +563,7 @@ CPRS_API uint32_t cprs_reader_vfio_count(const CprsReader *reader);
  * @index: record index.
  * @info: filled on success.
  *
- * Returns: 0; -EINVAL; -EBADMSG; -ENOMEM.
+ * Returns: 0; -EINVAL; -EBADMSG; -E2BIG (7.1); -ENOMEM.
  */
 CPRS_API int cprs_reader_vfio_get(CprsReader *reader, uint32_t index,
                                   CprsVfioDeviceInfo *info);
@@ -588,7 +593,7 @@ CPRS_API uint32_t cprs_reader_devstate_count(const CprsReader *reader);
  * @index: record index.
  * @info: filled on success.
  *
- * Returns: 0; -EINVAL; -EBADMSG; -ENOMEM.
+ * Returns: 0; -EINVAL; -EBADMSG; -E2BIG (7.1); -ENOMEM.
  */
 CPRS_API int cprs_reader_devstate_get(CprsReader *reader, uint32_t index,
                                       CprsDevStateInfo *info);
@@ -616,10 +621,14 @@ CPRS_API int cprs_reader_devstate_find(CprsReader *reader, const char *name,
  * @ret_size: raw_size.
  *
  * A zstd payload must be exactly one frame of exactly stored_size bytes
- * that decompresses to exactly raw_size bytes (spec 5.3).
+ * that decompresses to exactly raw_size bytes (spec 5.3).  It is
+ * decompressed at most once per reader: the bytes, or the failure, are
+ * kept, and the bytes kept count against max_memory (spec 7.1).
  *
- * Returns: 0; -EINVAL; -EBADMSG; -E2BIG over max_payload_size; -ENOMEM;
- * -EPROTONOSUPPORT when built without zstd.
+ * Returns: 0; -EINVAL; -EBADMSG; -E2BIG over max_payload_size, or over
+ * the memory budget (clause 7.1: cprs_reader_devstate_read() keeps
+ * nothing and may still succeed); -ENOMEM; -EPROTONOSUPPORT when built
+ * without zstd.
  */
 CPRS_API int cprs_reader_devstate_data(CprsReader *reader, uint32_t index,
                                        const void **ret_data,
@@ -633,7 +642,9 @@ CPRS_API int cprs_reader_devstate_data(CprsReader *reader, uint32_t index,
  * @size: bytes available at @buf.
  * @ret_size: bytes written (= raw_size), or NULL.
  *
- * Like cprs_reader_devstate_data() but keeps nothing in the reader.
+ * Like cprs_reader_devstate_data() but keeps nothing in the reader: a
+ * compressed payload is decompressed on every call (only the decoder is
+ * charged to max_memory), or copied when _data() already holds it.
  *
  * Returns: 0; -EINVAL (@size too small); others as _data().
  */

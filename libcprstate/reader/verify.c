@@ -537,6 +537,7 @@ static inline bool sweep_slot(Verify *v, IndexSweep *w, uint64_t *seen,
     uint32_t home = h & mask, d = pos - home;
     uint64_t bit = UINT64_C(1) << (jj % 64);
     bool bad, eq, twice = seen[jj / 64] & bit;
+    uint32_t h1, h2;
 
     /* spec 6.8.2 names a record, 6.8.4 once, 6.8.1 its hash, 6.8.3
      * within the probe limit with no empty slot on the way. */
@@ -557,9 +558,9 @@ static inline bool sweep_slot(Verify *v, IndexSweep *w, uint64_t *seen,
     }
     /* spec 6.8.3: an equal key met first.  Equal keys have equal hashes:
      * the slots just before, without a branch; further ones, rarely. */
-    eq = (h == (uint32_t)(slot_word(w->slots, pos - 1) >> 32)) |
-         (d >= 2 && h == (uint32_t)(slot_word(w->slots, pos - 2) >> 32)) |
-         (d > 2);
+    h1 = (uint32_t)(slot_word(w->slots, pos - 1) >> 32);
+    h2 = d >= 2 ? (uint32_t)(slot_word(w->slots, pos - 2) >> 32) : ~h;
+    eq = (h == h1) | (h == h2) | (d > 2);
     return !eq || sweep_path_clean(v, w, pos, d, j, mask);
 }
 
