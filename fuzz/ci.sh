@@ -69,8 +69,15 @@ if [ -z "${CPRS_FUZZ_SECONDS:-}" ] && [ "$secs" -gt 60 ]; then
 fi
 
 echo "== fuzz: replaying the corpora and regressions (meson suite fuzz)"
+# Only the targets built: every test when none was named, else theirs.
+names=()
+if [ $# -gt 0 ]; then
+    mapfile -t names < <(meson test -C "$dir" --no-rebuild --list \
+                             2>/dev/null | sed -n 's,^[^ ]*:fuzz.* / ,,p' |
+                         grep -E "^($(IFS='|'; echo "$*"))/")
+fi
 meson test -C "$dir" --no-rebuild --suite fuzz --print-errorlogs \
-    --num-processes 2 || status=1
+    --num-processes 2 "${names[@]}" || status=1
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/cprs-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
