@@ -291,6 +291,13 @@ CPRS_HIDDEN int cprs_rec_key(CprsReader *r, uint32_t type, uint32_t i,
 CPRS_HIDDEN int cprs_lookup(CprsReader *r, uint32_t type, const char *name,
                             uint32_t id, uint32_t *ret_index);
 
+/*
+ * cprs_reader_verify() without the index sweep of pass 1: every index is
+ * checked by the record-order walk of pass 7 alone.  The two must agree,
+ * verdict and diagnostic; fuzz-verify holds them to it.
+ */
+CPRS_HIDDEN int cprs_reader_verify_walk(CprsReader *r, CprsDiag *diag);
+
 /* ---- Records: decoded and checked as on access (fd.c, ...) ------------ */
 
 /*

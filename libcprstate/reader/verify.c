@@ -47,15 +47,18 @@ typedef struct Verify Verify;
  * Pass 7 for an index, done early: as the INDEX section's CRC passes over
  * its slots (pass 1), every slot is checked from the slot's side, against
  * the keys its streamed records left.  A slot at position p holding record
- * j with stored hash h is right when: j is a record and appears once, h
- * is j's key hash, p lies d < CPRS_INDEX_MAX_PROBE positions after h's
- * home with no empty slot in between, and no slot in between holds an
- * equal key.  That is exactly what the record-order walk of pass 7 asks
- * of record j (spec 6.8.3: the walk from home reaches p, meeting no equal
- * key first), so both accept the same indexes; the walk only runs, to
- * report the first violation in the spec's order, when the sweep fails.
- * A slot whose path wraps past the end of the table (p < d) is checked
- * at the end, when the run of full slots there is known.
+ * j with stored hash h is right when: j is a record, h is j's key hash, p
+ * lies d < CPRS_INDEX_MAX_PROBE positions after h's home with no empty
+ * slot in between, and no slot in between holds an equal key.  That is
+ * exactly what the record-order walk of pass 7 asks of record j (spec
+ * 6.8.3: the walk from home reaches p, meeting no equal key first), so
+ * both accept the same indexes; the walk only runs, to report the first
+ * violation in the spec's order, when the sweep fails.  A record in two
+ * slots needs no test of its own: both are reachable from one home, so
+ * the later one meets the earlier one's key on its way; with that, n full
+ * slots mean every record once (spec 6.8.4).  A slot whose path wraps past
+ * the end of the table (p < d) is checked at the end, when the run of full
+ * slots there is known.
  */
 typedef struct IndexSweep {
     uint32_t type;
@@ -66,7 +69,6 @@ typedef struct IndexSweep {
     uint32_t n_wrapped;
     uint32_t wrapped[CPRS_INDEX_MAX_PROBE];
     const uint8_t *slots;
-    uint64_t *seen;         /* records met, a bit each */
     bool failed;
 } IndexSweep;
 
@@ -110,6 +112,7 @@ struct Verify {
     uint64_t blob_pos;                  /* end of the last payload */
     RecStream fds, vfio, ds;
     IndexSweep sweep;                   /* the INDEX being swept */
+    bool no_sweep;                      /* pass 7 the long way only */
     bool index_ok[CPRS_SECTION__MAX];   /* pass 7 already holds for it */
 };
 
@@ -243,7 +246,7 @@ static int pin(Verify *v, uint32_t i)
     }
     /* An INDEX in place is swept as its CRC passes (see IndexSweep). */
     sweep = !v->crc_done[i] && !(s->flags & CPRS_SECTION_F_ZSTD) &&
-            index_sweep_begin(v, i, r->base + s->offset);
+            !v->no_sweep && index_sweep_begin(v, i, r->base + s->offset);
     ret = crc_check(v, i, sweep ? index_feed : NULL, v);
     if (sweep) {
         index_sweep_end(v, i);
@@ -280,7 +283,7 @@ static int pin(Verify *v, uint32_t i)
     }
     v->pinned[i] = 1;
     /* A compressed INDEX is swept once it is whole. */
-    if ((s->flags & CPRS_SECTION_F_ZSTD) &&
+    if ((s->flags & CPRS_SECTION_F_ZSTD) && !v->no_sweep &&
         index_sweep_begin(v, i, s->data)) {
         index_feed(v, s->data, (size_t)s->raw_size);
         index_sweep_end(v, i);
@@ -327,35 +330,45 @@ static RecStream *stream_of(Verify *v, uint32_t i)
 static void rec_feed(void *opaque, const uint8_t *p, size_t n)
 {
     RecStream *st = opaque;
-    CprsReader *r = st->v->r;
-    const CprsSec *s = &r->sec[st->sec];
-    uint32_t rs = s->record_size, k;
+    Verify *v = st->v;
+    const CprsSec *s = &v->r->sec[st->sec];
+    const uint32_t rs = s->record_size;
+    const RecCheck check = st->check;
+    uint32_t next = st->next, k;
+    uint64_t off = s->offset + (uint64_t)next * rs;
+    bool aligned = !((uintptr_t)p & (CPRS_ALIGN - 1));
+    int ret = st->ret;
 
-    while (n && !st->ret) {
-        if (st->have || n < rs || ((uintptr_t)p & (CPRS_ALIGN - 1))) {
+    while (n && !ret) {
+        if (st->have || n < rs || !aligned) {
+            /* A record split between pieces, or misaligned: copied. */
             k = rs - st->have < n ? rs - st->have : (uint32_t)n;
             memcpy(st->carry.b + st->have, p, k);
             CPRS_WORK_ADD(CPRS_WORK_COPY_BYTES, k);
             st->have += k;
             p += k;
             n -= k;
+            aligned = !((uintptr_t)p & (CPRS_ALIGN - 1));
             if (st->have < rs) {
                 break;
             }
             st->have = 0;
-            st->ret = st->check(st->v, st->carry.b, st->next, s->offset +
-                                (uint64_t)st->next * rs);
-            st->next++;
+            ret = check(v, st->carry.b, next++, off);
+            off += rs;
             continue;
         }
-        st->ret = st->check(st->v, p, st->next, s->offset +
-                            (uint64_t)st->next * rs);
-        st->next++;
-        p += rs;
-        n -= rs;
+        /* Whole records in place: the common case, kept tight. */
+        do {
+            ret = check(v, p, next++, off);
+            off += rs;
+            p += rs;
+            n -= rs;
+        } while (!ret && n >= rs);
     }
-    if (st->ret && !st->diag.error) {
-        st->diag = r->last;     /* the first failure's, kept */
+    st->next = next;
+    if (ret && !st->ret) {
+        st->ret = ret;
+        st->diag = v->r->last;     /* the first failure's, kept */
     }
 }
 
@@ -503,15 +516,6 @@ static bool index_sweep_begin(Verify *v, uint32_t i, const uint8_t *slots)
         return false;   /* pass 7 does it the long way */
     }
     v->sweep = (IndexSweep) { .type = type, .n = st->next, .slots = slots };
-    if (take(v, (st->next / 64 + 1) * 8, s->offset, (int32_t)i)) {
-        return false;
-    }
-    v->sweep.seen = calloc(st->next / 64 + 1, 8);
-    if (!v->sweep.seen) {
-        v->used -= (st->next / 64 + 1) * 8;
-        return false;
-    }
-    CPRS_WORK_ALLOC((st->next / 64 + 1) * 8);
     return true;
 }
 
@@ -523,45 +527,58 @@ static inline uint64_t slot_word(const uint8_t *slots, uint32_t p)
                                             CPRS_INDEX_SLOT_V1_SIZE));
 }
 
+/* Masks of the @cnt slots from @pos: full (a record), and not zero. */
+static inline uint32_t slot_masks(const uint8_t *slots, uint32_t pos,
+                                  uint32_t cnt, uint32_t *ret_nonzero)
+{
+    uint32_t k, full = 0, nonzero = 0;
+    uint64_t wv;
+
+    for (k = 0; k < cnt; k++) {
+        wv = slot_word(slots, pos + k);
+        full |= (uint32_t)((uint32_t)wv != 0) << k;
+        nonzero |= (uint32_t)(wv != 0) << k;
+    }
+    *ret_nonzero = nonzero;
+    return full;
+}
+
 /*
- * One occupied slot @pos (@wv), @run full slots before it: the checks of
+ * One full slot @pos, @run full slots before it: the checks of
  * IndexSweep.  Returns false on any doubt; the walk of pass 7 then finds
  * and reports the first violation in the spec's order.
  */
-static inline bool sweep_slot(Verify *v, IndexSweep *w, uint64_t *seen,
+static inline bool sweep_slot(Verify *v, IndexSweep *w,
                               const uint32_t *khash, uint32_t mask,
-                              uint32_t pos, uint64_t wv, uint32_t run)
+                              uint32_t pos, uint32_t run)
 {
-    uint32_t rec = (uint32_t)wv, h = (uint32_t)(wv >> 32);
-    uint32_t j = rec - 1, jj = j < w->n ? j : 0;
+    uint64_t wv = slot_word(w->slots, pos);
+    uint32_t h = (uint32_t)(wv >> 32), j = (uint32_t)wv - 1;
     uint32_t home = h & mask, d = pos - home;
-    uint64_t bit = UINT64_C(1) << (jj % 64);
-    bool bad, eq, twice = seen[jj / 64] & bit;
-    uint32_t h1, h2;
 
-    /* spec 6.8.2 names a record, 6.8.4 once, 6.8.1 its hash, 6.8.3
-     * within the probe limit with no empty slot on the way. */
-    bad = (j >= w->n) | twice | (khash[jj] != h) | (home > pos) |
-          (d >= CPRS_INDEX_MAX_PROBE) | (d > run);
-    seen[jj / 64] |= bit;
-    if (__builtin_expect(bad, 0)) {
-        /* A path that wraps past the table's end (spec 6.8.3). */
-        if (j < w->n && !twice && khash[jj] == h && home > pos &&
-            pos == run && w->n_wrapped < CPRS_INDEX_MAX_PROBE) {
-            w->wrapped[w->n_wrapped++] = pos;   /* the end decides */
-            return true;
-        }
+    /* spec 6.8.2 names a record, 6.8.1 under its hash. */
+    if (j >= w->n || khash[j] != h) {
         return false;
     }
-    if (!d) {
+    if (__builtin_expect(home > pos, 0)) {
+        /* A path that wraps past the table's end: decided at the end. */
+        if (pos != run || w->n_wrapped >= CPRS_INDEX_MAX_PROBE) {
+            return false;
+        }
+        w->wrapped[w->n_wrapped++] = pos;
         return true;
     }
-    /* spec 6.8.3: an equal key met first.  Equal keys have equal hashes:
-     * the slots just before, without a branch; further ones, rarely. */
-    h1 = (uint32_t)(slot_word(w->slots, pos - 1) >> 32);
-    h2 = d >= 2 ? (uint32_t)(slot_word(w->slots, pos - 2) >> 32) : ~h;
-    eq = (h == h1) | (h == h2) | (d > 2);
-    return !eq || sweep_path_clean(v, w, pos, d, j, mask);
+    /* spec 6.8.3: within the probe limit, no empty slot on the way... */
+    if (d >= CPRS_INDEX_MAX_PROBE || d > run) {
+        return false;
+    }
+    /* ...and no equal key met first.  Equal keys have equal hashes: the
+     * slot just before is compared here, further ones rarely. */
+    if (d == 0 || (d == 1 && (uint32_t)(slot_word(w->slots, pos - 1) >> 32)
+                   != h)) {
+        return true;
+    }
+    return sweep_path_clean(v, w, pos, d, j, mask);
 }
 
 /* A CprsFrameSink over the slots of the index being swept, in order. */
@@ -572,8 +589,8 @@ static void index_feed(void *opaque, const uint8_t *p, size_t n)
     const uint32_t *khash = v->khash[w->type];
     const CprsSec *s = &v->r->sec[v->r->index_of[w->type]];
     const uint32_t mask = s->record_count - 1;
-    uint32_t end, g, k, cnt, occ, empty, below, m, run = w->run, used = 0;
-    uint64_t *seen = w->seen, wv[8];
+    uint32_t end, g, k, cnt, full, nonzero, empty, below, m;
+    uint32_t run = w->run, used = 0;
     bool failed = w->failed;
 
     (void)p;    /* the same bytes as w->slots from w->pos on */
@@ -582,22 +599,19 @@ static void index_feed(void *opaque, const uint8_t *p, size_t n)
     /*
      * Eight slots at a time: which are full, found without a branch (a
      * table is at most half full, at random), then the full ones only.
-     * The locals keep the compiler from reloading *w after each store.
+     * Locals only, so that the compiler keeps them in registers.
      */
     for (g = w->pos; g < end && !failed; g += cnt) {
         cnt = end - g < 8 ? end - g : 8;
-        occ = 0;
-        for (k = 0; k < cnt; k++) {
-            wv[k] = slot_word(w->slots, g + k);
-            occ |= (uint32_t)((uint32_t)wv[k] != 0) << k;
-            /* spec 6.8.2: an empty slot has hash 0 too */
-            failed |= (uint32_t)wv[k] == 0 && wv[k] != 0;
-        }
-        empty = ~occ & ((1u << cnt) - 1);
-        for (m = occ; m && !failed; m &= m - 1) {
+        full = cnt == 8 ? slot_masks(w->slots, g, 8, &nonzero) :
+               slot_masks(w->slots, g, cnt, &nonzero);
+        /* spec 6.8.2: an empty slot has hash 0 too. */
+        failed = nonzero != full;
+        empty = ~full & ((1u << cnt) - 1);
+        for (m = full; m && !failed; m &= m - 1) {
             k = (uint32_t)__builtin_ctz(m);
             below = empty & ((1u << k) - 1);
-            failed = !sweep_slot(v, w, seen, khash, mask, g + k, wv[k],
+            failed = !sweep_slot(v, w, khash, mask, g + k,
                                  below ? k - 1 - (31 - (uint32_t)
                                                   __builtin_clz(below)) :
                                  run + k);
@@ -632,9 +646,6 @@ static void index_sweep_end(Verify *v, uint32_t i)
     if (!w->failed && w->pos == size && w->used == w->n) {
         v->index_ok[w->type] = true;
     }
-    free(w->seen);
-    v->used -= (w->n / 64 + 1) * 8;
-    w->seen = NULL;
 }
 
 /*
@@ -1202,7 +1213,7 @@ static void verify_free(Verify *v)
     free(v->slot_seen);
 }
 
-int cprs_reader_verify(CprsReader *r, CprsDiag *diag)
+static int verify(CprsReader *r, CprsDiag *diag, bool no_sweep)
 {
     Verify *v;
     int (*const passes[])(Verify *) = {
@@ -1221,10 +1232,21 @@ int cprs_reader_verify(CprsReader *r, CprsDiag *diag)
     }
     v->r = r;
     v->diag = diag;
+    v->no_sweep = no_sweep;
     for (i = 0; i < sizeof(passes) / sizeof(passes[0]) && !ret; i++) {
         ret = passes[i](v);
     }
     verify_free(v);
     free(v);
     return ret;
+}
+
+int cprs_reader_verify(CprsReader *r, CprsDiag *diag)
+{
+    return verify(r, diag, false);
+}
+
+int cprs_reader_verify_walk(CprsReader *r, CprsDiag *diag)
+{
+    return verify(r, diag, true);
 }
