@@ -519,16 +519,16 @@ int cprs_reader_open_buffer(const void *buf, size_t size,
          * arena_size bytes its checked header announces.
          */
         ret = check_header(r, r->base, size, size, diag);
-        n = ret ? 0 : r->size;
-        r->owned = malloc(n ? (size_t)n : 1);
+        if (ret) {
+            cprs_reader_close(r);
+            return ret;
+        }
+        n = r->size;        /* >= 192, <= size: checked */
+        r->owned = malloc((size_t)n);
         if (!r->owned) {
             cprs_reader_close(r);
             return cprs_diag_set(diag, -ENOMEM, 0, -1, -1, "",
                                  "out of memory");
-        }
-        if (ret) {
-            cprs_reader_close(r);
-            return ret;
         }
         CPRS_WORK_ALLOC(n);
         CPRS_WORK_ADD(CPRS_WORK_COPY_BYTES, n);
