@@ -29,7 +29,7 @@
 #include "helpers.h"
 #include "bounded.h"
 
-/* ---- Inputs --------------------------------------------------------------- */
+/* ---- Inputs ------------------------------------------------------------ */
 
 /*
  * A zstd frame of @raw zero bytes made of RLE blocks of 128 KiB (RFC 8878
