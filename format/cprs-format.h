@@ -21,6 +21,14 @@
 
 #include "cprs-le.h"
 
+/*
+ * C++ spells C11's _Static_assert static_assert: the layout proofs below
+ * hold in both languages.
+ */
+#if defined(__cplusplus) && !defined(_Static_assert)
+#define _Static_assert static_assert
+#endif
+
 /* ---- Identification (spec 3.2, 3.3) ---------------------------------- */
 
 /*

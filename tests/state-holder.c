@@ -27,6 +27,11 @@
  *   filter HEX        write HEX to /proc/self/coredump_filter: what the
  *                     kernel and gcore dump (the tests keep cores small,
  *                     which matters under ASan: its shadow is terabytes)
+ *   pipe              make a pipe as fd 100 and a socketpair as fd 101,
+ *                     each with 37 bytes queued for this process
+ *   pending           answer "OK P S": the bytes still queued in them
+ *   evil NAME         dup2() over the fd of record NAME a memfd whose name
+ *                     holds terminal escapes, CR and LF
  *   quit              exit 0
  *
  * usage: state-holder [--legacy] [--transfer] [--map]
@@ -38,7 +43,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -304,6 +311,32 @@ static void drop(Held *h)
     memset(h, 0, sizeof(*h));
 }
 
+/* Fds 100 (a pipe) and 101 (a socket) with data queued for us. */
+static const char *queued(const char *cmd)
+{
+    static const char data[37] = "bytes that belong to the state-holder";
+    static char answer[64];
+    int p[2], sv[2], inq = -1, outq = -1;
+
+    if (!strcmp(cmd, "pipe")) {
+        if (pipe(p) || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) ||
+            dup2(p[0], 100) < 0 || dup2(sv[0], 101) < 0 ||
+            write(p[1], data, sizeof(data)) != sizeof(data) ||
+            write(sv[1], data, sizeof(data)) != sizeof(data)) {
+            return "ERR pipe";
+        }
+        /* Keep the writing ends: a reader would wait for more. */
+        close(p[0]);
+        close(sv[0]);
+        return "OK";
+    }
+    if (ioctl(100, FIONREAD, &inq) || ioctl(101, FIONREAD, &outq)) {
+        return "ERR FIONREAD";
+    }
+    snprintf(answer, sizeof(answer), "OK %d %d", inq, outq);
+    return answer;
+}
+
 static const char *command(Held *h, char *line)
 {
     char *cmd = strtok(line, "\n "), *arg = strtok(NULL, "\n ");
@@ -358,9 +391,23 @@ static const char *command(Held *h, char *line)
         fprintf(f, "%s\n", arg);
         return fclose(f) ? "ERR coredump_filter" : "OK";
     }
+    if (!strcmp(cmd, "pipe") || !strcmp(cmd, "pending")) {
+        return queued(cmd);
+    }
     fd = arg ? lookup(arg) : -1;
     if (fd < 0) {
         return "ERR no such record";
+    }
+    if (!strcmp(cmd, "evil")) {
+        /* A name that, printed raw, would retitle the terminal, move
+         * the cursor and forge a line of check-live's report. */
+        nfd = new_memfd("\033]0;owned\007\033[2J\r\nOK        fd 3", 4096,
+                        0);
+        if (dup2(nfd, fd) < 0) {
+            return "ERR dup2";
+        }
+        close(nfd);
+        return "OK";
     }
     if (!strcmp(cmd, "close")) {
         return close(fd) ? "ERR close" : "OK";

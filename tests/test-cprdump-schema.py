@@ -215,7 +215,8 @@ def validator_self_test(schema, doc, failures):
         ("no verification", lambda d: d.pop("verification")),
         ("bad status", lambda d: d["verification"].__setitem__(
             "status", "fine")),
-        ("arena without header", lambda d: d.pop("header")),
+        ("no parts", lambda d: d.pop("parts")),
+        ("unknown part", lambda d: d["parts"].append("disks")),
         ("arena with legacy", lambda d: d.__setitem__("legacy", {})),
         ("uint64 overflow", lambda d: d["header"].__setitem__(
             "arena-size", 2 ** 64)),
@@ -391,13 +392,40 @@ def run_all(c, schema, vectors, data, holder, work):
     finally:
         stop_holder(p)
     p, pid, state_fd, fds = start_holder(holder, "--legacy")
+    p2, pid2, _, _ = start_holder(holder)
     try:
         doc = c.json(["--json", "--pid", str(pid)])
         expect(doc and doc["format"] == "legacy", "legacy holder",
                c.failures)
         c.json(["check-live", "--json", str(pid)])
+        # Several sources: one document whose results hold one each.
+        doc = c.json(["--json", "--pid", str(pid), str(pid2)])
+        expect(doc and [r["source"]["pid"] for r in doc["results"]] ==
+               [pid, pid2], "show --pid A B: results", c.failures)
+        c.json(["verify", "--json", "--pid", f"{pid},{pid2}"])
+        c.json(["check-live", "--json", str(pid), str(pid2)])
+        doc = c.json(["verify", "--json", q35, "/nonexistent"],
+                     expect_rc=1)
+        expect(doc and doc["results"][1]["error"] == "ENOENT",
+               "verify A missing: a load error", c.failures)
+        # list: both holders, each with its verdict.
+        doc = c.json(["list", "--json"])
+        got = {e["pid"]: e for e in doc["processes"]} if doc else {}
+        expect(got.get(pid, {}).get("format") == "legacy" and
+               got.get(pid2, {}).get("format") == "arena",
+               "list: the two holders", c.failures)
     finally:
         stop_holder(p)
+        stop_holder(p2)
+    # Selectors: only the parts asked for.
+    doc = c.json(["--json", "--fds", q35])
+    expect(doc and doc["parts"] == ["fds"] and "header" not in doc and
+           "ram-blocks" not in doc and doc["fds"],
+           "show --fds: only the fd records", c.failures)
+    doc = c.json(["--json", "--header", "--ram", cap])
+    expect(doc and doc["parts"] == ["header", "ram"] and "legacy" in doc
+           and doc["ram-blocks"] == [] and "fds" not in doc,
+           "show --header --ram of a stream", c.failures)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,18 @@
  *   and after an fd is closed, replaced or truncated;
  * - gcore cores of that process, found through NT_FILE (mapped state)
  *   and by the scan (a heap copy), and a kernel core when the host lets
- *   us make one.
+ *   us make one;
+ * - issue 11: another process's pipe and socket refused under any path
+ *   (class 6), sources read by their headers (class 5, also run as the
+ *   meson tests bounded-5-*), untrusted text escaped (class 8);
+ * - issue 13: several sources and --pid lists with two holders, list,
+ *   selectors, usage errors and refused options per family, --help, the
+ *   man page and the completion naming the same options, and the legacy
+ *   round trip of every vfio form.
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -472,7 +480,7 @@ static void test_errors(void **state)
     expect_failure(&r, 1, "Try 'cprdump --help'", "bad option");
     run_free(&r);
     CPRDUMP(&r, NULL, "verify");
-    expect_failure(&r, 1, "takes one SOURCE", "missing source");
+    expect_failure(&r, 1, "takes at least one SOURCE", "missing source");
     run_free(&r);
     CPRDUMP(&r, NULL, "--pid 0");
     expect_failure(&r, 1, "not a process id", "pid 0");
@@ -486,7 +494,7 @@ static void test_errors(void **state)
     CPRDUMP(&r, NULL, "--version");
     expect_status(&r, 0, "--version");
     expect_in(r.out, "CPR State Arena format 1.0", "--version");
-    expect_in(r.out, "JSON output 1.0", "--version");
+    expect_in(r.out, "JSON output 1.1", "--version");
     run_free(&r);
 }
 
@@ -598,10 +606,11 @@ static void test_diff(void **state)
     expect_failure(&r, 2, "no such file", "diff missing");
     run_free(&r);
     CPRDUMP(&r, NULL, "diff - - < '%s'", a);
-    expect_failure(&r, 2, "only one side", "diff two stdins");
+    expect_failure(&r, 2, "can be only one SOURCE", "diff two stdins");
     run_free(&r);
+    /* A usage error is 2 here: 1 would say "different". */
     CPRDUMP(&r, NULL, "diff '%s'", a);
-    expect_failure(&r, 1, "two SOURCEs", "diff one side");
+    expect_failure(&r, 2, "two SOURCEs", "diff one side");
     run_free(&r);
 }
 
@@ -995,7 +1004,7 @@ static void test_check_live(void **state)
     holder_stop(&h);
 
     CPRDUMP(&r, NULL, "check-live");
-    expect_failure(&r, 1, "takes one PID", "check-live usage");
+    expect_failure(&r, 2, "takes at least one PID", "check-live usage");
     run_free(&r);
     CPRDUMP(&r, NULL, "check-live 2147483646");
     expect_failure(&r, 2, "there is no process", "check-live no process");
@@ -1207,6 +1216,688 @@ static void test_core_kernel(void **state)
     run_free(&r);
 }
 
+/* ---- Another process's data (issue 11, class 6) ------------------------- */
+
+/* A command whose answer is more than "OK". */
+static void holder_ask(Holder *h, const char *cmd, char *line, size_t size)
+{
+    fprintf(h->in, "%s\n", cmd);
+    fflush(h->in);
+    assert_non_null(fgets(line, (int)size, h->out));
+}
+
+/*
+ * A pipe and a socket with bytes queued for the holder: whatever path
+ * leads to them, cprdump refuses them without reading a byte or waiting,
+ * and the holder still has its 37 + 37 bytes.  (Before: only the literal
+ * /proc/PID/fd/N form was refused; the others read the holder's bytes,
+ * then blocked forever.)
+ */
+static void test_not_ours(void **state)
+{
+    char link[4096], line[128], path[4096];
+    int pid;
+    size_t i;
+    Holder h;
+    Run r;
+
+    (void)state;
+    holder_start(&h, "");
+    holder_cmd(&h, "pipe");
+    snprintf(link, sizeof(link), "%.200s/holder-pipe", tmpdir);
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/fd/100", (int)h.pid,
+             (int)h.pid);
+    assert_int_equal(symlink(path, link), 0);
+    pid = (int)h.pid;
+    for (i = 0; i < 7; i++) {
+        switch (i) {
+        case 0:
+            snprintf(path, sizeof(path), "/proc/%d/fd/100", pid);
+            break;
+        case 1:
+            snprintf(path, sizeof(path), "/proc/%d/task/%d/fd/100", pid, pid);
+            break;
+        case 2:
+            snprintf(path, sizeof(path), "/proc/%d/./fd/100", pid);
+            break;
+        case 3:
+            snprintf(path, sizeof(path), "/proc//%d/fd/100", pid);
+            break;
+        case 4:
+            snprintf(path, sizeof(path), "%s", link);
+            break;
+        case 5:
+            snprintf(path, sizeof(path), "/proc/%d/fd/101", pid);
+            break;
+        default:
+            snprintf(path, sizeof(path), "/proc/%d/task/%d/fd/101", pid, pid);
+            break;
+        }
+        run_sh(&r, NULL, "timeout 20 '%s' show '%s'", cprdump_path(), path);
+        expect_failure(&r, 1, strstr(path, "101") ? "socket" :
+                       "not a regular file or memfd",
+                       path);
+        run_free(&r);
+    }
+    holder_ask(&h, "pending", line, sizeof(line));
+    assert_string_equal(line, "OK 37 37\n");
+    /* The state memfd itself reads through any of those forms. */
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/fd/%d", (int)h.pid,
+             (int)h.pid, h.state_fd);
+    CPRDUMP(&r, NULL, "verify '%s'", path);
+    expect_status(&r, 0, "state through task/TID/fd");
+    run_free(&r);
+    holder_stop(&h);
+}
+
+/* ---- Bounded reading (issue 11, class 5) -------------------------------- */
+
+/*
+ * cprdump reads @head then endless zeros on its standard input; we write
+ * until it is gone (EPIPE) or @cap bytes went in.  Returns what it took.
+ */
+static uint64_t feed(const void *head, size_t len, uint64_t cap, int *status)
+{
+    static uint8_t zeros[65536];
+    uint64_t fed = 0;
+    int p[2], st;
+    ssize_t n;
+    pid_t pid;
+
+    signal(SIGPIPE, SIG_IGN);
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (!pid) {
+        int null = open("/dev/null", O_WRONLY);
+
+        dup2(p[0], 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl(cprdump_path(), "cprdump", "-q", "show", "-", (char *)NULL);
+        _exit(127);
+    }
+    close(p[0]);
+    n = write(p[1], head, len);
+    fed += n > 0 ? (uint64_t)n : 0;
+    while (n > 0 && fed < cap) {
+        n = write(p[1], zeros, sizeof(zeros));
+        fed += n > 0 ? (uint64_t)n : 0;
+    }
+    close(p[1]);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    return fed;
+}
+
+/* A valid arena of @size bytes (a payload fills it), reproducibly. */
+static uint8_t *sized_arena(size_t size, size_t *ret_len)
+{
+    CprsWriterOpts o = CPRS_OPTS(CprsWriterOpts,
+                                 .flags = CPRS_WRITER_F_REPRODUCIBLE);
+    CprsDevStateInfo di = CPRS_OPTS(CprsDevStateInfo, .name = "pad");
+    CprsWriter *w;
+    void *buf, *pad = calloc(1, size);
+
+    assert_non_null(pad);
+    assert_int_equal(cprs_writer_new(&o, &w), 0);
+    assert_int_equal(cprs_writer_add_devstate(w, &di, pad, size, NULL), 0);
+    assert_int_equal(cprs_writer_finish_buffer(w, &buf, ret_len), 0);
+    cprs_writer_free(w);
+    free(pad);
+    return buf;
+}
+
+/* Slack: the pipe's buffer and one block of ours in flight. */
+#define FEED_SLACK (256u << 10)
+
+static void test_bounded_pipe(void **state)
+{
+    static const uint8_t legacy[8] = { 'Q', 'C', 'P', 'R', 0, 0, 0, 1 };
+    uint64_t fed, cap = 64u << 20;
+    size_t len, scale;
+    uint8_t *a;
+    int st;
+
+    (void)state;
+    /* The magic, then zeros for ever: cprdump stops by itself. */
+    fed = feed(CPRS_MAGIC, CPRS_MAGIC_SIZE, cap, &st);
+    assert_true(fed < FEED_SLACK);
+    assert_int_equal(st, 2);
+    fed = feed(legacy, sizeof(legacy), cap, &st);
+    assert_true(fed < FEED_SLACK);
+    /* An ELF header with no program header: the core ends there. */
+    fed = feed("\177ELF\2\1\1", 7, cap, &st);
+    assert_true(fed < FEED_SLACK);
+    /* A valid arena: exactly its arena_size is taken, at 1x and 8x. */
+    for (scale = 1; scale <= 8; scale *= 8) {
+        a = sized_arena(scale << 18, &len);
+        fed = feed(a, len, cap, &st);
+        free(a);
+        if (fed > len + FEED_SLACK) {
+            fail_msg("an arena of %zu bytes on a pipe: cprdump took %"
+                     PRIu64, len, fed);
+        }
+        assert_int_equal(st, 0);
+    }
+}
+
+/* Bytes read by this process and by the children it has reaped. */
+static uint64_t rchar(void)
+{
+    unsigned long long v = 0;
+    char line[128];
+    FILE *f = fopen("/proc/self/io", "r");
+
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f)) {
+        sscanf(line, "rchar: %llu", &v);
+    }
+    fclose(f);
+    return v;
+}
+
+/*
+ * A small arena followed by a sparse tail of 64 MiB (1x) and 512 MiB
+ * (8x): cprdump reads the arena, not the tail (it read everything).
+ */
+static void test_bounded_tail(void **state)
+{
+    char path[4096];
+    uint64_t before, got[2];
+    size_t len, i;
+    uint8_t *a;
+    int fd, st;
+    pid_t pid;
+
+    (void)state;
+    a = sized_arena(1024, &len);
+    snprintf(path, sizeof(path), "%s/tail.cprs", tmpdir);
+    for (i = 0; i < 2; i++) {
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, a, len), (ssize_t)len);
+        assert_int_equal(ftruncate(fd, (off_t)(i ? 512 : 64) << 20), 0);
+        close(fd);
+        before = rchar();
+        pid = fork();
+        assert_true(pid >= 0);
+        if (!pid) {
+            int null = open("/dev/null", O_WRONLY);
+
+            dup2(null, 1);
+            dup2(null, 2);
+            execl(cprdump_path(), "cprdump", "verify", path, (char *)NULL);
+            _exit(127);
+        }
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        got[i] = rchar() - before;
+        printf("# tail %dx: cprdump read %" PRIu64 " bytes\n", i ? 8 : 1,
+               got[i]);
+    }
+    free(a);
+    /* Loading the program and its libraries reads a few MiB at most. */
+    if (got[0] > (8u << 20) || got[1] > got[0] + (1u << 20)) {
+        fail_msg("cprdump read %" PRIu64 " then %" PRIu64 " bytes for the "
+                 "same arena", got[0], got[1]);
+    }
+}
+
+/* ---- Terminal injection (issue 11, class 8) ----------------------------- */
+
+/* No control byte but the line feed, and no forged verdict. */
+static void expect_clean(const Run *r, const char *what)
+{
+    const char *p;
+    int n;
+
+    for (p = r->out; p < r->out + r->out_len; p++) {
+        if (((unsigned char)*p < 0x20 && *p != '\n') || *p == 0x7f) {
+            fail_msg("%s: control byte 0x%02x in the output:\n%s", what,
+                     (unsigned char)*p, r->out);
+        }
+    }
+    for (p = r->err; *p; p++) {
+        if (((unsigned char)*p < 0x20 && *p != '\n') || *p == 0x7f) {
+            fail_msg("%s: control byte 0x%02x on stderr:\n%s", what,
+                     (unsigned char)*p, r->err);
+        }
+    }
+    /* One verdict at most, and from cprdump: a forged one is a second. */
+    for (p = r->out, n = 0; (p = strstr(p, "Verification: ")) != NULL;
+         p++) {
+        if (p == r->out || p[-1] == '\n') {
+            n++;
+        }
+    }
+    if (n > 1) {
+        fail_msg("%s: a forged verdict line:\n%s", what, r->out);
+    }
+}
+
+/*
+ * A QCPR stream whose names carry an OSC title, BEL, a screen clear, CR
+ * and LF and a forged "Verification: OK" line (QEMU would accept it: it
+ * reads any byte but NUL in a name).
+ */
+static void evil_stream(char *path, size_t size)
+{
+    static const char *const names[] = {
+        "\033]0;owned\007\033[2J",
+        "ram0\r\n\nVerification: OK\n",
+    };
+    uint8_t buf[512], *p = buf;
+    size_t i, n;
+
+    memcpy(p, "QCPR\0\0\0\1", 8);
+    p += 8;
+    for (i = 0; i < 2; i++) {
+        n = strlen(names[i]) + 1;
+        *p++ = 1;
+        *p++ = 0, *p++ = 0, *p++ = 0, *p++ = (uint8_t)n;
+        memcpy(p, names[i], n);
+        p += n;
+        memcpy(p, "\0\0\0\0\0\0\0\x0b", 8);     /* id 0, fd 11 */
+        p[7] = (uint8_t)(11 + i);
+        p += 8;
+    }
+    *p++ = 0;
+    write_tmp("evil.qcpr", buf, (size_t)(p - buf), path, size);
+}
+
+static void test_escapes(void **state)
+{
+    char evil[4096], arena[4096], want[512];
+    Holder h;
+    Run r;
+
+    (void)state;
+    evil_stream(evil, sizeof(evil));
+    CPRDUMP(&r, NULL, "show '%s'", evil);
+    expect_status(&r, 2, "evil stream");
+    expect_clean(&r, "show");
+    expect_in(r.out, "\\x1b]0;owned\\x07\\x1b[2J\n", "escaped as \\xNN");
+    expect_in(r.out, " ram0\\x0d\\x0a\\x0aVerification: OK\\x0a\n",
+              "CR and LF escaped");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "show --lenient '%s'", evil);
+    expect_status(&r, 0, "evil stream, lenient");
+    expect_clean(&r, "show --lenient");
+    run_free(&r);
+    small_arena("plain.cprs", 0x8000000, false, arena, sizeof(arena));
+    CPRDUMP(&r, NULL, "diff '%s' '%s'", arena, evil);
+    expect_status(&r, 1, "diff with evil");
+    expect_clean(&r, "diff");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--hex '%s'", evil);
+    expect_clean(&r, "hex");
+    run_free(&r);
+    /* A link name: check-live and --pid print what /proc says. */
+    holder_start(&h, "");
+    holder_cmd(&h, "evil ram0");
+    CPRDUMP(&r, NULL, "check-live %d", (int)h.pid);
+    expect_status(&r, 1, "check-live with an evil link");
+    expect_clean(&r, "check-live");
+    snprintf(want, sizeof(want), "found /memfd:\\x1b]0;owned\\x07\\x1b[2J"
+             "\\x0d\\x0aOK        fd 3 (deleted)");
+    expect_in(r.out, want, "link escaped");
+    run_free(&r);
+    holder_stop(&h);
+}
+
+/* ---- Hosts with many QEMUs (issue 13) ----------------------------------- */
+
+/* How many times @needle occurs in @hay. */
+static int count_in(const char *hay, const char *needle)
+{
+    int n = 0;
+
+    while ((hay = strstr(hay, needle)) != NULL) {
+        n++;
+        hay += strlen(needle);
+    }
+    return n;
+}
+
+/*
+ * Two holders, as two QEMUs waiting for migrate-incoming: every way to
+ * name them at once, and files several at a time.
+ */
+static void test_multi(void **state)
+{
+    char want[256], a[4096], bad[4096];
+    Holder h1, h2;
+    uint8_t *x;
+    size_t len;
+    Run r;
+
+    (void)state;
+    holder_start(&h1, "");
+    holder_start(&h2, "--legacy");
+    /* $(pidof ...) unquoted: --pid P1 P2; quoted: --pid "P1 P2". */
+    CPRDUMP(&r, NULL, "--pid %d %d", (int)h1.pid, (int)h2.pid);
+    expect_status(&r, 0, "--pid P1 P2");
+    snprintf(want, sizeof(want), "==> pid %d <==\nCPR State Arena:\n",
+             (int)h1.pid);
+    expect_in(r.out, want, "first heading");
+    snprintf(want, sizeof(want), "\n\n==> pid %d <==\nQEMU legacy CPR "
+             "stream:\n", (int)h2.pid);
+    expect_in(r.out, want, "second heading");
+    assert_int_equal(count_in(r.out, "\nVerification: OK\n"), 2);
+    run_free(&r);
+    CPRDUMP(&r, NULL, "verify --pid '%d %d'", (int)h1.pid, (int)h2.pid);
+    expect_status(&r, 0, "--pid 'P1 P2'");
+    snprintf(want, sizeof(want), "pid %d: valid\npid %d: valid\n",
+             (int)h1.pid, (int)h2.pid);
+    assert_string_equal(r.out, want);
+    run_free(&r);
+    CPRDUMP(&r, NULL, "verify -q --pid %d,%d", (int)h1.pid, (int)h2.pid);
+    assert_string_equal(r.out, want);
+    run_free(&r);
+    CPRDUMP(&r, NULL, "verify -q --pid %d --pid %d", (int)h1.pid,
+            (int)h2.pid);
+    assert_string_equal(r.out, want);
+    run_free(&r);
+    CPRDUMP(&r, NULL, "check-live %d %d", (int)h1.pid, (int)h2.pid);
+    expect_status(&r, 0, "check-live P1 P2");
+    assert_int_equal(count_in(r.out, "Summary: "), 2);
+    run_free(&r);
+    CPRDUMP(&r, NULL, "diff --pid %d %d", (int)h1.pid, (int)h2.pid);
+    expect_status(&r, 1, "diff --pid A B");
+    expect_in(r.out, "  ~ format: arena -> legacy\n", "diff --pid");
+    run_free(&r);
+    holder_cmd(&h2, "close ram0");
+    CPRDUMP(&r, NULL, "check-live %d %d", (int)h1.pid, (int)h2.pid);
+    expect_status(&r, 1, "check-live: one mismatch");
+    run_free(&r);
+    holder_stop(&h1);
+    holder_stop(&h2);
+
+    /* verify a b; a third that is corrupt; one missing: the worst. */
+    small_arena("m1.cprs", 0x8000000, false, a, sizeof(a));
+    CPRDUMP(&r, NULL, "verify '%s' '%s'", a, a);
+    expect_status(&r, 0, "verify a a");
+    assert_int_equal(count_in(r.out, ": valid\n"), 2);
+    run_free(&r);
+    x = th_read_file(a, &len);
+    x[len - 1] ^= 1;
+    write_tmp("m2.cprs", x, len, bad, sizeof(bad));
+    free(x);
+    CPRDUMP(&r, NULL, "verify '%s' '%s'", a, bad);
+    expect_status(&r, 2, "verify valid corrupt");
+    expect_in(r.out, ": valid\n", "the valid one");
+    expect_in(r.out, ": invalid: ", "the corrupt one");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "show '%s' /nonexistent '%s'", a, bad);
+    expect_status(&r, 1, "show with a missing source");
+    assert_int_equal(count_in(r.out, "==> "), 2);
+    expect_in(r.out, "Verification: FAILED", "the corrupt one shown");
+    expect_in(r.err, "cannot open /nonexistent", "the missing one");
+    run_free(&r);
+}
+
+/* list: every holder, one line each, and nobody's data consumed. */
+static void test_list(void **state)
+{
+    char want[256], line[128];
+    long long pos;
+    Holder h1, h2;
+    Run r;
+
+    (void)state;
+    holder_start(&h1, "");
+    holder_start(&h2, "--legacy");
+    holder_cmd(&h2, "pipe");
+    pos = fd_pos(h1.pid, h1.state_fd);
+    CPRDUMP(&r, NULL, "list");
+    expect_in(r.out, "    PID   FD FORMAT MODE              BYTES   FDS   "
+              "RAM  DEV VERDICT     COMMAND\n", "list heading");
+    snprintf(want, sizeof(want), "%7d %4d arena  cpr-exec     ",
+             (int)h1.pid, h1.state_fd);
+    expect_in(r.out, want, "list: the arena holder");
+    expect_in(r.out, "     7     6    1 valid       ", "arena counts");
+    snprintf(want, sizeof(want), "%7d %4d legacy cpr-exec     ",
+             (int)h2.pid, h2.state_fd);
+    expect_in(r.out, want, "list: the legacy holder");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "list --json");
+    snprintf(want, sizeof(want), "\"pid\": %d,", (int)h2.pid);
+    expect_in(r.out, want, "list --json");
+    expect_in(r.out, "\"found-by\": \"environment\"", "list --json");
+    run_free(&r);
+    /* Nothing moved, nothing taken. */
+    assert_int_equal(fd_pos(h1.pid, h1.state_fd), pos);
+    holder_ask(&h2, "pending", line, sizeof(line));
+    assert_string_equal(line, "OK 37 37\n");
+    CPRDUMP(&r, NULL, "list extra");
+    expect_failure(&r, 1, "list takes no operand", "list operand");
+    run_free(&r);
+    holder_stop(&h1);
+    holder_stop(&h2);
+}
+
+/* Selectors: only the parts asked for, in the order of a full report. */
+static void test_selectors(void **state)
+{
+    char vec[4096], cap[4096];
+    Run r;
+
+    (void)state;
+    snprintf(vec, sizeof(vec), "%s/qemu-q35-memfd.cprs", th_vectors_dir());
+    snprintf(cap, sizeof(cap), "%s/qemu-10.2/a-q35-memfd/capture.bin",
+             th_data_dir());
+    CPRDUMP(&r, NULL, "--fds '%s'", vec);
+    expect_status(&r, 0, "--fds");
+    assert_true(!strncmp(r.out, "\nfd records: 6\n", 15));
+    assert_null(strstr(r.out, "CPR State Arena:"));
+    assert_null(strstr(r.out, "RAM blocks:"));
+    expect_in(r.out, "\nVerification: OK\n", "--fds verdict");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "show --ram --header '%s'", vec);
+    assert_true(!strncmp(r.out, "CPR State Arena:\n", 17));
+    expect_in(r.out, "\nRAM blocks: 6\n", "--ram");
+    assert_null(strstr(r.out, "Section directory"));
+    assert_null(strstr(r.out, "fd records"));
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--sections --devices '%s'", vec);
+    expect_in(r.out, "Section directory: ", "--sections");
+    expect_in(r.out, "vfio devices: 0\n\nDevice state: 0\n", "--devices");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--sections --ram '%s'", cap);
+    expect_status(&r, 0, "selectors on a stream");
+    expect_in(r.out, "Section directory: none (a QCPR stream has no "
+              "sections)\n", "stream sections");
+    expect_in(r.out, "RAM blocks: none (a QCPR stream carries no RAM "
+              "block maps)\n", "stream ram");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--hex --fds '%s'", vec);
+    expect_failure(&r, 1, "--hex shows every byte", "--hex --fds");
+    run_free(&r);
+}
+
+/*
+ * Exit codes have one meaning per family, and options that do not apply
+ * are refused (they were ignored, and usage errors of diff and
+ * check-live exited 1: "different", "mismatch").
+ */
+static void test_usage(void **state)
+{
+    char vec[4096];
+    Run r;
+
+    (void)state;
+    snprintf(vec, sizeof(vec), "%s/qemu-q35-memfd.cprs", th_vectors_dir());
+    CPRDUMP(&r, NULL, "show --to arena '%s'", vec);
+    expect_failure(&r, 1, "show does not take --to", "show --to");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "verify --hex '%s'", vec);
+    expect_failure(&r, 1, "verify does not take --hex", "verify --hex");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "diff --hex '%s' '%s'", vec, vec);
+    expect_failure(&r, 2, "diff does not take --hex", "diff --hex");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "diff --bogus '%s' '%s'", vec, vec);
+    expect_failure(&r, 2, "Try 'cprdump --help'", "diff --bogus");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "check-live --bogus 1");
+    expect_failure(&r, 2, "Try 'cprdump --help'", "check-live --bogus");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "check-live --records-only 1");
+    expect_failure(&r, 2, "check-live does not take --records-only",
+                   "check-live --records-only");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "check-live not-a-pid");
+    expect_failure(&r, 2, "not a process id", "check-live not-a-pid");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "convert --to arena --mode exec '%s' x", vec);
+    expect_failure(&r, 1, "apply to --to legacy", "convert --mode");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "list --fds");
+    expect_failure(&r, 1, "list does not take --fds", "list --fds");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--max-size 1K '%s'", vec);
+    expect_failure(&r, 2, "over the limit", "--max-size");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "--max-size lots '%s'", vec);
+    expect_failure(&r, 1, "not a size", "--max-size lots");
+    run_free(&r);
+}
+
+/* @word as roff writes it: every '-' is "\-". */
+static void roff_dashes(char *buf, size_t size, const char *word)
+{
+    size_t o = 0;
+
+    for (; *word && o + 3 < size; word++) {
+        if (*word == '-') {
+            buf[o++] = '\\';
+        }
+        buf[o++] = *word;
+    }
+    buf[o] = '\0';
+}
+
+/*
+ * --help, the man page and the bash completion name the same subcommands
+ * and options.
+ */
+static void test_docs(void **state)
+{
+    char path[4096], word[64], roff[160];
+    const char *p, *q;
+    uint8_t *man, *comp;
+    size_t len, n, checked = 0;
+    Run r;
+
+    (void)state;
+    CPRDUMP(&r, NULL, "--help");
+    expect_status(&r, 0, "--help");
+    snprintf(path, sizeof(path), "%s/../../tools/cprdump.1", th_data_dir());
+    man = th_read_file(path, &len);
+    man = realloc(man, len + 1);
+    man[len] = '\0';
+    snprintf(path, sizeof(path), "%s/../../tools/cprdump.bash-completion",
+             th_data_dir());
+    comp = th_read_file(path, &len);
+    comp = realloc(comp, len + 1);
+    comp[len] = '\0';
+    /* Every long option of --help, in roff ("\-\-name") and completion. */
+    for (p = r.out; (p = strstr(p, "--")) != NULL; p = q) {
+        for (q = p + 2; (*q >= 'a' && *q <= 'z') || *q == '-'; q++) {
+        }
+        n = (size_t)(q - p);
+        if (n <= 2 || n >= sizeof(word)) {
+            continue;
+        }
+        snprintf(word, sizeof(word), "%.*s", (int)n, p);
+        roff_dashes(roff, sizeof(roff), word);
+        if (!strstr((char *)man, roff)) {
+            fail_msg("cprdump.1 does not document %s", word);
+        }
+        if (strcmp(word, "--help") && strcmp(word, "--version") &&
+            !strstr((char *)comp, word)) {
+            fail_msg("the completion does not know %s", word);
+        }
+        checked++;
+    }
+    assert_true(checked > 20);
+    /* Every subcommand: ".B name" in the man page, a word of completion. */
+    p = strstr(r.out, "Commands:\n");
+    assert_non_null(p);
+    for (p = strchr(p, '\n') + 1; !strncmp(p, "  ", 2); p = q + 1) {
+        sscanf(p, "%63s", word);
+        memcpy(roff, ".B ", 3);
+        roff_dashes(roff + 3, sizeof(roff) - 4, word);
+        strcat(roff, "\n");
+        if (!strstr((char *)man, roff) || !strstr((char *)comp, word)) {
+            fail_msg("subcommand %s: not in cprdump.1 or the completion",
+                     word);
+        }
+        q = strchr(p, '\n');
+    }
+    free(man);
+    free(comp);
+    run_free(&r);
+}
+
+/*
+ * cprdump(1): a stream without the vfio subsection, or with its header
+ * only, comes back from an arena in the full form unless --vfio-form
+ * says which; then byte for byte.
+ */
+static void test_convert_forms(void **state)
+{
+    static const char *const forms[] = { "none", "stub" };
+    static const uint32_t values[] = {
+        CPRS_LEGACY_VFIO_NONE, CPRS_LEGACY_VFIO_STUB,
+    };
+    CprsFdInfo fi = CPRS_OPTS(CprsFdInfo, .name = "ram0", .fd = 11);
+    char in[4096], arena[4096], back[4096], name[32];
+    CprsLegacyOpts lo;
+    CprsLegacy *lg;
+    uint8_t *x, *y;
+    size_t xl, yl, i;
+    void *buf;
+    Run r;
+
+    (void)state;
+    snprintf(arena, sizeof(arena), "%s/forms.cprs", tmpdir);
+    snprintf(back, sizeof(back), "%s/forms.qcpr", tmpdir);
+    for (i = 0; i < 2; i++) {
+        lo = CPRS_OPTS(CprsLegacyOpts, .mode = CPRS_MODE_EXEC,
+                       .vfio_form = values[i]);
+        assert_int_equal(cprs_legacy_new(&lo, &lg), 0);
+        assert_int_equal(cprs_legacy_add_fd(lg, &fi, NULL), 0);
+        assert_int_equal(cprs_legacy_encode(lg, &lo, &buf, &xl), 0);
+        cprs_legacy_free(lg);
+        snprintf(name, sizeof(name), "form-%s.qcpr", forms[i]);
+        write_tmp(name, buf, xl, in, sizeof(in));
+        free(buf);
+        CPRDUMP(&r, NULL, "convert -q -f --to arena '%s' '%s'", in, arena);
+        expect_status(&r, 0, "to arena");
+        run_free(&r);
+        CPRDUMP(&r, NULL, "convert -q -f --to legacy '%s' '%s'", arena,
+                back);
+        expect_status(&r, 0, "back, full form");
+        run_free(&r);
+        x = th_read_file(in, &xl);
+        y = th_read_file(back, &yl);
+        assert_false(xl == yl && !memcmp(x, y, xl));
+        free(y);
+        CPRDUMP(&r, NULL, "convert -q -f --to legacy --vfio-form %s '%s' "
+                "'%s'", forms[i], arena, back);
+        expect_status(&r, 0, "back, --vfio-form");
+        run_free(&r);
+        y = th_read_file(back, &yl);
+        if (xl != yl || memcmp(x, y, xl)) {
+            fail_msg("--vfio-form %s: not byte-identical", forms[i]);
+        }
+        free(x);
+        free(y);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -1227,7 +1918,7 @@ static int teardown(void **state)
     return system(cmd) ? -1 : 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors_golden),
@@ -1242,7 +1933,21 @@ int main(void)
         cmocka_unit_test(test_permission),
         cmocka_unit_test(test_core_gcore),
         cmocka_unit_test(test_core_kernel),
+        cmocka_unit_test(test_not_ours),
+        cmocka_unit_test(test_bounded_pipe),
+        cmocka_unit_test(test_bounded_tail),
+        cmocka_unit_test(test_escapes),
+        cmocka_unit_test(test_multi),
+        cmocka_unit_test(test_list),
+        cmocka_unit_test(test_selectors),
+        cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_docs),
+        cmocka_unit_test(test_convert_forms),
     };
+
+    if (argc == 3 && !strcmp(argv[1], "--filter")) {
+        cmocka_set_test_filter(argv[2]);
+    }
 
     /* Helpers run with a clean environment: no inherited state fd. */
     unsetenv("QEMU_CPR_EXEC_STATE");

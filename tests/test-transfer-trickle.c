@@ -58,7 +58,7 @@ static void *relay_thread(void *arg)
     union {
         char buf[CMSG_SPACE(SCM_MAX * sizeof(int))];
         struct cmsghdr align;
-    } in, out;
+    } in;
     struct msghdr msg;
     struct cmsghdr *c;
     struct iovec iov;
@@ -89,20 +89,8 @@ static void *relay_thread(void *arg)
         if (r->bytes < r->slow) {
             nanosleep(&pause, NULL);
         }
-        msg.msg_control = NULL;
-        msg.msg_controllen = 0;
-        if (nfds) {
-            memset(&out, 0, sizeof(out));
-            msg.msg_control = out.buf;
-            msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-            c = CMSG_FIRSTHDR(&msg);
-            c->cmsg_level = SOL_SOCKET;
-            c->cmsg_type = SCM_RIGHTS;
-            c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-            memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-        }
-        msg.msg_flags = 0;
-        n = sendmsg(r->to, &msg, MSG_NOSIGNAL);
+        /* Forwarded with the library's one sender. */
+        n = cprs_send_with_fds(r->to, &byte, 1, fds, (uint32_t)nfds) ? -1 : 1;
         for (k = 0; k < nfds; k++) {
             close(fds[k]);
         }
@@ -196,12 +184,55 @@ static void test_short_channel(void **state)
     close(sv[1]);
 }
 
+/*
+ * Credentials on every message (the receiver's caller set SO_PASSCRED):
+ * foreign control messages are ignored, by the arena's receiver as by
+ * QEMU's stream's (one policy, spec 11.2 step 4, L8.1).
+ */
+static void passcred(uint32_t flags)
+{
+    CprsDiag d = CPRS_OPTS(CprsDiag);
+    CprsState *s, *ld = NULL;
+    pthread_t ts;
+    Sender sd;
+    int sv[2], ram, on = 1, before = th_count_fds();
+
+    ram = memfd_create("ram0", MFD_CLOEXEC);
+    assert_true(ram >= 0);
+    assert_int_equal(cprs_state_new(&s), 0);
+    assert_int_equal(cprs_state_save_fd(s, "ram0", 0, ram), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+                     0);
+    assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on,
+                                sizeof(on)), 0);
+    sd = (Sender) { s, sv[0], flags, -1 };
+    assert_int_equal(pthread_create(&ts, NULL, send_thread, &sd), 0);
+    assert_int_equal(cprs_state_load_transfer(sv[1], NULL, &d, &ld), 0);
+    pthread_join(ts, NULL);
+    assert_int_equal(sd.ret, 0);
+    assert_int_equal(cprs_state_fd_count(ld), 1);
+    cprs_state_close_fds(ld);
+    cprs_state_free(ld);
+    cprs_state_free(s);
+    close(sv[1]);
+    close(ram);
+    assert_int_equal(th_count_fds(), before);
+}
+
+static void test_passcred(void **state)
+{
+    (void)state;
+    passcred(0);
+    passcred(CPRS_SAVE_F_LEGACY);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena_trickle),
         cmocka_unit_test(test_legacy_trickle),
         cmocka_unit_test(test_short_channel),
+        cmocka_unit_test(test_passcred),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

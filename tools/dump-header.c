@@ -4,23 +4,8 @@
  * directory, laid out like readelf -h / -S.
  */
 #include <inttypes.h>
-#include <time.h>
 
-#include "cprdump.h"
-
-void time_str(char *buf, size_t size, uint64_t ns)
-{
-    time_t sec = (time_t)(ns / 1000000000u);
-    struct tm tm;
-    char date[32];
-
-    if (!ns || !gmtime_r(&sec, &tm)) {
-        snprintf(buf, size, "unknown");
-        return;
-    }
-    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, size, "%s.%09" PRIu64 "Z", date, ns % 1000000000u);
-}
+#include "render.h"
 
 void dump_header(Dump *d, CprsReader *r)
 {
@@ -42,7 +27,7 @@ void dump_header(Dump *d, CprsReader *r)
     time_str(when, sizeof(when), ai.created_ns);
     fprintf(d->out, "  Created:              %s\n", when);
     fprintf(d->out, "  Writer pid:           %u\n", ai.writer_pid);
-    fprintf(d->out, "  Producer:             %s\n", ai.producer);
+    fprintf(d->out, "  Producer:             %s\n", tx(ai.producer));
     fprintf(d->out, "  Build ID:             ");
     if (!ai.build_id_size) {
         fprintf(d->out, "none");

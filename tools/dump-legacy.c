@@ -8,21 +8,7 @@
  */
 #include <inttypes.h>
 
-#include "cprdump.h"
-
-const char *legacy_form_name(uint32_t form)
-{
-    switch (form) {
-    case CPRS_LEGACY_VFIO_FULL:
-        return "full";
-    case CPRS_LEGACY_VFIO_STUB:
-        return "stub";
-    case CPRS_LEGACY_VFIO_NONE:
-        return "none";
-    default:
-        return "unknown";
-    }
-}
+#include "render.h"
 
 static const char *form_text(uint32_t form)
 {
@@ -54,30 +40,26 @@ static void dump_legacy_warnings(Dump *d, const CprsLegacy *lg)
     }
 }
 
-void dump_legacy(Dump *d, const Source *s)
+static void legacy_properties(Dump *d, const CprsLegacyInfo *li)
 {
-    CprsLegacyInfo li = CPRS_OPTS(CprsLegacyInfo);
-    const CprsLegacy *lg = s->legacy;
-    CprsVfioDeviceInfo vi;
-    CprsFdInfo fi;
-    const char *mode;
-    uint64_t off;
-    uint32_t i, n;
-    char fd[16];
-
-    cprs_legacy_get_info(lg, &li);
-    mode = cprs_mode_name(li.mode);
     fprintf(d->out, "QEMU legacy CPR stream:\n");
     fprintf(d->out, "  Magic:                \"QCPR\", version 1\n");
-    fprintf(d->out, "  Stream size:          %" PRIu64 " bytes\n", li.size);
-    fprintf(d->out, "  Trailing bytes:       %" PRIu64 "\n", li.trailing);
-    fprintf(d->out, "  Mode:                 %s\n", mode ? mode : "unknown");
-    fprintf(d->out, "  vfio subsection:      %s\n", form_text(li.vfio_form));
+    fprintf(d->out, "  Stream size:          %" PRIu64 " bytes\n", li->size);
+    fprintf(d->out, "  Trailing bytes:       %" PRIu64 "\n", li->trailing);
+    fprintf(d->out, "  Mode:                 %s\n", mode_name(li->mode));
+    fprintf(d->out, "  vfio subsection:      %s\n", form_text(li->vfio_form));
     fprintf(d->out, "  Decoded:              %s\n",
-            li.flags & CPRS_LEGACY_F_LENIENT ?
+            li->flags & CPRS_LEGACY_F_LENIENT ?
             "leniently (what QEMU accepts)" : "strictly");
+}
 
-    n = cprs_legacy_fd_count(lg);
+static void legacy_fds(Dump *d, const CprsLegacy *lg, uint32_t mode)
+{
+    uint32_t i, n = cprs_legacy_fd_count(lg);
+    CprsFdInfo fi;
+    uint64_t off;
+    char fd[16];
+
     fprintf(d->out, "\nfd records: %u\n", n);
     if (n) {
         fprintf(d->out, "  [  Nr] Offset     Slot    Fd          Id Name\n");
@@ -94,14 +76,20 @@ void dump_legacy(Dump *d, const Source *s)
             snprintf(fd, sizeof(fd), "%d", fi.fd);
         }
         fprintf(d->out, "  [%4u] 0x%08" PRIx64 " %4u %5s %11d %s\n", i, off,
-                fi.slot, fd, fi.id, fi.name);
+                fi.slot, fd, fi.id, txn(fi.name, fi.name_len));
     }
-    if (n && li.mode == CPRS_MODE_TRANSFER) {
+    if (n && mode == CPRS_MODE_TRANSFER) {
         fprintf(d->out, "  Fd -: cpr-transfer, the fd travels by "
                 "SCM_RIGHTS with the record's 0x20 byte\n");
     }
+}
 
-    n = cprs_legacy_vfio_count(lg);
+static void legacy_vfio(Dump *d, const CprsLegacy *lg)
+{
+    uint32_t i, n = cprs_legacy_vfio_count(lg);
+    CprsVfioDeviceInfo vi;
+    uint64_t off;
+
     fprintf(d->out, "\nvfio devices: %u\n", n);
     if (n) {
         fprintf(d->out, "  [  Nr] Offset           Devid    IOAS    HWPT "
@@ -114,7 +102,37 @@ void dump_legacy(Dump *d, const Source *s)
             continue;
         }
         fprintf(d->out, "  [%4u] 0x%08" PRIx64 " %11d %7u %7u %s\n", i, off,
-                vi.devid, vi.ioas_id, vi.hwpt_id, vi.name);
+                vi.devid, vi.ioas_id, vi.hwpt_id,
+                txn(vi.name, vi.name_len));
     }
-    dump_legacy_warnings(d, lg);
+}
+
+void dump_legacy(Dump *d, const Source *s, uint32_t select)
+{
+    CprsLegacyInfo li = CPRS_OPTS(CprsLegacyInfo);
+    const CprsLegacy *lg = s->legacy;
+    uint32_t want = select ? select : OPT_SELECTORS;
+
+    cprs_legacy_get_info(lg, &li);
+    if (want & OPT_HEADER) {
+        legacy_properties(d, &li);
+    }
+    /* Asked for by name, the parts a stream has not are said so. */
+    if (select & OPT_SECTIONS) {
+        fprintf(d->out, "\nSection directory: none (a QCPR stream has no "
+                "sections)\n");
+    }
+    if (want & OPT_FDS) {
+        legacy_fds(d, lg, li.mode);
+    }
+    if (select & OPT_RAM) {
+        fprintf(d->out, "\nRAM blocks: none (a QCPR stream carries no RAM "
+                "block maps)\n");
+    }
+    if (want & OPT_DEVICES) {
+        legacy_vfio(d, lg);
+    }
+    if (want & OPT_HEADER) {
+        dump_legacy_warnings(d, lg);
+    }
 }

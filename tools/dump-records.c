@@ -6,10 +6,10 @@
  */
 #include <inttypes.h>
 
-#include "cprdump.h"
+#include "render.h"
 
-void dump_record_error(Dump *d, CprsReader *r, const char *what,
-                       uint32_t index, int err)
+static void record_error(Dump *d, CprsReader *r, const char *what,
+                         uint32_t index, int err)
 {
     const CprsDiag *diag = cprs_reader_last_diag(r);
     char text[256] = "";
@@ -23,11 +23,14 @@ void dump_record_error(Dump *d, CprsReader *r, const char *what,
     d->errors++;
 }
 
-void fd_flags_str(char *buf, size_t size, uint32_t flags)
+/* A table's title with its row count, and its column heads if any row. */
+static bool table(Dump *d, const char *title, uint32_t n, const char *heads)
 {
-    snprintf(buf, size, "%c%c%s", flags & CPRS_FD_F_IDENTITY ? 'I' : '-',
-             flags & CPRS_FD_F_SEALS ? 'S' : '-',
-             flags & ~CPRS_FD_F_KNOWN ? "?" : "");
+    fprintf(d->out, "\n%s: %u\n", title, n);
+    if (n) {
+        fprintf(d->out, "  [  Nr] %s\n", heads);
+    }
+    return n;
 }
 
 void dump_fds(Dump *d, CprsReader *r)
@@ -38,17 +41,15 @@ void dump_fds(Dump *d, CprsReader *r)
     char flags[8];
     int ret;
 
-    fprintf(d->out, "\nfd records: %u\n", n);
-    if (!n) {
+    if (!table(d, "fd records", n, "Slot    Fd          Id Kind            "
+               "Flg Seals Dev        Inode      Mode         Size Name")) {
         return;
     }
-    fprintf(d->out, "  [  Nr] Slot    Fd          Id Kind            Flg"
-            " Seals Dev        Inode      Mode         Size Name\n");
     for (i = 0; i < n; i++) {
         fi = CPRS_OPTS(CprsFdInfo);
         ret = cprs_reader_fd_get(r, i, &fi);
         if (ret) {
-            dump_record_error(d, r, "fd record", i, ret);
+            record_error(d, r, "fd record", i, ret);
             continue;
         }
         kind = cprs_fd_kind_name(fi.kind);
@@ -71,20 +72,9 @@ void dump_fds(Dump *d, CprsReader *r)
         } else {
             fprintf(d->out, "-          -          -                 - ");
         }
-        fprintf(d->out, "%s\n", fi.name);
+        fprintf(d->out, "%s\n", txn(fi.name, fi.name_len));
     }
     fprintf(d->out, "  Flg: I identity recorded, S seals recorded\n");
-}
-
-void ram_flags_str(char *buf, size_t size, uint32_t flags)
-{
-    snprintf(buf, size, "%c%c%c%c%c%s",
-             flags & CPRS_RAM_F_SHARED ? 's' : '-',
-             flags & CPRS_RAM_F_RESIZEABLE ? 'r' : '-',
-             flags & CPRS_RAM_F_PREALLOC ? 'p' : '-',
-             flags & CPRS_RAM_F_NORESERVE ? 'n' : '-',
-             flags & CPRS_RAM_F_READONLY ? 'o' : '-',
-             flags & ~CPRS_RAM_F_KNOWN ? "?" : "");
 }
 
 void dump_ramblocks(Dump *d, CprsReader *r)
@@ -95,17 +85,15 @@ void dump_ramblocks(Dump *d, CprsReader *r)
     char flags[8], fd[16];
     int ret;
 
-    fprintf(d->out, "\nRAM blocks: %u\n", n);
-    if (!n) {
+    if (!table(d, "RAM blocks", n, "  Fd Flags  FdOffset     Used         "
+               "Max          PageSize Align    Idstr")) {
         return;
     }
-    fprintf(d->out, "  [  Nr]   Fd Flags  FdOffset     Used         Max"
-            "          PageSize Align    Idstr\n");
     for (i = 0; i < n; i++) {
         bi = CPRS_OPTS(CprsRamBlockInfo);
         ret = cprs_reader_ramblock_get(r, i, &bi);
         if (ret) {
-            dump_record_error(d, r, "RAM block", i, ret);
+            record_error(d, r, "RAM block", i, ret);
             continue;
         }
         ram_flags_str(flags, sizeof(flags), bi.flags);
@@ -117,11 +105,11 @@ void dump_ramblocks(Dump *d, CprsReader *r)
         fprintf(d->out, "  [%4u] %4s %-6s 0x%-10" PRIx64 " 0x%-10" PRIx64
                 " 0x%-10" PRIx64 " 0x%-6" PRIx64 " 0x%-6" PRIx64 " %s\n", i,
                 fd, flags, bi.fd_offset, bi.used_length, bi.max_length,
-                bi.page_size, bi.align, bi.idstr);
+                bi.page_size, bi.align, txn(bi.idstr, bi.idstr_len));
         for (k = 0; k < bi.range_count; k++) {
             ret = cprs_reader_gpa_range_get(r, i, k, &gr);
             if (ret) {
-                dump_record_error(d, r, "GPA range", k, ret);
+                record_error(d, r, "GPA range", k, ret);
                 continue;
             }
             fprintf(d->out, "           GPA 0x%016" PRIx64 "-0x%016" PRIx64
@@ -140,37 +128,31 @@ void dump_devices(Dump *d, CprsReader *r)
     CprsDevStateInfo di;
     int ret;
 
-    fprintf(d->out, "\nvfio devices: %u\n", n);
-    if (n) {
-        fprintf(d->out, "  [  Nr]       Devid    IOAS    HWPT Name\n");
-    }
+    table(d, "vfio devices", n, "      Devid    IOAS    HWPT Name");
     for (i = 0; i < n; i++) {
         vi = CPRS_OPTS(CprsVfioDeviceInfo);
         ret = cprs_reader_vfio_get(r, i, &vi);
         if (ret) {
-            dump_record_error(d, r, "vfio device", i, ret);
+            record_error(d, r, "vfio device", i, ret);
             continue;
         }
         fprintf(d->out, "  [%4u] %11d %7u %7u %s\n", i, vi.devid, vi.ioas_id,
-                vi.hwpt_id, vi.name);
+                vi.hwpt_id, txn(vi.name, vi.name_len));
     }
 
     n = cprs_reader_devstate_count(r);
-    fprintf(d->out, "\nDevice state: %u\n", n);
-    if (n) {
-        fprintf(d->out, "  [  Nr]   Instance    Version Comp       Stored"
-                "          Raw Name\n");
-    }
+    table(d, "Device state", n, "  Instance    Version Comp       Stored"
+          "          Raw Name");
     for (i = 0; i < n; i++) {
         di = CPRS_OPTS(CprsDevStateInfo);
         ret = cprs_reader_devstate_get(r, i, &di);
         if (ret) {
-            dump_record_error(d, r, "device state", i, ret);
+            record_error(d, r, "device state", i, ret);
             continue;
         }
         fprintf(d->out, "  [%4u] %10u %10u %-4s %12" PRIu64 " %12" PRIu64
                 " %s\n", i, di.instance_id, di.version_id,
                 di.flags & CPRS_DEVSTATE_F_ZSTD ? "zstd" : "-",
-                di.stored_size, di.raw_size, di.name);
+                di.stored_size, di.raw_size, txn(di.name, di.name_len));
     }
 }

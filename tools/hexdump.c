@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cprdump.h"
+#include "render.h"
 
 typedef struct Ann {
     uint64_t off;

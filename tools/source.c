@@ -22,75 +22,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cprdump.h"
-
-/* Parse "/proc/PID/fd/N"; false if @path is not of that form. */
-static bool parse_proc_fd(const char *path, int *ret_pid, int *ret_fd)
-{
-    char tail;
-    int pid, fd;
-
-    if (sscanf(path, "/proc/%d/fd/%d%c", &pid, &fd, &tail) != 2 ||
-        pid <= 0 || fd < 0) {
-        return false;
-    }
-    *ret_pid = pid;
-    *ret_fd = fd;
-    return true;
-}
-
-void report_io_error(const char *path, int err)
-{
-    char dir[64];
-    int pid = 0, fd = -1;
-
-    if (parse_proc_fd(path, &pid, &fd) ||
-        sscanf(path, "/proc/%d/", &pid) == 1) {
-        if (err == -EACCES || err == -EPERM) {
-            cprdump_err("cannot open %s: permission denied — you need "
-                        "ptrace access to %d: run as the same user, or "
-                        "with CAP_SYS_PTRACE (e.g. sudo)", path, pid);
-            return;
-        }
-        snprintf(dir, sizeof(dir), "/proc/%d", pid);
-        if (err == -ENOENT && access(dir, F_OK)) {
-            cprdump_err("cannot open %s: there is no process %d (has it "
-                        "exited?)", path, pid);
-            return;
-        }
-        if (err == -ENOENT) {
-            cprdump_err("cannot open %s: process %d has no fd %d (QEMU "
-                        "closes its state fd once migrate-incoming "
-                        "starts; try --pid %d)", path, pid, fd, pid);
-            return;
-        }
-        if (err == -ENXIO) {
-            cprdump_err("cannot open %s: it is a socket, which cannot be "
-                        "opened through /proc", path);
-            return;
-        }
-    }
-    switch (err) {
-    case -EACCES:
-    case -EPERM:
-        cprdump_err("cannot open %s: permission denied — you need read "
-                    "permission on it", path);
-        break;
-    case -ENOENT:
-        cprdump_err("cannot open %s: no such file or directory", path);
-        break;
-    case -EISDIR:
-        cprdump_err("%s is a directory: give the state file itself", path);
-        break;
-    case -E2BIG:
-        cprdump_err("%s: larger than any CPR state (%" PRIu64 " bytes at "
-                    "most)", path, (uint64_t)CPRS_MAX_ARENA_SIZE);
-        break;
-    default:
-        cprdump_err("%s: %s", path, strerror(-err));
-        break;
-    }
-}
+#include "cprs-le.h"
+#include "proc.h"
+#include "source.h"
 
 /* Bytes read from an input so far. */
 typedef struct Input {
@@ -99,38 +33,38 @@ typedef struct Input {
     size_t cap;
     bool seekable;          /* pread() works: the fd's offset is left alone */
     bool eof;
+    uint64_t file_size;     /* a regular file's size, or 0 */
 } Input;
 
 /*
- * Read @fd until EOF or until @upto bytes are in: pread() from offset 0
- * while it works, read() on a pipe.  More than @max bytes is -E2BIG.
- * @hint, when known (a file's size), sizes the buffer at once.
+ * Read @fd until EOF or until @upto bytes are in, and never past @upto:
+ * pread() from offset 0 while it works, read() on a pipe.  The buffer
+ * grows as bytes arrive (at most twice what came), or at once to a
+ * regular file's size: a number from the input never sizes an
+ * allocation by itself.  @upto over @max is -E2BIG before any read.
  */
-static int input_read(int fd, Input *in, uint64_t upto, uint64_t max,
-                      uint64_t hint)
+static int input_read(int fd, Input *in, uint64_t upto, uint64_t max)
 {
+    uint64_t ncap;
     uint8_t *nbuf;
-    size_t ncap;
     ssize_t n;
 
+    if (upto > max || upto > SIZE_MAX) {
+        return -E2BIG;
+    }
     while (!in->eof && in->len < upto) {
         if (in->len == in->cap) {
-            if (in->cap > max) {
-                return -E2BIG;
+            ncap = in->cap ? 2 * (uint64_t)in->cap : 4096;
+            if (in->file_size > in->cap && in->file_size < ncap * 16) {
+                ncap = in->file_size;
             }
-            ncap = in->cap ? in->cap * 2 : 65536;
-            if (hint > in->cap && hint <= max) {
-                ncap = (size_t)hint + 1;
-            }
-            if (ncap > max + 1) {
-                ncap = (size_t)max + 1;
-            }
-            nbuf = realloc(in->buf, ncap);
+            ncap = ncap > upto ? upto : ncap;
+            nbuf = realloc(in->buf, (size_t)ncap);
             if (!nbuf) {
                 return -ENOMEM;
             }
             in->buf = nbuf;
-            in->cap = ncap;
+            in->cap = (size_t)ncap;
         }
         if (in->seekable) {
             n = pread(fd, in->buf + in->len, in->cap - in->len,
@@ -153,7 +87,7 @@ static int input_read(int fd, Input *in, uint64_t upto, uint64_t max,
         }
         in->len += (size_t)n;
     }
-    return in->len > max ? -E2BIG : 0;
+    return 0;
 }
 
 /* Read exactly @len bytes at @off. */
@@ -229,11 +163,11 @@ static int load_core(Source *src, int fd, const uint8_t *buf, size_t size,
     }
     how = cs->found_by == CORE_FOUND_NT_FILE ? "through NT_FILE" :
           "by scanning the dumped memory";
-    cprdump_note(o, "%s: ELF core: %s found %s at 0x%" PRIx64 "%s%s%s, %"
+    cprdump_note("%s: ELF core: %s found %s at 0x%" PRIx64 "%s%s%s, %"
                  PRIu64 " bytes at core offset 0x%" PRIx64, src->label,
                  cs->format == CPRS_DETECT_ARENA ? "arena" : "QCPR stream",
                  how, cs->vaddr, cs->map_name[0] ? " (in " : "",
-                 cs->map_name, cs->map_name[0] ? ")" : "", cs->size,
+                 tx(cs->map_name), cs->map_name[0] ? ")" : "", cs->size,
                  cs->file_offset);
     if (cs->flags & CORE_STATE_F_TRUNCATED) {
         cprdump_err("%s: the core holds only %" PRIu64 " of the arena's %"
@@ -241,7 +175,7 @@ static int load_core(Source *src, int fd, const uint8_t *buf, size_t size,
                     cs->declared_size);
     }
     if (cs->flags & CORE_STATE_F_BAD_NT_FILE) {
-        cprdump_note(o, "%s: its NT_FILE note is malformed; part of it "
+        cprdump_note("%s: its NT_FILE note is malformed; part of it "
                      "was ignored", src->label);
     }
     src->from_core = true;
@@ -272,6 +206,7 @@ static int decode(Source *src, const Options *o)
 {
     CprsLegacyOpts lo = CPRS_OPTS(CprsLegacyOpts,
                                   .flags = CPRS_LEGACY_F_ALL_FORMS);
+    CprsReaderOpts ro = CPRS_OPTS(CprsReaderOpts);
     CprsDiag diag = CPRS_OPTS(CprsDiag);
     char first[64] = "";
     size_t i;
@@ -280,7 +215,8 @@ static int decode(Source *src, const Options *o)
     src->diag = CPRS_OPTS(CprsDiag);
     src->format = cprs_detect(src->bytes, src->size);
     if (src->format == CPRS_DETECT_ARENA) {
-        ret = cprs_reader_open_buffer(src->bytes, src->size, NULL,
+        ro.max_arena_size = o->max_size;
+        ret = cprs_reader_open_buffer(src->bytes, src->size, &ro,
                                       &src->diag, &src->reader);
         src->err = ret;
         return 0;
@@ -320,81 +256,151 @@ static int decode(Source *src, const Options *o)
     return -EBADMSG;
 }
 
-/* Refuse what reading could disturb: another process's pipe or socket. */
-static int check_proc_target(const Source *src)
+/*
+ * An arena: its header, then exactly the arena_size that a header with a
+ * valid checksum announces, within --max-size; nothing past it (spec 3.6:
+ * trailing bytes are not part of the arena).  A header that does not
+ * check out stops the reading: the reader reports why.
+ */
+static int read_arena(int fd, Input *in, uint64_t max)
 {
-    struct stat st;
+    const CprsWireHeader *h;
+    uint64_t arena_size;
+    uint32_t hsize, crc;
+    uint8_t head[CPRS_MAX_HEADER_SIZE];
+    int ret;
 
-    if (src->origin != SRC_PROC_FD && src->origin != SRC_PID) {
+    ret = input_read(fd, in, CPRS_HEADER_V1_SIZE, max);
+    if (ret || in->len < CPRS_HEADER_V1_SIZE) {
+        return ret;
+    }
+    h = (const CprsWireHeader *)in->buf;
+    hsize = cprs_le32_get(&h->header_size);
+    if (hsize < CPRS_HEADER_V1_SIZE || hsize > CPRS_MAX_HEADER_SIZE ||
+        (hsize & (CPRS_ALIGN - 1))) {
         return 0;
     }
-    if (src->pid == (int)getpid()) {
+    ret = input_read(fd, in, hsize, max);
+    if (ret || in->len < hsize) {
+        return ret;
+    }
+    /* spec 3.9: the header checksum, before its size is believed. */
+    memcpy(head, in->buf, hsize);
+    h = (const CprsWireHeader *)head;
+    crc = cprs_le32_get(&h->header_crc32c);
+    memset(head + offsetof(CprsWireHeader, header_crc32c), 0, 4);
+    arena_size = cprs_le64_get(&h->arena_size);
+    if (cprs_crc32c(0, head, hsize) != crc || arena_size < hsize ||
+        arena_size > CPRS_MAX_ARENA_SIZE || arena_size > max) {
         return 0;
     }
-    /* stat() follows the magic link without opening anything. */
-    if (stat(src->path, &st) < 0) {
-        return -errno;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        cprdump_err("%s is not a regular file or memfd: cprdump reads only "
-                    "those from another process (reading its pipe or "
-                    "socket would take the data from it)", src->path);
-        return -EINVAL;
-    }
-    return 0;
+    return input_read(fd, in, arena_size, max);
 }
 
 /*
- * Read the state from @fd, deciding on its first bytes: an ELF core is
- * located in place (it may be many gigabytes); something that is no state
- * is refused before it is read whole; a state is read whole, up to the
- * limit of its format.
+ * A legacy stream has no length: it ends where its grammar ends.  Decode
+ * a doubling prefix until the verdict no longer depends on what follows
+ * (inspect_legacy_more()), then read at most LEGACY_PEEK bytes more to
+ * show what trails it.  An endless input after the magic stops there.
+ */
+#define LEGACY_PEEK 65536u
+
+static int read_legacy(int fd, Input *in, uint64_t max)
+{
+    CprsLegacyOpts lo = CPRS_OPTS(CprsLegacyOpts,
+                                  .flags = CPRS_LEGACY_F_LENIENT |
+                                           CPRS_LEGACY_F_ALL_FORMS);
+    CprsLegacyInfo li = CPRS_OPTS(CprsLegacyInfo);
+    CprsDiag diag = CPRS_OPTS(CprsDiag);
+    uint64_t want = 256;
+    CprsLegacy *lg;
+    int ret, dret;
+
+    if (max > CPRS_LEGACY_MAX_SIZE) {
+        max = CPRS_LEGACY_MAX_SIZE;
+    }
+    for (;;) {
+        ret = input_read(fd, in, want < max ? want : max, max);
+        if (ret) {
+            return ret;
+        }
+        li.size = 0;
+        dret = cprs_legacy_decode(in->buf, in->len, &lo, &diag, &lg);
+        if (!dret) {
+            cprs_legacy_get_info(lg, &li);
+            cprs_legacy_free(lg);
+        }
+        if (dret == -ENOMEM) {
+            return dret;
+        }
+        if (in->eof || in->len >= max ||
+            !inspect_legacy_more(dret, &diag, li.size, in->len)) {
+            break;
+        }
+        want = 2 * (uint64_t)in->len;
+    }
+    if (dret || in->eof) {
+        return 0;
+    }
+    want = li.size + LEGACY_PEEK;
+    return input_read(fd, in, want < max ? want : max, max);
+}
+
+/* An ELF core on a pipe: as many bytes as its headers say it has. */
+static int read_core(int fd, Input *in, uint64_t max)
+{
+    uint64_t need = in->len;
+    int ret;
+
+    for (;;) {
+        ret = core_extent(in->buf, in->len, &need);
+        if (ret || need <= in->len || in->eof) {
+            return ret;
+        }
+        ret = input_read(fd, in, need, max);
+        if (ret) {
+            return ret;
+        }
+    }
+}
+
+/*
+ * Read the state from @fd, deciding on its first bytes: an ELF core in a
+ * file is located in place (it may be many gigabytes); anything else is
+ * read as far as its own header or grammar says, within --max-size.
  */
 static int read_source(Source *src, int fd, const Options *o)
 {
     const char *what = src->origin == SRC_STDIN ? "standard input" :
                        src->path;
     Input in = { .seekable = true };
-    uint64_t max = CPRS_MAX_ARENA_SIZE, hint = 0;
     struct stat st;
-    int ret, kind;
+    int ret = 0;
 
-    ret = input_read(fd, &in, CPRS_MAGIC_SIZE, max, 0);
-    if (ret) {
-        free(in.buf);
-        report_io_error(what, ret);
-        return ret;
+    if (!fstat(fd, &st) && S_ISREG(st.st_mode)) {
+        in.file_size = (uint64_t)st.st_size;
     }
-    if (in.len >= 4 && !memcmp(in.buf, "\177ELF", 4)) {
+    ret = input_read(fd, &in, CPRS_MAGIC_SIZE, o->max_size);
+    if (!ret && in.len >= 4 && !memcmp(in.buf, "\177ELF", 4)) {
         if (in.seekable) {
             free(in.buf);
             return load_core(src, fd, NULL, 0, o);
         }
-        /* A core on a pipe: it has to be in memory. */
-        ret = input_read(fd, &in, UINT64_MAX, max, 0);
+        ret = read_core(fd, &in, o->max_size);
         if (!ret) {
             ret = load_core(src, -1, in.buf, in.len, o);
-        } else {
-            report_io_error(what, ret);
-        }
-        free(in.buf);
-        return ret;
-    }
-    kind = cprs_detect(in.buf, in.len);
-    if (kind == CPRS_DETECT_LEGACY) {
-        max = CPRS_LEGACY_MAX_SIZE;
-    }
-    if (kind != CPRS_DETECT_UNKNOWN) {
-        if (in.seekable && !fstat(fd, &st) && S_ISREG(st.st_mode)) {
-            hint = (uint64_t)st.st_size;
-        }
-        ret = hint > max ? -E2BIG : input_read(fd, &in, UINT64_MAX, max,
-                                               hint);
-        if (ret) {
             free(in.buf);
-            report_io_error(what, ret);
             return ret;
         }
+    } else if (!ret && cprs_detect(in.buf, in.len) == CPRS_DETECT_ARENA) {
+        ret = read_arena(fd, &in, o->max_size);
+    } else if (!ret && cprs_detect(in.buf, in.len) == CPRS_DETECT_LEGACY) {
+        ret = read_legacy(fd, &in, o->max_size);
+    }
+    if (ret) {
+        free(in.buf);
+        report_io_error(what, ret);
+        return ret;
     }
     /* decode() refuses what is neither, from these first bytes. */
     src->bytes = in.buf;
@@ -402,7 +408,44 @@ static int read_source(Source *src, int fd, const Options *o)
     return 0;
 }
 
-int source_load(const char *arg, const Options *o, Source *src)
+/*
+ * Open a path: never one that reading would take from someone.  The open
+ * does not wait (O_NONBLOCK: a FIFO without a writer), and what the fd
+ * turns out to be decides, whatever path led to it (/proc/PID/fd/N,
+ * /proc/PID/task/TID/fd/N, a symlink...): a pipe or a socket is refused.
+ * cprdump reads a pipe only as its own standard input ("-").
+ */
+static int open_source(const char *path, int *ret_fd)
+{
+    struct stat st;
+    int fd, ret;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        ret = -errno;
+        report_io_error(path, ret);
+        return ret;
+    }
+    if (fstat(fd, &st) < 0) {
+        ret = -errno;
+        close(fd);
+        report_io_error(path, ret);
+        return ret;
+    }
+    if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
+        close(fd);
+        cprdump_err("%s is a %s, not a regular file or memfd: cprdump does "
+                    "not read it (that would take the data from whoever "
+                    "it is meant for); to inspect a stream you own, pipe it "
+                    "to standard input: cprdump show - < ...", tx(path),
+                    S_ISFIFO(st.st_mode) ? "pipe" : "socket");
+        return -EINVAL;
+    }
+    *ret_fd = fd;
+    return 0;
+}
+
+int source_load(const char *arg, int pid, const Options *o, Source *src)
 {
     int fd = -1, ret, num;
 
@@ -410,16 +453,17 @@ int source_load(const char *arg, const Options *o, Source *src)
     src->pid = -1;
     src->fd_num = -1;
     if (!arg) {
-        ret = pid_find_state(o->pid, o, &num);
+        snprintf(src->label, sizeof(src->label), "pid %d", pid);
+        ret = pid_find_state(pid, &num);
         if (ret) {
             return ret;
         }
         src->origin = SRC_PID;
-        src->pid = o->pid;
+        src->pid = pid;
         src->fd_num = num;
-        snprintf(src->path, sizeof(src->path), "/proc/%d/fd/%d", o->pid,
+        snprintf(src->path, sizeof(src->path), "/proc/%d/fd/%d", pid,
                  num);
-        snprintf(src->label, sizeof(src->label), "pid %d", o->pid);
+        snprintf(src->label, sizeof(src->label), "pid %d", pid);
     } else if (!strcmp(arg, "-")) {
         src->origin = SRC_STDIN;
         snprintf(src->label, sizeof(src->label), "-");
@@ -428,19 +472,11 @@ int source_load(const char *arg, const Options *o, Source *src)
         src->origin = parse_proc_fd(arg, &src->pid, &src->fd_num) ?
                       SRC_PROC_FD : SRC_FILE;
         snprintf(src->path, sizeof(src->path), "%s", arg);
-        snprintf(src->label, sizeof(src->label), "%s", arg);
+        snprintf(src->label, sizeof(src->label), "%s", tx(arg));
     }
     if (fd < 0) {
-        ret = check_proc_target(src);
-        if (ret == -EINVAL) {
-            return ret;
-        }
-        if (!ret) {
-            fd = open(src->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-            ret = fd < 0 ? -errno : 0;
-        }
+        ret = open_source(src->path, &fd);
         if (ret) {
-            report_io_error(src->path, ret);
             return ret;
         }
     }
@@ -454,6 +490,45 @@ int source_load(const char *arg, const Options *o, Source *src)
     return ret;
 }
 
+int source_args(const Options *o, int first, int count,
+                SourceArg **ret_list)
+{
+    Options pids = { .npids = 0 };
+    SourceArg *list;
+    int i, n = 0, stdin_seen = 0;
+
+    if (o->npids) {
+        memcpy(pids.pids, o->pids, (size_t)o->npids * sizeof(int));
+        pids.npids = o->npids;
+        for (i = first; i < first + count; i++) {
+            if (options_add_pids(&pids, o->args[i])) {
+                return -1;
+            }
+        }
+        count = pids.npids;
+    }
+    list = calloc(count ? (size_t)count : 1, sizeof(*list));
+    if (!list) {
+        cprdump_err("out of memory");
+        return -1;
+    }
+    for (i = 0; i < count; i++) {
+        if (o->npids) {
+            list[n++].pid = pids.pids[i];
+            continue;
+        }
+        list[n].path = o->args[first + i];
+        list[n++].pid = -1;
+        if (!strcmp(o->args[first + i], "-") && stdin_seen++) {
+            cprdump_err("standard input (-) can be only one SOURCE");
+            free(list);
+            return -1;
+        }
+    }
+    *ret_list = list;
+    return n;
+}
+
 void source_free(Source *src)
 {
     cprs_reader_close(src->reader);
@@ -464,15 +539,14 @@ void source_free(Source *src)
     src->bytes = NULL;
 }
 
-void source_report(const Source *src)
+void source_report(const Source *src, int err, const CprsDiag *diag)
 {
     char text[512];
 
-    cprs_diag_format(&src->diag, text, sizeof(text));
+    cprs_diag_format(diag, text, sizeof(text));
     cprdump_err("%s: %s %s: %s", src->label,
                 src->format == CPRS_DETECT_LEGACY ? "QCPR stream" : "arena",
-                src->err == -EPROTONOSUPPORT ? "unsupported" : "invalid",
-                text);
+                err == -EPROTONOSUPPORT ? "unsupported" : "invalid", text);
     if (src->lenient_fallback) {
         cprdump_err("%s: QEMU would accept this stream; --lenient reads "
                     "it as QEMU does", src->label);

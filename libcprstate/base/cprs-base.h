@@ -122,6 +122,98 @@ static inline uint32_t cprs_key_hash_id(uint32_t name_hash, uint32_t id)
 /* Longest probe sequence an index may need, in slots (spec 6.8.3). */
 #define CPRS_INDEX_MAX_PROBE 64u
 
+/* ---- Containers (table.c): growable arrays, the one hash table -------- */
+
+/*
+ * Make room for @need elements of @elem bytes in an array of *@cap
+ * elements, doubling from @first; @pp is the address of the array's
+ * pointer (of any type), replaced on success.  On failure nothing
+ * changes.  Counted as an allocation (CPRS_WORK_ALLOC).  Returns 0,
+ * -E2BIG (more than @max elements, or more than SIZE_MAX bytes) or
+ * -ENOMEM.
+ */
+CPRS_HIDDEN int cprs_grow(void *pp, size_t *cap, size_t need, size_t elem,
+                          size_t first, size_t max);
+
+/*
+ * CprsTable: an index from keys to values (uint32_t, below UINT32_MAX),
+ * the one hash table of the library.  The caller keeps its records in an
+ * array of its own and the table maps a key to a record number; the
+ * caller compares keys (CprsTableEq), the table only sees hashes.
+ *
+ * Open addressing with linear probing, at most half full.  Hashes are
+ * keyed (SipHash-1-3) with a secret seed of the table's own, so that
+ * input cannot be built to collide: no record's slot lies more than
+ * CPRS_TABLE_MAX_PROBE slots past its home after a cprs_table_reserve()
+ * (the table grows to keep it so), and a lookup looks at no more slots
+ * than the longest such distance.  Deletion shifts the entries that
+ * follow back into the hole (no tombstones), so slots are reused and a
+ * table's size follows its count, not the history of its operations.
+ *
+ * Work: every slot looked at is counted (CPRS_WORK_PROBES), every table
+ * allocated (CPRS_WORK_ALLOC).
+ */
+#define CPRS_TABLE_MAX_PROBE 32u
+
+typedef struct CprsTableSlot {
+    uint32_t hash;
+    uint32_t val;               /* value + 1; 0: empty */
+} CprsTableSlot;
+
+typedef struct CprsTable {
+    CprsTableSlot *slot;
+    uint32_t mask;              /* slots - 1 (a power of two), 0: none */
+    uint32_t count;             /* values held */
+    uint32_t reach;             /* no entry lies further from its home */
+    uint64_t seed[2];
+} CprsTable;
+
+/* A key as the library's records carry it: a name and an id. */
+typedef struct CprsTableKey {
+    const char *name;
+    size_t len;
+    uint32_t id;
+} CprsTableKey;
+
+/* Is (@name, @len, @id) the key @k? */
+static inline bool cprs_key_is(const CprsTableKey *k, const char *name,
+                               size_t len, uint32_t id)
+{
+    return id == k->id && len == k->len && !memcmp(name, k->name, len);
+}
+
+/* Does the record numbered @val have the key @key? */
+typedef bool (*CprsTableEq)(const void *ctx, uint32_t val,
+                            const CprsTableKey *key);
+
+/* An empty table with a fresh seed; allocates nothing. */
+CPRS_HIDDEN void cprs_table_init(CprsTable *t);
+/* Free the slots; the table is then empty (and may be used again). */
+CPRS_HIDDEN void cprs_table_free(CprsTable *t);
+/* Forget every entry, keeping the slots. */
+CPRS_HIDDEN void cprs_table_clear(CprsTable *t);
+
+/* The table's hash of the key (@name, @len bytes; @id). */
+CPRS_HIDDEN uint32_t cprs_table_hash(const CprsTable *t, const char *name,
+                                     size_t len, uint32_t id);
+
+/*
+ * Room for @more puts: after success, that many cprs_table_put() calls
+ * cannot fail.  Returns 0, -E2BIG or -ENOMEM (the table unchanged).
+ */
+CPRS_HIDDEN int cprs_table_reserve(CprsTable *t, uint32_t more);
+
+/* The value stored under @hash whose key @eq says is @key, or -1. */
+CPRS_HIDDEN int64_t cprs_table_find(const CprsTable *t, uint32_t hash,
+                                    CprsTableEq eq, const void *ctx,
+                                    const CprsTableKey *key);
+
+/* Store @val under @hash; needs room from cprs_table_reserve(). */
+CPRS_HIDDEN void cprs_table_put(CprsTable *t, uint32_t hash, uint32_t val);
+
+/* Remove the entry (@hash, @val); false if there is none. */
+CPRS_HIDDEN bool cprs_table_del(CprsTable *t, uint32_t hash, uint32_t val);
+
 /* ---- Cursor (cursor.c) ------------------------------------------------ */
 
 /*

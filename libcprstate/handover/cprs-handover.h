@@ -1,9 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * cprs-handover.h - the handover layer, private: what moves a state from
- * one image to the next (fd identity, the cpr channel's sockets, QEMU's
- * stream on that channel, exec, CprsState).  Builds on the writer and the
- * reader; nothing in the library builds on it.
+ * one image to the next.  Builds on the writer and the reader; nothing in
+ * the library builds on it.  One job per file:
+ *
+ *   fdident.c         an fd described as a record would (kind, identity)
+ *   exec.c            QEMU_CPR_EXEC_STATE: persist, find, release
+ *   socket.c          the cpr channel's one sender and one reader
+ *   transfer.c        an arena and its fds on the channel
+ *   legacy-channel.c  QEMU's stream and its fds on the channel
+ *   state-*.c         CprsState (cprs-state.h): registry, fds, save, load
+ *
+ * Everything that touches a socket goes through socket.c; everything that
+ * changes the flags of a state's fds through state-fds.c.
  */
 #ifndef CPRS_HANDOVER_H
 #define CPRS_HANDOVER_H
@@ -40,13 +49,77 @@ CPRS_HIDDEN int cprs_fd_refresh(int fd, CprsFdInfo *info,
 /* st_dev of memfds in this kernel, or 0 if it cannot be learned. */
 CPRS_HIDDEN uint64_t cprs_memfd_dev(void);
 
+/* ---- The cpr channel's socket (socket.c) ------------------------------ */
+
+/* The kernel's limit of fds in one SCM_RIGHTS message (SCM_MAX_FD). */
+#define CPRS_SCM_MAX_FD 253u
+
 /*
- * sendmsg() all @len bytes of @buf, with @nfds fds (at most 253; may be 0)
- * attached by SCM_RIGHTS to the first byte accepted; MSG_NOSIGNAL, EINTR
- * retried.  Returns 0 or -errno.
+ * sendmsg() all @len bytes of @buf, with @nfds fds (at most
+ * CPRS_SCM_MAX_FD; may be 0) attached by SCM_RIGHTS to the first byte
+ * accepted; MSG_NOSIGNAL, EINTR retried.  Returns 0 or -errno.
  */
 CPRS_HIDDEN int cprs_send_with_fds(int sock, const uint8_t *buf, size_t len,
                                    const int *fds, uint32_t nfds);
+
+/*
+ * The one reader of a cpr channel (socket.c says what it guarantees):
+ * blocking reads, bytes read ahead to tell the format, received fds
+ * queued in arrival order.
+ */
+typedef struct CprsSockIn {
+    int sock;
+    uint32_t max_fds;           /* fds kept at most; more: -E2BIG */
+    const char *clause;         /* cited by its diagnostics */
+    uint64_t received;          /* bytes received so far */
+    CprsLegacyFdQueue q;        /* at[i]: bytes received before fd i */
+    size_t fd_cap;
+    size_t at_cap;
+    uint8_t ahead[8];           /* bytes read ahead, not yet handed out */
+    size_t ahead_len;
+    size_t ahead_pos;
+} CprsSockIn;
+
+CPRS_HIDDEN void cprs_sock_in_init(CprsSockIn *in, int sock,
+                                   uint32_t max_fds, const char *clause);
+
+/* Close every fd still queued, free the queue. */
+CPRS_HIDDEN void cprs_sock_in_close(CprsSockIn *in);
+
+/*
+ * Read up to @n (<= 8) first bytes ahead, without handing them out:
+ * *@ret_avail is how many there are (fewer only at EOF).  Returns 0 or
+ * an error of the reads.
+ */
+CPRS_HIDDEN int cprs_sock_peek(CprsSockIn *in, size_t n, size_t *ret_avail,
+                               CprsDiag *diag);
+
+/*
+ * One read of at most @len bytes (those read ahead first); *@ret_got is
+ * 0 at EOF.  Returns 0, -EBADMSG (MSG_CTRUNC), -E2BIG (over max_fds),
+ * -ENOMEM, or the errno of recvmsg() (-EAGAIN: SO_RCVTIMEO reached).
+ */
+CPRS_HIDDEN int cprs_sock_recv(CprsSockIn *in, void *buf, size_t len,
+                               size_t *ret_got, CprsDiag *diag);
+
+/* Exactly @len bytes (stream offset @at, for the diagnostic), or -EBADMSG
+ * if the stream ends first. */
+CPRS_HIDDEN int cprs_sock_recv_all(CprsSockIn *in, void *buf, size_t len,
+                                   uint64_t at, CprsDiag *diag);
+
+/* ---- On the cpr channel: an arena (transfer.c), QEMU's stream ---------- */
+
+/* cprs_transfer_recv() from a reader (that may have read ahead). */
+CPRS_HIDDEN int cprs_transfer_recv_in(CprsSockIn *in,
+                                      const CprsReaderOpts *opts,
+                                      CprsDiag *diag, void **ret_buf,
+                                      size_t *ret_size, int **ret_fds,
+                                      uint32_t *ret_nfds);
+
+/* cprs_legacy_recv() from a reader (that may have read ahead). */
+CPRS_HIDDEN int cprs_legacy_recv_in(CprsSockIn *in,
+                                    const CprsLegacyOpts *opts,
+                                    CprsDiag *diag, CprsLegacy **ret_legacy);
 
 /**
  * cprs_legacy_recv: receive a cpr-transfer stream and its fds.
@@ -60,9 +133,10 @@ CPRS_HIDDEN int cprs_send_with_fds(int sock, const uint8_t *buf, size_t len,
  * fds come by SCM_RIGHTS, received with MSG_CMSG_CLOEXEC; they are queued
  * in arrival order and each 0x20 service byte claims the oldest fd that
  * had arrived by then, as QEMU does.  A truncated control message
- * (MSG_CTRUNC) fails.  fds left unclaimed are closed: an error in strict
- * mode, a warning with CPRS_LEGACY_F_LENIENT.  On any failure every
- * received fd is closed.  Peer data is untrusted.
+ * (MSG_CTRUNC) fails; other control messages are ignored (socket.c).
+ * fds left unclaimed are closed: an error in strict mode, a warning with
+ * CPRS_LEGACY_F_LENIENT.  On any failure every received fd is closed.
+ * Peer data is untrusted; at most max_size bytes are read and held.
  *
  * Returns: as cprs_legacy_decode(), plus -EBADMSG for MSG_CTRUNC, a
  * service byte with no fd, or unclaimed fds (strict); -E2BIG; syscall

@@ -7,9 +7,10 @@
  * carrying its fd by SCM_RIGHTS.  QEMU's receiver does not tie an fd to
  * its byte: it queues every fd that comes with any read, and each service
  * byte takes the oldest one.  This file reads the socket to EOF the same
- * way, remembering how many bytes had arrived before each fd, and lets the
- * decoder hand the queued fds out.  Reading everything first keeps the
- * decoder a pure function of bytes and fds; the stream is small.
+ * way (through the channel's one reader, socket.c), remembering how many
+ * bytes had arrived before each fd, and lets the decoder hand the queued
+ * fds out.  Reading everything first keeps the decoder a pure function of
+ * bytes and fds; the stream is small, and bounded by max_size.
  *
  * Every fd that arrives is closed on every failure path.
  */
@@ -20,136 +21,18 @@
 
 #include "cprs-handover.h"
 
-/* Linux passes at most this many fds in one message (SCM_MAX_FD). */
-#define RECV_MAX_FDS 253
-
-static void queue_close(CprsLegacyFdQueue *q)
+int cprs_legacy_recv_in(CprsSockIn *in, const CprsLegacyOpts *opts,
+                        CprsDiag *diag, CprsLegacy **ret_legacy)
 {
-    uint32_t i;
-
-    for (i = 0; i < q->count; i++) {
-        if (q->fd[i] >= 0) {
-            close(q->fd[i]);
-        }
-    }
-    free(q->fd);
-    free(q->at);
-}
-
-/* Queue @n fds that came after @at stream bytes; close any over @max. */
-static int queue_add(CprsLegacyFdQueue *q, uint32_t *cap, const int *fds,
-                     size_t n, uint64_t at, uint32_t max)
-{
-    uint64_t ncap;
-    int *nfd;
-    uint64_t *nat;
-    size_t i;
-    int ret = 0;
-
-    for (i = 0; i < n; i++) {
-        if (!ret && q->count >= max) {
-            ret = -E2BIG;
-        }
-        if (!ret && q->count == *cap) {
-            ncap = *cap ? 2 * (uint64_t)*cap : 16;
-            if (ncap > max) {
-                ncap = max;
-            }
-            nfd = realloc(q->fd, (size_t)ncap * sizeof(*nfd));
-            if (nfd) {
-                q->fd = nfd;
-            }
-            nat = nfd ? realloc(q->at, (size_t)ncap * sizeof(*nat)) : NULL;
-            if (nat) {
-                q->at = nat;
-                *cap = (uint32_t)ncap;
-            } else {
-                ret = -ENOMEM;
-            }
-        }
-        if (ret) {
-            close(fds[i]);
-            continue;
-        }
-        q->fd[q->count] = fds[i];
-        q->at[q->count++] = at;
-    }
-    return ret;
-}
-
-/*
- * One recvmsg() into @buf; queues the fds that came with it.  Returns the
- * byte count (0 at EOF) or a negative errno; *@ret_reason says why.
- */
-static ssize_t recv_once(int sock, uint8_t *buf, size_t len,
-                         CprsLegacyFdQueue *q, uint32_t *qcap, uint64_t at,
-                         uint32_t max_fds, const char **ret_reason)
-{
-    union {
-        struct cmsghdr align;
-        uint8_t buf[CMSG_SPACE(RECV_MAX_FDS * sizeof(int))];
-    } ctl;
-    int fds[RECV_MAX_FDS];
-    struct iovec iov = { buf, len };
-    struct msghdr msg;
-    struct cmsghdr *cm;
-    size_t n;
-    ssize_t got;
-    int ret = 0, qret;
-
-    do {
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = ctl.buf;
-        msg.msg_controllen = sizeof(ctl.buf);
-        /* spec L8.1: fds must not leak into children of the caller. */
-        got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-    } while (got < 0 && errno == EINTR);
-    if (got < 0) {
-        *ret_reason = "recvmsg failed";
-        return -errno;
-    }
-    for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
-            cm->cmsg_len < CMSG_LEN(0)) {
-            continue;
-        }
-        n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        if (n > RECV_MAX_FDS) {
-            n = RECV_MAX_FDS;
-        }
-        memcpy(fds, CMSG_DATA(cm), n * sizeof(int));
-        /* Queued or closed: no fd is left behind, even on failure. */
-        qret = queue_add(q, qcap, fds, n, at, max_fds);
-        if (qret && !ret) {
-            ret = qret;
-            *ret_reason = qret == -E2BIG ? "more fds than the record limit"
-                                         : "out of memory";
-        }
-    }
-    /* spec L8.1: the kernel drops fds that did not fit: fail. */
-    if (msg.msg_flags & MSG_CTRUNC) {
-        *ret_reason = "control message truncated (MSG_CTRUNC): fds lost";
-        return -EBADMSG;
-    }
-    return ret ? ret : got;
-}
-
-int cprs_legacy_recv(int sock, const CprsLegacyOpts *opts, CprsDiag *diag,
-                     CprsLegacy **ret_legacy)
-{
-    CprsLegacyFdQueue q = { 0 };
+    CprsLegacyFdQueue *q = &in->q;
     CprsLegacyOpts o;
     CprsLegacy *lg = NULL;
-    const char *reason = "";
-    uint8_t *buf = NULL, *nbuf;
-    size_t len = 0, cap = 0;
-    uint32_t qcap = 0, i;
-    ssize_t got;
+    uint8_t *buf = NULL;
+    size_t len = 0, cap = 0, got = 1;
+    uint32_t i;
     int ret;
 
-    if (sock < 0 || !ret_legacy) {
+    if (!ret_legacy) {
         return cprs_diag_set(diag, -EINVAL, 0, -1, -1, "",
                              "invalid argument");
     }
@@ -161,72 +44,63 @@ int cprs_legacy_recv(int sock, const CprsLegacyOpts *opts, CprsDiag *diag,
         return cprs_diag_set(diag, ret, 0, -1, -1, "", "invalid options");
     }
     o.mode = CPRS_MODE_TRANSFER;
+    if (in->max_fds > o.max_records) {
+        in->max_fds = o.max_records;
+    }
 
-    /* spec L2.2: the sender shuts its side down after the last byte. */
-    for (;;) {
-        if (len == cap) {
-            if (cap > o.max_size) {
-                ret = -E2BIG;
-                reason = "stream larger than max_size";
-                break;
-            }
-            cap = cap ? 2 * cap : 4096;
-            if (cap > o.max_size + 1) {
-                cap = (size_t)o.max_size + 1;
-            }
-            nbuf = realloc(buf, cap);
-            if (!nbuf) {
-                ret = -ENOMEM;
-                reason = "out of memory";
-                break;
-            }
-            buf = nbuf;
-        }
-        got = recv_once(sock, buf + len, cap - len, &q, &qcap, len,
-                        o.max_records, &reason);
-        if (got <= 0) {
-            ret = (int)got;
+    /*
+     * spec L2.2, L8.1: the sender shuts its side down after the last
+     * byte; up to max_size bytes are read and held, one more fails.
+     */
+    while (!ret && got) {
+        if (len == cap &&
+            cprs_grow(&buf, &cap, len + 1, 1, 4096, (size_t)o.max_size + 1)) {
+            ret = cprs_diag_set(diag, len > o.max_size ? -E2BIG : -ENOMEM,
+                                len, -1, -1, "L8.1", len > o.max_size ?
+                                "stream larger than max_size" :
+                                "out of memory");
             break;
         }
-        len += (size_t)got;
+        ret = cprs_sock_recv(in, buf + len, cap - len, &got, diag);
+        len += got;
     }
-    if (!ret && len > o.max_size) {
-        ret = -E2BIG;
-        reason = "stream larger than max_size";
-    }
-    if (ret) {
-        cprs_diag_set(diag, ret, len, -1, -1, "L8.1", reason);
-        goto out;
-    }
-
-    ret = cprs_legacy_parse(buf, len, &o, &q, diag, &lg);
-    if (ret) {
-        goto out;
+    if (!ret) {
+        ret = cprs_legacy_parse(buf, len, &o, q, diag, &lg);
     }
     /* spec L8.4: fds no service byte claimed are closed and reported. */
-    for (i = q.head; i < q.count && !ret; i++) {
+    for (i = q->head; !ret && i < q->count; i++) {
         if (!(o.flags & CPRS_LEGACY_F_LENIENT)) {
-            ret = cprs_diag_set(diag, -EBADMSG, q.at[i], -1, -1, "L8.4",
+            ret = cprs_diag_set(diag, -EBADMSG, q->at[i], -1, -1, "L8.4",
                                 "fd received but not claimed");
-        } else if (cprs_legacy_warn(lg, q.at[i], -1, "L8.4",
+        } else if (cprs_legacy_warn(lg, q->at[i], -1, "L8.4",
                                     "fd received but not claimed; closed")) {
-            ret = cprs_diag_set(diag, -ENOMEM, q.at[i], -1, -1, "",
+            ret = cprs_diag_set(diag, -ENOMEM, q->at[i], -1, -1, "",
                                 "out of memory");
         }
     }
-    if (ret) {
-        cprs_legacy_free(lg);
-        lg = NULL;
-    }
-
-out:
-    queue_close(&q);
     free(buf);
     if (ret) {
+        cprs_legacy_free(lg);
         return ret;
     }
     *ret_legacy = lg;
     return 0;
+}
+
+int cprs_legacy_recv(int sock, const CprsLegacyOpts *opts, CprsDiag *diag,
+                     CprsLegacy **ret_legacy)
+{
+    CprsSockIn in;
+    int ret;
+
+    if (sock < 0) {
+        return cprs_diag_set(diag, -EINVAL, 0, -1, -1, "",
+                             "invalid argument");
+    }
+    cprs_sock_in_init(&in, sock, CPRS_MAX_RECORDS, "L8.1");
+    ret = cprs_legacy_recv_in(&in, opts, diag, ret_legacy);
+    cprs_sock_in_close(&in);
+    return ret;
 }
 
 /* ---- Sending over a cpr-transfer socket -------------------------------- */
@@ -248,7 +122,8 @@ int cprs_legacy_send(const CprsLegacy *lg, int sock, uint32_t flags)
             return -EINVAL;
         }
     }
-    ret = cprs_legacy_encode_at(lg, CPRS_MODE_TRANSFER, lg->vfio_form, &buf, &size, &svc);
+    ret = cprs_legacy_encode_at(lg, CPRS_MODE_TRANSFER, lg->vfio_form, &buf,
+                                &size, &svc);
     if (ret) {
         return ret;
     }

@@ -29,6 +29,14 @@
 #include "cprs-format.h"
 
 #ifdef __cplusplus
+/* CPRS_OPTS() in C++: the struct value-initialised, then its size set. */
+template <typename T>
+static inline T cprs_opts_cxx_init(T opts)
+{
+    opts.sz = sizeof(T);
+    return opts;
+}
+
 extern "C" {
 #endif
 
@@ -82,8 +90,23 @@ CPRS_API const char *cprs_version(void);
  */
 CPRS_API unsigned cprs_version_number(void);
 
-/* Initialise an opts, info or diag struct: CPRS_OPTS(CprsDiag). */
-#define CPRS_OPTS(type, ...) ((type){ .sz = sizeof(type), __VA_ARGS__ })
+/*
+ * Initialise an opts, info or diag struct: CPRS_OPTS(CprsDiag), or with
+ * fields: CPRS_OPTS(CprsWriterOpts, .mode = CPRS_MODE_TRANSFER).  The
+ * helper always receives a field list, empty or not, so that the plain
+ * form is clean under -std=c11 -pedantic.  In C++, fields are C++20
+ * designated initialisers (declaration order; g++ warns about the fields
+ * not named under -Wmissing-field-initializers, where gcc's C does not);
+ * the plain form is C++11 and warning-free.
+ */
+#define CPRS_OPTS(...) CPRS_OPTS_FIELDS(__VA_ARGS__, )
+#ifdef __cplusplus
+#define CPRS_OPTS_FIELDS(type, ...) \
+    (cprs_opts_cxx_init<type>(type{ __VA_ARGS__ }))
+#else
+#define CPRS_OPTS_FIELDS(type, ...) \
+    ((type){ .sz = sizeof(type), __VA_ARGS__ })
+#endif
 
 /* ---- Diagnostics ------------------------------------------------------- */
 
@@ -669,7 +692,7 @@ typedef struct CprsWriterOpts {
     uint64_t created_ns;            /* 0: CLOCK_REALTIME at writer_new */
     uint32_t writer_pid;            /* 0: getpid() */
     uint32_t build_id_size;         /* bytes at build_id, <= 32 */
-    const void *build_id;           /* NULL: this executable's, via libelf */
+    const void *build_id;           /* NULL: this executable's (loaded notes) */
     const char *producer;           /* NULL: "libcprstate <version>" */
     int32_t zstd_level;             /* 0: 3 */
     uint32_t compress_sections;     /* bit (1u << type): zstd that section */
@@ -897,15 +920,18 @@ CPRS_API int cprs_transfer_send(int sock, const void *arena, size_t size,
  * @ret_nfds: number of fds.
  *
  * Reads exactly the arena_size the header announces, after checking the
- * magic and the size against the limit; fds are received with
- * MSG_CMSG_CLOEXEC and a truncated control message (MSG_CTRUNC) fails.
- * Only the magic and the size are checked here: open the bytes with a
- * reader and compare the fd count with the fd records.  Every received fd
- * is closed on any failure.
+ * magic, header_size, the header CRC and the size against the limit, all
+ * before allocating; the buffer then grows with the bytes received (spec
+ * 11.2, 11.5).  fds are received with MSG_CMSG_CLOEXEC; a truncated
+ * control message (MSG_CTRUNC) fails; control messages of other kinds
+ * are ignored (an fd one carries is closed).  Only the header is checked
+ * here: open the bytes with a reader and compare the fd count with the
+ * fd records.  Every received fd is closed on any failure.  Reads block;
+ * SO_RCVTIMEO on @sock bounds each wait (-EAGAIN).
  *
- * Returns: 0; -EBADMSG (bad magic, stream ends early, MSG_CTRUNC, a
- * malformed control message); -E2BIG over the size limit; -ENOMEM;
- * syscall errors of recvmsg().
+ * Returns: 0; -EBADMSG (bad magic, header_size, header CRC or arena_size,
+ * stream ends early, MSG_CTRUNC); -E2BIG over the size or fd limit;
+ * -ENOMEM; syscall errors of recvmsg() (-EAGAIN: SO_RCVTIMEO reached).
  */
 CPRS_API int cprs_transfer_recv(int sock, const CprsReaderOpts *opts,
                                 CprsDiag *diag, void **ret_buf,
@@ -1203,7 +1229,12 @@ CPRS_API int cprs_state_delete_devstate(CprsState *state, const char *name,
  * QEMU does this just before exec(), not earlier, so that other fork and
  * exec calls do not leak the fds.
  *
- * Returns: 0, or the first fcntl() error (the fds done so far stay done).
+ * One fd at a time, as QEMU does: F_GETFD, then F_SETFD where the flag
+ * differs.  All or nothing: on failure every flag this call changed is
+ * put back (spec 11.3).
+ *
+ * Returns: 0, or the first fcntl() error (-EBADF: a recorded fd is not
+ * open); -ENOMEM; -EINVAL.
  */
 CPRS_API int cprs_state_preserve_fds(const CprsState *state);
 
@@ -1212,8 +1243,9 @@ CPRS_API int cprs_state_preserve_fds(const CprsState *state);
  * @state: a state.
  *
  * QEMU does this after a failed exec() and once the state is loaded.
+ * All or nothing, as cprs_state_preserve_fds().
  *
- * Returns: 0, or the first fcntl() error.
+ * Returns: 0, or the first fcntl() error; -ENOMEM; -EINVAL.
  */
 CPRS_API int cprs_state_unpreserve_fds(const CprsState *state);
 
@@ -1313,10 +1345,14 @@ typedef struct CprsLoadOpts {
  * mapped) until cprs_state_free().
  *
  * All or nothing: on failure the environment, the state memfd and every
- * inherited fd are left exactly as they were.
+ * inherited fd (and its close-on-exec flag) are left exactly as they
+ * were.  A record naming the state memfd itself is refused (spec 11.1).
  *
  * Returns: 0; errors of cprs_exec_find(), the reader and the legacy
- * decoder; -ESTALE a recorded fd is closed or another file; -ENOMEM.
+ * decoder; -EBADMSG a record names the state memfd; -ESTALE a recorded
+ * fd is closed or another file; the fcntl() error (-EBADF) of a recorded
+ * fd whose close-on-exec flag cannot be set (with
+ * CPRS_LOAD_F_NO_FD_CHECK); -ENOMEM.
  */
 CPRS_API int cprs_state_load_exec(const CprsLoadOpts *opts, CprsDiag *diag,
                                   CprsState **ret_state);
@@ -1329,12 +1365,15 @@ CPRS_API int cprs_state_load_exec(const CprsLoadOpts *opts, CprsDiag *diag,
  * @ret_state: the loaded state, on success; the caller owns the received
  *             fds, which it finds with cprs_state_find_fd().
  *
- * Tells an arena from a legacy stream by its first bytes (MSG_PEEK), then
- * receives either, verifies it, and checks the fd count against the fd
- * records.  All or nothing: on failure every received fd is closed.
+ * Tells an arena from a legacy stream by its first 8 bytes (read, not
+ * peeked, and kept for the receiver of that format), then receives
+ * either, verifies it, and checks the fd count against the fd records.
+ * All or nothing: on failure every received fd is closed.  Reads block;
+ * SO_RCVTIMEO on @sock bounds each wait (spec 11.5).
  *
  * Returns: 0; errors of cprs_transfer_recv(), cprs_legacy_recv() and the
- * reader; -EBADMSG fd count differs from the records; -ENOMEM.
+ * reader; -EBADMSG fd count differs from the records, or neither format;
+ * -EAGAIN SO_RCVTIMEO reached; -ENOMEM.
  */
 CPRS_API int cprs_state_load_transfer(int sock, const CprsLoadOpts *opts,
                                       CprsDiag *diag, CprsState **ret_state);
@@ -1460,8 +1499,15 @@ CPRS_API int cprs_legacy_decode(const void *buf, size_t size,
  * @diag: filled on failure, or NULL.
  * @ret_legacy: the new handle, on success.
  *
- * Returns: as cprs_legacy_decode(), plus -E2BIG for an input larger than
- * max_size and the errno of a failed read.
+ * Reads only as far as the decoder needs (spec/qemu-legacy-stream.rst
+ * L2.3): a strict decode stops where its verdict is known; a file longer
+ * than max_size is refused unread; never more than max_size + 1 bytes
+ * are read or held.  The verdict is cprs_legacy_decode()'s on the whole
+ * input.
+ *
+ * Returns: as cprs_legacy_decode(), plus -E2BIG for a file larger than
+ * max_size or a source that would need more, and the errno of a failed
+ * read.
  */
 CPRS_API int cprs_legacy_decode_fd(int fd, const CprsLegacyOpts *opts,
                                    CprsDiag *diag, CprsLegacy **ret_legacy);

@@ -353,18 +353,21 @@ typedef struct CprsLegacyRec {
     int32_t fd;             /* fd list only; -1 when unknown */
     uint32_t ioas_id;
     uint32_t hwpt_id;
-    uint32_t hash;          /* of the key, for the index */
     bool owned;             /* @fd was received and belongs to the handle */
     uint64_t offset;        /* marker byte, or CPRS_LEGACY_NO_OFFSET */
 } CprsLegacyRec;
 
-/* Records in stream order plus a hash index of their keys. */
+/*
+ * Records in stream order plus an index of their keys.  Only the first
+ * record of a key is indexed: it is the one QEMU finds (L4.9), and a
+ * stream of duplicates then costs one lookup each, not a walk along a
+ * cluster of equal keys.
+ */
 typedef struct CprsLegacyList {
     CprsLegacyRec *rec;
     uint32_t count;
-    uint32_t cap;
-    uint32_t *slots;        /* record index + 1; 0 = empty */
-    uint32_t nslots;        /* power of two, or 0 */
+    size_t cap;
+    CprsTable index;        /* key -> its first record */
     bool key_has_id;        /* key is (name, id), else the name alone */
 } CprsLegacyList;
 
@@ -380,7 +383,7 @@ struct CprsLegacy {
     size_t names_cap;
     CprsDiag *warnings;
     uint32_t n_warnings;
-    uint32_t cap_warnings;
+    size_t cap_warnings;
     uint64_t size;          /* bytes decoded, trailing bytes excluded */
     uint64_t trailing;      /* bytes ignored after the stream (lenient) */
 };
@@ -402,13 +405,14 @@ CPRS_HIDDEN int cprs_legacy_alloc(CprsLegacy **ret_legacy);
 
 /*
  * Append a record to @list, copying @len name bytes (no NUL among them)
- * and adding the NUL.  On failure nothing changed.  Returns 0, -E2BIG
- * (over max_records or the name pool) or -ENOMEM.
+ * and adding the NUL.  *@ret_first (may be NULL) is the index of an
+ * earlier record with the same key, or -1.  On failure nothing changed.
+ * Returns 0, -E2BIG (over max_records or the name pool) or -ENOMEM.
  */
 CPRS_HIDDEN int cprs_legacy_rec_add(CprsLegacy *lg, CprsLegacyList *list,
                                     const char *name, uint32_t len,
                                     const CprsLegacyRec *fields,
-                                    uint32_t *ret_index);
+                                    uint32_t *ret_index, int64_t *ret_first);
 
 static inline const char *cprs_legacy_rec_name(const CprsLegacy *lg,
                                                const CprsLegacyRec *rec)

@@ -33,6 +33,8 @@ int cprs_legacy_alloc(CprsLegacy **ret_legacy)
     lg->max_records = CPRS_MAX_RECORDS;
     /* spec L4.9: fds are keyed by (name, id), vfio devices by name. */
     lg->fds.key_has_id = true;
+    cprs_table_init(&lg->fds.index);
+    cprs_table_init(&lg->vfio.index);
     *ret_legacy = lg;
     return 0;
 }
@@ -47,7 +49,7 @@ static void list_free(CprsLegacyList *list, bool close_owned)
         }
     }
     free(list->rec);
-    free(list->slots);
+    cprs_table_free(&list->index);
 }
 
 void cprs_legacy_free(CprsLegacy *lg)
@@ -88,160 +90,94 @@ int cprs_legacy_opts_get(CprsLegacyOpts *dst, const CprsLegacyOpts *src)
 
 /* ---- Records and their key index --------------------------------------- */
 
-static uint32_t rec_hash(const CprsLegacyList *list, const char *name,
-                         uint32_t len, int32_t id)
+/* The list a lookup compares with, and the handle holding its names. */
+typedef struct ListCtx {
+    const CprsLegacy *lg;
+    const CprsLegacyList *list;
+} ListCtx;
+
+static bool rec_key_eq(const void *ctx, uint32_t val, const CprsTableKey *k)
 {
-    return cprs_key_hash(name, len, list->key_has_id ? (uint32_t)id : 0);
+    const ListCtx *c = ctx;
+    const CprsLegacyRec *rec = &c->list->rec[val];
+
+    /* spec L4.9: a vfio list is keyed by name alone (id 0 in the key). */
+    return cprs_key_is(k, cprs_legacy_rec_name(c->lg, rec), rec->name_len,
+                       c->list->key_has_id ? (uint32_t)rec->id : 0);
 }
 
-static bool rec_key_eq(const CprsLegacy *lg, const CprsLegacyList *list,
-                       const CprsLegacyRec *rec, const char *name,
-                       uint32_t len, int32_t id)
+/* The table key of (@name, @len, @id) in @list, and its hash. */
+static uint32_t list_key(const CprsLegacyList *list, const char *name,
+                         uint32_t len, int32_t id, CprsTableKey *ret_key)
 {
-    return rec->name_len == len &&
-           (!list->key_has_id || rec->id == id) &&
-           !memcmp(cprs_legacy_rec_name(lg, rec), name, len);
+    *ret_key = (CprsTableKey) {
+        name, len, list->key_has_id ? (uint32_t)id : 0,
+    };
+    return cprs_table_hash(&list->index, name, len, ret_key->id);
 }
 
-/*
- * Open addressing, linear probing, no deletion.  Records are inserted in
- * index order, so the first equal key met along a probe chain is the
- * record with the lowest index: the one QEMU's list walk finds first.
- */
 int64_t cprs_legacy_lookup(const CprsLegacy *lg, const CprsLegacyList *list,
                            const char *name, uint32_t len, int32_t id)
 {
-    uint32_t mask, pos, v;
+    ListCtx ctx = { lg, list };
+    CprsTableKey k;
+    uint32_t hash;
 
-    if (!list->nslots) {
+    if (!list->index.count) {
         return -1;
     }
-    mask = list->nslots - 1;
-    pos = rec_hash(list, name, len, id) & mask;
-    while ((v = list->slots[pos]) != 0) {
-        if (rec_key_eq(lg, list, &list->rec[v - 1], name, len, id)) {
-            return v - 1;
-        }
-        pos = (pos + 1) & mask;
-    }
-    return -1;
-}
-
-static void index_put(CprsLegacyList *list, uint32_t *slots, uint32_t nslots,
-                      uint32_t i)
-{
-    uint32_t pos = list->rec[i].hash & (nslots - 1);
-
-    while (slots[pos]) {
-        pos = (pos + 1) & (nslots - 1);
-    }
-    slots[pos] = i + 1;
-}
-
-/* Make room for one more key, keeping the load at most one half. */
-static int index_reserve(CprsLegacyList *list)
-{
-    uint64_t want = 2 * ((uint64_t)list->count + 1);
-    uint32_t nslots = list->nslots ? list->nslots : 16;
-    uint32_t *slots, i;
-
-    if (want <= list->nslots) {
-        return 0;
-    }
-    while (nslots < want) {
-        if (nslots > UINT32_MAX / 2) {
-            return -E2BIG;
-        }
-        nslots *= 2;
-    }
-    slots = calloc(nslots, sizeof(*slots));
-    if (!slots) {
-        return -ENOMEM;
-    }
-    for (i = 0; i < list->count; i++) {
-        index_put(list, slots, nslots, i);
-    }
-    free(list->slots);
-    list->slots = slots;
-    list->nslots = nslots;
-    return 0;
-}
-
-static int grow(void **p, uint32_t *cap, uint32_t need, size_t elem)
-{
-    uint64_t ncap = *cap ? *cap : 16;
-    void *np;
-
-    if (need <= *cap) {
-        return 0;
-    }
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    if (ncap > UINT32_MAX || ncap > SIZE_MAX / elem) {
-        return -E2BIG;
-    }
-    np = realloc(*p, (size_t)ncap * elem);
-    if (!np) {
-        return -ENOMEM;
-    }
-    *p = np;
-    *cap = (uint32_t)ncap;
-    return 0;
+    hash = list_key(list, name, len, id, &k);
+    return cprs_table_find(&list->index, hash, rec_key_eq, &ctx, &k);
 }
 
 int cprs_legacy_rec_add(CprsLegacy *lg, CprsLegacyList *list,
                         const char *name, uint32_t len,
-                        const CprsLegacyRec *fields, uint32_t *ret_index)
+                        const CprsLegacyRec *fields, uint32_t *ret_index,
+                        int64_t *ret_first)
 {
+    ListCtx ctx = { lg, list };
     CprsLegacyRec *rec;
-    size_t need, ncap;
-    char *np;
+    CprsTableKey k;
+    uint32_t hash;
+    int64_t first;
     int ret;
 
-    if (list->count >= lg->max_records) {
+    if (list->count >= lg->max_records ||
+        (size_t)len + 1 > SIZE_MAX - lg->names_len) {
         return -E2BIG;
     }
     /* Reserve everything first, so that a failure changes nothing. */
-    ret = grow((void **)&list->rec, &list->cap, list->count + 1,
-               sizeof(*list->rec));
+    ret = cprs_grow(&list->rec, &list->cap, (size_t)list->count + 1,
+                    sizeof(*list->rec), 16, UINT32_MAX);
     if (!ret) {
-        ret = index_reserve(list);
+        ret = cprs_table_reserve(&list->index, 1);
+    }
+    if (!ret) {
+        ret = cprs_grow(&lg->names, &lg->names_cap,
+                        lg->names_len + len + 1, 1, 1024, SIZE_MAX);
     }
     if (ret) {
         return ret;
     }
-    if ((size_t)len + 1 > SIZE_MAX - lg->names_len) {
-        return -E2BIG;
-    }
-    need = lg->names_len + len + 1;
-    if (need > lg->names_cap) {
-        ncap = lg->names_cap ? lg->names_cap : 1024;
-        while (ncap < need) {
-            if (ncap > SIZE_MAX / 2) {
-                return -E2BIG;
-            }
-            ncap *= 2;
-        }
-        np = realloc(lg->names, ncap);
-        if (!np) {
-            return -ENOMEM;
-        }
-        lg->names = np;
-        lg->names_cap = ncap;
-    }
+    hash = list_key(list, name, len, fields->id, &k);
+    first = cprs_table_find(&list->index, hash, rec_key_eq, &ctx, &k);
 
     rec = &list->rec[list->count];
     *rec = *fields;
     rec->name_off = lg->names_len;
     rec->name_len = len;
-    rec->hash = rec_hash(list, name, len, fields->id);
     memcpy(lg->names + lg->names_len, name, len);
     lg->names[lg->names_len + len] = '\0';
-    lg->names_len = need;
-    index_put(list, list->slots, list->nslots, list->count);
+    lg->names_len += (size_t)len + 1;
+    /* spec L4.9: only the first of equal keys is ever found. */
+    if (first < 0) {
+        cprs_table_put(&list->index, hash, list->count);
+    }
     if (ret_index) {
         *ret_index = list->count;
+    }
+    if (ret_first) {
+        *ret_first = first;
     }
     list->count++;
     return 0;
@@ -256,8 +192,9 @@ int cprs_legacy_warn(CprsLegacy *lg, uint64_t offset, int64_t record,
     if (lg->n_warnings >= CPRS_LEGACY_MAX_WARNINGS) {
         return 0;
     }
-    ret = grow((void **)&lg->warnings, &lg->cap_warnings,
-               lg->n_warnings + 1, sizeof(*lg->warnings));
+    ret = cprs_grow(&lg->warnings, &lg->cap_warnings,
+                    (size_t)lg->n_warnings + 1, sizeof(*lg->warnings), 16,
+                    CPRS_LEGACY_MAX_WARNINGS);
     if (ret) {
         return ret;
     }
@@ -289,7 +226,21 @@ typedef struct Parse {
     CprsLegacyFdQueue *queue;
     CprsDiag *diag;
     bool lenient;
+    bool partial;           /* the bytes may go on past c.len */
 } Parse;
+
+/*
+ * Returned when a prefix of the input ends where the decoder needs more:
+ * cprs_legacy_decode_fd() reads on and decodes again.  Never seen by a
+ * caller of the library.
+ */
+#define NEED_MORE (-EAGAIN)
+
+/* At the end of the bytes: is that the end of the input? */
+static bool more_to_come(const Parse *p)
+{
+    return p->partial && !cprs_cursor_left(&p->c);
+}
 
 static int fail(Parse *p, int error, uint64_t offset, int64_t record,
                 const char *clause, const char *reason)
@@ -300,6 +251,9 @@ static int fail(Parse *p, int error, uint64_t offset, int64_t record,
 /* spec L7: running out of bytes is reported where the data ends. */
 static int truncated(Parse *p, int64_t record, const char *reason)
 {
+    if (p->partial) {
+        return NEED_MORE;
+    }
     return fail(p, -EBADMSG, p->c.len, record, "L7", reason);
 }
 
@@ -323,7 +277,8 @@ static int header(Parse *p)
 
     /* spec L3.1: the magic first, even when the input is short. */
     if (!p->c.len) {
-        return fail(p, -EBADMSG, 0, -1, "L3.1", "empty input: no magic");
+        return p->partial ? NEED_MORE :
+               fail(p, -EBADMSG, 0, -1, "L3.1", "empty input: no magic");
     }
     if (memcmp(p->c.base, "QCPR", n)) {
         return fail(p, -EBADMSG, 0, -1, "L3.1",
@@ -515,8 +470,7 @@ static int list(Parse *p, bool vfio)
             }
         }
         /* spec L4.9: QEMU uses the first match; later ones are dead. */
-        dup = cprs_legacy_lookup(p->lg, l, name, len, rec.id);
-        ret = cprs_legacy_rec_add(p->lg, l, name, len, &rec, NULL);
+        ret = cprs_legacy_rec_add(p->lg, l, name, len, &rec, NULL, &dup);
         if (ret) {
             if (rec.owned) {
                 close(rec.fd);
@@ -550,7 +504,7 @@ static int sub_header(Parse *p)
 
     if (!cprs_cursor_skip(&p->c, 1) ||
         !cprs_cursor_read_u8(&p->c, &len)) {
-        if (p->lenient) {
+        if (p->lenient && !p->partial) {
             return 1;
         }
         return truncated(p, -1, "truncated inside a subsection header");
@@ -565,7 +519,7 @@ static int sub_header(Parse *p)
     }
     name_off = p->c.pos;
     if (!cprs_cursor_take(&p->c, len, &name)) {
-        if (p->lenient) {
+        if (p->lenient && !p->partial) {
             return 1;
         }
         return truncated(p, -1, "subsection name runs past the end");
@@ -637,7 +591,13 @@ static int subsections(Parse *p)
     uint8_t b;
     int ret;
 
-    while (cprs_cursor_peek_u8(&p->c, 0, &b) && b == 0x05) {
+    for (;;) {
+        if (more_to_come(p)) {
+            return NEED_MORE;
+        }
+        if (!cprs_cursor_peek_u8(&p->c, 0, &b) || b != 0x05) {
+            break;
+        }
         off = p->c.pos;
         ret = sub_header(p);
         if (ret == 1) {
@@ -657,6 +617,9 @@ static int subsections(Parse *p)
         ret = sub_version(p);
         if (ret) {
             return ret;
+        }
+        if (more_to_come(p)) {
+            return NEED_MORE;
         }
         if (!cprs_cursor_left(&p->c)) {
             ret = other_form(p, CPRS_LEGACY_VFIO_STUB,
@@ -682,6 +645,9 @@ static int subsections(Parse *p)
     }
     /* spec L6: nothing marks the end; QEMU never reads what follows. */
     p->lg->size = p->c.pos;
+    if (more_to_come(p)) {
+        return NEED_MORE;
+    }
     if (!cprs_cursor_peek_u8(&p->c, 0, &b)) {
         return 0;
     }
@@ -692,21 +658,27 @@ static int subsections(Parse *p)
         ret = deviate(p, p->c.pos, -1, "L6", "trailing bytes after the "
                       "stream");
     }
+    /* Lenient: the trailing bytes are counted, all of them. */
+    if (!ret && p->partial) {
+        return NEED_MORE;
+    }
     if (!ret) {
         p->lg->trailing = cprs_cursor_left(&p->c);
     }
     return ret;
 }
 
-int cprs_legacy_parse(const uint8_t *buf, size_t len,
-                      const CprsLegacyOpts *opts, CprsLegacyFdQueue *queue,
-                      CprsDiag *diag, CprsLegacy **ret_legacy)
+/* Decode @len bytes, which with @partial are only the start of the input. */
+static int parse(const uint8_t *buf, size_t len, const CprsLegacyOpts *opts,
+                 CprsLegacyFdQueue *queue, bool partial, CprsDiag *diag,
+                 CprsLegacy **ret_legacy)
 {
     Parse p = {
         .o = opts,
         .queue = queue,
         .diag = diag,
         .lenient = opts->flags & CPRS_LEGACY_F_LENIENT,
+        .partial = partial,
     };
     int ret;
 
@@ -738,6 +710,13 @@ int cprs_legacy_parse(const uint8_t *buf, size_t len,
     return 0;
 }
 
+int cprs_legacy_parse(const uint8_t *buf, size_t len,
+                      const CprsLegacyOpts *opts, CprsLegacyFdQueue *queue,
+                      CprsDiag *diag, CprsLegacy **ret_legacy)
+{
+    return parse(buf, len, opts, queue, false, diag, ret_legacy);
+}
+
 int cprs_legacy_decode(const void *buf, size_t size,
                        const CprsLegacyOpts *opts, CprsDiag *diag,
                        CprsLegacy **ret_legacy)
@@ -756,70 +735,58 @@ int cprs_legacy_decode(const void *buf, size_t size,
     return cprs_legacy_parse(buf, size, &o, NULL, diag, ret_legacy);
 }
 
-/* Read all of @fd: pread from offset 0 when it can, else read to EOF. */
-static int read_whole(int fd, uint64_t max, uint8_t **ret_buf,
-                      size_t *ret_len)
+/*
+ * Reading from an fd (spec L2.3): only as far as the decoder needs.  The
+ * bytes come in rounds, each filling a buffer twice the size of the last
+ * (pread from offset 0 when the fd can, so its offset does not move, else
+ * read), and each round decodes them from the start.  A strict decode
+ * stops at the first byte past the stream; a lenient one reads to the end
+ * to count the trailing bytes.  Whatever comes, no more than max_size + 1
+ * bytes are read or held: one more is -E2BIG.  Work: O(bytes), as the
+ * rounds double.
+ */
+typedef struct FdSource {
+    int fd;
+    bool seekable;
+    bool eof;
+} FdSource;
+
+/* Fill @buf up to @cap from @len on, or to EOF. */
+static int fill(FdSource *src, uint8_t *buf, size_t *len, size_t cap)
 {
-    uint8_t *buf = NULL, *nbuf;
-    size_t len = 0, cap = 0;
-    bool seekable = true;
     ssize_t n;
 
-    for (;;) {
-        if (len == cap) {
-            /* Room for max + 1 bytes shows an input over the limit. */
-            if (cap > max) {
-                free(buf);
-                return -E2BIG;
-            }
-            cap = cap ? cap * 2 : 4096;
-            if (cap > max + 1) {
-                cap = (size_t)max + 1;
-            }
-            nbuf = realloc(buf, cap);
-            if (!nbuf) {
-                free(buf);
-                return -ENOMEM;
-            }
-            buf = nbuf;
-        }
-        if (seekable) {
-            n = pread(fd, buf + len, cap - len, (off_t)len);
-            if (n < 0 && errno == ESPIPE && len == 0) {
-                seekable = false;
+    while (*len < cap && !src->eof) {
+        if (src->seekable) {
+            n = pread(src->fd, buf + *len, cap - *len, (off_t)*len);
+            if (n < 0 && errno == ESPIPE && *len == 0) {
+                src->seekable = false;
                 continue;
             }
         } else {
-            n = read(fd, buf + len, cap - len);
+            n = read(src->fd, buf + *len, cap - *len);
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
         }
         if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            n = -errno;
-            free(buf);
-            return (int)n;
+            return -errno;
         }
-        if (n == 0) {
-            break;
-        }
-        len += (size_t)n;
+        CPRS_WORK_ADD(CPRS_WORK_READ_BYTES, n);
+        src->eof = n == 0;
+        *len += (size_t)n;
     }
-    if (len > max) {
-        free(buf);
-        return -E2BIG;
-    }
-    *ret_buf = buf;
-    *ret_len = len;
     return 0;
 }
 
 int cprs_legacy_decode_fd(int fd, const CprsLegacyOpts *opts, CprsDiag *diag,
                           CprsLegacy **ret_legacy)
 {
+    FdSource src = { fd, true, false };
     CprsLegacyOpts o;
+    struct stat st;
     uint8_t *buf = NULL;
-    size_t len = 0;
+    size_t len = 0, cap = 0, first = 4096;
     int ret;
 
     if (fd < 0 || !ret_legacy) {
@@ -830,12 +797,29 @@ int cprs_legacy_decode_fd(int fd, const CprsLegacyOpts *opts, CprsDiag *diag,
     if (ret) {
         return cprs_diag_set(diag, ret, 0, -1, -1, "", "invalid options");
     }
-    ret = read_whole(fd, o.max_size, &buf, &len);
-    if (ret) {
-        return cprs_diag_set(diag, ret, 0, -1, -1, "L2", ret == -E2BIG ?
-                             "input larger than max_size" : "read failed");
+    /* A file (a memfd) says how long it is: refused unread if too long,
+     * else read in one round. */
+    if (!fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_size >= 0) {
+        if ((uint64_t)st.st_size > o.max_size) {
+            return cprs_diag_set(diag, -E2BIG, o.max_size, -1, -1, "L2",
+                                 "input larger than max_size");
+        }
+        first = (size_t)st.st_size + 1;
     }
-    ret = cprs_legacy_parse(buf, len, &o, NULL, diag, ret_legacy);
+    do {
+        if (cprs_grow(&buf, &cap, len + 1, 1, first, (size_t)o.max_size + 1)) {
+            ret = len > o.max_size ? -E2BIG : -ENOMEM;
+            cprs_diag_set(diag, ret, len, -1, -1, "L2", ret == -E2BIG ?
+                          "input larger than max_size" : "out of memory");
+            break;
+        }
+        ret = fill(&src, buf, &len, cap);
+        if (ret) {
+            cprs_diag_set(diag, ret, len, -1, -1, "L2", "read failed");
+            break;
+        }
+        ret = parse(buf, len, &o, NULL, !src.eof, diag, ret_legacy);
+    } while (ret == NEED_MORE);
     free(buf);
     return ret;
 }
@@ -884,19 +868,16 @@ uint32_t cprs_legacy_fd_count(const CprsLegacy *lg)
 int cprs_legacy_fd_get(const CprsLegacy *lg, uint32_t index, CprsFdInfo *info)
 {
     const CprsLegacyRec *r;
-    CprsFdInfo fi = { .sz = sizeof(fi) };
 
     if (!lg || !info || index >= lg->fds.count) {
         return -EINVAL;
     }
     r = &lg->fds.rec[index];
-    fi.name = cprs_legacy_rec_name(lg, r);
-    fi.name_len = r->name_len;
-    fi.id = r->id;
-    fi.slot = index;
-    fi.fd = r->fd;
-    fi.kind = CPRS_FD_KIND_OTHER;
-    return cprs_info_fill(info, &fi, sizeof(fi));
+    return cprs_info_fill(info, &(CprsFdInfo) {
+        .sz = sizeof(CprsFdInfo), .name = cprs_legacy_rec_name(lg, r),
+        .name_len = r->name_len, .id = r->id, .slot = index, .fd = r->fd,
+        .kind = CPRS_FD_KIND_OTHER,
+    }, sizeof(CprsFdInfo));
 }
 
 static int rec_offset(const CprsLegacyList *l, uint32_t index,

@@ -41,4 +41,31 @@ CPRS_HIDDEN int cprs_legacy_encode_at(const CprsLegacy *lg, uint32_t mode,
                                       uint32_t form, uint8_t **ret_buf,
                                       size_t *ret_size, uint64_t **ret_svc);
 
+/*
+ * The rules a RAM block map must follow (flags, lengths, page size,
+ * alignment, ranges), as cprs_writer_add_ramblock() checks them; the CPR
+ * state checks the same when QEMU registers a block.
+ */
+CPRS_HIDDEN bool cprs_ramblock_ok(const CprsRamBlockInfo *block,
+                                  const CprsGpaRange *ranges,
+                                  uint32_t n_ranges);
+
+/*
+ * cprs_writer_add_devstate() without the copy: @data is read when the
+ * arena is finished, so it must stay unchanged until then (the CPR state
+ * keeps its payloads; a compressed one is copied anyway).
+ */
+CPRS_HIDDEN int cprs_writer_add_devstate_ref(CprsWriter *writer,
+                                             const CprsDevStateInfo *ds,
+                                             const void *data, size_t size);
+
+/*
+ * A new memfd named @name holding the @size bytes at @buf, sealed with
+ * CPRS_MEMFD_F_SEAL in @flags, as cprs_writer_finish_memfd() makes one.
+ * Returns 0 or the syscall error; no fd is left open on failure.
+ */
+CPRS_HIDDEN int cprs_memfd_of_bytes(const char *name, uint32_t flags,
+                                    const void *buf, size_t size,
+                                    int *ret_fd);
+
 #endif /* CPRS_WRITER_H */

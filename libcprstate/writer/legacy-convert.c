@@ -116,6 +116,35 @@ static int reader_fail(CprsReader *reader, CprsDiag *diag, int ret)
                          d->clause, d->reason);
 }
 
+/*
+ * Append record @i of the arena to @list (@rec: its fields, the name
+ * aside; it has no stream offset).  Arena keys are unique (its spec 6.8);
+ * an unverified arena might still break that, and QEMU would then see one
+ * record: refused.  The handle is freed on failure, so the record is
+ * added first and its key checked by the same lookup.
+ */
+static int add_unique(CprsLegacy *lg, CprsLegacyList *list, const char *name,
+                      uint32_t len, CprsLegacyRec *rec, uint32_t i,
+                      CprsDiag *diag)
+{
+    int64_t first;
+    int ret;
+
+    rec->offset = CPRS_LEGACY_NO_OFFSET;
+    ret = cprs_legacy_rec_add(lg, list, name, len, rec, NULL, &first);
+    if (ret) {
+        return cprs_diag_set(diag, ret, 0, -1, i, "L4.2",
+                             "cannot store the record");
+    }
+    if (first >= 0) {
+        return cprs_diag_set(diag, -EBADMSG, 0, -1, i, "L11",
+                             list == &lg->fds ?
+                             "duplicate (name, id) in the arena" :
+                             "duplicate vfio device name in the arena");
+    }
+    return 0;
+}
+
 int cprs_legacy_from_reader(CprsReader *reader, const CprsLegacyOpts *opts,
                             CprsDiag *diag, CprsLegacy **ret_legacy)
 {
@@ -157,8 +186,7 @@ int cprs_legacy_from_reader(CprsReader *reader, const CprsLegacyOpts *opts,
         fi = (CprsFdInfo) { .sz = sizeof(fi) };
         ret = cprs_reader_fd_get(reader, i, &fi);
         if (ret) {
-            ret = reader_fail(reader, diag, ret);
-            goto fail;
+            goto fail_read;
         }
         /* spec L4.6: a cpr-exec stream cannot say "fd unknown". */
         if (lg->mode == CPRS_MODE_EXEC && fi.fd < 0) {
@@ -166,26 +194,9 @@ int cprs_legacy_from_reader(CprsReader *reader, const CprsLegacyOpts *opts,
                                 "fd unknown (-1): no cpr-exec form");
             goto fail;
         }
-        /*
-         * Arena keys are unique (its spec 6.8); an unverified arena
-         * might still break that, and QEMU would then see one record.
-         */
-        if (cprs_legacy_lookup(lg, &lg->fds, fi.name, fi.name_len,
-                               fi.id) >= 0) {
-            ret = cprs_diag_set(diag, -EBADMSG, 0, -1, i, "L11",
-                                "duplicate (name, id) in the arena");
-            goto fail;
-        }
-        rec = (CprsLegacyRec) {
-            .id = fi.id,
-            .fd = fi.fd,
-            .offset = CPRS_LEGACY_NO_OFFSET,
-        };
-        ret = cprs_legacy_rec_add(lg, &lg->fds, fi.name, fi.name_len, &rec,
-                                  NULL);
+        rec = (CprsLegacyRec) { .id = fi.id, .fd = fi.fd };
+        ret = add_unique(lg, &lg->fds, fi.name, fi.name_len, &rec, i, diag);
         if (ret) {
-            cprs_diag_set(diag, ret, 0, -1, i, "L4.2",
-                          "cannot store the record");
             goto fail;
         }
     }
@@ -200,32 +211,20 @@ int cprs_legacy_from_reader(CprsReader *reader, const CprsLegacyOpts *opts,
         vi = (CprsVfioDeviceInfo) { .sz = sizeof(vi) };
         ret = cprs_reader_vfio_get(reader, i, &vi);
         if (ret) {
-            ret = reader_fail(reader, diag, ret);
-            goto fail;
+            goto fail_read;
         }
-        if (cprs_legacy_lookup(lg, &lg->vfio, vi.name, vi.name_len, 0) >= 0) {
-            ret = cprs_diag_set(diag, -EBADMSG, 0, -1, i, "L11",
-                                "duplicate vfio device name in the arena");
-            goto fail;
-        }
-        rec = (CprsLegacyRec) {
-            .id = vi.devid,
-            .fd = -1,
-            .ioas_id = vi.ioas_id,
-            .hwpt_id = vi.hwpt_id,
-            .offset = CPRS_LEGACY_NO_OFFSET,
-        };
-        ret = cprs_legacy_rec_add(lg, &lg->vfio, vi.name, vi.name_len, &rec,
-                                  NULL);
+        rec = (CprsLegacyRec) { .id = vi.devid, .fd = -1,
+                                .ioas_id = vi.ioas_id, .hwpt_id = vi.hwpt_id };
+        ret = add_unique(lg, &lg->vfio, vi.name, vi.name_len, &rec, i, diag);
         if (ret) {
-            cprs_diag_set(diag, ret, 0, -1, i, "L4.2",
-                          "cannot store the record");
             goto fail;
         }
     }
     *ret_legacy = lg;
     return 0;
 
+fail_read:
+    ret = reader_fail(reader, diag, ret);
 fail:
     cprs_legacy_free(lg);
     return ret;

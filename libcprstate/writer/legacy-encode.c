@@ -45,17 +45,11 @@ int cprs_legacy_add_fd(CprsLegacy *lg, const CprsFdInfo *fd,
     CprsLegacyRec rec = { .offset = CPRS_LEGACY_NO_OFFSET };
     CprsFdInfo in;
     size_t len;
-    int ret;
 
-    if (!lg || !fd) {
-        return -EINVAL;
-    }
-    ret = cprs_opts_copy(&in, sizeof(in), fd);
-    if (ret || cprs_name_check(in.name, &len)) {
-        return -EINVAL;
-    }
     /* spec L4.6: a cpr-exec stream carries the fd number itself. */
-    if (in.fd < -1 || (lg->mode == CPRS_MODE_EXEC && in.fd < 0)) {
+    if (!lg || !fd || cprs_opts_copy(&in, sizeof(in), fd) ||
+        cprs_name_check(in.name, &len) || in.fd < -1 ||
+        (lg->mode == CPRS_MODE_EXEC && in.fd < 0)) {
         return -EINVAL;
     }
     if (cprs_legacy_lookup(lg, &lg->fds, in.name, len, in.id) >= 0) {
@@ -63,7 +57,8 @@ int cprs_legacy_add_fd(CprsLegacy *lg, const CprsFdInfo *fd,
     }
     rec.id = in.id;
     rec.fd = in.fd;
-    return cprs_legacy_rec_add(lg, &lg->fds, in.name, len, &rec, ret_index);
+    return cprs_legacy_rec_add(lg, &lg->fds, in.name, len, &rec, ret_index,
+                               NULL);
 }
 
 int cprs_legacy_add_vfio(CprsLegacy *lg, const CprsVfioDeviceInfo *dev,
@@ -72,13 +67,10 @@ int cprs_legacy_add_vfio(CprsLegacy *lg, const CprsVfioDeviceInfo *dev,
     CprsLegacyRec rec = { .offset = CPRS_LEGACY_NO_OFFSET, .fd = -1 };
     CprsVfioDeviceInfo in;
     size_t len;
-    int ret;
 
-    if (!lg || !dev || lg->vfio_form != CPRS_LEGACY_VFIO_FULL) {
-        return -EINVAL;
-    }
-    ret = cprs_opts_copy(&in, sizeof(in), dev);
-    if (ret || cprs_name_check(in.name, &len)) {
+    if (!lg || !dev || lg->vfio_form != CPRS_LEGACY_VFIO_FULL ||
+        cprs_opts_copy(&in, sizeof(in), dev) ||
+        cprs_name_check(in.name, &len)) {
         return -EINVAL;
     }
     if (cprs_legacy_lookup(lg, &lg->vfio, in.name, len, 0) >= 0) {
@@ -87,7 +79,8 @@ int cprs_legacy_add_vfio(CprsLegacy *lg, const CprsVfioDeviceInfo *dev,
     rec.id = in.devid;
     rec.ioas_id = in.ioas_id;
     rec.hwpt_id = in.hwpt_id;
-    return cprs_legacy_rec_add(lg, &lg->vfio, in.name, len, &rec, ret_index);
+    return cprs_legacy_rec_add(lg, &lg->vfio, in.name, len, &rec, ret_index,
+                               NULL);
 }
 
 /* ---- Encoding ---------------------------------------------------------- */

@@ -39,29 +39,11 @@ typedef struct Vec {
 
 static int vec_reserve(Vec *v, size_t more)
 {
-    size_t need, cap;
-    uint8_t *np;
-
-    if (more > SIZE_MAX - v->len) {
+    /* Any failure to grow is out of memory to the writer's callers. */
+    if (more > SIZE_MAX - v->len ||
+        cprs_grow(&v->p, &v->cap, v->len + more, 1, 256, SIZE_MAX)) {
         return -ENOMEM;
     }
-    need = v->len + more;
-    if (need <= v->cap) {
-        return 0;
-    }
-    cap = v->cap ? v->cap : 256;
-    while (cap < need) {
-        if (cap > SIZE_MAX / 2) {
-            return -ENOMEM;
-        }
-        cap *= 2;
-    }
-    np = realloc(v->p, cap);
-    if (!np) {
-        return -ENOMEM;
-    }
-    v->p = np;
-    v->cap = cap;
     return 0;
 }
 
@@ -72,110 +54,35 @@ static void vec_put(Vec *v, const void *p, size_t len)
     v->len += len;
 }
 
-/* ---- Hash set of record keys ------------------------------------------ */
-
-/*
- * Open addressing over (hash, value + 1), one 8-byte slot per entry so a
- * probe costs one cache line.  Used to refuse duplicate keys; the caller
- * supplies the equality test.
- */
-typedef struct SetSlot {
-    uint32_t hash;
-    uint32_t val;       /* value + 1; 0 = empty */
-} SetSlot;
-
-typedef struct HashSet {
-    SetSlot *slot;
-    uint32_t cap;       /* power of two or 0 */
-    uint32_t used;
-} HashSet;
-
-typedef bool (*HashEq)(const void *ctx, uint32_t val, const void *key);
-
-static int set_reserve(HashSet *s, uint32_t more)
-{
-    uint32_t ncap, i, pos;
-    SetSlot *ns;
-
-    if ((uint64_t)(s->used + more) * 2 <= s->cap) {
-        return 0;
-    }
-    ncap = s->cap ? s->cap : 64;
-    while ((uint64_t)(s->used + more) * 2 > ncap) {
-        if (ncap >= (1u << 30)) {
-            return -ENOMEM;
-        }
-        ncap *= 2;
-    }
-    ns = calloc(ncap, sizeof(*ns));
-    if (!ns) {
-        return -ENOMEM;
-    }
-    for (i = 0; i < s->cap; i++) {
-        if (!s->slot[i].val) {
-            continue;
-        }
-        pos = s->slot[i].hash & (ncap - 1);
-        while (ns[pos].val) {
-            pos = (pos + 1) & (ncap - 1);
-        }
-        ns[pos] = s->slot[i];
-    }
-    free(s->slot);
-    s->slot = ns;
-    s->cap = ncap;
-    return 0;
-}
-
-/* Value stored under an equal key, or -1. */
-static int64_t set_find(const HashSet *s, uint32_t h, HashEq eq,
-                        const void *ctx, const void *key)
-{
-    uint32_t pos;
-
-    if (!s->cap) {
-        return -1;
-    }
-    for (pos = h & (s->cap - 1); s->slot[pos].val;
-         pos = (pos + 1) & (s->cap - 1)) {
-        if (s->slot[pos].hash == h &&
-            eq(ctx, s->slot[pos].val - 1, key)) {
-            return s->slot[pos].val - 1;
-        }
-    }
-    return -1;
-}
-
-/* Insert after a successful set_reserve(): cannot fail. */
-static void set_put(HashSet *s, uint32_t h, uint32_t val)
-{
-    uint32_t pos = h & (s->cap - 1);
-
-    while (s->slot[pos].val) {
-        pos = (pos + 1) & (s->cap - 1);
-    }
-    s->slot[pos].hash = h;
-    s->slot[pos].val = val + 1;
-    s->used++;
-}
-
-static void set_free(HashSet *s)
-{
-    free(s->slot);
-}
-
 /* ---- The writer -------------------------------------------------------- */
 
+/*
+ * A payload's stored bytes (raw or zstd) are in one of three places: a
+ * copy of the writer's, the caller's own memory (borrowed, kept unchanged
+ * until the end), or the writer's staging memfd (data NULL).
+ */
 typedef struct Payload {
-    uint8_t *data;          /* stored bytes (raw or zstd), owned */
+    const uint8_t *data;
     uint64_t size;
+    bool owned;             /* data is the writer's copy */
 } Payload;
 
-/* One record table: wire records, their key hashes, a duplicate set. */
+/*
+ * Large payloads are copied by the kernel into a staging memfd, at their
+ * offset in the BLOB, and go from there to the output by the kernel too
+ * (copy_file_range): a user-space copy into freshly faulted memory costs
+ * several times the kernel's copy on a virtual machine.
+ */
+#define STAGE_MIN_SIZE (4u << 20)
+
+/*
+ * One record table: wire records, their FNV-1a key hashes (for the arena's
+ * index, spec 6.8.1) and the set of their keys (to refuse duplicates).
+ */
 typedef struct Table {
     Vec recs;
     Vec hashes;             /* uint32_t per record */
-    HashSet keys;
+    CprsTable keys;         /* key -> record number */
     uint32_t count;
 } Table;
 
@@ -190,9 +97,13 @@ struct CprsWriter {
     Vec ranges;             /* CprsWireGpaRange[] */
     uint32_t range_count;
     Payload *payloads;      /* one per DEVSTATE record */
+    size_t payload_cap;
+    int stage_fd;           /* staging memfd for large payloads, or -1 */
+    uint32_t blob_crc;      /* CRC32C of the BLOB so far, padding included */
     uint64_t blob_size;     /* end of the last payload, 8-aligned */
 };
 
+/* The key of record @i of @type (the reader's cprs_wire_key()). */
 static const char *table_name(const CprsWriter *w, uint32_t type, uint32_t i,
                               uint32_t *ret_len, uint32_t *ret_id)
 {
@@ -204,21 +115,19 @@ static const char *table_name(const CprsWriter *w, uint32_t type, uint32_t i,
     return (const char *)w->strtab.p + cprs_le32_get(&ref->off);
 }
 
-typedef struct Key {
+/* What a key set's lookups compare with: the records of one type. */
+typedef struct KeyCtx {
+    const CprsWriter *w;
     uint32_t type;
-    const char *name;
-    size_t len;
-    uint32_t id;
-} Key;
+} KeyCtx;
 
-static bool key_eq(const void *ctx, uint32_t val, const void *key)
+static bool key_eq(const void *ctx, uint32_t val, const CprsTableKey *key)
 {
-    const CprsWriter *w = ctx;
-    const Key *k = key;
+    const KeyCtx *c = ctx;
     uint32_t len, id;
-    const char *name = table_name(w, k->type, val, &len, &id);
+    const char *name = table_name(c->w, c->type, val, &len, &id);
 
-    return id == k->id && len == k->len && !memcmp(name, k->name, len);
+    return cprs_key_is(key, name, len, id);
 }
 
 /*
@@ -228,9 +137,11 @@ static bool key_eq(const void *ctx, uint32_t val, const void *key)
  * block and the memfd behind it).  Returns the strtab offset, or -1.
  */
 static int64_t shared_string(const CprsWriter *w, uint32_t type,
-                             const char *name, size_t len, uint32_t name_hash)
+                             const char *name, size_t len)
 {
-    Key key = { CPRS_SECTION_FDS, name, len, 0 };
+    const CprsTable *fds = &w->tab[CPRS_SECTION_FDS].keys;
+    KeyCtx ctx = { w, CPRS_SECTION_FDS };
+    CprsTableKey key = { name, len, 0 };
     const CprsWireFd *fd;
     int64_t idx;
 
@@ -238,11 +149,11 @@ static int64_t shared_string(const CprsWriter *w, uint32_t type,
         !memcmp(w->strtab.p + w->last_off, name, len)) {
         return w->last_off;
     }
-    if (type == CPRS_SECTION_FDS) {
+    if (type == CPRS_SECTION_FDS || !fds->count) {
         return -1;
     }
-    idx = set_find(&w->tab[CPRS_SECTION_FDS].keys,
-                   cprs_key_hash_id(name_hash, 0), key_eq, w, &key);
+    idx = cprs_table_find(fds, cprs_table_hash(fds, name, len, 0), key_eq,
+                          &ctx, &key);
     if (idx < 0) {
         return -1;
     }
@@ -251,26 +162,32 @@ static int64_t shared_string(const CprsWriter *w, uint32_t type,
     return cprs_le32_get(&fd->name.off);
 }
 
+/* The two hashes of a new record's key. */
+typedef struct RecHash {
+    uint32_t index;         /* FNV-1a, for the arena's index (spec 6.8.1) */
+    uint32_t keys;          /* the key set's own, keyed hash */
+} RecHash;
+
 /*
  * Reserve room for a new record of @type keyed (@name, @id): refuses a
  * duplicate, and on success guarantees that commit_record() and intern()
  * cannot fail.  *@ret_str is where the name's bytes already are, or -1.
  */
 static int reserve_record(CprsWriter *w, uint32_t type, const char *name,
-                          size_t len, uint32_t id, uint32_t *ret_hash,
+                          size_t len, uint32_t id, RecHash *ret_hash,
                           int64_t *ret_str)
 {
     Table *t = &w->tab[type];
-    Key key = { type, name, len, id };
-    uint32_t nh = cprs_name_hash(name, len);
-    uint32_t h = cprs_key_hash_id(nh, id);
+    KeyCtx ctx = { w, type };
+    CprsTableKey key = { name, len, id };
+    uint32_t h = cprs_table_hash(&t->keys, name, len, id);
     int64_t str;
     int ret;
 
     if (t->count >= CPRS_MAX_RECORDS) {
         return -E2BIG;
     }
-    if (set_find(&t->keys, h, key_eq, w, &key) >= 0) {
+    if (cprs_table_find(&t->keys, h, key_eq, &ctx, &key) >= 0) {
         return -EEXIST;
     }
     ret = vec_reserve(&t->recs, cprs_type_record_size(type));
@@ -278,16 +195,17 @@ static int reserve_record(CprsWriter *w, uint32_t type, const char *name,
         ret = vec_reserve(&t->hashes, sizeof(uint32_t));
     }
     if (!ret) {
-        ret = set_reserve(&t->keys, 1);
+        ret = cprs_table_reserve(&t->keys, 1) ? -ENOMEM : 0;
     }
-    str = shared_string(w, type, name, len, nh);
+    str = shared_string(w, type, name, len);
     if (!ret && str < 0) {
         if (w->strtab.len + len + 1 > UINT32_MAX) {
             return -E2BIG;
         }
         ret = vec_reserve(&w->strtab, len + 1);
     }
-    *ret_hash = h;
+    ret_hash->index = cprs_key_hash(name, len, id);
+    ret_hash->keys = h;
     *ret_str = str;
     return ret;
 }
@@ -311,13 +229,13 @@ static CprsWireStr intern(CprsWriter *w, const char *name, size_t len,
 }
 
 static uint32_t commit_record(CprsWriter *w, uint32_t type, const void *rec,
-                              uint32_t h)
+                              const RecHash *h)
 {
     Table *t = &w->tab[type];
 
     vec_put(&t->recs, rec, cprs_type_record_size(type));
-    vec_put(&t->hashes, &h, sizeof(h));
-    set_put(&t->keys, h, t->count);
+    vec_put(&t->hashes, &h->index, sizeof(h->index));
+    cprs_table_put(&t->keys, h->keys, t->count);
     return t->count++;
 }
 
@@ -391,6 +309,10 @@ int cprs_writer_new(const CprsWriterOpts *opts, CprsWriter **ret_writer)
     if (!w) {
         return -ENOMEM;
     }
+    for (n = 0; n < CPRS_SECTION__MAX; n++) {
+        cprs_table_init(&w->tab[n].keys);
+    }
+    w->stage_fd = -1;
     ret = cprs_opts_copy(&w->opts, sizeof(w->opts), opts);
     if (ret) {
         goto fail;
@@ -470,17 +392,38 @@ void cprs_writer_free(CprsWriter *w)
         return;
     }
     for (i = 0; i < w->tab[CPRS_SECTION_DEVSTATE].count; i++) {
-        free(w->payloads[i].data);
+        if (w->payloads[i].owned) {
+            free((void *)w->payloads[i].data);
+        }
     }
     free(w->payloads);
+    if (w->stage_fd >= 0) {
+        close(w->stage_fd);
+    }
     for (i = 0; i < CPRS_SECTION__MAX; i++) {
         free(w->tab[i].recs.p);
         free(w->tab[i].hashes.p);
-        set_free(&w->tab[i].keys);
+        cprs_table_free(&w->tab[i].keys);
     }
     free(w->ranges.p);
     free(w->strtab.p);
     free(w);
+}
+
+/*
+ * Copy a caller's sized record struct @src into @in (@known bytes) and
+ * check the name its field at @name_off points to (spec 6.1.2).
+ */
+static int record_in(void *in, size_t known, const void *src,
+                     size_t name_off, size_t *ret_len)
+{
+    const char *name;
+
+    if (!src || cprs_opts_copy(in, known, src)) {
+        return -EINVAL;
+    }
+    memcpy(&name, (const uint8_t *)in + name_off, sizeof(name));
+    return cprs_name_check(name, ret_len) ? -EINVAL : 0;
 }
 
 int cprs_writer_add_fd(CprsWriter *w, const CprsFdInfo *fd,
@@ -489,15 +432,13 @@ int cprs_writer_add_fd(CprsWriter *w, const CprsFdInfo *fd,
     CprsFdInfo in;
     CprsWireFd rec;
     size_t len;
-    uint32_t h, idx;
+    RecHash h;
+    uint32_t idx;
     int64_t str;
     int ret;
 
-    if (!w || !fd) {
-        return -EINVAL;
-    }
-    ret = cprs_opts_copy(&in, sizeof(in), fd);
-    if (ret || cprs_name_check(in.name, &len)) {
+    if (!w || record_in(&in, sizeof(in), fd, offsetof(CprsFdInfo, name),
+                        &len)) {
         return -EINVAL;
     }
     /* spec 6.2.4: a cpr-exec record needs its fd number. */
@@ -527,11 +468,36 @@ int cprs_writer_add_fd(CprsWriter *w, const CprsFdInfo *fd,
     cprs_le64_set(&rec.ino, in.ino);
     cprs_le32_set(&rec.st_mode, in.st_mode);
     cprs_le64_set(&rec.size, in.size);
-    idx = commit_record(w, CPRS_SECTION_FDS, &rec, h);
+    idx = commit_record(w, CPRS_SECTION_FDS, &rec, &h);
     if (ret_index) {
         *ret_index = idx;
     }
     return 0;
+}
+
+bool cprs_ramblock_ok(const CprsRamBlockInfo *in, const CprsGpaRange *ranges,
+                      uint32_t n_ranges)
+{
+    uint64_t end;
+    uint32_t k;
+
+    if ((in->flags & ~CPRS_RAM_F_KNOWN) ||
+        !cprs_add_ok(in->fd_offset, in->max_length, &end) ||
+        in->used_length > in->max_length || !cprs_is_pow2(in->page_size) ||
+        (in->align && !cprs_is_pow2(in->align)) ||
+        n_ranges > CPRS_MAX_RECORDS) {
+        return false;
+    }
+    /* spec 6.4: ranges are not empty, do not wrap, lie in the block. */
+    for (k = 0; k < n_ranges; k++) {
+        if (!ranges[k].size ||
+            !cprs_add_ok(ranges[k].gpa, ranges[k].size - 1, &end) ||
+            !cprs_range_ok(in->max_length, ranges[k].block_offset,
+                           ranges[k].size)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
@@ -541,25 +507,20 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
     CprsRamBlockInfo in;
     CprsWireRamBlock rec;
     CprsWireGpaRange wr;
-    uint64_t end;
     size_t len;
-    uint32_t h, idx, k;
+    RecHash h;
+    uint32_t idx, k;
     int64_t str;
     int ret;
 
-    if (!w || !block || (n_ranges && !ranges)) {
-        return -EINVAL;
-    }
-    ret = cprs_opts_copy(&in, sizeof(in), block);
-    if (ret || cprs_name_check(in.idstr, &len)) {
+    if (!w || (n_ranges && !ranges) ||
+        record_in(&in, sizeof(in), block, offsetof(CprsRamBlockInfo, idstr),
+                  &len)) {
         return -EINVAL;
     }
     if ((in.fd_index != CPRS_NO_INDEX &&
          in.fd_index >= w->tab[CPRS_SECTION_FDS].count) ||
-        (in.flags & ~CPRS_RAM_F_KNOWN) ||
-        !cprs_add_ok(in.fd_offset, in.max_length, &end) ||
-        in.used_length > in.max_length || !cprs_is_pow2(in.page_size) ||
-        (in.align && !cprs_is_pow2(in.align))) {
+        !cprs_ramblock_ok(&in, ranges, n_ranges)) {
         return -EINVAL;
     }
     /* spec 6.3.9, 9.1: the used part fits a regular backing file. */
@@ -574,14 +535,6 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
             return -EINVAL;
         }
     }
-    for (k = 0; k < n_ranges; k++) {
-        if (!ranges[k].size ||
-            !cprs_add_ok(ranges[k].gpa, ranges[k].size - 1, &end) ||
-            !cprs_range_ok(in.max_length, ranges[k].block_offset,
-                           ranges[k].size)) {
-            return -EINVAL;
-        }
-    }
     if ((uint64_t)w->range_count + n_ranges > CPRS_MAX_RECORDS) {
         return -E2BIG;
     }
@@ -589,12 +542,12 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
     if (ret) {
         return ret;
     }
+    memset(&rec, 0, sizeof(rec));
     ret = reserve_record(w, CPRS_SECTION_RAMBLOCKS, in.idstr, len, 0, &h,
                          &str);
     if (ret) {
         return ret;
     }
-    memset(&rec, 0, sizeof(rec));
     rec.idstr = intern(w, in.idstr, len, str);
     cprs_le32_set(&rec.fd_index, in.fd_index);
     cprs_le32_set(&rec.flags, in.flags);
@@ -612,7 +565,7 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
         vec_put(&w->ranges, &wr, sizeof(wr));
     }
     w->range_count += n_ranges;
-    idx = commit_record(w, CPRS_SECTION_RAMBLOCKS, &rec, h);
+    idx = commit_record(w, CPRS_SECTION_RAMBLOCKS, &rec, &h);
     if (ret_index) {
         *ret_index = idx;
     }
@@ -625,28 +578,26 @@ int cprs_writer_add_vfio(CprsWriter *w, const CprsVfioDeviceInfo *dev,
     CprsVfioDeviceInfo in;
     CprsWireVfioDevice rec;
     size_t len;
-    uint32_t h, idx;
+    RecHash h;
+    uint32_t idx;
     int64_t str;
     int ret;
 
-    if (!w || !dev) {
+    if (!w || record_in(&in, sizeof(in), dev,
+                        offsetof(CprsVfioDeviceInfo, name), &len)) {
         return -EINVAL;
     }
-    ret = cprs_opts_copy(&in, sizeof(in), dev);
-    if (ret || cprs_name_check(in.name, &len)) {
-        return -EINVAL;
-    }
+    memset(&rec, 0, sizeof(rec));
     ret = reserve_record(w, CPRS_SECTION_VFIO_DEVICES, in.name, len, 0, &h,
                          &str);
     if (ret) {
         return ret;
     }
-    memset(&rec, 0, sizeof(rec));
     rec.name = intern(w, in.name, len, str);
     cprs_le32_set(&rec.devid, (uint32_t)in.devid);
     cprs_le32_set(&rec.ioas_id, in.ioas_id);
     cprs_le32_set(&rec.hwpt_id, in.hwpt_id);
-    idx = commit_record(w, CPRS_SECTION_VFIO_DEVICES, &rec, h);
+    idx = commit_record(w, CPRS_SECTION_VFIO_DEVICES, &rec, &h);
     if (ret_index) {
         *ret_index = idx;
     }
@@ -692,70 +643,129 @@ static int zstd_pack(const CprsWriter *w, const void *data, size_t size,
 #endif
 }
 
-int cprs_writer_add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
-                             const void *data, size_t size,
-                             uint32_t *ret_index)
+static const uint8_t zero_pad[CPRS_ALIGN];
+
+/*
+ * pwrite() (@out) or pread() all @len bytes at @off, resuming after short
+ * transfers and EINTR; a read that meets the end of the file is -EIO.
+ */
+static int io_all(int fd, bool out, uint8_t *p, uint64_t len, uint64_t off)
+{
+    size_t n;
+    ssize_t done;
+
+    while (len) {
+        n = len > (1u << 30) ? (1u << 30) : (size_t)len;
+        done = out ? pwrite(fd, p, n, (off_t)off) :
+                     pread(fd, p, n, (off_t)off);
+        if (done < 0 && errno == EINTR) {
+            continue;
+        }
+        if (done <= 0) {
+            return done < 0 ? -errno : -EIO;
+        }
+        p += done;
+        off += (uint64_t)done;
+        len -= (uint64_t)done;
+    }
+    return 0;
+}
+
+/*
+ * The writer's own copy of a payload given by the caller: in memory, or
+ * for a large one in the staging memfd at its BLOB offset @off.
+ */
+static int keep_payload(CprsWriter *w, Payload *pl, uint64_t off)
+{
+    uint8_t *copy;
+    int ret;
+
+    if (pl->size >= STAGE_MIN_SIZE) {
+        if (w->stage_fd < 0) {
+            w->stage_fd = memfd_create("cprs-stage", MFD_CLOEXEC);
+            if (w->stage_fd < 0) {
+                return -errno;
+            }
+        }
+        ret = io_all(w->stage_fd, true, (uint8_t *)pl->data, pl->size, off);
+        if (!ret) {
+            pl->data = NULL;
+        }
+        return ret;
+    }
+    copy = malloc(pl->size ? (size_t)pl->size : 1);
+    if (!copy) {
+        return -ENOMEM;
+    }
+    memcpy(copy, pl->data, (size_t)pl->size);
+    pl->data = copy;
+    pl->owned = true;
+    return 0;
+}
+
+/*
+ * Append a payload: copied, or with @borrow referenced as it is until the
+ * arena is written (unless compressed, which makes a copy anyway).
+ */
+static int add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
+                        const void *data, size_t size, bool borrow,
+                        uint32_t *ret_index)
 {
     CprsDevStateInfo in;
     CprsWireDevState rec;
-    Payload pl = { NULL, 0 }, *np;
+    Payload pl = { NULL, 0, true };
+    const uint8_t *bytes;
+    uint8_t *copy = NULL;
     uint64_t off, end;
-    uint32_t flags = 0, h, idx;
+    uint32_t flags = 0, idx;
+    RecHash h;
     size_t len, count;
     int64_t str;
     int ret;
 
-    if (!w || !ds || (!data && size)) {
-        return -EINVAL;
-    }
-    ret = cprs_opts_copy(&in, sizeof(in), ds);
-    if (ret || cprs_name_check(in.name, &len) ||
-        (in.flags & ~CPRS_DEVSTATE_F_KNOWN)) {
+    if (!w || (!data && size) ||
+        record_in(&in, sizeof(in), ds, offsetof(CprsDevStateInfo, name),
+                  &len) || (in.flags & ~CPRS_DEVSTATE_F_KNOWN)) {
         return -EINVAL;
     }
     if (size > CPRS_MAX_PAYLOAD_SIZE) {
         return -E2BIG;
     }
     count = w->tab[CPRS_SECTION_DEVSTATE].count;
-    np = realloc(w->payloads, (count + 1) * sizeof(*np));
-    if (!np) {
+    if (cprs_grow(&w->payloads, &w->payload_cap, count + 1,
+                  sizeof(*w->payloads), 16, SIZE_MAX)) {
         return -ENOMEM;
     }
-    w->payloads = np;
 
     if (in.flags & CPRS_DEVSTATE_F_ZSTD) {
         size_t csize = 0;
 
-        ret = zstd_pack(w, data, size, &pl.data, &csize);
+        ret = zstd_pack(w, data, size, &copy, &csize);
         if (ret) {
             return ret;
         }
-        if (pl.data) {
+        if (copy) {
             pl.size = csize;
             flags = CPRS_DEVSTATE_F_ZSTD;
         }
     }
-    if (!pl.data) {
-        pl.data = malloc(size ? size : 1);
-        if (!pl.data) {
-            return -ENOMEM;
-        }
-        if (size) {
-            memcpy(pl.data, data, size);
-        }
-        pl.size = size;
+    if (copy) {
+        pl.data = copy;
+    } else {
+        pl = (Payload) { data ? data : zero_pad, size, false };
     }
+    bytes = pl.data;        /* the caller's, or compressed: summed below */
     /* spec 6.6.5: payloads start 8-aligned; the BLOB ends 8-aligned too,
      * so that an empty payload placed at its end is still inside it. */
     off = w->blob_size;
-    if (!cprs_add_ok(off, pl.size, &end) || end > CPRS_MAX_ARENA_SIZE) {
-        free(pl.data);
-        return -E2BIG;
+    ret = !cprs_add_ok(off, pl.size, &end) || end > CPRS_MAX_ARENA_SIZE ?
+          -E2BIG : reserve_record(w, CPRS_SECTION_DEVSTATE, in.name, len,
+                                  in.instance_id, &h, &str);
+    if (!ret && !copy && !borrow) {
+        ret = keep_payload(w, &pl, off);
     }
-    ret = reserve_record(w, CPRS_SECTION_DEVSTATE, in.name, len,
-                         in.instance_id, &h, &str);
     if (ret) {
-        free(pl.data);
+        free(copy);
         return ret;
     }
     memset(&rec, 0, sizeof(rec));
@@ -766,21 +776,39 @@ int cprs_writer_add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
     cprs_le64_set(&rec.data_off, off);
     cprs_le64_set(&rec.stored_size, pl.size);
     cprs_le64_set(&rec.raw_size, size);
+    /* The BLOB's CRC grows with it, over the bytes as they were given. */
+    w->blob_crc = cprs_crc32c(w->blob_crc, bytes, (size_t)pl.size);
+    w->blob_crc = cprs_crc32c(w->blob_crc, zero_pad,
+                              (size_t)(cprs_align_up(end) - end));
     w->payloads[count] = pl;
     w->blob_size = cprs_align_up(end);
-    idx = commit_record(w, CPRS_SECTION_DEVSTATE, &rec, h);
+    idx = commit_record(w, CPRS_SECTION_DEVSTATE, &rec, &h);
     if (ret_index) {
         *ret_index = idx;
     }
     return 0;
 }
 
+int cprs_writer_add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
+                             const void *data, size_t size,
+                             uint32_t *ret_index)
+{
+    return add_devstate(w, ds, data, size, false, ret_index);
+}
+
+int cprs_writer_add_devstate_ref(CprsWriter *w, const CprsDevStateInfo *ds,
+                                 const void *data, size_t size)
+{
+    return add_devstate(w, ds, data, size, true, NULL);
+}
+
 /* ---- Layout ------------------------------------------------------------ */
 
-/* A contiguous run of output bytes. */
+/* A contiguous run of output bytes: in memory, or staged (p NULL). */
 typedef struct Piece {
     const void *p;
     size_t len;
+    uint64_t stage_off;     /* where a staged piece is in the memfd */
 } Piece;
 
 typedef struct OutSec {
@@ -808,6 +836,7 @@ typedef struct Layout {
     uint8_t *owned[CPRS_MAX_SECTIONS * 2];  /* index and zstd buffers */
     uint32_t n_owned;
     uint64_t size;
+    int stage_fd;           /* the writer's staging memfd, or -1 */
 } Layout;
 
 static int add_piece(Layout *l, const void *p, size_t len)
@@ -824,9 +853,10 @@ static int add_piece(Layout *l, const void *p, size_t len)
         l->pieces = np;
         l->cap_pieces = cap;
     }
-    l->pieces[l->n_pieces++] = (Piece) { p, len };
+    l->pieces[l->n_pieces++] = (Piece) { p, len, 0 };
     return 0;
 }
+
 
 static void layout_free(Layout *l)
 {
@@ -925,19 +955,27 @@ static int compress_section(const CprsWriter *w, Layout *l, OutSec *s)
     if (!raw) {
         return -ENOMEM;
     }
-    for (i = 0; i < s->n_pieces; i++) {
-        memcpy(raw + pos, l->pieces[s->first_piece + i].p,
-               l->pieces[s->first_piece + i].len);
-        pos += l->pieces[s->first_piece + i].len;
+    for (i = 0, ret = 0; i < s->n_pieces && !ret; i++) {
+        const Piece *pc = &l->pieces[s->first_piece + i];
+
+        if (pc->p) {
+            memcpy(raw + pos, pc->p, pc->len);
+        } else {
+            ret = io_all(l->stage_fd, false, raw + pos, pc->len,
+                         pc->stage_off);
+        }
+        pos += pc->len;
     }
-    ret = zstd_pack(w, raw, s->raw_size, &packed, &packed_size);
+    if (!ret) {
+        ret = zstd_pack(w, raw, s->raw_size, &packed, &packed_size);
+    }
     free(raw);
     if (ret || !packed) {
         return ret;
     }
     l->owned[l->n_owned++] = packed;
     /* Later sections' pieces follow; this one shrinks to a single piece. */
-    l->pieces[s->first_piece] = (Piece) { packed, packed_size };
+    l->pieces[s->first_piece] = (Piece) { packed, packed_size, 0 };
     memmove(&l->pieces[s->first_piece + 1],
             &l->pieces[s->first_piece + s->n_pieces],
             (l->n_pieces - s->first_piece - s->n_pieces) * sizeof(Piece));
@@ -947,8 +985,6 @@ static int compress_section(const CprsWriter *w, Layout *l, OutSec *s)
     s->flags |= CPRS_SECTION_F_ZSTD;
     return 0;
 }
-
-static const uint8_t zero_pad[CPRS_ALIGN];
 
 static int layout_build(const CprsWriter *w, Layout *l)
 {
@@ -970,6 +1006,7 @@ static int layout_build(const CprsWriter *w, Layout *l)
     int ret;
 
     memset(dir_of, -1, sizeof(dir_of));
+    l->stage_fd = w->stage_fd;
 
     /* spec 9: sections in type order, empty ones left out. */
     if (w->strtab.len) {
@@ -1018,6 +1055,7 @@ static int layout_build(const CprsWriter *w, Layout *l)
             if (ret) {
                 return ret;
             }
+            l->pieces[l->n_pieces - 1].stage_off = data_off;
             off = data_off + w->payloads[j].size;
         }
         if (w->blob_size > off) {
@@ -1081,6 +1119,12 @@ static int layout_build(const CprsWriter *w, Layout *l)
         off = end;
         s->crc = 0;
         for (k = 0; k < s->n_pieces; k++) {
+            if (s->type == CPRS_SECTION_BLOB &&
+                !(s->flags & CPRS_SECTION_F_ZSTD)) {
+                /* Summed up as the payloads came (staged ones too). */
+                s->crc = w->blob_crc;
+                break;
+            }
             s->crc = cprs_crc32c(s->crc, l->pieces[s->first_piece + k].p,
                                  l->pieces[s->first_piece + k].len);
         }
@@ -1137,28 +1181,41 @@ static int layout_build(const CprsWriter *w, Layout *l)
 }
 
 /*
- * Walk the whole arena as iovecs: header, directory, sections and the zero
- * padding between them.  Calls @emit with batches of at most IOV_MAX.
+ * Where the arena goes: memory pieces as batches of iovecs, staged pieces
+ * as a range of the staging memfd, each at its arena offset.
  */
-typedef int (*EmitFn)(void *ctx, const struct iovec *iov, int n,
-                      uint64_t at);
+typedef struct Sink {
+    int (*iov)(struct Sink *k, const struct iovec *iov, int n, uint64_t at);
+    int (*staged)(struct Sink *k, int from, uint64_t off, uint64_t len,
+                  uint64_t at);
+    uint8_t *buf;           /* finish_buffer */
+    int fd;                 /* finish_fd */
+} Sink;
 
-static int layout_emit(const Layout *l, EmitFn emit, void *ctx)
+/*
+ * Walk the whole arena: header, directory, sections and the zero padding
+ * between them, in batches of at most 64 iovecs.
+ */
+static int layout_emit(const Layout *l, Sink *k)
 {
     struct iovec iov[64];
     uint64_t pos = 0, batch_at = 0;
+    const Piece *pc;
     uint32_t i;
-    size_t k;
+    size_t j;
     int n = 0, ret;
 
+#define FLUSH() do { \
+        ret = n ? k->iov(k, iov, n, batch_at) : 0; \
+        if (ret) { \
+            return ret; \
+        } \
+        n = 0; \
+        batch_at = pos; \
+    } while (0)
 #define PUSH(ptr, length) do { \
         if (n == (int)(sizeof(iov) / sizeof(iov[0]))) { \
-            ret = emit(ctx, iov, n, batch_at); \
-            if (ret) { \
-                return ret; \
-            } \
-            n = 0; \
-            batch_at = pos; \
+            FLUSH(); \
         } \
         iov[n].iov_base = (void *)(ptr); \
         iov[n++].iov_len = (length); \
@@ -1173,24 +1230,33 @@ static int layout_emit(const Layout *l, EmitFn emit, void *ctx)
         if (l->sec[i].offset > pos) {
             PUSH(zero_pad, l->sec[i].offset - pos);
         }
-        for (k = 0; k < l->sec[i].n_pieces; k++) {
-            if (l->pieces[l->sec[i].first_piece + k].len) {
-                PUSH(l->pieces[l->sec[i].first_piece + k].p,
-                     l->pieces[l->sec[i].first_piece + k].len);
+        for (j = 0; j < l->sec[i].n_pieces; j++) {
+            pc = &l->pieces[l->sec[i].first_piece + j];
+            if (pc->len && pc->p) {
+                PUSH(pc->p, pc->len);
+            } else if (pc->len) {
+                FLUSH();
+                ret = k->staged(k, l->stage_fd, pc->stage_off, pc->len, pos);
+                if (ret) {
+                    return ret;
+                }
+                pos += pc->len;
+                batch_at = pos;
             }
         }
     }
     if (l->size > pos) {
         PUSH(zero_pad, l->size - pos);
     }
+    FLUSH();
 #undef PUSH
-    return n ? emit(ctx, iov, n, batch_at) : 0;
+#undef FLUSH
+    return 0;
 }
 
-static int emit_buffer(void *ctx, const struct iovec *iov, int n,
-                       uint64_t at)
+static int buffer_iov(Sink *k, const struct iovec *iov, int n, uint64_t at)
 {
-    uint8_t *dst = (uint8_t *)ctx + at;
+    uint8_t *dst = k->buf + at;
     int i;
 
     for (i = 0; i < n; i++) {
@@ -1198,6 +1264,12 @@ static int emit_buffer(void *ctx, const struct iovec *iov, int n,
         dst += iov[i].iov_len;
     }
     return 0;
+}
+
+static int buffer_staged(Sink *k, int from, uint64_t off, uint64_t len,
+                         uint64_t at)
+{
+    return io_all(from, false, k->buf + at, len, off);
 }
 
 int cprs_writer_finish_buffer(CprsWriter *w, void **ret_buf,
@@ -1223,7 +1295,8 @@ int cprs_writer_finish_buffer(CprsWriter *w, void **ret_buf,
         layout_free(&l);
         return -ENOMEM;
     }
-    ret = layout_emit(&l, emit_buffer, buf);
+    ret = layout_emit(&l, &(Sink) { .iov = buffer_iov,
+                                    .staged = buffer_staged, .buf = buf });
     layout_free(&l);
     if (ret) {
         free(buf);
@@ -1234,21 +1307,16 @@ int cprs_writer_finish_buffer(CprsWriter *w, void **ret_buf,
     return 0;
 }
 
-typedef struct FdSink {
-    int fd;
-} FdSink;
-
 /* pwritev() the batch, resuming after short writes and EINTR. */
-static int emit_fd(void *ctx, const struct iovec *iov_in, int n, uint64_t at)
+static int fd_iov(Sink *k, const struct iovec *iov_in, int n, uint64_t at)
 {
-    const FdSink *sink = ctx;
     struct iovec iov[64];
     struct iovec *v = iov;
     ssize_t done;
 
     memcpy(iov, iov_in, (size_t)n * sizeof(*iov));
     while (n > 0) {
-        done = pwritev(sink->fd, v, n, (off_t)at);
+        done = pwritev(k->fd, v, n, (off_t)at);
         if (done < 0) {
             if (errno == EINTR) {
                 continue;
@@ -1272,10 +1340,51 @@ static int emit_fd(void *ctx, const struct iovec *iov_in, int n, uint64_t at)
     return 0;
 }
 
+/*
+ * A staged range, from memfd to memfd inside the kernel; where the output
+ * cannot take copy_file_range() (another kind of file), through a bounce
+ * buffer.
+ */
+static int fd_staged(Sink *k, int from, uint64_t off, uint64_t len,
+                     uint64_t at)
+{
+    uint8_t bounce[65536];
+    loff_t in = (loff_t)off, out = (loff_t)at;
+    size_t n;
+    ssize_t got;
+    int ret;
+
+    while (len) {
+        got = copy_file_range(from, &in, k->fd, &out,
+                              len > (1u << 30) ? (1u << 30) : (size_t)len, 0);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            break;
+        }
+        len -= (uint64_t)got;
+    }
+    while (len) {
+        n = len > sizeof(bounce) ? sizeof(bounce) : (size_t)len;
+        ret = io_all(from, false, bounce, n, (uint64_t)in);
+        if (!ret) {
+            ret = io_all(k->fd, true, bounce, n, (uint64_t)out);
+        }
+        if (ret) {
+            return ret;
+        }
+        in += (loff_t)n;
+        out += (loff_t)n;
+        len -= n;
+    }
+    return 0;
+}
+
 int cprs_writer_finish_fd(CprsWriter *w, int fd)
 {
     Layout l = { 0 };
-    FdSink sink = { fd };
+    Sink sink = { .iov = fd_iov, .staged = fd_staged, .fd = fd };
     int ret;
 
     if (!w || fd < 0) {
@@ -1283,7 +1392,7 @@ int cprs_writer_finish_fd(CprsWriter *w, int fd)
     }
     ret = layout_build(w, &l);
     if (!ret) {
-        ret = layout_emit(&l, emit_fd, &sink);
+        ret = layout_emit(&l, &sink);
     }
     if (!ret && ftruncate(fd, (off_t)l.size) < 0) {
         ret = -errno;
@@ -1292,19 +1401,17 @@ int cprs_writer_finish_fd(CprsWriter *w, int fd)
     return ret;
 }
 
-int cprs_writer_finish_memfd(CprsWriter *w, const char *name, uint32_t flags,
-                             int *ret_fd)
+/* A new memfd named @name, filled by @fill, sealed if @flags say so. */
+static int memfd_fill(const char *name, uint32_t flags,
+                      int (*fill)(void *ctx, int fd), void *ctx, int *ret_fd)
 {
     int fd, ret;
 
-    if (!w || !name || !ret_fd || (flags & ~CPRS_MEMFD_F_SEAL)) {
-        return -EINVAL;
-    }
     fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) {
         return -errno;
     }
-    ret = cprs_writer_finish_fd(w, fd);
+    ret = fill(ctx, fd);
     if (!ret && (flags & CPRS_MEMFD_F_SEAL) &&
         fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
               F_SEAL_SEAL) < 0) {
@@ -1316,4 +1423,33 @@ int cprs_writer_finish_memfd(CprsWriter *w, const char *name, uint32_t flags,
     }
     *ret_fd = fd;
     return 0;
+}
+
+static int fill_arena(void *ctx, int fd)
+{
+    return cprs_writer_finish_fd(ctx, fd);
+}
+
+static int fill_bytes(void *ctx, int fd)
+{
+    const struct iovec *iov = ctx;
+
+    return io_all(fd, true, iov->iov_base, iov->iov_len, 0);
+}
+
+int cprs_writer_finish_memfd(CprsWriter *w, const char *name, uint32_t flags,
+                             int *ret_fd)
+{
+    if (!w || !name || !ret_fd || (flags & ~CPRS_MEMFD_F_SEAL)) {
+        return -EINVAL;
+    }
+    return memfd_fill(name, flags, fill_arena, w, ret_fd);
+}
+
+int cprs_memfd_of_bytes(const char *name, uint32_t flags, const void *buf,
+                        size_t size, int *ret_fd)
+{
+    struct iovec iov = { (void *)buf, size };
+
+    return memfd_fill(name, flags, fill_bytes, &iov, ret_fd);
 }

@@ -37,8 +37,10 @@
 #define CORE_MAX_PHDRS          (1u << 20)
 /* NT_FILE entries we accept (same bound). */
 #define CORE_MAX_MAPS           (1u << 20)
-/* Bytes in which a legacy stream candidate is decoded. */
+/* Bytes in which a legacy stream candidate is decoded, at most... */
 #define CORE_LEGACY_WINDOW      (UINT64_C(16) << 20)
+/* ... and first: the window doubles only while the stream needs it. */
+#define CORE_LEGACY_FIRST       UINT64_C(64)
 /* Bytes read at a time by the scan, plus room for a magic across chunks. */
 #define CORE_SCAN_CHUNK         (UINT64_C(1) << 20)
 #define CORE_MAGIC_LEN          8u
@@ -95,9 +97,29 @@ typedef struct Core {
     bool not_dumped;        /* a named mapping whose pages are absent */
     bool named_invalid;     /* a named mapping without a valid state */
     uint64_t scanned;       /* bytes scanned so far */
+    uint64_t legacy_end;    /* legacy hits below this offset: skipped */
     CoreState result;
     CprsDiag *diag;
+    /* Lookups: the segments and mappings, sorted (core_index()). */
+    CoreSeg **seg_by_vaddr;
+    CoreSeg **seg_by_offset;
+    CoreMap **map_by_start;
+    /* The scan's chunk in memory, and room to read a candidate into. */
+    const uint8_t *chunk;
+    uint64_t chunk_off;
+    uint64_t chunk_len;
+    uint8_t *scratch;
+    uint64_t scratch_cap;
+    uint64_t scratch_off;   /* file offset of the bytes in scratch */
+    uint64_t scratch_len;   /* how many it holds */
 } Core;
+
+/* Count work for a test, when the caller gave a counter (CoreOpts.work). */
+#define WORK(c, field, n) do {                                          \
+        if ((c)->opts.work) {                                           \
+            (c)->opts.work->field += (n);                               \
+        }                                                               \
+    } while (0)
 
 static int core_fail(Core *c, int error, uint64_t offset, const char *reason)
 {
@@ -235,6 +257,124 @@ static int scan_notes(Core *c, const GElf_Phdr *ph)
     return 0;
 }
 
+/* ---- Lookups, by binary search ----------------------------------------- */
+
+/*
+ * Real cores have PT_LOAD segments and NT_FILE mappings that do not
+ * overlap; a hostile one may have a million of each.  Lookups go through
+ * copies sorted by address (stable: program header or note order among
+ * equal addresses), so that each costs O(log n), never O(n): the one
+ * with the greatest start at or below the address is the one that holds
+ * it, or none does.
+ */
+static int cmp_seg_vaddr(const void *x, const void *y)
+{
+    const CoreSeg *a = *(const CoreSeg *const *)x;
+    const CoreSeg *b = *(const CoreSeg *const *)y;
+
+    if (a->vaddr != b->vaddr) {
+        return a->vaddr < b->vaddr ? -1 : 1;
+    }
+    return a < b ? -1 : a > b;
+}
+
+static int cmp_seg_offset(const void *x, const void *y)
+{
+    const CoreSeg *a = *(const CoreSeg *const *)x;
+    const CoreSeg *b = *(const CoreSeg *const *)y;
+
+    if (a->offset != b->offset) {
+        return a->offset < b->offset ? -1 : 1;
+    }
+    return a < b ? -1 : a > b;
+}
+
+static int cmp_map_start(const void *x, const void *y)
+{
+    const CoreMap *a = *(const CoreMap *const *)x;
+    const CoreMap *b = *(const CoreMap *const *)y;
+
+    if (a->start != b->start) {
+        return a->start < b->start ? -1 : 1;
+    }
+    return a < b ? -1 : a > b;
+}
+
+/* Index of the last of @n sorted keys at or below @key, or -1. */
+#define LAST_AT_OR_BELOW(arr, n, field, key, ret) do {                  \
+        size_t lo_ = 0, hi_ = (n);                                       \
+        while (lo_ < hi_) {                                              \
+            size_t mid_ = lo_ + (hi_ - lo_) / 2;                         \
+            if ((arr)[mid_]->field <= (key)) {                           \
+                lo_ = mid_ + 1;                                          \
+            } else {                                                     \
+                hi_ = mid_;                                              \
+            }                                                            \
+        }                                                                \
+        (ret) = (ptrdiff_t)lo_ - 1;                                      \
+    } while (0)
+
+/* Sort the lookup copies once the headers are read. */
+static int core_index(Core *c)
+{
+    size_t i;
+
+    c->seg_by_vaddr = calloc(c->nsegs ? c->nsegs : 1, sizeof(CoreSeg *));
+    c->seg_by_offset = calloc(c->nsegs ? c->nsegs : 1, sizeof(CoreSeg *));
+    c->map_by_start = calloc(c->nmaps ? c->nmaps : 1, sizeof(CoreMap *));
+    if (!c->seg_by_vaddr || !c->seg_by_offset || !c->map_by_start) {
+        return core_fail(c, -ENOMEM, 0, "out of memory");
+    }
+    for (i = 0; i < c->nsegs; i++) {
+        c->seg_by_vaddr[i] = &c->segs[i];
+        c->seg_by_offset[i] = &c->segs[i];
+    }
+    for (i = 0; i < c->nmaps; i++) {
+        c->map_by_start[i] = &c->maps[i];
+    }
+    qsort(c->seg_by_vaddr, c->nsegs, sizeof(CoreSeg *), cmp_seg_vaddr);
+    qsort(c->seg_by_offset, c->nsegs, sizeof(CoreSeg *), cmp_seg_offset);
+    qsort(c->map_by_start, c->nmaps, sizeof(CoreMap *), cmp_map_start);
+    return 0;
+}
+
+/* The NT_FILE entry whose range holds @vaddr, or NULL. */
+static const CoreMap *map_at(const Core *c, uint64_t vaddr)
+{
+    ptrdiff_t i;
+
+    LAST_AT_OR_BELOW(c->map_by_start, c->nmaps, start, vaddr, i);
+    if (i < 0 || vaddr >= c->map_by_start[i]->end) {
+        return NULL;
+    }
+    return c->map_by_start[i];
+}
+
+/*
+ * Where the byte at @vaddr is in the file, and how many bytes follow it
+ * in the same segment.  Returns false when no segment has it on file.
+ */
+static bool vaddr_to_file(const Core *c, uint64_t vaddr, uint64_t *ret_off,
+                          uint64_t *ret_avail)
+{
+    const CoreSeg *s;
+    uint64_t delta;
+    ptrdiff_t i;
+
+    LAST_AT_OR_BELOW(c->seg_by_vaddr, c->nsegs, vaddr, vaddr, i);
+    if (i < 0) {
+        return false;
+    }
+    s = c->seg_by_vaddr[i];
+    delta = vaddr - s->vaddr;
+    if (delta >= s->filesz) {
+        return false;
+    }
+    *ret_off = s->offset + delta;
+    *ret_avail = s->filesz - delta;
+    return true;
+}
+
 /* Read the ELF header and the program headers. */
 static int core_load(Core *c)
 {
@@ -309,47 +449,62 @@ static int core_load(Core *c)
             }
         }
     }
-    return 0;
+    return core_index(c);
 }
 
-/* The NT_FILE entry whose range holds @vaddr, or NULL. */
-static const CoreMap *map_at(const Core *c, uint64_t vaddr)
-{
-    size_t i;
-
-    for (i = 0; i < c->nmaps; i++) {
-        if (c->maps[i].start <= vaddr && vaddr < c->maps[i].end) {
-            return &c->maps[i];
-        }
-    }
-    return NULL;
-}
+/* ---- Reading candidates ------------------------------------------------ */
 
 /*
- * Where the byte at @vaddr is in the file, and how many bytes follow it
- * in the same segment.  Returns false when no segment has it on file.
+ * @len bytes of the core at file offset @off (the caller checked the
+ * range): in place for a buffer or for bytes of the scan's current chunk,
+ * else in c->scratch, which keeps what it holds: a legacy window that
+ * grows at one offset reads only its new bytes.  Valid until the next
+ * call for another offset.
  */
-static bool vaddr_to_file(const Core *c, uint64_t vaddr, uint64_t *ret_off,
-                          uint64_t *ret_avail)
+static int core_bytes(Core *c, uint64_t off, uint64_t len,
+                      const uint8_t **ret_p)
 {
-    uint64_t delta;
-    size_t i;
+    uint64_t have = 0, in_chunk;
+    uint8_t *p;
+    int ret;
 
-    for (i = 0; i < c->nsegs; i++) {
-        const CoreSeg *s = &c->segs[i];
-
-        if (vaddr < s->vaddr) {
-            continue;
-        }
-        delta = vaddr - s->vaddr;
-        if (delta >= s->filesz) {
-            continue;
-        }
-        *ret_off = s->offset + delta;
-        *ret_avail = s->filesz - delta;
-        return true;
+    if (c->src.fd < 0) {
+        *ret_p = c->src.buf + off;
+        return 0;
     }
-    return false;
+    in_chunk = c->chunk && off >= c->chunk_off &&
+               off - c->chunk_off <= c->chunk_len ?
+               c->chunk_len - (off - c->chunk_off) : 0;
+    if (len <= in_chunk) {
+        *ret_p = c->chunk + (off - c->chunk_off);
+        return 0;
+    }
+    if (len > c->scratch_cap) {
+        p = realloc(c->scratch, (size_t)len);
+        if (!p) {
+            return -ENOMEM;
+        }
+        c->scratch = p;
+        c->scratch_cap = len;
+    }
+    if (c->scratch_len && c->scratch_off == off) {
+        have = c->scratch_len < len ? c->scratch_len : len;
+    } else if (in_chunk) {
+        memcpy(c->scratch, c->chunk + (off - c->chunk_off), in_chunk);
+        WORK(c, read_bytes, in_chunk);
+        have = in_chunk;
+    }
+    c->scratch_off = off;
+    c->scratch_len = 0;
+    ret = src_read(&c->src, off + have, c->scratch + have,
+                   (size_t)(len - have));
+    if (ret) {
+        return ret;
+    }
+    WORK(c, read_bytes, len - have);
+    c->scratch_len = len;
+    *ret_p = c->scratch;
+    return 0;
 }
 
 /* Is @name the path of the state memfd: "/memfd:NAME" [" (deleted)"]? */
@@ -371,94 +526,148 @@ static bool is_state_path(const Core *c, const char *name)
 }
 
 /*
- * Is there a state at file offset @off with @avail bytes on file?  An
- * arena needs its magic, a sane header size and a matching header CRC
- * (the magic alone is found in any binary that links libcprstate); a
- * legacy stream must decode (leniently: it is followed by whatever the
- * memory held).  Returns 1 and fills @st, 0 for no, or a negative errno.
+ * An arena candidate: its magic, a sane header size and a matching
+ * header CRC (the magic alone is found in any binary that links
+ * libcprstate).  Returns 1 and fills @st, 0 for no, or a negative errno.
  */
-static int probe(Core *c, uint64_t off, uint64_t avail, CoreState *st)
+static int probe_arena(Core *c, uint64_t off, uint64_t avail, CoreState *st)
 {
     uint8_t head[CPRS_MAX_HEADER_SIZE];
+    const uint8_t *p;
+    uint32_t hsize, crc;
+    uint64_t arena_size, win;
+    int ret;
+
+    if (avail < CPRS_HEADER_V1_SIZE) {
+        return 0;
+    }
+    win = avail < sizeof(head) ? avail : sizeof(head);
+    ret = core_bytes(c, off, win, &p);
+    if (ret) {
+        return ret;
+    }
+    /* spec 3.4, 3.9: header size in range, then the header CRC. */
+    memcpy(head, p, (size_t)win);
+    hsize = cprs_le32_get(&((const CprsWireHeader *)head)->header_size);
+    if (hsize < CPRS_HEADER_V1_SIZE || hsize > CPRS_MAX_HEADER_SIZE ||
+        (hsize & (CPRS_ALIGN - 1)) || hsize > win) {
+        return 0;
+    }
+    crc = cprs_le32_get(&((const CprsWireHeader *)head)->header_crc32c);
+    memset(head + offsetof(CprsWireHeader, header_crc32c), 0, 4);
+    WORK(c, crc_bytes, hsize);
+    if (cprs_crc32c(0, head, hsize) != crc) {
+        return 0;
+    }
+    arena_size = cprs_le64_get(&((const CprsWireHeader *)head)->arena_size);
+    if (arena_size < hsize) {
+        return 0;
+    }
+    st->format = CPRS_DETECT_ARENA;
+    st->declared_size = arena_size;
+    st->size = arena_size <= avail ? arena_size : avail;
+    if (arena_size > avail) {
+        st->flags |= CORE_STATE_F_TRUNCATED;
+    }
+    return 1;
+}
+
+/*
+ * A legacy candidate must decode (leniently: it is followed by whatever
+ * the memory held).  It is decoded in a window that starts small and
+ * doubles only while the verdict could depend on the bytes past it, so
+ * the work is proportional to the bytes the stream (or the decode's
+ * failure) spans, not to the 16 MiB it may have: inspect_legacy_more().
+ * *@ret_span gets those bytes, which the scan then does not search for
+ * another stream.  Returns 1 and fills @st, 0 for no, or a negative errno.
+ */
+static int probe_legacy(Core *c, uint64_t off, uint64_t avail,
+                        CoreState *st, uint64_t *ret_span)
+{
     CprsLegacyOpts lo = CPRS_OPTS(CprsLegacyOpts,
                                   .flags = CPRS_LEGACY_F_LENIENT |
                                            CPRS_LEGACY_F_ALL_FORMS);
     CprsLegacyInfo li = CPRS_OPTS(CprsLegacyInfo);
-    CprsLegacy *lg;
-    uint32_t hsize, crc;
-    uint64_t arena_size, win;
-    uint8_t *buf;
-    int kind, ret;
+    CprsDiag diag = CPRS_OPTS(CprsDiag);
+    uint64_t cap, win;
+    const uint8_t *p;
+    CprsLegacy *lg = NULL;
+    uint32_t namelen;
+    int ret;
 
-    if (avail < CORE_MAGIC_LEN) {
-        return 0;
-    }
-    ret = src_read(&c->src, off, head, CORE_MAGIC_LEN);
-    if (ret) {
-        return ret;
-    }
-    kind = cprs_detect(head, CORE_MAGIC_LEN);
-    if (kind == CPRS_DETECT_ARENA) {
-        if (avail < CPRS_HEADER_V1_SIZE) {
-            return 0;
-        }
-        win = avail < sizeof(head) ? avail : sizeof(head);
-        ret = src_read(&c->src, off, head, (size_t)win);
+    /*
+     * A first look, for a core full of the magic: a first record whose
+     * namelen is 0 or over the limit is what the decoder refuses at once
+     * (spec L4.3, in lenient mode too), so it is refused without it.
+     */
+    if (avail >= CORE_MAGIC_LEN + 5) {
+        ret = core_bytes(c, off, CORE_MAGIC_LEN + 5, &p);
         if (ret) {
             return ret;
         }
-        /* spec 3.4, 3.9: header size in range, then the header CRC. */
-        hsize = cprs_le32_get(&((const CprsWireHeader *)head)->header_size);
-        if (hsize < CPRS_HEADER_V1_SIZE || hsize > CPRS_MAX_HEADER_SIZE ||
-            (hsize & (CPRS_ALIGN - 1)) || hsize > win) {
+        namelen = (uint32_t)p[9] << 24 | (uint32_t)p[10] << 16 |
+                  (uint32_t)p[11] << 8 | p[12];
+        if (p[8] && (!namelen || namelen > CPRS_MAX_NAME_LEN + 1)) {
+            *ret_span = CORE_MAGIC_LEN + 1;
             return 0;
         }
-        crc = cprs_le32_get(&((const CprsWireHeader *)head)->header_crc32c);
-        memset(head + offsetof(CprsWireHeader, header_crc32c), 0, 4);
-        if (cprs_crc32c(0, head, hsize) != crc) {
-            return 0;
+    }
+    cap = avail < CORE_LEGACY_WINDOW ? avail : CORE_LEGACY_WINDOW;
+    win = cap < CORE_LEGACY_FIRST ? cap : CORE_LEGACY_FIRST;
+    for (;;) {
+        ret = core_bytes(c, off, win, &p);
+        if (ret) {
+            return ret;
         }
-        arena_size = cprs_le64_get(&((const CprsWireHeader *)head)->
-                                   arena_size);
-        if (arena_size < hsize) {
-            return 0;
+        WORK(c, decode_bytes, win);
+        ret = cprs_legacy_decode(p, (size_t)win, &lo, &diag, &lg);
+        if (ret == -ENOMEM) {
+            return ret;
         }
-        st->format = CPRS_DETECT_ARENA;
-        st->declared_size = arena_size;
-        st->size = arena_size <= avail ? arena_size : avail;
-        if (arena_size > avail) {
-            st->flags |= CORE_STATE_F_TRUNCATED;
+        if (!ret) {
+            cprs_legacy_get_info(lg, &li);
+            cprs_legacy_free(lg);
         }
-        return 1;
+        if (win == cap || !inspect_legacy_more(ret, &diag, li.size, win)) {
+            break;
+        }
+        win = win > cap / 2 ? cap : 2 * win;
     }
-    if (kind != CPRS_DETECT_LEGACY || memcmp(head, legacy_magic,
-                                             CORE_MAGIC_LEN)) {
-        return 0;
-    }
-    win = avail < CORE_LEGACY_WINDOW ? avail : CORE_LEGACY_WINDOW;
-    buf = malloc((size_t)win);
-    if (!buf) {
-        return -ENOMEM;
-    }
-    ret = src_read(&c->src, off, buf, (size_t)win);
-    if (ret) {
-        free(buf);
-        return ret;
-    }
-    ret = cprs_legacy_decode(buf, (size_t)win, &lo, NULL, &lg);
-    free(buf);
-    if (ret == -ENOMEM) {
-        return ret;
-    }
+    *ret_span = ret ? diag.offset : li.size;
     if (ret) {
         return 0;
     }
-    cprs_legacy_get_info(lg, &li);
-    cprs_legacy_free(lg);
     st->format = CPRS_DETECT_LEGACY;
     st->size = li.size;
     st->declared_size = li.size;
     return 1;
+}
+
+/* A state at file offset @off with @avail bytes on file? */
+static int probe(Core *c, uint64_t off, uint64_t avail, CoreState *st,
+                 uint64_t *ret_span)
+{
+    const uint8_t *p;
+    int kind, ret;
+
+    *ret_span = 0;
+    if (avail < CORE_MAGIC_LEN) {
+        return 0;
+    }
+    WORK(c, probes, 1);
+    ret = core_bytes(c, off, CORE_MAGIC_LEN, &p);
+    if (ret) {
+        return ret;
+    }
+    kind = cprs_detect(p, CORE_MAGIC_LEN);
+    if (kind == CPRS_DETECT_ARENA) {
+        return probe_arena(c, off, avail, st);
+    }
+    if (kind != CPRS_DETECT_LEGACY || memcmp(p, legacy_magic,
+                                             CORE_MAGIC_LEN)) {
+        return 0;
+    }
+    return probe_legacy(c, off, avail, st, ret_span);
 }
 
 /*
@@ -504,20 +713,97 @@ static void fill_map(CoreState *st, const CoreMap *m, uint64_t page)
     }
     st->map_start = m->start;
     st->map_end = m->end;
-    st->map_offset = !__builtin_mul_overflow(m->pgoff, page, &off) ? off : UINT64_MAX;
+    st->map_offset = !__builtin_mul_overflow(m->pgoff, page, &off) ? off :
+                     UINT64_MAX;
     snprintf(st->map_name, sizeof(st->map_name), "%s", m->name);
 }
 
-/* Phase 1: mappings that NT_FILE names as the state memfd. */
+/* ---- Phase 1: mappings that NT_FILE names as the state memfd ----------- */
+
+/* A named mapping: where its first byte is on file. */
+typedef struct Named {
+    const CoreMap *map;
+    uint64_t off;           /* file offset of map->start */
+    uint64_t avail;         /* bytes on file from there, within the map */
+    int found;              /* probe result at off: 1, 0, or < 0 */
+    CoreState st;
+} Named;
+
+static int cmp_named_off(const void *x, const void *y)
+{
+    const Named *a = *(const Named *const *)x, *b = *(const Named *const *)y;
+
+    if (a->off != b->off) {
+        return a->off < b->off ? -1 : 1;
+    }
+    return a < b ? -1 : a > b;
+}
+
+/*
+ * Probe each file offset that named mappings start at once, within the
+ * largest of them (a hostile note may name one offset a million times),
+ * then give every mapping the state that fits in it.
+ */
+static int probe_named(Core *c, Named *n, size_t count)
+{
+    Named **by_off = calloc(count ? count : 1, sizeof(*by_off));
+    uint64_t span;
+    size_t i, k, best;
+    int ret = 0;
+
+    if (!by_off) {
+        return -ENOMEM;
+    }
+    for (i = 0; i < count; i++) {
+        by_off[i] = &n[i];
+    }
+    qsort(by_off, count, sizeof(*by_off), cmp_named_off);
+    for (i = 0; i < count && ret >= 0; i = k) {
+        best = i;
+        for (k = i; k < count && by_off[k]->off == by_off[i]->off; k++) {
+            if (by_off[k]->avail > by_off[best]->avail) {
+                best = k;
+            }
+        }
+        memset(&by_off[best]->st, 0, sizeof(CoreState));
+        ret = probe(c, by_off[i]->off, by_off[best]->avail,
+                    &by_off[best]->st, &span);
+        for (; i < k && ret >= 0; i++) {
+            Named *m = by_off[i];
+
+            m->st = by_off[best]->st;
+            m->found = ret;
+            if (ret && m->st.format == CPRS_DETECT_LEGACY &&
+                m->st.size > m->avail) {
+                m->found = 0;           /* the stream overruns the map */
+            } else if (ret && m->st.declared_size > m->avail) {
+                m->st.size = m->avail;
+                m->st.flags |= CORE_STATE_F_TRUNCATED;
+            }
+        }
+    }
+    free(by_off);
+    return ret < 0 ? ret : 0;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+    return a < b ? -1 : a > b;
+}
+
 static int find_named(Core *c)
 {
-    CoreState st;
-    uint64_t off, avail, span;
-    size_t i;
+    Named *n;
+    size_t i, count = 0;
+    uint64_t span;
     int ret;
 
+    n = calloc(c->nmaps ? c->nmaps : 1, sizeof(*n));
     c->named = calloc(c->nmaps ? c->nmaps : 1, sizeof(*c->named));
-    if (!c->named) {
+    if (!n || !c->named) {
+        free(n);
         return core_fail(c, -ENOMEM, 0, "out of memory");
     }
     for (i = 0; i < c->nmaps; i++) {
@@ -527,60 +813,63 @@ static int find_named(Core *c)
         if (!is_state_path(c, m->name) || m->pgoff) {
             continue;
         }
-        if (!vaddr_to_file(c, m->start, &off, &avail)) {
+        if (!vaddr_to_file(c, m->start, &n[count].off, &n[count].avail)) {
             c->not_dumped = true;
             continue;
         }
         span = m->end - m->start;
-        if (avail > span) {
-            avail = span;
+        if (n[count].avail > span) {
+            n[count].avail = span;
         }
-        memset(&st, 0, sizeof(st));
-        ret = probe(c, off, avail, &st);
-        if (ret < 0) {
-            return core_fail(c, ret, off, "cannot read the core");
-        }
-        if (!ret) {
+        n[count++].map = m;
+    }
+    ret = probe_named(c, n, count);
+    if (ret < 0) {
+        free(n);
+        return core_fail(c, ret, 0, "cannot read the core");
+    }
+    for (i = 0; i < count && !ret; i++) {
+        if (!n[i].found) {
             c->named_invalid = true;
             continue;
         }
-        c->named[c->nnamed++] = off;
-        st.found_by = CORE_FOUND_NT_FILE;
-        st.file_offset = off;
-        st.vaddr = m->start;
-        fill_map(&st, m, c->page_size);
-        ret = emit(c, &st);
-        if (ret) {
-            return ret;         /* found (1) or out of memory */
-        }
+        c->named[c->nnamed++] = n[i].off;
+        n[i].st.found_by = CORE_FOUND_NT_FILE;
+        n[i].st.file_offset = n[i].off;
+        n[i].st.vaddr = n[i].map->start;
+        fill_map(&n[i].st, n[i].map, c->page_size);
+        ret = emit(c, &n[i].st);    /* found (1) or out of memory */
     }
-    return 0;
+    free(n);
+    /* The scan looks them up by offset. */
+    qsort(c->named, c->nnamed, sizeof(*c->named), cmp_u64);
+    return ret;
 }
 
 static bool already_named(const Core *c, uint64_t off)
 {
-    size_t i;
-
-    for (i = 0; i < c->nnamed; i++) {
-        if (c->named[i] == off) {
-            return true;
-        }
-    }
-    return false;
+    return c->nnamed && bsearch(&off, c->named, c->nnamed,
+                                sizeof(*c->named), cmp_u64);
 }
+
+/* ---- Phase 2: the scan ------------------------------------------------- */
 
 /* Check a magic hit at @delta bytes into segment @s. */
 static int scan_hit(Core *c, const CoreSeg *s, uint64_t delta)
 {
     CoreState st;
-    uint64_t off = s->offset + delta;
+    uint64_t off = s->offset + delta, span;
     int ret;
 
     if (already_named(c, off)) {
         return 0;
     }
     memset(&st, 0, sizeof(st));
-    ret = probe(c, off, s->filesz - delta, &st);
+    ret = probe(c, off, s->filesz - delta, &st, &span);
+    /* Hits inside what a legacy decode walked are not searched again. */
+    if (span && off + span > c->legacy_end) {
+        c->legacy_end = off + span;
+    }
     if (ret <= 0) {
         return ret;
     }
@@ -591,13 +880,27 @@ static int scan_hit(Core *c, const CoreSeg *s, uint64_t delta)
     return emit(c, &st);
 }
 
-/*
- * Phase 2: scan each segment's bytes for either magic.  Chunks overlap by
- * CORE_MAGIC_LEN - 1 bytes so a magic across a chunk edge is found once.
- */
-static int scan_segment(Core *c, const CoreSeg *s, uint8_t *chunk)
+/* Is there a magic at @p, whose address is @vaddr? */
+static bool is_hit(const Core *c, const uint8_t *p, uint64_t vaddr,
+                   uint64_t off)
 {
-    uint64_t pos = 0, len, i;
+    if (p[0] == 0x89) {
+        return !(vaddr & (CPRS_ALIGN - 1)) &&
+               !memcmp(p, CPRS_MAGIC, CORE_MAGIC_LEN);
+    }
+    return p[0] == 'Q' && off >= c->legacy_end &&
+           !memcmp(p, legacy_magic, CORE_MAGIC_LEN);
+}
+
+/*
+ * Scan segment @s for either magic, from @delta bytes into it.  Chunks
+ * overlap by CORE_MAGIC_LEN - 1 bytes so a magic across a chunk edge is
+ * found once.
+ */
+static int scan_segment(Core *c, const CoreSeg *s, uint64_t pos,
+                        uint8_t *chunk)
+{
+    uint64_t len, i;
     const uint8_t *p;
     int ret;
 
@@ -610,6 +913,7 @@ static int scan_segment(Core *c, const CoreSeg *s, uint8_t *chunk)
             return 0;
         }
         c->scanned += len;
+        WORK(c, scan_bytes, len);
         if (c->src.fd < 0) {
             p = c->src.buf + s->offset + pos;
         } else {
@@ -618,19 +922,19 @@ static int scan_segment(Core *c, const CoreSeg *s, uint8_t *chunk)
                 return core_fail(c, ret, s->offset + pos,
                                  "cannot read the core");
             }
+            WORK(c, read_bytes, len);
             p = chunk;
+            c->chunk = chunk;
+            c->chunk_off = s->offset + pos;
+            c->chunk_len = len;
         }
         for (i = 0; len >= CORE_MAGIC_LEN && i <= len - CORE_MAGIC_LEN;
              i++) {
-            if (p[i] == 0x89 && !((s->vaddr + pos + i) & (CPRS_ALIGN - 1))
-                && !memcmp(p + i, CPRS_MAGIC, CORE_MAGIC_LEN)) {
-                ret = scan_hit(c, s, pos + i);
-            } else if (p[i] == 'Q' && !memcmp(p + i, legacy_magic,
-                                               CORE_MAGIC_LEN)) {
-                ret = scan_hit(c, s, pos + i);
-            } else {
+            if ((p[i] != 0x89 && p[i] != 'Q') ||
+                !is_hit(c, p + i, s->vaddr + pos + i, s->offset + pos + i)) {
                 continue;
             }
+            ret = scan_hit(c, s, pos + i);
             if (ret < 0) {
                 return core_fail(c, ret, s->offset + pos + i,
                                  "cannot read the core");
@@ -647,9 +951,15 @@ static int scan_segment(Core *c, const CoreSeg *s, uint8_t *chunk)
     return 0;
 }
 
+/*
+ * Each byte of the core file is scanned once, under the first segment in
+ * file order that holds it: segments that overlap on file (which only a
+ * hostile core has) do not multiply the work.
+ */
 static int find_scan(Core *c)
 {
     uint8_t *chunk = NULL;
+    uint64_t covered = 0, start;
     size_t i;
     int ret = 0;
 
@@ -660,8 +970,15 @@ static int find_scan(Core *c)
         }
     }
     for (i = 0; i < c->nsegs && !ret; i++) {
-        ret = scan_segment(c, &c->segs[i], chunk);
+        const CoreSeg *s = c->seg_by_offset[i];
+
+        start = covered > s->offset ? covered - s->offset : 0;
+        if (s->offset + s->filesz > covered) {
+            covered = s->offset + s->filesz;
+        }
+        ret = scan_segment(c, s, start, chunk);
     }
+    c->chunk = NULL;
     free(chunk);
     return ret;
 }
@@ -724,6 +1041,10 @@ static void core_release(Core *c)
     free(c->maps);
     free(c->named);
     free(c->met);
+    free(c->seg_by_vaddr);
+    free(c->seg_by_offset);
+    free(c->map_by_start);
+    free(c->scratch);
 }
 
 int core_find_state(int core_fd, const CoreOpts *opts,
@@ -775,4 +1096,19 @@ int inspect_fail(CprsDiag *diag, int error, uint64_t offset,
                           .reason = reason);
     }
     return error;
+}
+
+bool inspect_legacy_more(int ret, const CprsDiag *diag, uint64_t size,
+                         uint64_t len)
+{
+    /* spec L7: running out of bytes is reported where the data ends. */
+    if (ret) {
+        return ret == -EBADMSG && diag->offset >= len;
+    }
+    /*
+     * A success this close to the end may read otherwise with more: a
+     * subsection header cut short (QEMU stops before it), or a stream
+     * ending exactly there (the header-only vfio form).
+     */
+    return size + INSPECT_LEGACY_TAIL >= len;
 }

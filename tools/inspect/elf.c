@@ -94,3 +94,74 @@ int elf_build_id(int fd, void *buf, size_t size, size_t *ret_size)
     }
     return ret ? 0 : -ENOENT;
 }
+
+/* A field of @w bytes at @p in the byte order of the ELF file. */
+static uint64_t elf_word(const uint8_t *p, unsigned w, bool be)
+{
+    uint64_t v = 0;
+    unsigned i;
+
+    for (i = 0; i < w; i++) {
+        v = (v << 8) | p[be ? i : w - 1 - i];
+    }
+    return v;
+}
+
+int core_extent(const void *buf, size_t len, uint64_t *ret_need)
+{
+    const uint8_t *b = buf;
+    uint64_t phoff, phent, phnum, end, need, off, filesz, i;
+    bool is64, be;
+    unsigned w;
+
+    if (len < EI_NIDENT) {
+        *ret_need = EI_NIDENT;
+        return 0;
+    }
+    if (memcmp(b, ELFMAG, SELFMAG) || (b[EI_CLASS] != ELFCLASS32 &&
+                                       b[EI_CLASS] != ELFCLASS64) ||
+        (b[EI_DATA] != ELFDATA2LSB && b[EI_DATA] != ELFDATA2MSB)) {
+        return -EBADMSG;
+    }
+    is64 = b[EI_CLASS] == ELFCLASS64;
+    be = b[EI_DATA] == ELFDATA2MSB;
+    w = is64 ? 8 : 4;
+    need = is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr);
+    if (len < need) {
+        *ret_need = need;
+        return 0;
+    }
+    phoff = elf_word(b + (is64 ? 32 : 28), w, be);
+    phent = elf_word(b + (is64 ? 54 : 42), 2, be);
+    phnum = elf_word(b + (is64 ? 56 : 44), 2, be);
+    /* PN_XNUM puts the count in a section header: not in a core's head. */
+    if (phnum == PN_XNUM) {
+        return -E2BIG;
+    }
+    /* The size of Elf64_Phdr or Elf32_Phdr, as libelf will want. */
+    if (phnum && phent != (is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr))) {
+        return -EBADMSG;
+    }
+    if (__builtin_mul_overflow(phent, phnum, &end) ||
+        __builtin_add_overflow(end, phoff, &end)) {
+        return -EBADMSG;
+    }
+    need = end > need ? end : need;
+    if (len < need) {
+        *ret_need = need;
+        return 0;
+    }
+    /* The program headers are in: the file ends where the last one does. */
+    for (i = 0; i < phnum; i++) {
+        const uint8_t *ph = b + phoff + i * phent;
+
+        off = elf_word(ph + (is64 ? 8 : 4), w, be);
+        filesz = elf_word(ph + (is64 ? 32 : 16), w, be);
+        if (__builtin_add_overflow(off, filesz, &end)) {
+            return -EBADMSG;
+        }
+        need = end > need ? end : need;
+    }
+    *ret_need = need;
+    return 0;
+}

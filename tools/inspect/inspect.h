@@ -54,12 +54,25 @@ int inspect_fail(CprsDiag *diag, int error, uint64_t offset,
 /* Do not scan PT_LOAD data; use the NT_FILE note only. */
 #define CORE_F_NO_SCAN UINT32_C(0x1)
 
+/*
+ * The work of one search, for complexity tests (tools/inspect is not in
+ * the library's counted build: it counts here).  Each field is added to.
+ */
+typedef struct CoreWork {
+    uint64_t scan_bytes;        /* PT_LOAD bytes searched for a magic */
+    uint64_t read_bytes;        /* bytes read from the core file */
+    uint64_t crc_bytes;         /* arena header bytes checksummed */
+    uint64_t decode_bytes;      /* bytes handed to the legacy decoder */
+    uint64_t probes;            /* candidates looked at */
+} CoreWork;
+
 typedef struct CoreOpts {
     uint32_t flags;             /* CORE_F_* */
     uint32_t skip;              /* candidates to skip, in search order */
     const char *memfd_name;     /* NULL: CORE_STATE_MEMFD_NAME */
     uint64_t max_scan;          /* PT_LOAD bytes to scan, checked per
                                  * 1 MiB chunk; 0: all */
+    CoreWork *work;             /* counters to add to, or NULL */
 } CoreOpts;
 
 /* How the state was found (CoreState.found_by). */
@@ -109,8 +122,13 @@ typedef struct CoreState {
  *             with cprs_reader_open_buffer() or cprs_legacy_decode().
  *
  * Memory use is bounded: notes up to 64 MiB, 1 MiB scan chunks, a legacy
- * candidate decoded in at most 16 MiB.  Time is linear in the PT_LOAD
- * bytes scanned (bounded by @opts->max_scan) per candidate skipped.
+ * candidate decoded in at most 16 MiB.  Time is linear in the size of the
+ * core: each byte on file is scanned once (segments that overlap on file
+ * are not scanned twice); a legacy candidate is decoded in a window that
+ * grows only while the stream needs it, and the bytes its decode walked
+ * are not searched again; an arena candidate costs at most one header
+ * checksum; each named offset is probed once; lookups are binary
+ * searches.  @opts->work, when given, counts that work.
  *
  * Returns: 0; -EINVAL bad arguments, options or a non-regular file;
  * -EBADMSG not an ELF core, bad ELF or program headers, or a file that
@@ -138,6 +156,41 @@ int core_find_state_buffer(const void *buf, size_t size,
                            const CoreOpts *opts, CprsDiag *diag,
                            CoreState *ret_state);
 
+/**
+ * core_extent: how many bytes of an ELF core to read from a pipe.
+ * @buf: the first bytes of the core; untrusted.
+ * @len: how many.
+ * @ret_need: the bytes that the headers read so far say the file has:
+ *            the ELF header, then the program header table, then the end
+ *            of the last segment.  Read up to it and ask again until it
+ *            no longer grows.
+ *
+ * Returns: 0; -EBADMSG not an ELF file, or a header that overflows;
+ * -E2BIG a program header count in a section header (PN_XNUM).
+ */
+int core_extent(const void *buf, size_t len, uint64_t *ret_need);
+
+/* Bytes past a legacy stream's end that can change how it decodes. */
+#define INSPECT_LEGACY_TAIL 264u
+
+/**
+ * inspect_legacy_more: does a legacy decode of a prefix need more bytes?
+ * @ret: what cprs_legacy_decode() of the first @len bytes returned.
+ * @diag: its diagnostic.
+ * @size: on success, the stream's size (CprsLegacyInfo.size).
+ * @len: the bytes it was given.
+ *
+ * A stream has no length field: it ends where its grammar ends.  Reading
+ * one from a pipe or locating one in a core, decode a prefix and read on
+ * only while this says the verdict could change with more bytes: the
+ * decode ran out of bytes (spec L7), or succeeded within
+ * INSPECT_LEGACY_TAIL bytes of the end.  Doubling the prefix each time
+ * keeps the work proportional to the stream.
+ *
+ * Returns: true to read more.
+ */
+bool inspect_legacy_more(int ret, const CprsDiag *diag, uint64_t size,
+                         uint64_t len);
 
 /**
  * elf_build_id: read the GNU build-id note of an ELF file.

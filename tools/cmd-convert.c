@@ -21,7 +21,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cprdump.h"
+#include "commands.h"
+#include "render.h"
+
+/* Exit code of a usage error, in this family of subcommands. */
+#define USAGE CPRDUMP_EXIT_ERROR
 
 static int write_all(int fd, const void *buf, size_t len)
 {
@@ -65,7 +69,8 @@ static int write_output(const Options *o, const char *path,
         return ret;
     }
     if (!o->force && !lstat(path, &st)) {
-        cprdump_err("convert: %s exists; use --force to replace it", path);
+        cprdump_err("convert: %s exists; use --force to replace it",
+                    tx(path));
         return -EEXIST;
     }
     snprintf(dir, sizeof(dir), "%s", path);
@@ -73,7 +78,7 @@ static int write_output(const Options *o, const char *path,
     fd = mkstemp(tmp);
     if (fd < 0) {
         ret = -errno;
-        cprdump_err("cannot create a file next to %s: %s", path,
+        cprdump_err("cannot create a file next to %s: %s", tx(path),
                     strerror(-ret));
         return ret;
     }
@@ -92,7 +97,7 @@ static int write_output(const Options *o, const char *path,
     }
     if (ret) {
         unlink(tmp);
-        cprdump_err("cannot write %s: %s", path, strerror(-ret));
+        cprdump_err("cannot write %s: %s", tx(path), strerror(-ret));
     }
     return ret;
 }
@@ -110,8 +115,7 @@ static void diag_error(const char *what, int err, const CprsDiag *diag)
 }
 
 /* Legacy stream -> arena, with the library's conversion. */
-static int legacy_to_arena(const Options *o, Source *s, void **ret_buf,
-                           size_t *ret_len)
+static int legacy_to_arena(Source *s, void **ret_buf, size_t *ret_len)
 {
     CprsWriterOpts wo = CPRS_OPTS(CprsWriterOpts,
                                   .flags = CPRS_WRITER_F_REPRODUCIBLE,
@@ -120,11 +124,6 @@ static int legacy_to_arena(const Options *o, Source *s, void **ret_buf,
     CprsWriter *w;
     int ret;
 
-    if (o->mode && o->mode != src_mode(s)) {
-        cprdump_err("convert: --mode applies to --to legacy; an arena keeps "
-                    "the stream's mode (%s)", cprs_mode_name(src_mode(s)));
-        return -EINVAL;
-    }
     ret = cprs_legacy_to_arena(s->legacy, &wo, &diag, &w);
     if (ret) {
         diag_error("the stream does not fit an arena", ret, &diag);
@@ -179,7 +178,7 @@ static int to_legacy(const Options *o, Source *s, void **ret_buf,
         return ret;
     }
     if (nram || nds) {
-        cprdump_note(o, "%s: a QCPR stream has no place for RAM block maps, "
+        cprdump_note("%s: a QCPR stream has no place for RAM block maps, "
                      "device state or fd identities: %u RAM block%s and %u "
                      "payload%s left out", s->label, nram, nram == 1 ? "" :
                      "s", nds, nds == 1 ? "" : "s");
@@ -187,21 +186,42 @@ static int to_legacy(const Options *o, Source *s, void **ret_buf,
     return 0;
 }
 
-int cmd_convert(const Options *o, const char *in, const char *out)
+static int convert_run(const Options *o)
 {
     CprsDiag diag = CPRS_OPTS(CprsDiag);
+    SourceArg *in;
+    const char *out;
     bool to_arena;
     Source s;
     void *buf = NULL;
     size_t len = 0;
     int ret;
 
+    /* The last operand is OUTPUT, whatever --pid says. */
+    ret = o->nargs ? source_args(o, 0, o->nargs - 1, &in) : 0;
+    if (ret < 0) {
+        return usage_error(USAGE, NULL);
+    }
+    if (ret != 1) {
+        free(ret ? in : NULL);
+        return usage_error(USAGE, "convert takes SOURCE (or --pid PID) and "
+                           "OUTPUT");
+    }
+    out = o->args[o->nargs - 1];
     if (!o->to || (strcmp(o->to, "arena") && strcmp(o->to, "legacy"))) {
-        cprdump_err("convert: give --to arena or --to legacy");
-        return CPRDUMP_EXIT_OTHER;
+        free(in);
+        return usage_error(USAGE, "convert: give --to arena or --to "
+                           "legacy");
     }
     to_arena = !strcmp(o->to, "arena");
-    ret = source_load(in, o, &s);
+    if (to_arena && (o->seen & (OPT_MODE | OPT_VFIO_FORM))) {
+        free(in);
+        return usage_error(USAGE, "convert: --mode and --vfio-form apply "
+                           "to --to legacy; an arena keeps the stream's "
+                           "mode");
+    }
+    ret = source_load(in->path, in->pid, o, &s);
+    free(in);
     if (ret) {
         source_free(&s);
         return cprdump_exit_code(ret);
@@ -209,31 +229,23 @@ int cmd_convert(const Options *o, const char *in, const char *out)
     /* Only a valid state is converted (--lenient: valid to QEMU). */
     ret = source_verify(&s, &diag);
     if (ret) {
-        s.diag = diag;
-        s.err = ret;
-        source_report(&s);
+        source_report(&s, ret, &diag);
         source_free(&s);
         return cprdump_exit_code(ret);
     }
     if (to_arena && s.reader) {
-        if (o->mode || o->vfio_form) {
-            cprdump_err("convert: --mode and --vfio-form apply to --to "
-                        "legacy");
-            source_free(&s);
-            return CPRDUMP_EXIT_OTHER;
-        }
-        cprdump_note(o, "%s is an arena already: copied unchanged",
+        cprdump_note("%s is an arena already: copied unchanged",
                      s.label);
         ret = write_output(o, out, s.bytes, s.size);
     } else {
-        ret = to_arena ? legacy_to_arena(o, &s, &buf, &len) :
+        ret = to_arena ? legacy_to_arena(&s, &buf, &len) :
               to_legacy(o, &s, &buf, &len);
         if (!ret) {
             ret = write_output(o, out, buf, len);
         }
         if (!ret) {
-            cprdump_note(o, "wrote %s, %zu bytes: %s with %u fd record(s) "
-                         "and %u vfio device(s)", out, len,
+            cprdump_note("wrote %s, %zu bytes: %s with %u fd record(s) "
+                         "and %u vfio device(s)", tx(out), len,
                          to_arena ? "an arena" : "a QCPR stream",
                          src_fd_count(&s), src_vfio_count(&s));
         }
@@ -243,5 +255,17 @@ int cmd_convert(const Options *o, const char *in, const char *out)
     if (ret == -EBADMSG || ret == -EPROTONOSUPPORT) {
         return cprdump_exit_code(ret);
     }
-    return ret ? CPRDUMP_EXIT_OTHER : CPRDUMP_EXIT_OK;
+    return ret ? CPRDUMP_EXIT_ERROR : CPRDUMP_EXIT_OK;
 }
+
+const Command cmd_convert = {
+    .name = "convert",
+    .run = convert_run,
+    .options = OPT_PID | OPT_CORE_INDEX | OPT_LENIENT | OPT_QUIET |
+               OPT_FORCE | OPT_TO | OPT_MODE | OPT_VFIO_FORM | OPT_MAX_SIZE,
+    .usage_exit = USAGE,
+    .synopsis = "--to arena|legacy [--mode exec|transfer]\n"
+                "               [--vfio-form full|stub|none] [--force] "
+                "SOURCE OUTPUT",
+    .summary = "arena <-> legacy stream, through libcprstate",
+};

@@ -18,7 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cprdump.h"
+#include "commands.h"
+#include "render.h"
+
+/* Exit code of a usage error, in this family of subcommands. */
+#define USAGE CPRDUMP_CMP_ERROR
 
 #define MAX_FIELDS 16
 
@@ -135,7 +139,7 @@ static void val_text(const Val *x, char *buf, size_t size)
         snprintf(buf, size, "%" PRId64, x->i);
         break;
     case V_STR:
-        snprintf(buf, size, "%s", x->s);
+        snprintf(buf, size, "%s", tx(x->s));
         break;
     default:
         snprintf(buf, size, "-");
@@ -440,11 +444,11 @@ static const Kind kinds[] = {
 static void key_text(const Kind *k, const View *v, char *buf, size_t size)
 {
     if (v->id == INT64_MIN) {
-        snprintf(buf, size, "%s", v->name);
+        snprintf(buf, size, "%s", tx(v->name));
     } else if (k->view == devstate_view) {
-        snprintf(buf, size, "%s (instance %" PRId64 ")", v->name, v->id);
+        snprintf(buf, size, "%s (instance %" PRId64 ")", tx(v->name), v->id);
     } else {
-        snprintf(buf, size, "%s (id %" PRId64 ")", v->name, v->id);
+        snprintf(buf, size, "%s (id %" PRId64 ")", tx(v->name), v->id);
     }
 }
 
@@ -686,47 +690,54 @@ static void diff_header(Diff *df)
 }
 
 /* Load a side; a state that does not open cannot be compared. */
-static int load_side(const Options *o, const char *arg, Source *s)
+static int load_side(const Options *o, const SourceArg *arg, Source *s)
 {
-    int ret = source_load(arg, o, s);
+    int ret = source_load(arg->path, arg->pid, o, s);
 
     if (ret) {
         return ret;
     }
     if (s->err && !s->legacy) {
-        source_report(s);
+        source_report(s, s->err, &s->diag);
         return s->err;
     }
     if (s->err) {
-        cprdump_note(o, "%s: not a valid QCPR stream; compared as QEMU "
+        cprdump_note("%s: not a valid QCPR stream; compared as QEMU "
                      "would read it", s->label);
     }
     return 0;
 }
 
-int cmd_diff(const Options *o, const char *a, const char *b)
+static int diff_run(const Options *o)
 {
     Source sa, sb;
     Dump d = { 0 };
     Diff df = { .o = o, .a = &sa, .b = &sb, .d = &d };
-    char *text = NULL;
-    size_t len = 0, i;
-    int ret = 0;
+    SourceArg *list;
+    size_t i;
+    int n, ret = 0;
 
-    if (!strcmp(a, "-") && !strcmp(b, "-")) {
-        cprdump_err("diff: only one side can be standard input");
-        return CPRDUMP_DIFF_ERROR;
+    n = source_args(o, 0, o->nargs, &list);
+    if (n < 0) {
+        return usage_error(USAGE, NULL);
     }
+    if (n != 2) {
+        free(list);
+        return usage_error(USAGE, "diff takes two SOURCEs (or --pid A B)");
+    }
+    memset(&sa, 0, sizeof(sa));
     memset(&sb, 0, sizeof(sb));
-    if (load_side(o, a, &sa) || load_side(o, b, &sb)) {
+    ret = load_side(o, &list[0], &sa) || load_side(o, &list[1], &sb);
+    free(list);
+    if (ret) {
         source_free(&sa);
         source_free(&sb);
-        return CPRDUMP_DIFF_ERROR;
+        return CPRDUMP_CMP_ERROR;
     }
-    if (!dump_begin(&d, &text, &len)) {
+    if (!dump_begin(&d)) {
         source_free(&sa);
         source_free(&sb);
-        return CPRDUMP_DIFF_ERROR;
+        return CPRDUMP_CMP_ERROR;
     }
     if (o->json) {
         json_begin(&df.j, d.out);
@@ -755,12 +766,21 @@ int cmd_diff(const Options *o, const char *a, const char *b)
     source_free(&sa);
     source_free(&sb);
     if (ret) {
-        fclose(d.out);
-        free(text);
-        return CPRDUMP_DIFF_ERROR;
+        dump_discard(&d);
+        return CPRDUMP_CMP_ERROR;
     }
-    if (!dump_end(&d, &text, &len)) {
-        return CPRDUMP_DIFF_ERROR;
+    if (!dump_end(&d)) {
+        return CPRDUMP_CMP_ERROR;
     }
-    return df.differences ? CPRDUMP_DIFF_DIFFERENT : CPRDUMP_DIFF_SAME;
+    return df.differences ? CPRDUMP_CMP_DIFFERENT : CPRDUMP_CMP_SAME;
 }
+
+const Command cmd_diff = {
+    .name = "diff",
+    .run = diff_run,
+    .options = OPT_JSON | OPT_PID | OPT_CORE_INDEX | OPT_LENIENT |
+               OPT_QUIET | OPT_RECORDS_ONLY | OPT_MAX_SIZE,
+    .usage_exit = USAGE,
+    .synopsis = "[--json] [--records-only] A B",
+    .summary = "compare two states record by record",
+};

@@ -1,17 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * live.c - live processes: "--pid PID" finds the state a QEMU holds
- * between cpr-exec and migrate-incoming (the fd whose link is
- * memfd:QEMU_CPR_EXEC_STATE, or the number in QEMU_CPR_EXEC_STATE in its
- * environment), and "check-live PID" cross-checks every fd record of that
- * state against the process's fd table and fdinfo.
+ * cmd-check-live.c - "cprdump check-live PID" cross-checks every fd
+ * record of the state a process holds against the process's fd table and
+ * fdinfo.
  *
  * Nothing here disturbs the process: /proc links are read with
  * readlink() and stat(), fdinfo is read as text, and a file is opened
  * through /proc (a new open file description) only when it is a regular
  * file, to read its seals.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -22,194 +19,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cprdump.h"
+#include "commands.h"
+#include "proc.h"
+#include "render.h"
 
-#define STATE_LINK "/memfd:" CPRS_EXEC_STATE_NAME
-#define ENV_PREFIX CPRS_EXEC_STATE_NAME "="
-/* Bytes of /proc/PID/environ we read; the kernel allows far less. */
-#define ENVIRON_MAX (16u << 20)
-
-static bool is_state_link(const char *link)
-{
-    size_t n = strlen(STATE_LINK);
-
-    return !strncmp(link, STATE_LINK, n) &&
-           (!link[n] || !strcmp(link + n, " (deleted)"));
-}
-
-/* readlink() into @buf, NUL-terminated; -errno on failure. */
-static int read_link(const char *path, char *buf, size_t size)
-{
-    ssize_t n = readlink(path, buf, size - 1);
-
-    if (n < 0) {
-        return -errno;
-    }
-    buf[n] = '\0';
-    return 0;
-}
-
-/* A strict decimal fd number, as QEMU should have parsed it. */
-static int parse_fd_number(const char *s, int *ret)
-{
-    unsigned long v = 0;
-    const char *p;
-
-    if (!*s) {
-        return -EINVAL;
-    }
-    for (p = s; *p; p++) {
-        if (*p < '0' || *p > '9') {
-            return -EINVAL;
-        }
-        v = v * 10 + (unsigned long)(*p - '0');
-        if (v > INT_MAX) {
-            return -ERANGE;
-        }
-    }
-    *ret = (int)v;
-    return 0;
-}
-
-/*
- * QEMU_CPR_EXEC_STATE from /proc/PID/environ: the environment the process
- * was exec()ed with, which is what a new QEMU got from the old one (it
- * unsets the variable later, but /proc keeps the original block).
- * Returns 1 found, 0 absent, <0 error; *@ret_text gets the raw value.
- */
-static int env_state_fd(int pid, int *ret_fd, char *ret_text, size_t size)
-{
-    char path[64], *buf, *p, *end;
-    size_t len = 0;
-    ssize_t n;
-    int fd, ret = 0;
-
-    snprintf(path, sizeof(path), "/proc/%d/environ", pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    buf = malloc(ENVIRON_MAX + 1);
-    if (!buf) {
-        close(fd);
-        return -ENOMEM;
-    }
-    while (len < ENVIRON_MAX) {
-        n = read(fd, buf + len, ENVIRON_MAX - len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            ret = -errno;
-            break;
-        }
-        if (!n) {
-            break;
-        }
-        len += (size_t)n;
-    }
-    close(fd);
-    buf[len] = '\0';
-    for (p = buf; !ret && p < buf + len; p = end + 1) {
-        end = p + strlen(p);
-        if (!strncmp(p, ENV_PREFIX, strlen(ENV_PREFIX))) {
-            p += strlen(ENV_PREFIX);
-            snprintf(ret_text, size, "%s", p);
-            ret = parse_fd_number(p, ret_fd) ? -EINVAL : 1;
-            break;
-        }
-    }
-    free(buf);
-    return ret;
-}
-
-int pid_find_state(int pid, const Options *o, int *ret_fd)
-{
-    char path[64], link[PATH_MAX], env_text[64] = "", others[256] = "";
-    int env_fd = -1, found = -1, n_links = 0, fd, env_ret;
-    bool env_is_state = false;
-    struct dirent *de;
-    DIR *dir;
-
-    snprintf(path, sizeof(path), "/proc/%d", pid);
-    if (pid <= 0 || access(path, F_OK)) {
-        cprdump_err("there is no process %d", pid);
-        return -ESRCH;
-    }
-    env_ret = env_state_fd(pid, &env_fd, env_text, sizeof(env_text));
-    snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-    dir = opendir(path);
-    if (!dir) {
-        report_io_error(path, -errno);
-        return -EACCES;
-    }
-    while ((de = readdir(dir)) != NULL) {
-        if (parse_fd_number(de->d_name, &fd)) {
-            continue;
-        }
-        snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
-        if (read_link(path, link, sizeof(link)) || !is_state_link(link)) {
-            continue;
-        }
-        n_links++;
-        if (fd == env_fd) {
-            env_is_state = true;
-        }
-        if (found < 0 || fd < found) {
-            found = fd;
-        }
-    }
-    closedir(dir);
-
-    if (env_ret == -EINVAL) {
-        cprdump_note(o, "pid %d: %s%s in its environment is not a valid fd "
-                     "number (QEMU would abort on it)", pid, ENV_PREFIX,
-                     env_text);
-    } else if (env_ret < 0) {
-        cprdump_note(o, "pid %d: cannot read its environment: %s", pid,
-                     strerror(-env_ret));
-    } else if (env_ret == 1 && !env_is_state) {
-        snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, env_fd);
-        if (read_link(path, link, sizeof(link))) {
-            cprdump_note(o, "pid %d: %s%d in its environment, but fd %d is "
-                         "not open (a new QEMU closes it once "
-                         "migrate-incoming starts)", pid, ENV_PREFIX, env_fd,
-                         env_fd);
-        } else {
-            cprdump_note(o, "pid %d: %s%d in its environment, but fd %d is "
-                         "%s, not the state memfd", pid, ENV_PREFIX, env_fd,
-                         env_fd, link);
-        }
-    }
-    if (found < 0) {
-        cprdump_err("pid %d holds no CPR state: no fd links to %s and %s "
-                    "names no open state fd (a QEMU holds it only between "
-                    "cpr-exec and migrate-incoming; cpr-transfer carries "
-                    "the state over a socket)", pid, STATE_LINK,
-                    CPRS_EXEC_STATE_NAME);
-        return -ENOENT;
-    }
-    if (env_is_state) {
-        found = env_fd;
-    }
-    if (n_links > 1) {
-        snprintf(others, sizeof(others), "; %d fds link to it", n_links);
-    }
-    snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, found);
-    if (read_link(path, link, sizeof(link))) {
-        snprintf(link, sizeof(link), "%s", STATE_LINK);
-    }
-    if (env_is_state) {
-        cprdump_note(o, "pid %d: state in fd %d -> %s, named by %s%d in "
-                     "its environment%s; reading %s", pid, found, link,
-                     ENV_PREFIX, found, others, path);
-    } else {
-        cprdump_note(o, "pid %d: state in fd %d -> %s, found by its link "
-                     "name%s; reading %s", pid, found, link, others, path);
-    }
-    *ret_fd = found;
-    return 0;
-}
+/* Exit code of a usage error, in this family of subcommands. */
+#define USAGE CPRDUMP_CMP_ERROR
 
 /* ---- check-live -------------------------------------------------------- */
 
@@ -240,7 +55,7 @@ typedef struct Live {
     int pid;
     Source *src;
     Dump *d;
-    Json j;
+    Json *j;                /* JSON: the document's writer */
     uint32_t count[F__MAX];
     LiveFd *fds;
 } Live;
@@ -261,35 +76,33 @@ static void finding(Live *lv, int status, const char *what,
     va_end(ap);
     lv->count[status]++;
     if (lv->o->json) {
-        json_obj(&lv->j, NULL);
-        json_str(&lv->j, "status", status_json[status]);
-        json_str(&lv->j, "what", what);
-        json_str(&lv->j, "name", name);
+        json_obj(lv->j, NULL);
+        json_str(lv->j, "status", status_json[status]);
+        json_str(lv->j, "what", what);
+        json_str(lv->j, "name", name);
+        /* INT64_MIN: no id (RAM blocks and the state). */
         if (id == INT64_MIN) {
-            json_null(&lv->j, "id");
+            json_null(lv->j, "id");
         } else {
-            json_i64(&lv->j, "id", id);
+            json_i64(lv->j, "id", id);
         }
-        if (fd < 0) {
-            json_null(&lv->j, "fd");
-        } else {
-            json_i64(&lv->j, "fd", fd);
-        }
-        json_str(&lv->j, "message", msg);
-        json_obj_end(&lv->j);
+        json_i64_or_null(lv->j, "fd", fd);
+        json_str(lv->j, "message", msg);
+        json_obj_end(lv->j);
         return;
     }
+    /* Names and links come from the state and from /proc: escaped. */
     if (!strcmp(what, "fd")) {
         if (fd < 0) {
             fprintf(lv->d->out, "%-9s fd - %s (id %" PRId64 "): %s\n",
-                    status_text[status], name, id, msg);
+                    status_text[status], tx(name), id, tx(msg));
         } else {
             fprintf(lv->d->out, "%-9s fd %d %s (id %" PRId64 "): %s\n",
-                    status_text[status], fd, name, id, msg);
+                    status_text[status], fd, tx(name), id, tx(msg));
         }
     } else {
         fprintf(lv->d->out, "%-9s %s %s: %s\n", status_text[status], what,
-                name, msg);
+                tx(name), tx(msg));
     }
 }
 
@@ -519,40 +332,49 @@ static void check_state_fd(Live *lv)
     }
 }
 
-int cmd_check_live(const Options *o, int pid)
+/*
+ * Check process @pid.  JSON: into @multi, the "results" of several
+ * processes, or a document of its own when @multi is NULL.
+ */
+static int check_live_pid(const Options *o, int pid, Json *multi)
 {
-    Options so = *o;
     CprsArenaInfo ai = CPRS_OPTS(CprsArenaInfo);
     CprsDiag diag = CPRS_OPTS(CprsDiag);
     Source src;
     Dump d = { 0 };
-    Live lv = { .o = o, .pid = pid, .src = &src, .d = &d };
+    Json own;
+    Live lv = { .o = o, .pid = pid, .src = &src, .d = &d, .j = &own };
     CprsFdInfo fi;
-    char *text = NULL, line[512];
-    size_t len = 0;
+    char line[512];
     uint32_t i, n, nb = 0, mode;
     bool arena, pid_ok = true;
     int vret, ret;
 
-    so.pid = pid;
-    ret = source_load(NULL, &so, &src);
-    if (ret) {
-        source_free(&src);
-        return CPRDUMP_DIFF_ERROR;
+    ret = source_load(NULL, pid, o, &src);
+    if (!ret && src.err && !src.legacy) {
+        source_report(&src, src.err, &src.diag);
+        ret = src.err;
     }
-    if (src.err && !src.legacy) {
-        source_report(&src);
+    if (ret) {
+        if (multi) {
+            json_load_error(multi, src.label, ret);
+        }
         source_free(&src);
-        return CPRDUMP_DIFF_ERROR;
+        return CPRDUMP_CMP_ERROR;
     }
     vret = source_verify(&src, &diag);
     arena = src.format == CPRS_DETECT_ARENA;
     n = src_fd_count(&src);
     lv.fds = calloc(n ? n : 1, sizeof(*lv.fds));
-    if (!lv.fds || !dump_begin(&d, &text, &len)) {
+    if (!lv.fds || (!multi && !dump_begin(&d))) {
         free(lv.fds);
         source_free(&src);
-        return CPRDUMP_DIFF_ERROR;
+        return CPRDUMP_CMP_ERROR;
+    }
+    if (multi) {
+        lv.j = multi;
+    } else if (o->json) {
+        json_begin(&own, d.out);
     }
     mode = src_mode(&src);
     if (arena) {
@@ -561,20 +383,18 @@ int cmd_check_live(const Options *o, int pid)
         pid_ok = !ai.writer_pid || ai.writer_pid == (uint32_t)pid;
     }
     if (o->json) {
-        json_begin(&lv.j, d.out);
-        json_preamble(&lv.j, "check-live");
-        json_i64(&lv.j, "pid", pid);
-        json_source(&lv.j, "source", &src);
-        json_str(&lv.j, "format", arena ? "arena" : "legacy");
-        json_str(&lv.j, "mode", cprs_mode_name(mode) ?
-                 cprs_mode_name(mode) : "unknown");
-        json_diag(&lv.j, "verification", vret, &diag);
-        json_arr(&lv.j, "findings");
+        json_preamble(lv.j, "check-live");
+        json_i64(lv.j, "pid", pid);
+        json_source(lv.j, "source", &src);
+        json_str(lv.j, "format", arena ? "arena" : "legacy");
+        json_str(lv.j, "mode", mode_name(mode));
+        json_diag(lv.j, "verification", vret, &diag);
+        json_arr(lv.j, "findings");
     } else {
         fprintf(d.out, "pid %d: %s in %s, %s, %u fd records, %u RAM "
                 "blocks\n", pid, arena ? "arena" : "QCPR stream", src.path,
-                cprs_mode_name(mode) ? cprs_mode_name(mode) : "unknown mode",
-                n, nb);
+                cprs_mode_name(mode) ? mode_name(mode) : "unknown mode", n,
+                nb);
     }
     if (vret) {
         cprs_diag_format(&diag, line, sizeof(line));
@@ -599,15 +419,17 @@ int cmd_check_live(const Options *o, int pid)
         check_ramblock(&lv, i);
     }
     if (o->json) {
-        json_arr_end(&lv.j);
-        json_obj(&lv.j, "summary");
-        json_u64(&lv.j, "ok", lv.count[F_OK_]);
-        json_u64(&lv.j, "mismatches", lv.count[F_MISMATCH]);
-        json_u64(&lv.j, "warnings", lv.count[F_WARNING]);
-        json_u64(&lv.j, "skipped", lv.count[F_SKIPPED]);
-        json_obj_end(&lv.j);
-        json_obj_end(&lv.j);
-        json_end(&lv.j);
+        json_arr_end(lv.j);
+        json_obj(lv.j, "summary");
+        json_u64(lv.j, "ok", lv.count[F_OK_]);
+        json_u64(lv.j, "mismatches", lv.count[F_MISMATCH]);
+        json_u64(lv.j, "warnings", lv.count[F_WARNING]);
+        json_u64(lv.j, "skipped", lv.count[F_SKIPPED]);
+        json_obj_end(lv.j);
+        json_obj_end(lv.j);
+        if (!multi) {
+            json_end(lv.j);
+        }
     } else {
         fprintf(d.out, "Summary: %u ok, %u mismatches, %u warnings, %u "
                 "skipped\n", lv.count[F_OK_], lv.count[F_MISMATCH],
@@ -615,11 +437,64 @@ int cmd_check_live(const Options *o, int pid)
     }
     free(lv.fds);
     source_free(&src);
-    if (!dump_end(&d, &text, &len)) {
-        return CPRDUMP_DIFF_ERROR;
+    if (!multi && !dump_end(&d)) {
+        return CPRDUMP_CMP_ERROR;
     }
     if (vret && !lv.count[F_MISMATCH]) {
-        return CPRDUMP_DIFF_ERROR;
+        return CPRDUMP_CMP_ERROR;
     }
-    return lv.count[F_MISMATCH] ? CPRDUMP_DIFF_DIFFERENT : CPRDUMP_DIFF_SAME;
+    return lv.count[F_MISMATCH] ? CPRDUMP_CMP_DIFFERENT : CPRDUMP_CMP_SAME;
 }
+
+/* Comparison family: an error outranks a mismatch. */
+static int merge(int a, int b)
+{
+    return a > b ? a : b;
+}
+
+static int check_live_run(const Options *o)
+{
+    static Options po;
+    Dump all = { 0 };
+    Json j;
+    int i, exit = CPRDUMP_CMP_SAME;
+
+    /* Operands are process ids, with or without --pid. */
+    po = *o;
+    for (i = 0; i < o->nargs; i++) {
+        if (options_add_pids(&po, o->args[i])) {
+            return usage_error(USAGE, NULL);
+        }
+    }
+    if (!po.npids) {
+        return usage_error(USAGE, "check-live takes at least one PID");
+    }
+    if (po.npids == 1 || !o->json) {
+        for (i = 0; i < po.npids; i++) {
+            exit = merge(exit, check_live_pid(o, po.pids[i], NULL));
+        }
+        return exit;
+    }
+    if (!dump_begin(&all)) {
+        return CPRDUMP_CMP_ERROR;
+    }
+    json_begin(&j, all.out);
+    json_preamble(&j, "check-live");
+    json_arr(&j, "results");
+    for (i = 0; i < po.npids; i++) {
+        exit = merge(exit, check_live_pid(o, po.pids[i], &j));
+    }
+    json_arr_end(&j);
+    json_obj_end(&j);
+    json_end(&j);
+    return dump_end(&all) ? exit : CPRDUMP_CMP_ERROR;
+}
+
+const Command cmd_check_live = {
+    .name = "check-live",
+    .run = check_live_run,
+    .options = OPT_JSON | OPT_PID | OPT_LENIENT | OPT_QUIET | OPT_MAX_SIZE,
+    .usage_exit = USAGE,
+    .synopsis = "[--json] PID...",
+    .summary = "cross-check a process's state with its fd table",
+};

@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-bounded-core.c - the core locator (tools/inspect) is linear in the
+ * size of the core on the worst cores we can build (issue 11, class 3).
+ *
+ * tools/inspect is not part of the library's counted build, so it counts
+ * its own work (CoreOpts.work: bytes scanned, read, checksummed, handed
+ * to the legacy decoder, and candidates probed); the library's counters
+ * (bounded.h) count what the decoder does inside.  Each worst case is
+ * built at 1x and 8x and searched through a file (pread, as cprdump reads
+ * a core) and through memory; every counter must grow at most 8 times.
+ *
+ *   pattern    a segment full of "QCPR\0\0\0\1", the 8 bytes that start a
+ *              legacy stream (was: a 16 MiB window copied and decoded at
+ *              each one)
+ *   nested     one long valid stream whose every record holds those 8
+ *              bytes in its id and fd fields (was: each of them decoded
+ *              the rest of the stream)
+ *   arena      an arena magic every 16 bytes with a sane header size, so
+ *              that each costs a header checksum
+ *   overlap    many PT_LOAD headers over the same file bytes (was: each
+ *              scanned them again)
+ *   named      many NT_FILE mappings of the state memfd at one address
+ *              (was: each decoded the stream there again)
+ */
+#include <elf.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bounded.h"
+#include "helpers.h"
+#include "inspect.h"
+
+#ifndef NT_FILE
+#define NT_FILE 0x46494c45
+#endif
+
+#define VADDR UINT64_C(0x7f0000000000)
+
+typedef struct Spec {
+    const uint8_t *data;    /* the bytes of every PT_LOAD segment */
+    size_t size;
+    size_t nsegs;           /* PT_LOAD headers, all over @data */
+    size_t nmaps;           /* NT_FILE entries naming the state memfd */
+} Spec;
+
+static void put(uint8_t *p, uint64_t v, unsigned w)
+{
+    unsigned i;
+
+    for (i = 0; i < w; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+/* An x86-64 core: a PT_NOTE with NT_FILE when @s->nmaps, then segments. */
+static uint8_t *build(const Spec *s, size_t *ret_size)
+{
+    static const char name[] = "/memfd:QEMU_CPR_EXEC_STATE (deleted)";
+    size_t phnum = s->nsegs + (s->nmaps ? 1 : 0), i, desc, note, data;
+    size_t size, off;
+    uint8_t *b, *p;
+
+    desc = 16 + s->nmaps * (24 + sizeof(name));
+    note = 64 + phnum * 56;
+    data = (note + (s->nmaps ? 20 + desc : 0) + 4095) / 4096 * 4096;
+    size = data + s->size;
+    b = calloc(1, size);
+    assert_non_null(b);
+    memcpy(b, ELFMAG, SELFMAG);
+    b[EI_CLASS] = ELFCLASS64;
+    b[EI_DATA] = ELFDATA2LSB;
+    b[EI_VERSION] = EV_CURRENT;
+    put(b + 16, ET_CORE, 2);
+    put(b + 18, EM_X86_64, 2);
+    put(b + 20, EV_CURRENT, 4);
+    put(b + 32, 64, 8);
+    put(b + 52, 64, 2);
+    put(b + 54, 56, 2);
+    put(b + 56, phnum, 2);
+    for (i = 0; i < phnum; i++) {
+        bool is_note = s->nmaps && i == 0;
+
+        p = b + 64 + i * 56;
+        put(p, is_note ? PT_NOTE : PT_LOAD, 4);
+        put(p + 8, is_note ? note : data, 8);
+        put(p + 16, is_note ? 0 : VADDR + ((i - !!s->nmaps) << 12), 8);
+        put(p + 32, is_note ? 20 + desc : s->size, 8);
+        put(p + 40, is_note ? 0 : s->size, 8);
+    }
+    if (s->nmaps) {
+        p = b + note;
+        put(p, 5, 4);
+        put(p + 4, desc, 4);
+        put(p + 8, NT_FILE, 4);
+        memcpy(p + 12, "CORE", 5);
+        p += 20;
+        put(p, s->nmaps, 8);
+        put(p + 8, 4096, 8);
+        off = 16 + s->nmaps * 24;
+        for (i = 0; i < s->nmaps; i++) {
+            /* One address; mappings of every length up to the segment. */
+            put(p + 16 + i * 24, VADDR, 8);
+            put(p + 24 + i * 24, VADDR + s->size - 8 * (i % 64), 8);
+            memcpy(p + off + i * sizeof(name), name, sizeof(name));
+        }
+    }
+    memcpy(b + data, s->data, s->size);
+    *ret_size = size;
+    return b;
+}
+
+/* Search @core through a file and through memory; add up the work. */
+static void search(const uint8_t *core, size_t size, CoreWork *cw,
+                   Work *lib)
+{
+    CoreOpts o = (CoreOpts){ .work = cw };
+    CprsDiag diag = CPRS_OPTS(CprsDiag);
+    CoreState st;
+    Work w;
+    int fd, k;
+
+    fd = memfd_create("core", MFD_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, core, size), (ssize_t)size);
+    memset(cw, 0, sizeof(*cw));
+    work_reset();
+    /* The first candidate, and every one (a --core-index past them). */
+    for (k = 0; k < 2; k++) {
+        o.skip = k ? UINT32_MAX : 0;
+        core_find_state(fd, &o, &diag, &st);
+        core_find_state_buffer(core, size, &o, &diag, &st);
+    }
+    w = work_now();
+    for (k = 0; k < CPRS_WORK__MAX; k++) {
+        lib->n[k] = w.n[k];
+    }
+    close(fd);
+}
+
+static void print_cw(const char *label, const CoreWork *w)
+{
+    printf("# %s: scan=%" PRIu64 " read=%" PRIu64 " crc=%" PRIu64
+           " decode=%" PRIu64 " probes=%" PRIu64 "\n", label, w->scan_bytes,
+           w->read_bytes, w->crc_bytes, w->decode_bytes, w->probes);
+}
+
+/*
+ * Build with @make at 1x and 8x, search, and check every counter.  @fixed
+ * is work that does not grow with the core (headers, the first window).
+ */
+static void check_linear(const char *what,
+                         uint8_t *(*make)(size_t scale, Spec *s))
+{
+    static const char *const names[] = {
+        "scan", "read", "crc", "decode", "probes",
+    };
+    CoreWork w[2];
+    Work lib[2];
+    uint64_t a[5], b[5];
+    uint8_t *data, *core;
+    size_t size;
+    char label[64];
+    int i, k;
+    Spec s;
+
+    for (i = 0; i < 2; i++) {
+        memset(&s, 0, sizeof(s));
+        data = make(i ? 8 : 1, &s);
+        core = build(&s, &size);
+        search(core, size, &w[i], &lib[i]);
+        snprintf(label, sizeof(label), "%s %dx inspect", what, i ? 8 : 1);
+        print_cw(label, &w[i]);
+        snprintf(label, sizeof(label), "%s %dx library", what, i ? 8 : 1);
+        work_print(label, &lib[i]);
+        free(core);
+        free(data);
+    }
+    memcpy(a, &w[0], sizeof(a));
+    memcpy(b, &w[1], sizeof(b));
+    for (k = 0; k < 5; k++) {
+        if ((double)b[k] > 8.0 * 1.25 * (double)a[k] + 65536.0) {
+            fail_msg("%s: %s work grew from %" PRIu64 " to %" PRIu64
+                     " for 8 times the core", what, names[k], a[k], b[k]);
+        }
+    }
+    k = work_linear(&lib[0], &lib[1], 1.25, 65536);
+    if (k >= 0) {
+        fail_msg("%s: library %s grew from %" PRIu64 " to %" PRIu64, what,
+                 work_names[k], lib[0].n[k], lib[1].n[k]);
+    }
+}
+
+/* Segment bytes: @size bytes of @unit repeated. */
+static uint8_t *repeat(size_t size, const void *unit, size_t len, Spec *s)
+{
+    size_t i;
+    uint8_t *d = malloc(size);
+
+    assert_non_null(d);
+    for (i = 0; i + len <= size; i += len) {
+        memcpy(d + i, unit, len);
+    }
+    memset(d + i, 0, size - i);
+    s->data = d;
+    s->size = size;
+    s->nsegs = 1;
+    return d;
+}
+
+static const uint8_t legacy_magic[8] = { 'Q', 'C', 'P', 'R', 0, 0, 0, 1 };
+
+static uint8_t *make_pattern(size_t scale, Spec *s)
+{
+    return repeat(scale << 18, legacy_magic, sizeof(legacy_magic), s);
+}
+
+static void test_pattern(void **state)
+{
+    (void)state;
+    check_linear("pattern", make_pattern);
+}
+
+/*
+ * "QCPR" 1, then records: marker 1, namelen 5, a unique 4-letter name
+ * and its NUL, id "QCPR" (be32), fd 1 (be32): every id+fd is the 8 bytes
+ * of a stream's start, and what follows each parses as a stream to the
+ * end.  Records fill half of @scale * 2 MiB (more than the scan's 1 MiB
+ * chunk, which 1x and 8x must both exceed to read alike), then the end
+ * marker and zeros.
+ */
+static uint8_t *make_nested(size_t scale, Spec *s)
+{
+    static const uint8_t rec[] = {
+        1, 0, 0, 0, 5, 'a', 'a', 'a', 'a', 0, 'Q', 'C', 'P', 'R', 0, 0, 0,
+        1,
+    };
+    size_t size = scale << 21, i, n, k, v;
+    uint8_t *d = calloc(1, size);
+
+    assert_non_null(d);
+    memcpy(d, legacy_magic, 8);
+    for (i = 8, n = 0; i + sizeof(rec) <= size / 2; i += sizeof(rec), n++) {
+        memcpy(d + i, rec, sizeof(rec));
+        for (k = 0, v = n; k < 4; k++, v /= 26) {
+            d[i + 5 + k] = (uint8_t)('a' + v % 26);
+        }
+    }
+    s->data = d;
+    s->size = size;
+    s->nsegs = 1;
+    return d;
+}
+
+static void test_nested(void **state)
+{
+    (void)state;
+    check_linear("nested", make_nested);
+}
+
+static uint8_t *make_arena(size_t scale, Spec *s)
+{
+    uint8_t unit[16];
+
+    memcpy(unit, CPRS_MAGIC, 8);
+    put(unit + 8, 0x00000001, 4);
+    put(unit + 12, CPRS_MAX_HEADER_SIZE, 4);
+    return repeat(scale << 15, unit, sizeof(unit), s);
+}
+
+static void test_arena(void **state)
+{
+    (void)state;
+    check_linear("arena", make_arena);
+}
+
+static uint8_t *make_overlap(size_t scale, Spec *s)
+{
+    static const uint8_t zero[8];
+    uint8_t *d = repeat(scale << 18, zero, sizeof(zero), s);
+
+    /* 8x the headers over 8x the bytes: 8x the work, not 64x. */
+    s->nsegs = 16 * scale;
+    return d;
+}
+
+static void test_overlap(void **state)
+{
+    (void)state;
+    check_linear("overlap", make_overlap);
+}
+
+static uint8_t *make_named(size_t scale, Spec *s)
+{
+    uint8_t *d = make_nested(scale, s);
+
+    /* 8x the mappings of an 8x longer stream: 8x the work, not 64x. */
+    s->nmaps = 64 * scale;
+    return d;
+}
+
+static void test_named(void **state)
+{
+    (void)state;
+    check_linear("named", make_named);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pattern),
+        cmocka_unit_test(test_nested),
+        cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_overlap),
+        cmocka_unit_test(test_named),
+    };
+
+    if (argc == 3 && !strcmp(argv[1], "--filter")) {
+        cmocka_set_test_filter(argv[2]);
+    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
