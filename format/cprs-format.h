@@ -394,4 +394,228 @@ _Static_assert(CPRS_VFIO_DEVICE_V1_SIZE % CPRS_ALIGN == 0, "vfio alignment");
 _Static_assert(CPRS_DEVSTATE_V1_SIZE % CPRS_ALIGN == 0, "devstate align");
 _Static_assert(CPRS_INDEX_SLOT_V1_SIZE % CPRS_ALIGN == 0, "index align");
 
+/* ==== Fail-safe live update (spec/fail-safe.rst), added in 0.2 ========= */
+
+/*
+ * These definitions belong to spec/fail-safe.rst, which the arena spec
+ * refers to for section type 9.  They are appended here, after the
+ * layout proofs of format 1.0, and carry their own proofs below.
+ */
+
+/* ---- Capability note (fail-safe F3) ----------------------------------- */
+
+/*
+ * Every binary that links libcprstate's load path carries one allocated
+ * ELF note (SHT_NOTE, in a PT_NOTE segment) saying what it reads: owner
+ * name "libcprstate", type CPRS_NOTE_TYPE_CAPS, descriptor
+ * CprsWireCapsNote.  The 12 name bytes put the descriptor 24 bytes into
+ * the note: 8-aligned, like the note itself.
+ */
+#define CPRS_NOTE_NAME             "libcprstate"
+#define CPRS_NOTE_NAME_SIZE        12u         /* with its NUL */
+#define CPRS_NOTE_TYPE_CAPS        1u
+
+/* Note version of this definition (F3.2). */
+#define CPRS_CAPS_VERSION_MAJOR    1
+#define CPRS_CAPS_VERSION_MINOR    0
+
+/* Bit of a legacy subsection form (CPRS_LEGACY_VFIO_FULL = 1, _STUB = 2,
+ * _NONE = 3 in cprstate.h) in CprsWireCapsNote.legacy_forms. */
+#define CPRS_CAPS_FORM_BIT(form)   (UINT32_C(1) << (form))
+#define CPRS_CAPS_FORMS_KNOWN      UINT32_C(0xe)  /* bits 1, 2, 3 */
+/* Bit of a CPR mode (CPRS_MODE_*) in CprsWireCapsNote.modes. */
+#define CPRS_CAPS_MODE_BIT(mode)   (UINT32_C(1) << (mode))
+#define CPRS_CAPS_MODES_KNOWN      UINT32_C(0x6)  /* bits 1, 2 */
+
+/* Honours an armed rollback and reads ROLLBACK sections (F3.4). */
+#define CPRS_CAPS_F_ROLLBACK       UINT32_C(0x1)
+/* Loads a dual stream, checking that its two parts agree (F4). */
+#define CPRS_CAPS_F_DUAL           UINT32_C(0x2)
+#define CPRS_CAPS_F_KNOWN          (CPRS_CAPS_F_ROLLBACK | CPRS_CAPS_F_DUAL)
+
+#define CPRS_CAPS_PRODUCER_MAX     24u
+
+/* Capability note descriptor (F3.3).  v1.0 size 64. */
+typedef struct CprsWireCapsNote {
+    CprsLe16 version_major;         /* = 1; newer: not understood (F3.2) */
+    CprsLe16 version_minor;         /* any */
+    CprsLe32 desc_size;             /* bytes, >= 64, = n_descsz (F3.2) */
+    CprsLe32 lib_version;           /* CPRS_VERSION_NUMBER of the library */
+    CprsLe16 arena_major;           /* newest arena major it reads (F3.3) */
+    CprsLe16 arena_minor;           /* newest minor of that major */
+    CprsLe64 arena_incompat;        /* incompat features implemented */
+    CprsLe32 modes;                 /* CPRS_CAPS_MODE_BIT() of each mode */
+    CprsLe32 legacy_forms;          /* CPRS_CAPS_FORM_BIT() it decodes */
+    CprsLe32 flags;                 /* CPRS_CAPS_F_* */
+    CprsLe32 reserved0;             /* zero */
+    char producer[CPRS_CAPS_PRODUCER_MAX];  /* NUL-terminated, 0-padded */
+} CprsWireCapsNote;
+
+#define CPRS_CAPS_NOTE_V1_SIZE 64u
+
+/* ---- Dual stream (fail-safe F4) --------------------------------------- */
+
+/*
+ * A QCPR stream (full vfio form), zero bytes up to the next multiple of
+ * 8, a complete arena, then this trailer, which ends the memfd.  A stock
+ * QEMU reads the QCPR stream and stops before the padding; libcprstate
+ * finds the arena through the trailer.
+ */
+#define CPRS_DUAL_MAGIC            "\x89" "CPRD\r\n\x1a"
+
+#define CPRS_DUAL_VERSION_MAJOR    1
+#define CPRS_DUAL_VERSION_MINOR    0
+
+/* Dual stream trailer (F4.2).  v1.0 size 48. */
+typedef struct CprsWireDualTrailer {
+    uint8_t magic[CPRS_MAGIC_SIZE]; /* CPRS_DUAL_MAGIC */
+    CprsLe16 version_major;         /* = 1 */
+    CprsLe16 version_minor;         /* any */
+    CprsLe32 trailer_size;          /* bytes, = 48 in v1.0 */
+    CprsLe64 legacy_size;           /* bytes of the QCPR stream at 0 */
+    CprsLe64 arena_offset;          /* = legacy_size rounded up to 8 */
+    CprsLe64 arena_size;            /* = the arena header's arena_size */
+    CprsLe32 flags;                 /* zero in v1.0 */
+    CprsLe32 crc32c;                /* CRC32C of the trailer, this as 0 */
+} CprsWireDualTrailer;
+
+#define CPRS_DUAL_TRAILER_V1_SIZE 48u
+
+/* ---- Rollback section (fail-safe F5) ---------------------------------- */
+
+/*
+ * Section type 9, ROLLBACK: registered in the arena's type table but not
+ * part of the CPRS_SECTION_* enum of format 1.0, so a core reader treats
+ * it as an unknown, optional section (spec 4.9) and the hand-over layer
+ * validates it.  Never CPRS_SECTION_F_REQUIRED, never compressed.
+ */
+#define CPRS_SECTION_ROLLBACK      9u
+
+#define CPRS_ROLLBACK_VERSION_MAJOR 1
+#define CPRS_ROLLBACK_VERSION_MINOR 0
+
+/* Armed: a failed load may hand the state back (F5.3). */
+#define CPRS_ROLLBACK_F_ARMED       UINT32_C(0x1)
+/* This state was handed back by a rollback (F5.3). */
+#define CPRS_ROLLBACK_F_ROLLED_BACK UINT32_C(0x2)
+/* The failure fields are valid (F5.4). */
+#define CPRS_ROLLBACK_F_FAILURE     UINT32_C(0x4)
+#define CPRS_ROLLBACK_F_KNOWN       UINT32_C(0x7)
+
+/* Where the new image failed (F5.4). */
+enum {
+    CPRS_FAILURE_NONE = 0,
+    CPRS_FAILURE_STATE_LOAD = 1,    /* the CPR state did not load */
+    CPRS_FAILURE_INCOMING = 2,      /* the main migration stream failed */
+    CPRS_FAILURE_DEVICE = 3,        /* device creation or device state */
+    CPRS_FAILURE_OTHER = 4,         /* anything else before the VM runs */
+    CPRS_FAILURE__MAX,
+};
+
+/* Bytes of the fixed text fields, with their NUL. */
+#define CPRS_ROLLBACK_TEXT_MAX     256u
+/* argv: at most this many strings and bytes (F5.5). */
+#define CPRS_ROLLBACK_MAX_ARGC     65536u
+#define CPRS_ROLLBACK_MAX_ARGV     (UINT32_C(1) << 20)
+/* The previous executable's path, with its NUL. */
+#define CPRS_ROLLBACK_MAX_PATH     4096u
+
+/*
+ * Rollback record, the fixed start of a ROLLBACK section (F5.2).  v1.0
+ * size 640; then exe_path (exe_path_size bytes, NUL included, zero
+ * padded to 8), then argv (argc NUL-terminated strings, argv_size bytes,
+ * zero padded to 8).
+ */
+typedef struct CprsWireRollback {
+    CprsLe16 version_major;         /* = 1 (F5.2) */
+    CprsLe16 version_minor;         /* any */
+    CprsLe32 header_size;           /* bytes, >= 640, 8-aligned */
+    CprsLe32 flags;                 /* CPRS_ROLLBACK_F_* (F5.3) */
+    CprsLe32 argc;                  /* strings in argv, >= 1 (F5.5) */
+    CprsLe64 generation;            /* = the arena header's (F5.6) */
+    CprsLe64 armed_ns;              /* CLOCK_REALTIME ns at arming */
+    CprsLe32 pid;                   /* the process that armed it */
+    CprsLe32 exe_fd;                /* int32, the previous executable */
+    CprsLe64 exe_dev;               /* its st_dev, st_ino, st_size */
+    CprsLe64 exe_ino;
+    CprsLe64 exe_size;              /* bytes */
+    CprsLe32 exe_mode;              /* its st_mode */
+    CprsLe32 argv_size;             /* bytes of argv, NULs included */
+    CprsLe64 state_dev;             /* the hop's state memfd (F5.6) */
+    CprsLe64 state_ino;
+    CprsLe32 failure_stage;         /* CPRS_FAILURE_* (F5.4) */
+    CprsLe32 failure_errno;         /* positive errno, 0 unknown */
+    CprsLe64 failed_ns;             /* CLOCK_REALTIME ns of the failure */
+    CprsLe64 failed_dev;            /* the image that failed */
+    CprsLe64 failed_ino;
+    CprsLe32 exe_path_size;         /* bytes of exe_path, NUL included */
+    CprsLe32 reserved0;             /* zero */
+    char failure_message[CPRS_ROLLBACK_TEXT_MAX];   /* printable ASCII */
+    char failed_exe[CPRS_ROLLBACK_TEXT_MAX];        /* printable ASCII */
+} CprsWireRollback;
+
+#define CPRS_ROLLBACK_V1_SIZE 640u
+
+/* ---- Layout proofs of the fail-safe structures ------------------------ */
+
+CPRS_ASSERT_SIZE(CprsWireCapsNote, CPRS_CAPS_NOTE_V1_SIZE);
+CPRS_ASSERT_AT(CprsWireCapsNote, version_major, 0);
+CPRS_ASSERT_AT(CprsWireCapsNote, version_minor, 2);
+CPRS_ASSERT_AT(CprsWireCapsNote, desc_size, 4);
+CPRS_ASSERT_AT(CprsWireCapsNote, lib_version, 8);
+CPRS_ASSERT_AT(CprsWireCapsNote, arena_major, 12);
+CPRS_ASSERT_AT(CprsWireCapsNote, arena_minor, 14);
+CPRS_ASSERT_AT(CprsWireCapsNote, arena_incompat, 16);
+CPRS_ASSERT_AT(CprsWireCapsNote, modes, 24);
+CPRS_ASSERT_AT(CprsWireCapsNote, legacy_forms, 28);
+CPRS_ASSERT_AT(CprsWireCapsNote, flags, 32);
+CPRS_ASSERT_AT(CprsWireCapsNote, reserved0, 36);
+CPRS_ASSERT_AT(CprsWireCapsNote, producer, 40);
+
+CPRS_ASSERT_SIZE(CprsWireDualTrailer, CPRS_DUAL_TRAILER_V1_SIZE);
+CPRS_ASSERT_AT(CprsWireDualTrailer, magic, 0);
+CPRS_ASSERT_AT(CprsWireDualTrailer, version_major, 8);
+CPRS_ASSERT_AT(CprsWireDualTrailer, version_minor, 10);
+CPRS_ASSERT_AT(CprsWireDualTrailer, trailer_size, 12);
+CPRS_ASSERT_AT(CprsWireDualTrailer, legacy_size, 16);
+CPRS_ASSERT_AT(CprsWireDualTrailer, arena_offset, 24);
+CPRS_ASSERT_AT(CprsWireDualTrailer, arena_size, 32);
+CPRS_ASSERT_AT(CprsWireDualTrailer, flags, 40);
+CPRS_ASSERT_AT(CprsWireDualTrailer, crc32c, 44);
+
+CPRS_ASSERT_SIZE(CprsWireRollback, CPRS_ROLLBACK_V1_SIZE);
+CPRS_ASSERT_AT(CprsWireRollback, version_major, 0);
+CPRS_ASSERT_AT(CprsWireRollback, version_minor, 2);
+CPRS_ASSERT_AT(CprsWireRollback, header_size, 4);
+CPRS_ASSERT_AT(CprsWireRollback, flags, 8);
+CPRS_ASSERT_AT(CprsWireRollback, argc, 12);
+CPRS_ASSERT_AT(CprsWireRollback, generation, 16);
+CPRS_ASSERT_AT(CprsWireRollback, armed_ns, 24);
+CPRS_ASSERT_AT(CprsWireRollback, pid, 32);
+CPRS_ASSERT_AT(CprsWireRollback, exe_fd, 36);
+CPRS_ASSERT_AT(CprsWireRollback, exe_dev, 40);
+CPRS_ASSERT_AT(CprsWireRollback, exe_ino, 48);
+CPRS_ASSERT_AT(CprsWireRollback, exe_size, 56);
+CPRS_ASSERT_AT(CprsWireRollback, exe_mode, 64);
+CPRS_ASSERT_AT(CprsWireRollback, argv_size, 68);
+CPRS_ASSERT_AT(CprsWireRollback, state_dev, 72);
+CPRS_ASSERT_AT(CprsWireRollback, state_ino, 80);
+CPRS_ASSERT_AT(CprsWireRollback, failure_stage, 88);
+CPRS_ASSERT_AT(CprsWireRollback, failure_errno, 92);
+CPRS_ASSERT_AT(CprsWireRollback, failed_ns, 96);
+CPRS_ASSERT_AT(CprsWireRollback, failed_dev, 104);
+CPRS_ASSERT_AT(CprsWireRollback, failed_ino, 112);
+CPRS_ASSERT_AT(CprsWireRollback, exe_path_size, 120);
+CPRS_ASSERT_AT(CprsWireRollback, reserved0, 124);
+CPRS_ASSERT_AT(CprsWireRollback, failure_message, 128);
+CPRS_ASSERT_AT(CprsWireRollback, failed_exe, 384);
+
+_Static_assert(CPRS_CAPS_NOTE_V1_SIZE % CPRS_ALIGN == 0, "caps alignment");
+_Static_assert(CPRS_DUAL_TRAILER_V1_SIZE % CPRS_ALIGN == 0,
+               "dual trailer alignment");
+_Static_assert(CPRS_ROLLBACK_V1_SIZE % CPRS_ALIGN == 0,
+               "rollback alignment");
+_Static_assert(CPRS_SECTION_ROLLBACK >= CPRS_SECTION__MAX,
+               "ROLLBACK is an extension type, unknown to the core reader");
+
 #endif /* CPRS_FORMAT_H */

@@ -141,6 +141,7 @@ static void load(const uint8_t *data, size_t size, const Plan *plan,
                                .max_records = 1u << 16,
                                .max_arena_size = 4 * (uint64_t)MAX_INPUT);
     CprsDiag diag = CPRS_OPTS(CprsDiag);
+    CprsStateInfo si = CPRS_OPTS(CprsStateInfo);
     CprsState *s = NULL;
     int sv[2], ret;
 
@@ -157,8 +158,10 @@ static void load(const uint8_t *data, size_t size, const Plan *plan,
         } else {
             FUZZ_ASSERT(s != NULL);
             FUZZ_ASSERT(cprs_state_fd_count(s) <= plan->count);
-            FUZZ_ASSERT(cprs_state_format(s) == CPRS_DETECT_ARENA ||
-                        cprs_state_format(s) == CPRS_DETECT_LEGACY);
+            FUZZ_ASSERT(!cprs_state_get_info(s, &si));
+            FUZZ_ASSERT(si.format == CPRS_FORMAT_ARENA ||
+                        si.format == CPRS_FORMAT_LEGACY);
+            FUZZ_ASSERT(si.mode == CPRS_MODE_TRANSFER && !si.rollback_flags);
             /* The caller owns the received fds. */
             cprs_state_close_fds(s);
             cprs_state_free(s);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprs-failsafe.h"
 #include "cprstate.h"
 #include "golden-vectors.h"
 
@@ -244,11 +245,87 @@ static int build_transfer_zstd(void **ret_buf, size_t *ret_size)
     return finish(w, ret, ret_buf, ret_size);
 }
 
+/*
+ * fail-safe F5.7: scenario a handed back.  QEMU 10.2.50 with libcprstate
+ * armed a rollback before its cpr-exec; the next binary failed in
+ * migrate-incoming, and handed this copy of the state back, its ROLLBACK
+ * section (type 9) now ROLLED_BACK with the failure recorded.
+ */
+static int build_q35_rolled_back(void **ret_buf, size_t *ret_size)
+{
+    static const Block blocks[] = {
+        { "ram0", 11, 0x8000000, 0x8000000, SEAL_SEAL | SEAL_SHRINK |
+          SEAL_GROW, 1, { { 0x0, 0x8000000, 0 } } },
+        BIOS(15), PCROM(16), ACPI(17), LOADER(18), RSDP(19),
+    };
+    static const char exe[] = "/usr/bin/qemu-system-x86_64 (deleted)";
+    /* One literal per argument: a digit after "\0" would be octal. */
+    static const char argv[] = "/usr/bin/qemu-system-x86_64\0" "-machine\0"
+                               "q35\0" "-m\0" "128M\0" "-object\0"
+                               "memory-backend-memfd,id=ram0,size=128M\0"
+                               "-machine\0"
+                               "memory-backend=ram0,aux-ram-share=on\0"
+                               "-incoming\0" "file:/var/lib/qemu/vm.state";
+    CprsWireRollback w;
+    CprsWriter *w2;
+    uint8_t sec[sizeof(w) + 40 + 184];
+    void *arena;
+    _Static_assert(sizeof(exe) <= 40 && sizeof(argv) <= 184, "sizes");
+    size_t size;
+    int ret = new_writer(CPRS_MODE_EXEC, 2, 16897, 0, &w2);
+
+    if (ret) {
+        return ret;
+    }
+    ret = add_blocks(w2, blocks, sizeof(blocks) / sizeof(blocks[0]), 4100);
+    ret = finish(w2, ret, &arena, &size);
+    if (ret) {
+        return ret;
+    }
+    memset(&w, 0, sizeof(w));
+    memset(sec, 0, sizeof(sec));
+    cprs_le16_set(&w.version_major, CPRS_ROLLBACK_VERSION_MAJOR);
+    cprs_le32_set(&w.header_size, CPRS_ROLLBACK_V1_SIZE);
+    cprs_le32_set(&w.flags, CPRS_ROLLBACK_F_ROLLED_BACK |
+                  CPRS_ROLLBACK_F_FAILURE);
+    cprs_le32_set(&w.argc, 11);
+    cprs_le64_set(&w.generation, 2);
+    cprs_le64_set(&w.armed_ns, GOLDEN_CREATED);
+    cprs_le32_set(&w.pid, 16897);
+    cprs_le32_set(&w.exe_fd, 31);
+    cprs_le64_set(&w.exe_dev, 0xfe01);
+    cprs_le64_set(&w.exe_ino, 1311042);
+    cprs_le64_set(&w.exe_size, 61439624);
+    cprs_le32_set(&w.exe_mode, 0100755);
+    cprs_le32_set(&w.argv_size, sizeof(argv));
+    cprs_le64_set(&w.state_dev, SHMEM_DEV);
+    cprs_le64_set(&w.state_ino, 4096);
+    cprs_le32_set(&w.failure_stage, CPRS_FAILURE_INCOMING);
+    cprs_le32_set(&w.failure_errno, 22);
+    cprs_le64_set(&w.failed_ns, GOLDEN_CREATED + 1500000000u);
+    cprs_le64_set(&w.failed_dev, 0xfe01);
+    cprs_le64_set(&w.failed_ino, 1311077);
+    cprs_le32_set(&w.exe_path_size, sizeof(exe));
+    strcpy(w.failure_message, "Unknown savevm section or instance "
+           "'0000:00:02.0/virtio-net' 0");
+    strcpy(w.failed_exe, "/usr/bin/qemu-system-x86_64");
+    memcpy(sec, &w, sizeof(w));
+    memcpy(sec + sizeof(w), exe, sizeof(exe));
+    memcpy(sec + sizeof(w) + 40, argv, sizeof(argv));
+    ret = cprs_arena_append_section(arena, size, CPRS_SECTION_ROLLBACK, 0,
+                                    sec, sizeof(w) + 40 +
+                                    ((sizeof(argv) + 7) & ~(size_t)7),
+                                    ret_buf, ret_size);
+    free(arena);
+    return ret;
+}
+
 const GoldenVector golden_vectors[] = {
     { "empty", build_empty },
     { "qemu-q35-memfd", build_q35_memfd },
     { "qemu-numa2-vga-vfio", build_numa2_vga_vfio },
     { "qemu-transfer-zstd", build_transfer_zstd },
+    { "qemu-q35-rolled-back", build_q35_rolled_back },
 };
 const size_t golden_vector_count =
     sizeof(golden_vectors) / sizeof(golden_vectors[0]);

@@ -6,6 +6,8 @@
  * unpreserve, identity checks, save and load in both modes and both
  * formats, all-or-nothing loads, and no fd leaked on any path.
  */
+/* The deprecated getters are tested here, against cprs_state_get_info(). */
+#define CPRS_NO_DEPRECATION_WARNINGS
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -410,6 +412,7 @@ static void test_exec_save_load(void **state)
 {
     CprsDiag d = CPRS_OPTS(CprsDiag);
     CprsSaveOpts so = CPRS_OPTS(CprsSaveOpts);
+    CprsStateInfo si = CPRS_OPTS(CprsStateInfo);
     CprsState *s, *ld;
     Fixture f;
     int fd, before = th_count_fds();
@@ -429,6 +432,12 @@ static void test_exec_save_load(void **state)
         assert_int_equal(cprs_state_format(ld),
                          pass ? CPRS_DETECT_LEGACY : CPRS_DETECT_ARENA);
         assert_int_equal(cprs_state_generation(ld), pass ? 0 : 1);
+        assert_int_equal(cprs_state_get_info(ld, &si), 0);
+        assert_int_equal(si.format, pass ? CPRS_FORMAT_LEGACY :
+                         CPRS_FORMAT_ARENA);
+        assert_int_equal(si.generation, pass ? 0 : 1);
+        assert_int_equal(si.mode, CPRS_MODE_EXEC);
+        assert_int_equal(si.rollback_flags, 0);
         check_loaded(ld, &f, !pass);
         /* Loaded: close-on-exec again (the state memfd too), no variable. */
         assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);

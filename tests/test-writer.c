@@ -301,6 +301,7 @@ static int find_own_build_id(struct dl_phdr_info *info, size_t size,
 static void test_default_build_id(void **state)
 {
     uint8_t mem[33] = { 0 }, file[32];
+    char want[64];
     size_t file_size;
     int fd;
     CprsArenaInfo ai = CPRS_OPTS(CprsArenaInfo);
@@ -328,7 +329,8 @@ static void test_default_build_id(void **state)
     assert_memory_equal(ai.build_id, file, file_size);
     assert_int_equal(ai.writer_pid, (uint32_t)getpid());
     assert_true(ai.created_ns > UINT64_C(1600000000) * 1000000000u);
-    assert_string_equal(ai.producer, "libcprstate 0.1.0");
+    snprintf(want, sizeof(want), "libcprstate %s", cprs_version());
+    assert_string_equal(ai.producer, want);
     cprs_reader_close(r);
     cprs_writer_free(w);
     free(buf);

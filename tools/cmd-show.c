@@ -45,6 +45,9 @@ static void show_text(Dump *d, const Source *s, uint32_t select)
     if (want & OPT_DEVICES) {
         dump_devices(d, s->reader);
     }
+    if (want & OPT_HEADER) {
+        dump_failsafe(d, s);
+    }
 }
 
 /* The last line of a text or hex report. */

@@ -15,6 +15,7 @@ static const Command *const commands[] = {
     &cmd_convert,
     &cmd_check_live,
     &cmd_list,
+    &cmd_target,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -84,9 +85,10 @@ void commands_help(FILE *f)
 "                        most: 16G, the format's limit)\n"
 "      --records-only    diff: ignore header fields\n"
 "  -t, --to FORMAT       convert: arena or legacy\n"
-"      --mode MODE       convert --to legacy: exec or transfer\n"
+"      --mode MODE       convert --to legacy, target: exec or transfer\n"
 "      --vfio-form FORM  convert --to legacy: full, stub or none\n"
 "  -f, --force           convert: replace OUTPUT if it exists\n"
+"      --policy P        target: auto, arena, legacy, dual or strict\n"
 "  -q, --quiet           no informational messages on stderr\n"
 "  -h, --help            this text\n"
 "  -V, --version         versions of cprdump, the library and the formats\n"
@@ -101,6 +103,8 @@ void commands_help(FILE *f)
 "  permission, no state), 2 invalid or corrupt, 3 unsupported version\n"
 "  or feature; with several SOURCEs the worst (1 > 2 > 3 > 0).\n"
 "  diff, check-live: 0 identical or consistent, 1 different or a\n"
-"  mismatch, 2 error (usage, I/O, a state that cannot be compared).\n",
+"  mismatch, 2 error (usage, I/O, a state that cannot be compared).\n"
+"  target: 0 loadable, 3 refused, 4 uncertain, 2 STATE corrupt,\n"
+"  1 other errors.\n",
           f);
 }

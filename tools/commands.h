@@ -29,6 +29,7 @@ extern const Command cmd_diff;
 extern const Command cmd_convert;
 extern const Command cmd_check_live;
 extern const Command cmd_list;
+extern const Command cmd_target;
 
 /* The subcommand called @name, or NULL. */
 const Command *command_find(const char *name);

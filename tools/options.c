@@ -27,6 +27,7 @@ enum {
     LONG_FDS,
     LONG_RAM,
     LONG_DEVICES,
+    LONG_POLICY,
 };
 
 static const struct option longopts[] = {
@@ -49,6 +50,7 @@ static const struct option longopts[] = {
     { "fds", no_argument, NULL, LONG_FDS },
     { "ram", no_argument, NULL, LONG_RAM },
     { "devices", no_argument, NULL, LONG_DEVICES },
+    { "policy", required_argument, NULL, LONG_POLICY },
     { NULL, 0, NULL, 0 },
 };
 
@@ -57,6 +59,7 @@ static const char *const opt_names[OPT__COUNT] = {
     "--json", "--hex", "--pid", "--core-index", "--lenient", "--quiet",
     "--force", "--to", "--mode", "--vfio-form", "--records-only",
     "--header", "--sections", "--fds", "--ram", "--devices", "--max-size",
+    "--policy",
 };
 
 bool parse_int(const char *s, long min, long max, long *ret)
@@ -240,6 +243,14 @@ static int parse_one(Options *o, int c, const char *arg)
         /* The selector bits follow the long options' order. */
         o->seen |= OPT_HEADER << (c - LONG_HEADER);
         o->select |= OPT_HEADER << (c - LONG_HEADER);
+        return 0;
+    case LONG_POLICY:
+        o->seen |= OPT_POLICY;
+        if (cprs_policy_parse(arg, &o->policy)) {
+            cprdump_err("--policy: auto, arena, legacy, dual or strict, not "
+                        "%s", tx(arg));
+            return -1;
+        }
         return 0;
     case LONG_MAX_SIZE:
         o->seen |= OPT_MAX_SIZE;

@@ -29,7 +29,8 @@ enum {
     OPT_RAM = 1u << 14,
     OPT_DEVICES = 1u << 15,
     OPT_MAX_SIZE = 1u << 16,
-    OPT__COUNT = 17,
+    OPT_POLICY = 1u << 17,
+    OPT__COUNT = 18,
 };
 
 /* The selectors of show: which parts of a state to print. */
@@ -57,6 +58,7 @@ typedef struct Options {
     uint32_t mode;          /* convert --mode, or 0 */
     uint32_t vfio_form;     /* convert --vfio-form, or 0 */
     uint64_t max_size;      /* --max-size: bytes a source may have */
+    uint32_t policy;        /* target --policy: CPRS_POLICY_* */
     int nargs;              /* operands, the subcommand name excluded */
     char **args;
 } Options;

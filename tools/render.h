@@ -22,6 +22,9 @@ void dump_devices(Dump *d, CprsReader *r);
 /* A legacy stream: the parts of @select (OPT_SELECTORS, 0 for all). */
 void dump_legacy(Dump *d, const Source *s, uint32_t select);
 
+/* The dual stream and the rollback record (dump-failsafe.c). */
+void dump_failsafe(Dump *d, const Source *s);
+
 /* ---- JSON (render-json.c) ---------------------------------------------- */
 
 /* The opening of every document: schema version and command. */

@@ -221,6 +221,9 @@ static int decode(Source *src, const Options *o)
         src->err = ret;
         return 0;
     }
+    if (src->format == CPRS_DETECT_LEGACY && source_decode_dual(src, o)) {
+        return 0;
+    }
     if (src->format == CPRS_DETECT_LEGACY) {
         /*
          * The header-only and absent vfio subsections are what QEMU
@@ -555,12 +558,15 @@ void source_report(const Source *src, int err, const CprsDiag *diag)
 
 int source_verify(Source *s, CprsDiag *diag)
 {
+    int ret;
+
     *diag = s->diag;
     if (s->err) {
         return s->err;
     }
     if (s->format == CPRS_DETECT_ARENA) {
-        return cprs_reader_verify(s->reader, diag);
+        ret = cprs_reader_verify(s->reader, diag);
+        return ret ? ret : source_verify_rollback(s, diag);
     }
     return 0;
 }

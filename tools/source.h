@@ -41,6 +41,8 @@ typedef struct Source {
     bool from_core;
     CoreState core;         /* SRC_CORE: where it was */
     char core_path[4200];
+    bool dual;              /* a dual stream: bytes hold its arena part */
+    uint64_t dual_legacy_size;
 } Source;
 
 /* One SOURCE of the command line: a path (or "-"), or a process id. */
@@ -75,6 +77,14 @@ void source_report(const Source *src, int err, const CprsDiag *diag);
 
 /* Verify a loaded source fully: 0 valid, else a negative errno + diag. */
 int source_verify(Source *s, CprsDiag *diag);
+
+/*
+ * Fail-safe live update (source-failsafe.c): a QCPR stream that is the
+ * first part of a dual stream becomes its arena (1: handled); the
+ * rollback record of an arena is checked by source_verify().
+ */
+int source_decode_dual(Source *src, const Options *o);
+int source_verify_rollback(Source *s, CprsDiag *diag);
 
 /* Uniform record access over both formats. */
 uint32_t src_fd_count(const Source *s);

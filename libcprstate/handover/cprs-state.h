@@ -86,7 +86,9 @@ struct CprsState {
     Registry ram;
     Registry dev;
     uint64_t generation;
-    int format;
+    int format;                 /* CPRS_DETECT_*, or CPRS_FORMAT_DUAL */
+    uint32_t mode;              /* of the load, or 0 */
+    struct CprsStateRollback *rollback;  /* handed back (fail-safe F5.7) */
     int src_fd;                 /* exec state memfd, or -1 */
     uint64_t memfd_dev;         /* st_dev of memfds, learned once */
     CprsReader *reader;         /* loaded arena, or NULL */

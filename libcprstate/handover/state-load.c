@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "cprs-failsafe.h"
 #include "cprs-state.h"
 
 /* The registry record of fd record @fi (its fd number given apart). */
@@ -228,6 +229,35 @@ static int load_arena(CprsState *s, const CprsLoadOpts *o, uint32_t mode,
     if (!ret) {
         ret = state_from_reader(s, s->reader, fds, diag);
     }
+    if (!ret) {
+        /* fail-safe F5.7: a rollback record, only as one handed back. */
+        ret = cprs_state_rollback_load(s->reader, mode, diag, &s->rollback);
+    }
+    return ret;
+}
+
+/*
+ * fail-safe F4.3: a QCPR stream in @fd that is the first part of a dual
+ * stream; -ENOENT when it is not.  The arena part is loaded.
+ */
+static int load_dual(CprsState *s, const CprsLoadOpts *o, int fd,
+                     CprsDiag *diag)
+{
+    CprsReaderOpts ro = CPRS_OPTS(CprsReaderOpts,
+                                  .max_records = o->max_records,
+                                  .max_arena_size = o->max_arena_size);
+    int ret;
+
+    ret = cprs_dual_load_fd(fd, &ro, diag, &s->src_buf, &s->reader);
+    if (ret) {
+        return ret;
+    }
+    s->format = CPRS_FORMAT_DUAL;
+    ret = state_from_reader(s, s->reader, NULL, diag);
+    if (!ret) {
+        ret = cprs_state_rollback_load(s->reader, CPRS_MODE_EXEC, diag,
+                                       &s->rollback);
+    }
     return ret;
 }
 
@@ -303,9 +333,12 @@ int cprs_state_load_exec(const CprsLoadOpts *opts, CprsDiag *diag,
         return cprs_diag_set(diag, ret, 0, -1, -1, "", "out of memory");
     }
     s->format = format;
-    if (format == CPRS_DETECT_ARENA) {
+    s->mode = CPRS_MODE_EXEC;
+    /* A QCPR stream may be the first part of a dual one (F4.3). */
+    ret = format == CPRS_DETECT_LEGACY ? load_dual(s, &o, fd, diag) : -ENOENT;
+    if (ret == -ENOENT && format == CPRS_DETECT_ARENA) {
         ret = load_arena(s, &o, CPRS_MODE_EXEC, fd, NULL, 0, NULL, 0, diag);
-    } else {
+    } else if (ret == -ENOENT) {
         lo = legacy_opts(&o, CPRS_MODE_EXEC);
         ret = cprs_legacy_decode_fd(fd, &lo, diag, &l);
         if (!ret) {
@@ -410,6 +443,7 @@ int cprs_state_load_transfer(int sock, const CprsLoadOpts *opts,
         ret = cprs_state_new(&s);
     }
     if (!ret) {
+        s->mode = CPRS_MODE_TRANSFER;
         s->format = cprs_detect(in.ahead, n);
         if (s->format == CPRS_DETECT_LEGACY) {
             ret = load_legacy_in(s, &in, &o, diag);

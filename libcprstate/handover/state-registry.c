@@ -207,6 +207,7 @@ void cprs_state_free(CprsState *s)
     if (s->src_fd >= 0) {
         close(s->src_fd);
     }
+    free(s->rollback);
     free(s);
 }
 
@@ -278,7 +279,9 @@ uint64_t cprs_state_generation(const CprsState *s)
 
 int cprs_state_format(const CprsState *s)
 {
-    return s ? s->format : CPRS_DETECT_UNKNOWN;
+    /* A dual stream was loaded from its arena (fail-safe F4.3). */
+    return !s ? CPRS_DETECT_UNKNOWN : s->format == CPRS_FORMAT_DUAL ?
+           CPRS_DETECT_ARENA : s->format;
 }
 
 /* ---- fds ------------------------------------------------------------- */

@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "cprs-failsafe.h"
 #include "cprs-state.h"
 
 static int save_opts(const CprsSaveOpts *opts, CprsSaveOpts *o)
 {
     if (cprs_opts_copy(o, sizeof(*o), opts) ||
-        (o->flags & ~(CPRS_SAVE_F_LEGACY | CPRS_SAVE_F_NO_IDENTITY))) {
+        (o->flags & ~(CPRS_SAVE_F_LEGACY | CPRS_SAVE_F_NO_IDENTITY |
+                      CPRS_SAVE_F_DUAL))) {
         return -EINVAL;
     }
     return 0;
@@ -64,8 +66,11 @@ static CprsVfioDeviceInfo vfio_of(const StateRec *e)
                      .hwpt_id = e->u.v.hwpt_id);
 }
 
-/* RAM blocks, vfio devices and payloads of @s into @w, newest first. */
-static int add_others(CprsState *s, CprsWriter *w)
+/*
+ * RAM blocks, vfio devices and payloads of @s into @w, newest first;
+ * payload flags masked with @ds_mask (fail-safe F6.2: no zstd).
+ */
+static int add_others(CprsState *s, CprsWriter *w, uint32_t ds_mask)
 {
     CprsVfioDeviceInfo vi;
     CprsRamBlockInfo bi;
@@ -112,7 +117,7 @@ static int add_others(CprsState *s, CprsWriter *w)
                                        NULL);
         di = CPRS_OPTS(CprsDevStateInfo, .name = e->name,
                        .instance_id = e->id, .version_id = e->u.d.version_id,
-                       .flags = e->u.d.flags);
+                       .flags = e->u.d.flags & ds_mask);
         /* The bytes stay ours until the arena is written: not copied. */
         if (!ret) {
             ret = cprs_writer_add_devstate_ref(w, &di, data, size);
@@ -139,7 +144,8 @@ static int build_arena(CprsState *s, uint32_t mode, const CprsSaveOpts *o,
     }
     ret = add_fds(s, w, o, diag);
     if (!ret) {
-        ret = add_others(s, w);
+        ret = add_others(s, w, o->flags & CPRS_SAVE_F__NO_ZSTD ?
+                         ~CPRS_DEVSTATE_F_ZSTD : UINT32_MAX);
         if (ret) {
             cprs_diag_set(diag, ret == -ENOENT ? -EINVAL : ret, 0, -1, -1,
                           "11.3", ret == -ENOENT ?
@@ -220,17 +226,94 @@ static int legacy_memfd(const CprsState *s, const CprsSaveOpts *o,
                                "cannot write the state memfd") : 0;
 }
 
+/* fail-safe F6.4: the format of this save, from its flags or its plan. */
+static int save_format(CprsState *s, uint32_t mode, CprsSaveOpts *o,
+                       CprsDiag *diag, uint32_t *ret_format)
+{
+    CprsStateInfo si = CPRS_OPTS(CprsStateInfo);
+
+    cprs_state_get_info(s, &si);
+    return cprs_save_format(o, mode, &si, diag, ret_format);
+}
+
+/* A dual stream of @s in a sealed QEMU_CPR_EXEC_STATE memfd (F4). */
+static int dual_memfd(CprsState *s, const CprsSaveOpts *o, CprsDiag *diag,
+                      int *ret_fd)
+{
+    CprsSaveOpts lo = *o;
+    CprsWriter *w;
+    CprsLegacy *l;
+    void *legacy = NULL, *arena = NULL, *buf = NULL;
+    size_t lsize, asize, size;
+    int ret;
+
+    /* The QCPR part as QEMU 10.2 with iommufd writes it. */
+    lo.vfio_form = CPRS_LEGACY_VFIO_FULL;
+    ret = build_legacy(s, CPRS_MODE_EXEC, &lo, diag, &l);
+    if (ret) {
+        return ret;
+    }
+    ret = cprs_legacy_encode(l, NULL, &legacy, &lsize);
+    cprs_legacy_free(l);
+    if (!ret) {
+        ret = build_arena(s, CPRS_MODE_EXEC, o, diag, &w);
+        if (ret) {
+            free(legacy);
+            return ret;
+        }
+        ret = cprs_writer_finish_buffer(w, &arena, &asize);
+        cprs_writer_free(w);
+    }
+    if (!ret) {
+        ret = cprs_dual_compose(legacy, lsize, arena, asize, &buf, &size);
+    }
+    if (!ret) {
+        ret = cprs_memfd_of_bytes(CPRS_EXEC_STATE_NAME, CPRS_MEMFD_F_SEAL,
+                                  buf, size, ret_fd);
+    }
+    free(legacy);
+    free(arena);
+    free(buf);
+    return ret ? cprs_diag_set(diag, ret, 0, -1, -1, "F4.2",
+                               "cannot write the dual stream") : 0;
+}
+
+int cprs_state_rollback_copy(CprsState *s, const char *producer,
+                             CprsDiag *diag, void **ret_buf,
+                             size_t *ret_size)
+{
+    CprsSaveOpts o = CPRS_OPTS(CprsSaveOpts, .producer = producer);
+    CprsWriter *w;
+    int ret;
+
+    ret = build_arena(s, CPRS_MODE_EXEC, &o, diag, &w);
+    if (ret) {
+        return ret;
+    }
+    ret = cprs_writer_finish_buffer(w, ret_buf, ret_size);
+    cprs_writer_free(w);
+    return ret ? cprs_diag_set(diag, ret, 0, -1, -1, "F5.1",
+                               "cannot lay out the rollback copy") : 0;
+}
+
 int cprs_state_save_exec(CprsState *s, const CprsSaveOpts *opts,
                          CprsDiag *diag, int *ret_fd)
 {
     CprsSaveOpts o;
     CprsWriter *w;
+    uint32_t format;
     int memfd, fd, ret;
 
     if (!s || !ret_fd || save_opts(opts, &o)) {
         return cprs_diag_set(diag, -EINVAL, 0, -1, -1, "", "bad arguments");
     }
-    if (o.flags & CPRS_SAVE_F_LEGACY) {
+    ret = save_format(s, CPRS_MODE_EXEC, &o, diag, &format);
+    if (ret) {
+        return ret;
+    }
+    if (format == CPRS_FORMAT_DUAL) {
+        ret = dual_memfd(s, &o, diag, &memfd);
+    } else if (format == CPRS_FORMAT_LEGACY) {
         ret = legacy_memfd(s, &o, diag, &memfd);
     } else {
         ret = build_arena(s, CPRS_MODE_EXEC, &o, diag, &w);
@@ -267,13 +350,17 @@ int cprs_state_save_transfer(CprsState *s, int sock,
     void *buf;
     size_t size;
     int *fds = NULL;
-    uint32_t i, n = 0;
+    uint32_t i, n = 0, format;
     int ret;
 
     if (!s || sock < 0 || save_opts(opts, &o)) {
         return cprs_diag_set(diag, -EINVAL, 0, -1, -1, "", "bad arguments");
     }
-    if (o.flags & CPRS_SAVE_F_LEGACY) {
+    ret = save_format(s, CPRS_MODE_TRANSFER, &o, diag, &format);
+    if (ret) {
+        return ret;
+    }
+    if (format == CPRS_FORMAT_LEGACY) {
         ret = build_legacy(s, CPRS_MODE_TRANSFER, &o, diag, &l);
         if (ret) {
             return ret;

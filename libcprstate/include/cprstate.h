@@ -70,7 +70,7 @@ extern "C" {
 
 /* Library version; the format version is CPRS_FORMAT_VERSION_*. */
 #define CPRS_VERSION_MAJOR 0
-#define CPRS_VERSION_MINOR 1
+#define CPRS_VERSION_MINOR 2
 #define CPRS_VERSION_MICRO 0
 #define CPRS_VERSION_NUMBER \
     (CPRS_VERSION_MAJOR * 10000 + CPRS_VERSION_MINOR * 100 + \
@@ -988,18 +988,26 @@ CPRS_API int cprs_state_release_source(CprsState *state);
  * cprs_state_generation: hop number of a loaded state (0 if new).
  * @state: a state.
  *
+ * Deprecated since 0.2: cprs_state_get_info() gives the generation with
+ * the format and the rollback status.
+ *
  * Returns: the generation; the next save writes this plus one.
  */
-CPRS_API uint64_t cprs_state_generation(const CprsState *state);
+CPRS_API uint64_t cprs_state_generation(const CprsState *state)
+    CPRS_DEPRECATED_SINCE(0, 2, "use cprs_state_get_info()");
 
 /**
  * cprs_state_format: what a loaded state was read from.
  * @state: a state.
  *
- * Returns: CPRS_DETECT_ARENA, CPRS_DETECT_LEGACY, or CPRS_DETECT_UNKNOWN
- * for a state that was not loaded.
+ * Deprecated since 0.2: cprs_state_get_info() tells a dual stream apart
+ * too (this function calls it an arena).
+ *
+ * Returns: CPRS_DETECT_ARENA (also for a dual stream), CPRS_DETECT_LEGACY,
+ * or CPRS_DETECT_UNKNOWN for a state that was not loaded.
  */
-CPRS_API int cprs_state_format(const CprsState *state);
+CPRS_API int cprs_state_format(const CprsState *state)
+    CPRS_DEPRECATED_SINCE(0, 2, "use cprs_state_get_info()");
 
 /**
  * cprs_state_save_fd: record @fd under (@name, @id), like cpr_save_fd().
@@ -1273,6 +1281,10 @@ CPRS_API void cprs_state_close_fds(CprsState *state);
 #define CPRS_SAVE_F_LEGACY      UINT32_C(0x1)
 /* Do not record the identity (fstat, seals, kind) of each fd. */
 #define CPRS_SAVE_F_NO_IDENTITY UINT32_C(0x2)
+/* cpr-exec: write a dual stream (QCPR stream and arena; since 0.2). */
+#define CPRS_SAVE_F_DUAL        UINT32_C(0x4)
+
+typedef struct CprsPlan CprsPlan;
 
 typedef struct CprsSaveOpts {
     size_t sz;
@@ -1281,6 +1293,13 @@ typedef struct CprsSaveOpts {
     const char *producer;       /* NULL: "libcprstate <version>" */
     int32_t zstd_level;         /* 0: 3 */
     uint32_t compress_sections; /* as CprsWriterOpts */
+    /*
+     * Since 0.2: the plan of cprs_target_plan() for this hop, or NULL.
+     * It decides the format, the vfio form and compression (flags
+     * LEGACY and DUAL and vfio_form must then be 0), and the save
+     * refuses a state that no longer fits it.
+     */
+    const CprsPlan *plan;
 } CprsSaveOpts;
 
 /**
@@ -1290,15 +1309,19 @@ typedef struct CprsSaveOpts {
  * @diag: filled on failure, or NULL.
  * @ret_fd: the persisted state fd (see cprs_exec_persist()), on success.
  *
- * Builds the arena (or the legacy stream with CPRS_SAVE_F_LEGACY) into a
- * memfd named QEMU_CPR_EXEC_STATE, seals it (an arena only: QEMU's own
- * reader does not expect seals but does not mind them either), and
- * persists it.  Then call cprs_state_preserve_fds() and exec(); if exec()
- * fails, cprs_exec_unpersist() and cprs_state_unpreserve_fds().
+ * Builds the arena (or the legacy stream with CPRS_SAVE_F_LEGACY, the dual
+ * stream of spec/fail-safe.rst F4 with CPRS_SAVE_F_DUAL, or what
+ * @opts->plan decided) into a memfd named QEMU_CPR_EXEC_STATE, seals it
+ * (QEMU's own reader does not expect seals but does not mind them
+ * either), and persists it.  Then call cprs_state_preserve_fds() and
+ * exec (cprs_target_exec()); if that fails, cprs_exec_unpersist() and
+ * cprs_state_unpreserve_fds().
  *
- * Returns: 0; -EINVAL; -EEXIST, -E2BIG (limits, or a name the legacy
- * stream cannot carry); -ENOMEM; syscall errors.  Nothing is persisted on
- * failure.
+ * Returns: 0; -EINVAL (bad opts; LEGACY with DUAL; a plan with a format
+ * flag, or of the other mode); -EPROTONOSUPPORT the state no longer fits
+ * its plan (fail-safe F6.4); -EEXIST, -E2BIG (limits, or a name the
+ * legacy stream cannot carry); -ENOMEM; syscall errors.  Nothing is
+ * persisted on failure.
  */
 CPRS_API int cprs_state_save_exec(CprsState *state,
                                   const CprsSaveOpts *opts, CprsDiag *diag,
@@ -1310,7 +1333,8 @@ CPRS_API int cprs_state_save_exec(CprsState *state,
  * @sock: the connected cpr channel (unix stream socket); borrowed; its
  *        write side is shut down after the last byte, as QEMU does.
  * @opts: options or NULL (CPRS_SAVE_F_LEGACY sends QEMU's stream, one fd
- *        per 0x20 byte).
+ *        per 0x20 byte; a plan of mode cpr-transfer decides it too;
+ *        CPRS_SAVE_F_DUAL is refused: a dual stream is for cpr-exec).
  * @diag: filled on failure, or NULL.
  *
  * Returns: 0; errors as cprs_state_save_exec() and of sendmsg().
@@ -1337,8 +1361,12 @@ typedef struct CprsLoadOpts {
  * @diag: filled on failure (what, where, why), or NULL.
  * @ret_state: the loaded state, on success.
  *
- * Finds the state (cprs_exec_find()), maps and fully verifies an arena or
- * decodes a legacy stream (upgrade from a QEMU without libcprstate),
+ * Finds the state (cprs_exec_find()), maps and fully verifies an arena,
+ * loads a dual stream after checking that its two parts agree
+ * (spec/fail-safe.rst F4.3), or decodes a legacy stream (upgrade from a
+ * QEMU without libcprstate); an arena's ROLLBACK section must be that of
+ * a state handed back by a rollback (F5.7; cprs_state_get_info() then
+ * reports the failure);
  * checks that every recorded fd is open and (for an arena) is the same
  * file as at save, then sets close-on-exec on the recorded fds as QEMU
  * does and unsets QEMU_CPR_EXEC_STATE.  The state memfd stays open (and
@@ -1349,10 +1377,11 @@ typedef struct CprsLoadOpts {
  * were.  A record naming the state memfd itself is refused (spec 11.1).
  *
  * Returns: 0; errors of cprs_exec_find(), the reader and the legacy
- * decoder; -EBADMSG a record names the state memfd; -ESTALE a recorded
- * fd is closed or another file; the fcntl() error (-EBADF) of a recorded
- * fd whose close-on-exec flag cannot be set (with
- * CPRS_LOAD_F_NO_FD_CHECK); -ENOMEM.
+ * decoder; -EBADMSG a record names the state memfd, the parts of a dual
+ * stream differ, or an armed rollback record inside the state; -EPERM an
+ * unsealed dual stream; -ESTALE a recorded fd is closed or another file;
+ * the fcntl() error (-EBADF) of a recorded fd whose close-on-exec flag
+ * cannot be set (with CPRS_LOAD_F_NO_FD_CHECK); -ENOMEM.
  */
 CPRS_API int cprs_state_load_exec(const CprsLoadOpts *opts, CprsDiag *diag,
                                   CprsState **ret_state);
@@ -1738,6 +1767,557 @@ CPRS_API int cprs_legacy_from_reader(CprsReader *reader,
                                      const CprsLegacyOpts *opts,
                                      CprsDiag *diag,
                                      CprsLegacy **ret_legacy);
+
+/* ---- Fail-safe live update: the state (spec/fail-safe.rst) ------------ */
+
+/*
+ * Since 0.2.  A cpr-exec replaces the process image: once exec() has
+ * succeeded, a new image that cannot use the state loses the guest.
+ * libcprstate makes the hop fail-safe in two ways (spec/fail-safe.rst):
+ * before the VM stops, the source inspects the binary it will exec and
+ * writes only what that binary reads, or refuses while the VM still
+ * runs (pre-flight, CprsTarget); and a new image that fails before the
+ * VM runs hands the state back to the previous binary, same pid, RAM
+ * intact (rollback, CprsRollback).
+ */
+
+/* What a state was read from, and what a plan writes. */
+enum {
+    CPRS_FORMAT_NONE = 0,           /* not loaded */
+    CPRS_FORMAT_ARENA = 1,          /* a CPR State Arena */
+    CPRS_FORMAT_LEGACY = 2,         /* QEMU's QCPR stream */
+    CPRS_FORMAT_DUAL = 3,           /* QCPR stream, then an arena (F4) */
+    CPRS_FORMAT__MAX,
+};
+
+/* A state, as a whole (since 0.2). */
+typedef struct CprsStateInfo {
+    size_t sz;
+    uint32_t format;                /* CPRS_FORMAT_*: loaded from */
+    uint32_t mode;                  /* CPRS_MODE_* of the load, or 0 */
+    uint64_t generation;            /* hop number; the next save: + 1 */
+    uint32_t fd_count;
+    uint32_t vfio_count;
+    uint32_t ramblock_count;
+    uint32_t devstate_count;
+    uint32_t devstate_zstd;         /* payloads that ask for zstd */
+    uint32_t compress_sections;     /* reserved, 0 */
+    /* A state handed back by a rollback (F5.7); 0 and "" otherwise. */
+    uint32_t rollback_flags;        /* CPRS_ROLLBACK_F_* as loaded */
+    uint32_t failure_stage;         /* CPRS_FAILURE_* */
+    int32_t failure_error;          /* -errno of the failure, 0 unknown */
+    uint32_t reserved0;
+    uint64_t failed_ns;             /* CLOCK_REALTIME of the failure */
+    const char *failure_message;    /* owned by the state */
+    const char *failed_exe;         /* the image that failed, owned */
+} CprsStateInfo;
+
+/**
+ * cprs_state_get_info: format, generation, counts and rollback status.
+ * @state: a state.
+ * @info: filled up to min(@info->sz, sizeof(CprsStateInfo)); strings are
+ *        owned by @state and valid until it is freed.
+ *
+ * A state that was loaded says what from (arena, QCPR stream or dual
+ * stream) and its generation; one that a rollback handed back
+ * (rollback_flags has CPRS_ROLLBACK_F_ROLLED_BACK) says where and why the
+ * next image failed.  The counts are what cprs_target_plan() needs.
+ *
+ * Returns: 0 or -EINVAL.
+ */
+CPRS_API int cprs_state_get_info(const CprsState *state, CprsStateInfo *info);
+
+/* ---- Fail-safe live update: pre-flight (spec/fail-safe.rst F2) -------- */
+
+typedef struct CprsTarget CprsTarget;
+
+/* What the binary of a hop reads (F2.2). */
+enum {
+    CPRS_TARGET_LIBCPRSTATE = 1,    /* carries libcprstate's note (F3) */
+    CPRS_TARGET_STOCK_QEMU = 2,     /* no note; QEMU 10.2's cpr marks */
+    CPRS_TARGET_UNCERTAIN = 3,      /* script, wrapper, unmarked, unread */
+    CPRS_TARGET__MAX,
+};
+
+/* How the target was found and what it is (CprsTargetInfo.flags). */
+#define CPRS_TARGET_F_ELF          UINT32_C(0x01)  /* an ELF executable */
+#define CPRS_TARGET_F_SCRIPT       UINT32_C(0x02)  /* starts with #! */
+#define CPRS_TARGET_F_DYNAMIC      UINT32_C(0x04)  /* dynamically linked */
+#define CPRS_TARGET_F_NOTE_IN_LIB  UINT32_C(0x08)  /* note of its .so */
+#define CPRS_TARGET_F_PEER         UINT32_C(0x10)  /* a cpr-transfer peer */
+#define CPRS_TARGET_F_UNREADABLE   UINT32_C(0x20)  /* executable only */
+#define CPRS_TARGET_F_SEARCHED     UINT32_C(0x40)  /* found through PATH */
+
+typedef struct CprsTargetOpts {
+    size_t sz;
+    uint32_t flags;                 /* none yet: 0 */
+    uint32_t reserved0;
+    const char *path_env;           /* NULL: getenv("PATH") */
+    const char *library_path;       /* NULL: getenv("LD_LIBRARY_PATH") */
+} CprsTargetOpts;
+
+/* What pre-flight found (since 0.2). */
+typedef struct CprsTargetInfo {
+    size_t sz;
+    uint32_t klass;                 /* CPRS_TARGET_* */
+    uint32_t flags;                 /* CPRS_TARGET_F_* */
+    const char *path;               /* what exec would run (resolved) */
+    const char *real_path;          /* the same, canonical */
+    const char *lib_path;           /* libcprstate.so whose note counts */
+    const char *interp;             /* a script's #! line, or "" */
+    const char *reason;             /* static: why this class */
+    /* CPRS_TARGET_LIBCPRSTATE: the capability note (F3.3). */
+    uint32_t lib_version;           /* its CPRS_VERSION_NUMBER */
+    uint16_t arena_major;           /* newest arena version it reads */
+    uint16_t arena_minor;
+    uint64_t arena_incompat;        /* incompat features it implements */
+    uint32_t modes;                 /* CPRS_CAPS_MODE_BIT() of its modes */
+    uint32_t legacy_forms;          /* CPRS_CAPS_FORM_BIT() it decodes */
+    uint32_t caps;                  /* CPRS_CAPS_F_* */
+    /* CPRS_TARGET_STOCK_QEMU: its vfio subsection form (F2.4). */
+    uint32_t stock_form;            /* CPRS_LEGACY_VFIO_FULL or _STUB */
+    uint32_t marks;                 /* marks found (bit 0 exec state,
+                                     * bit 1 vfio subsection, bit 2 vfio
+                                     * device), for diagnostics */
+    int32_t pid;                    /* a peer's pid, or 0 */
+    uint64_t dev;                   /* the file inspected */
+    uint64_t ino;
+    uint64_t size;
+    char producer[CPRS_CAPS_PRODUCER_MAX];  /* the note's producer */
+} CprsTargetInfo;
+
+/**
+ * cprs_target_open_exec: pre-flight of a cpr-exec target (F2.1).
+ * @argv: the command the source will exec (QEMU's cpr-exec-command);
+ *        argv[0] is resolved as execvp() would: used as given when it
+ *        holds a '/', else searched in PATH (confstr's default when
+ *        unset), skipping entries that are missing or not executable.
+ * @opts: options or NULL.
+ * @diag: filled on failure, or NULL.
+ * @ret_target: the new target, on success; free with cprs_target_free().
+ *
+ * Opens the file once (O_RDONLY, or O_PATH when it may be executed but
+ * not read) and inspects it through that fd only: its first bytes, and
+ * for an ELF file its capability note, the libcprstate.so it needs
+ * (found by the subset of ld.so's rules in F2.5) or the marks of QEMU's
+ * cpr code.  cprs_target_exec() later execs that same file or refuses.
+ * The file is untrusted; anything not understood makes the target
+ * CPRS_TARGET_UNCERTAIN, never a failure.
+ *
+ * Returns: 0; -EINVAL empty @argv or bad opts; -ENOENT no such file
+ * (also not in PATH); -EACCES found but not an executable regular file
+ * (F2.2 (iv)); -ENOMEM; errors of open() and pread().
+ */
+CPRS_API int cprs_target_open_exec(char *const argv[],
+                                   const CprsTargetOpts *opts,
+                                   CprsDiag *diag, CprsTarget **ret_target);
+
+/**
+ * cprs_target_open_path: pre-flight of one executable file, as given.
+ * @path: the file (no PATH search, as execv()).
+ * @opts: options or NULL.
+ * @diag: filled on failure, or NULL.
+ * @ret_target: the new target, on success.
+ *
+ * As cprs_target_open_exec() with argv[0] = @path (cprdump target).
+ *
+ * Returns: as cprs_target_open_exec().
+ */
+CPRS_API int cprs_target_open_path(const char *path,
+                                   const CprsTargetOpts *opts,
+                                   CprsDiag *diag, CprsTarget **ret_target);
+
+/**
+ * cprs_target_open_peer: pre-flight of a cpr-transfer peer (F2.6).
+ * @sock: the connected cpr channel (unix socket); borrowed.
+ * @opts: options or NULL.
+ * @diag: filled on failure, or NULL.
+ * @ret_target: the new target, on success; it cannot be exec'd.
+ *
+ * The peer's pid comes from SO_PEERCRED, its executable from
+ * /proc/PID/exe, inspected as cprs_target_open_path() does.  A peer
+ * whose executable cannot be opened (another pid namespace, no ptrace
+ * access) is CPRS_TARGET_UNCERTAIN.
+ *
+ * Returns: 0; -EINVAL; -ENOTSOCK or other errors of getsockopt();
+ * -ENOMEM.
+ */
+CPRS_API int cprs_target_open_peer(int sock, const CprsTargetOpts *opts,
+                                   CprsDiag *diag, CprsTarget **ret_target);
+
+/**
+ * cprs_target_free: close the inspected file and free a target.
+ * @target: a target or NULL.
+ */
+CPRS_API void cprs_target_free(CprsTarget *target);
+
+/**
+ * cprs_target_get_info: what pre-flight found.
+ * @target: a target.
+ * @info: filled up to min(@info->sz, sizeof(CprsTargetInfo)); strings are
+ *        owned by @target.
+ *
+ * Returns: 0 or -EINVAL.
+ */
+CPRS_API int cprs_target_get_info(const CprsTarget *target,
+                                  CprsTargetInfo *info);
+
+/* How to choose the format of a hop (F6.1); QEMU_CPR_STATE_FORMAT. */
+enum {
+    CPRS_POLICY_AUTO = 0,           /* what the target reads (F6.2) */
+    CPRS_POLICY_ARENA = 1,          /* always an arena */
+    CPRS_POLICY_LEGACY = 2,         /* always a QCPR stream */
+    CPRS_POLICY_DUAL = 3,           /* always a dual stream (cpr-exec) */
+    CPRS_POLICY_STRICT = 4,         /* as auto, but refuse when uncertain */
+    CPRS_POLICY__MAX,
+};
+
+typedef struct CprsPlanOpts {
+    size_t sz;
+    uint32_t policy;                /* CPRS_POLICY_* */
+    uint32_t mode;                  /* CPRS_MODE_*; 0: CPRS_MODE_EXEC */
+    uint32_t vfio_form;             /* forced legacy: 0 = the target's */
+    uint32_t flags;                 /* none yet: 0 */
+} CprsPlanOpts;
+
+/* Arm a rollback for this hop: the target can honour one (F5.1). */
+#define CPRS_PLAN_F_ROLLBACK    UINT32_C(0x1)
+/* Compress nothing: the target reads no zstd (F6.2). */
+#define CPRS_PLAN_F_NO_ZSTD     UINT32_C(0x2)
+/* The policy chose the format, not what the target reads. */
+#define CPRS_PLAN_F_FORCED      UINT32_C(0x4)
+/* The format drops RAM block maps and fd identities (a QCPR stream). */
+#define CPRS_PLAN_F_LOSSY       UINT32_C(0x8)
+
+/* The decision for one hop (since 0.2). */
+struct CprsPlan {
+    size_t sz;
+    uint32_t format;                /* CPRS_FORMAT_ARENA, _LEGACY, _DUAL */
+    uint32_t vfio_form;             /* legacy and dual: CPRS_LEGACY_VFIO_* */
+    uint32_t flags;                 /* CPRS_PLAN_F_* */
+    uint32_t mode;                  /* CPRS_MODE_* */
+    uint32_t klass;                 /* the target's CPRS_TARGET_* */
+    uint32_t policy;                /* the policy applied */
+    const char *reason;             /* static: why this format */
+};
+
+/**
+ * cprs_target_plan: decide what to write for a target, or refuse (F6).
+ * @target: an inspected target.
+ * @state: what the state holds (cprs_state_get_info(); only the counts
+ *         are used), or NULL for an empty state.
+ * @opts: policy and mode, or NULL (auto, cpr-exec).
+ * @diag: filled when the hop is refused, with the reason, or NULL.
+ * @ret_plan: filled up to its sz on success.
+ *
+ * Auto: an arena for a libcprstate target that reads this library's
+ * arenas, else a QCPR stream if it reads one; a QCPR stream in the stock
+ * target's vfio form, refused when the state holds vfio records that
+ * form cannot carry, or device-state payloads (no QCPR stream carries
+ * them); a dual stream for an uncertain target of a cpr-exec (a QCPR
+ * stream over cpr-transfer), refused when the state holds vfio records
+ * (a QEMU without iommufd would drop them silently).  Strict refuses an
+ * uncertain target.  A forced format is planned whatever the target
+ * reads (F6.3).  Call it while the VM still runs: a refusal leaves
+ * everything as it was.
+ *
+ * Returns: 0; -EPROTONOSUPPORT the target cannot (or might not) load
+ * this state: refuse the migration; -EINVAL bad opts, or a dual stream
+ * asked for a cpr-transfer.
+ */
+CPRS_API int cprs_target_plan(const CprsTarget *target,
+                              const CprsStateInfo *state,
+                              const CprsPlanOpts *opts, CprsDiag *diag,
+                              CprsPlan *ret_plan);
+
+typedef struct CprsExecOpts {
+    size_t sz;
+    uint32_t flags;                 /* none yet: 0 */
+    uint32_t reserved0;
+    char *const *envp;              /* NULL: environ */
+} CprsExecOpts;
+
+/**
+ * cprs_target_exec: exec the inspected file, or refuse (F2.7).
+ * @target: a target from cprs_target_open_exec() or _open_path().
+ * @argv: the command; argv[0] must still resolve, by the rules and PATH
+ *        of the pre-flight, to the very file inspected.
+ * @opts: options or NULL.
+ * @diag: filled on failure, or NULL.
+ *
+ * Checks that argv[0] names the same file (device and inode) and that
+ * the file is unchanged since it was inspected (size, mtime, ctime);
+ * then execs an ELF file through the inspected fd (execveat() with
+ * AT_EMPTY_PATH: a later rename or symlink swap cannot change what
+ * runs), anything else by its path, with execvp()'s /bin/sh fallback.
+ * Preserve the state's fds first (cprs_state_preserve_fds()).
+ *
+ * Returns: only on failure: -ESTALE the path now names another file, or
+ * the file changed (a race: nothing was exec'd, the VM can resume);
+ * -EINVAL a peer target or bad arguments; errors of execveat()/execve().
+ */
+CPRS_API int cprs_target_exec(CprsTarget *target, char *const argv[],
+                              const CprsExecOpts *opts, CprsDiag *diag);
+
+/**
+ * cprs_policy_parse: a policy from its name.
+ * @text: "auto", "arena", "legacy", "dual" or "strict".
+ * @ret_policy: CPRS_POLICY_*, on success.
+ *
+ * Returns: 0, or -EINVAL for any other text.
+ */
+CPRS_API int cprs_policy_parse(const char *text, uint32_t *ret_policy);
+
+/**
+ * cprs_format_name: "arena", "legacy", "dual" (CPRS_FORMAT_*).
+ * @format: CPRS_FORMAT_*.
+ *
+ * Returns: a static string; NULL if unknown.
+ */
+CPRS_API const char *cprs_format_name(uint32_t format);
+
+/**
+ * cprs_target_class_name: "libcprstate", "stock-qemu", "uncertain".
+ * @klass: CPRS_TARGET_*.
+ *
+ * Returns: a static string; NULL if unknown.
+ */
+CPRS_API const char *cprs_target_class_name(uint32_t klass);
+
+/* ---- Fail-safe live update: dual stream (spec/fail-safe.rst F4) ------- */
+
+/* Where the two parts of a dual stream lie (since 0.2). */
+typedef struct CprsDualInfo {
+    size_t sz;
+    uint64_t legacy_size;           /* the QCPR stream: [0, legacy_size) */
+    uint64_t arena_offset;          /* the arena: 8-aligned */
+    uint64_t arena_size;
+    uint64_t size;                  /* everything, trailer included */
+} CprsDualInfo;
+
+/**
+ * cprs_dual_locate: is this a dual stream, and where are its parts?
+ * @buf: the whole state (e.g. the QEMU_CPR_EXEC_STATE memfd's bytes);
+ *       untrusted, only read.
+ * @size: bytes at @buf.
+ * @info: filled on success.
+ * @diag: filled on failure, or NULL.
+ *
+ * Checks the trailer (F4.2): magic, version, size, CRC, that the parts
+ * tile the input exactly, that the padding is zero and that the input
+ * starts as a QCPR stream and the arena with its magic.  Neither part is
+ * decoded: open the arena with a reader, decode the QCPR part with
+ * cprs_legacy_decode(), and compare them with cprs_dual_check().
+ *
+ * Returns: 0; -ENOENT no dual trailer (a plain stream or arena);
+ * -EBADMSG a malformed trailer or layout; -EPROTONOSUPPORT a trailer of a
+ * newer major version; -EINVAL.
+ */
+CPRS_API int cprs_dual_locate(const void *buf, size_t size,
+                              CprsDualInfo *info, CprsDiag *diag);
+
+/**
+ * cprs_dual_check: do the two parts of a dual stream agree (F4.3)?
+ * @arena: the arena part, open (its records are read, validated).
+ * @legacy: the QCPR part, decoded strictly.
+ * @diag: the first difference, or NULL.
+ *
+ * Both must be cpr-exec, the QCPR part in the full vfio form, with the
+ * same fd records (name, id, fd) and vfio records (name, devid, ioas_id,
+ * hwpt_id) in the same order.
+ *
+ * Returns: 0; -EBADMSG they differ; errors of the reader.
+ */
+CPRS_API int cprs_dual_check(CprsReader *arena, const CprsLegacy *legacy,
+                             CprsDiag *diag);
+
+/* ---- Fail-safe live update: rollback (spec/fail-safe.rst F5) ---------- */
+
+/* Name of the rollback memfd, and of the variable that holds its fd. */
+#define CPRS_ROLLBACK_NAME "QEMU_CPR_ROLLBACK"
+
+typedef struct CprsRollback CprsRollback;
+
+typedef struct CprsRollbackOpts {
+    size_t sz;
+    uint32_t flags;                 /* none yet: 0 */
+    uint32_t reserved0;
+    /*
+     * The command that resumes the VM in this binary, NULL-terminated:
+     * QEMU passes its own command line with -incoming set to the
+     * migration URI.  Required.
+     */
+    char *const *argv;
+    const char *producer;           /* the copy's producer; NULL default */
+} CprsRollbackOpts;
+
+/* A rollback record, decoded (since 0.2). */
+typedef struct CprsRollbackInfo {
+    size_t sz;
+    uint32_t flags;                 /* CPRS_ROLLBACK_F_* */
+    uint32_t argc;
+    uint64_t generation;            /* of the state it hands back */
+    uint64_t armed_ns;
+    uint32_t pid;
+    int32_t exe_fd;                 /* the previous executable */
+    uint64_t exe_dev;
+    uint64_t exe_ino;
+    uint64_t exe_size;
+    uint32_t exe_mode;
+    uint32_t failure_stage;         /* CPRS_FAILURE_*, with F_FAILURE */
+    int32_t failure_error;          /* -errno, 0 unknown */
+    uint32_t reserved0;
+    uint64_t failed_ns;
+    const char *exe_path;           /* the previous executable's path */
+    const char *failure_message;
+    const char *failed_exe;         /* the image that failed */
+} CprsRollbackInfo;
+
+/**
+ * cprs_rollback_arm: keep what resumes the VM in this binary (F5.1).
+ * @state: the state just saved for cpr-exec; a copy of it is kept.
+ * @state_fd: the fd cprs_state_save_exec() returned: the record is bound
+ *            to this hop's state (F5.6).
+ * @opts: options with argv (required).
+ * @diag: filled on failure, or NULL.
+ * @ret_rollback: the armed rollback, on success.
+ *
+ * Writes a copy of @state as an arena with a ROLLBACK section (the
+ * previous executable opened through /proc/self/exe, so that it survives
+ * a package update that replaces or deletes it, and @opts->argv) into a
+ * sealed memfd named QEMU_CPR_ROLLBACK, and persists it for exec() as
+ * cprs_exec_persist() does: both fds without close-on-exec, the memfd's
+ * number in the variable QEMU_CPR_ROLLBACK.  Call after
+ * cprs_state_save_exec() and only for a plan with CPRS_PLAN_F_ROLLBACK;
+ * if the hop fails before exec, cprs_rollback_disarm().  Not
+ * thread-safe: it changes the environment.
+ *
+ * Returns: 0; -EINVAL (no argv, an argv over the limits of F5.5,
+ * @state_fd not a memfd); -ENOMEM; errors of the state's save and of
+ * memfd_create(), open() and fcntl().  Nothing is left on failure.
+ */
+CPRS_API int cprs_rollback_arm(CprsState *state, int state_fd,
+                               const CprsRollbackOpts *opts, CprsDiag *diag,
+                               CprsRollback **ret_rollback);
+
+/* Do not require the record to belong to this hop's state (tests). */
+#define CPRS_ROLLBACK_FIND_F_UNBOUND UINT32_C(0x1)
+
+/**
+ * cprs_rollback_find: the rollback the previous image armed (F5.2).
+ * @flags: CPRS_ROLLBACK_FIND_F_*.
+ * @diag: filled on failure, or NULL.
+ * @ret_rollback: the armed rollback, on success.
+ *
+ * Call it in the new image before it loads the state.  QEMU_CPR_ROLLBACK
+ * must name a sealed memfd called QEMU_CPR_ROLLBACK holding a valid
+ * arena whose one ROLLBACK section is armed (F5.3), armed by this
+ * process, for the state that QEMU_CPR_EXEC_STATE names (F5.6); the
+ * previous executable's fd must be an executable regular file, the one
+ * recorded; every fd of the copy must be open and the same file.  Its
+ * fds are then made close-on-exec again.  Everything found is
+ * untrusted: a forged or inconsistent record is refused precisely, and
+ * nothing is exec'd.
+ *
+ * Returns: 0; -ENOENT no rollback armed (QEMU_CPR_ROLLBACK unset);
+ * -ELOOP the record is that of a rollback (a rollback never rolls back
+ * again); -EINVAL a malformed variable; -EBADF no such open fd;
+ * -EBADMSG not the QEMU_CPR_ROLLBACK memfd, a malformed arena or record,
+ * or an exe fd that is not an executable regular file; -EPERM not
+ * sealed; -ESTALE another process's or another hop's record, or an fd
+ * that is not the file recorded; -E2BIG; -ENOMEM.
+ */
+CPRS_API int cprs_rollback_find(uint32_t flags, CprsDiag *diag,
+                                CprsRollback **ret_rollback);
+
+/* What went wrong in the new image (since 0.2). */
+typedef struct CprsFailure {
+    size_t sz;
+    uint32_t stage;                 /* CPRS_FAILURE_* (not NONE) */
+    int32_t error;                  /* -errno, or 0 */
+    const char *message;            /* what happened; printable ASCII is
+                                     * kept, other bytes become '?', at
+                                     * most 255 bytes */
+} CprsFailure;
+
+/**
+ * cprs_rollback_trigger: hand the state back to the previous binary.
+ * @rollback: a rollback found by cprs_rollback_find(), not triggered.
+ * @failure: where and why this image failed.
+ * @diag: filled on failure, or NULL.
+ *
+ * For a failure before the VM runs (state load, migrate-incoming, device
+ * state).  Checks the previous executable and every fd of the copy
+ * again, records @failure into a new sealed QEMU_CPR_EXEC_STATE memfd
+ * (the copy, its ROLLBACK section now ROLLED_BACK: F5.7), makes the
+ * copy's fds inheritable and everything else of the hand-over not, and
+ * execveat()s the previous executable with the recorded argv and an
+ * environment where QEMU_CPR_EXEC_STATE names the new memfd and
+ * QEMU_CPR_ROLLBACK is unset: same pid, RAM intact.  Report the failure
+ * (stderr, an event) before calling: the library never prints.
+ *
+ * Returns: only on failure, having undone what it changed: -EINVAL
+ * triggered before or bad @failure; -ESTALE an fd or the executable
+ * changed; -ENOMEM; errors of memfd_create() and execveat().
+ */
+CPRS_API int cprs_rollback_trigger(CprsRollback *rollback,
+                                   const CprsFailure *failure,
+                                   CprsDiag *diag);
+
+/**
+ * cprs_rollback_disarm: drop a rollback: the hop succeeded, or failed
+ * before exec.
+ * @rollback: a rollback or NULL; freed.
+ *
+ * Closes the memfd and the executable's fd and unsets
+ * QEMU_CPR_ROLLBACK if it names the memfd.  The new image calls it once
+ * the VM runs; the source after a failed exec().
+ */
+CPRS_API void cprs_rollback_disarm(CprsRollback *rollback);
+
+/**
+ * cprs_rollback_get_info: what a rollback record holds.
+ * @rollback: a rollback.
+ * @info: filled up to its sz; strings owned by @rollback.
+ *
+ * Returns: 0 or -EINVAL.
+ */
+CPRS_API int cprs_rollback_get_info(const CprsRollback *rollback,
+                                    CprsRollbackInfo *info);
+
+/**
+ * cprs_rollback_read: the ROLLBACK section of an arena, decoded (F5.2).
+ * @reader: an open reader.
+ * @info: filled on success; strings point into the arena.
+ * @diag: filled on failure, or NULL.
+ *
+ * For inspection (cprdump): validates the section completely.
+ *
+ * Returns: 0; -ENOENT no ROLLBACK section; -EBADMSG a malformed one, or
+ * more than one; -EPROTONOSUPPORT a newer major version; errors of the
+ * reader.
+ */
+CPRS_API int cprs_rollback_read(CprsReader *reader, CprsRollbackInfo *info,
+                                CprsDiag *diag);
+
+/**
+ * cprs_rollback_read_arg: argument @index of a ROLLBACK section's argv.
+ * @reader: an open reader.
+ * @index: below the record's argc.
+ * @ret_arg: the NUL-terminated argument, in the arena, on success.
+ *
+ * Returns: 0; -EINVAL bad index; errors of cprs_rollback_read().
+ */
+CPRS_API int cprs_rollback_read_arg(CprsReader *reader, uint32_t index,
+                                    const char **ret_arg);
+
+/**
+ * cprs_failure_stage_name: "state-load", "incoming", "device", "other".
+ * @stage: CPRS_FAILURE_*.
+ *
+ * Returns: a static string; NULL if unknown.
+ */
+CPRS_API const char *cprs_failure_stage_name(uint32_t stage);
 
 #ifdef __cplusplus
 }

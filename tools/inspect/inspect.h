@@ -206,4 +206,36 @@ bool inspect_legacy_more(int ret, const CprsDiag *diag, uint64_t size,
  */
 int elf_build_id(int fd, void *buf, size_t size, size_t *ret_size);
 
+/* ---- libcprstate capability notes (caps.c) ----------------------------- */
+
+/* One capability note (spec/fail-safe.rst F3.3), as libelf read it. */
+typedef struct InspectCaps {
+    uint32_t desc_size;
+    uint16_t version_major;
+    uint16_t version_minor;
+    uint32_t lib_version;
+    uint16_t arena_major;
+    uint16_t arena_minor;
+    uint64_t arena_incompat;
+    uint32_t modes;
+    uint32_t legacy_forms;
+    uint32_t flags;
+    char producer[CPRS_CAPS_PRODUCER_MAX];
+} InspectCaps;
+
+/**
+ * elf_cprs_caps: the libcprstate capability notes of an ELF file.
+ * @fd: an open ELF file; read with pread (offset unchanged); borrowed.
+ * @out: up to @max notes, decoded field by field (not validated: the
+ *       caller compares them with the library's reading).
+ * @max: room at @out.
+ * @ret_n: notes found (at most @max), on success; 0 when there is none.
+ *
+ * Uses libelf on the PT_NOTE segments; the file is untrusted.
+ *
+ * Returns: 0; -EBADMSG not a valid ELF file or a note out of bounds;
+ * -EINVAL; -ENOMEM.
+ */
+int elf_cprs_caps(int fd, InspectCaps *out, size_t max, size_t *ret_n);
+
 #endif /* CPRS_INSPECT_H */
