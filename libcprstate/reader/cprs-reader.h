@@ -326,6 +326,16 @@ CPRS_HIDDEN int cprs_devstate_decode(CprsReader *r, const uint8_t *p,
                                      CprsDevStateInfo *di,
                                      const uint8_t **ret_stored,
                                      uint64_t *ret_data_off);
+/*
+ * Check the zstd frame of payload @index (record at @off of section @sec)
+ * at @stored, charge the budget with the decoder's cost over @used bytes
+ * already held (spec 7.1), and decode it into @dst (raw_size bytes), or
+ * through a window of its own with @dst NULL (spec 5.3).  payload.c.
+ */
+CPRS_HIDDEN int cprs_payload_frame(CprsReader *r, const CprsDevStateInfo *di,
+                                   const uint8_t *stored, uint64_t used,
+                                   uint64_t off, int sec, uint32_t index,
+                                   void *dst);
 
 /* ==== QEMU's legacy QCPR stream (legacy.c) ============================ */
 

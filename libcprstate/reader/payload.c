@@ -133,17 +133,11 @@ int cprs_reader_devstate_find(CprsReader *r, const char *name,
                        ret_index);
 }
 
-/*
- * Decompress @di's frame at @stored into @dst (raw_size bytes), charging
- * @kept with the decoder's cost while it runs (spec 7.1).
- */
-static int payload_inflate(CprsReader *r, uint32_t index,
-                           const CprsDevStateInfo *di, const uint8_t *stored,
-                           uint64_t kept, void *dst)
+/* Declared in cprs-reader.h. */
+int cprs_payload_frame(CprsReader *r, const CprsDevStateInfo *di,
+                       const uint8_t *stored, uint64_t used, uint64_t off,
+                       int sec, uint32_t index, void *dst)
 {
-    int sec = cprs_sec_find(r, CPRS_SECTION_DEVSTATE);
-    uint64_t off = r->sec[sec].offset +
-                   (uint64_t)index * r->sec[sec].record_size;
     const char *reason;
     uint64_t cost;
     int ret;
@@ -151,7 +145,7 @@ static int payload_inflate(CprsReader *r, uint32_t index,
     ret = cprs_frame_check(stored, di->stored_size, di->raw_size, &cost,
                            &reason);
     if (!ret) {
-        ret = cprs_budget_check(r, kept, cost, off, sec, index);
+        ret = cprs_budget_check(r, used, cost, off, sec, index);
         if (ret) {
             return ret;
         }
@@ -162,6 +156,18 @@ static int payload_inflate(CprsReader *r, uint32_t index,
         return cprs_reader_fail(r, ret, off, sec, index, "5.3", reason);
     }
     return 0;
+}
+
+/* Decode the frame of payload @index into @dst, @kept bytes held. */
+static int payload_inflate(CprsReader *r, uint32_t index,
+                           const CprsDevStateInfo *di, const uint8_t *stored,
+                           uint64_t kept, void *dst)
+{
+    int sec = cprs_sec_find(r, CPRS_SECTION_DEVSTATE);
+    uint64_t off = r->sec[sec].offset +
+                   (uint64_t)index * r->sec[sec].record_size;
+
+    return cprs_payload_frame(r, di, stored, kept, off, sec, index, dst);
 }
 
 int cprs_reader_devstate_data(CprsReader *r, uint32_t index,

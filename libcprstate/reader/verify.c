@@ -822,32 +822,6 @@ static int check_vfio_rec(Verify *v, const uint8_t *p, uint32_t i,
     return ret;
 }
 
-/* spec 5.3: a payload's frame, through a window (pass 6). */
-static int check_payload_frame(Verify *v, const CprsDevStateInfo *di,
-                               const uint8_t *stored, uint64_t off,
-                               uint32_t i)
-{
-    CprsReader *r = v->r;
-    const char *reason;
-    uint64_t cost;
-    int ret;
-
-    ret = cprs_frame_check(stored, di->stored_size, di->raw_size, &cost,
-                           &reason);
-    if (!ret) {
-        ret = cprs_budget_check(r, v->used, cost, off, v->ds.sec, i);
-        if (ret) {
-            return ret;
-        }
-        ret = cprs_frame_decode(stored, di->stored_size, di->raw_size, NULL,
-                                NULL, NULL, &reason);
-    }
-    if (ret) {
-        return cprs_reader_fail(r, ret, off, v->ds.sec, i, "5.3", reason);
-    }
-    return 0;
-}
-
 /* spec 6.6, 6.7: a payload record, its place in BLOB, its frame. */
 static int check_ds(Verify *v, const uint8_t *p, uint32_t i, uint64_t off)
 {
@@ -880,8 +854,9 @@ static int check_ds(Verify *v, const uint8_t *p, uint32_t i, uint64_t off)
         }
     }
     if (di.flags & CPRS_DEVSTATE_F_ZSTD) {
-        ret = check_payload_frame(v, &di, stored, r->sec[bsec].offset +
-                                  data_off, i);
+        ret = cprs_payload_frame(r, &di, stored, v->used,
+                                 r->sec[bsec].offset + data_off, v->ds.sec,
+                                 i, NULL);
         if (ret) {
             return ret;
         }
