@@ -15,14 +15,32 @@
 #    60 s, starting from its committed corpus.  New inputs go to a scratch
 #    directory: the tree is never modified.
 #
-# A crash, leak, timeout or out-of-memory fails the step; its reproducer
-# is kept in build-fuzz/fuzz-artifacts/ and printed in hex, with the
-# command that replays it.  Exit status: 0 clean, 1 a finding or an error.
+# The verdict does not depend on chance (fuzz/README.md, "Limits"):
+#  - libFuzzer runs with a fixed seed (CPRS_FUZZ_SEED, default 1): the
+#    same corpus gives the same inputs in the same order, and a slower
+#    machine only stops earlier in that sequence;
+#  - red: a crash, a sanitizer report, a leak, an input running longer
+#    than CPRS_FUZZ_TIMEOUT (30 s), a process over CPRS_FUZZ_RSS_MB
+#    (2560 MiB), one allocation over CPRS_FUZZ_MALLOC_MB (1536 MiB), or a
+#    target that does not finish;
+#  - not red: a slow unit, an input that ran longer than
+#    CPRS_FUZZ_SLOW (5 s) but within the timeout; sanitizers make valid
+#    inputs slow on a loaded machine.  It is reported (kept, printed in
+#    hex with the command that replays it) as a bug to look at.
+# A red reproducer is kept in build-fuzz/fuzz-artifacts/ and printed the
+# same way.  Exit status: 0 clean, 1 a finding or an error.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 budget=${CPRS_FUZZ_BUDGET:-540}     # seconds of fuzzing in all
 dir=${CPRS_FUZZ_BUILD:-build-fuzz}
+seed=${CPRS_FUZZ_SEED:-1}           # 0: a new random seed each run
+timeout_s=${CPRS_FUZZ_TIMEOUT:-30}  # one input longer than this: red
+slow_s=${CPRS_FUZZ_SLOW:-5}         # one input longer than this: reported
+rss_mb=${CPRS_FUZZ_RSS_MB:-2560}
+malloc_mb=${CPRS_FUZZ_MALLOC_MB:-1536}
+# Large enough for the worst-case seeds (fuzz/gen-seeds.c, gen_worst()).
+max_len=${CPRS_FUZZ_MAX_LEN:-262144}
 status=0
 
 if [ ! -f "$dir/build.ninja" ]; then
@@ -51,8 +69,15 @@ if [ -z "${CPRS_FUZZ_SECONDS:-}" ] && [ "$secs" -gt 60 ]; then
 fi
 
 echo "== fuzz: replaying the corpora and regressions (meson suite fuzz)"
+# Only the targets built: every test when none was named, else theirs.
+names=()
+if [ $# -gt 0 ]; then
+    mapfile -t names < <(meson test -C "$dir" --no-rebuild --list \
+                             2>/dev/null | sed -n 's,^[^ ]*:fuzz.* / ,,p' |
+                         grep -E "^($(IFS='|'; echo "$*"))/")
+fi
 meson test -C "$dir" --no-rebuild --suite fuzz --print-errorlogs \
-    --num-processes 2 || status=1
+    --num-processes 2 "${names[@]}" || status=1
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/cprs-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
@@ -60,16 +85,25 @@ artifacts="$dir/fuzz-artifacts"
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
 summary=()
+slow_total=0
 # One line per fuzzing run, "TARGET ok|failed", for .ci/run's summary.
 results="$dir/fuzz-results.txt"
 : > "$results"
 
+# Print a reproducer in hex with the command that replays it.
+show_unit() {
+    echo "fuzz: $2 $1 ($(stat -c %s "$1") bytes):"
+    od -A x -t x1z -v "$1" | head -64
+    echo "fuzz: replay with: $dir/fuzz/$3 $1"
+}
+
 for t in "${all[@]}"; do
     echo "== fuzz: $t for ${secs}s"
     mkdir -p "$scratch/$t"
-    args=(-max_total_time="$secs" -max_len=65536 -timeout=10
-          -rss_limit_mb=3072 -print_final_stats=1
-          -artifact_prefix="$artifacts/$t-")
+    args=(-max_total_time="$secs" -seed="$seed" -max_len="$max_len"
+          -timeout="$timeout_s" -report_slow_units="$slow_s"
+          -rss_limit_mb="$rss_mb" -malloc_limit_mb="$malloc_mb"
+          -print_final_stats=1 -artifact_prefix="$artifacts/$t-")
     if [ -f "fuzz/$t.dict" ]; then
         args+=(-dict="fuzz/$t.dict")
     fi
@@ -88,24 +122,32 @@ for t in "${all[@]}"; do
     rc=$?
     execs=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$scratch/$t.log")
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$scratch/$t.log")
-    summary+=("$(printf '%-24s %8s exec/s %10s runs  rc %d' "$t" \
-                 "${execs:-?}" "${runs:-?}" "$rc")")
-    found=$(ls "$artifacts/$t-"* 2>/dev/null)
+    # Slow units are reported, not failed (see the top of this file).
+    slow=$(ls "$artifacts/$t-slow-unit-"* 2>/dev/null)
+    found=$(ls "$artifacts/$t-"* 2>/dev/null | grep -v -- "-slow-unit-")
+    nslow=$(printf '%s' "$slow" | grep -c . || true)
+    slow_total=$((slow_total + nslow))
+    summary+=("$(printf '%-24s %8s exec/s %10s runs  rc %d  slow %d' "$t" \
+                 "${execs:-?}" "${runs:-?}" "$rc" "$nslow")")
+    for f in $slow; do
+        show_unit "$f" "slow unit (over ${slow_s}s, not a failure)" "$t"
+    done
     if [ $rc -ne 0 ] || [ -n "$found" ]; then
         echo "$t failed" >> "$results"
         status=1
         echo "fuzz: $t FAILED (exit $rc); the end of its log:"
         grep -v '^#[0-9]' "$scratch/$t.log" | tail -60
         for f in $found; do
-            echo "fuzz: reproducer $f ($(stat -c %s "$f") bytes):"
-            od -A x -t x1z -v "$f" | head -64
-            echo "fuzz: replay with: $dir/fuzz/$t $f"
+            show_unit "$f" reproducer "$t"
         done
     else
         echo "$t ok" >> "$results"
     fi
 done
 
-echo "== fuzz: summary (${secs}s per target)"
+echo "== fuzz: summary (${secs}s per target, seed $seed)"
 printf '%s\n' "${summary[@]}"
+if [ "$slow_total" -gt 0 ]; then
+    echo "fuzz: $slow_total slow unit(s) kept in $artifacts (not failures)"
+fi
 exit $status

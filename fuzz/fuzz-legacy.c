@@ -194,21 +194,6 @@ static void same_records(CprsLegacy *a, CprsLegacy *b, bool same_fds)
     }
 }
 
-static bool write_all(int fd, const uint8_t *p, size_t n)
-{
-    ssize_t w;
-
-    while (n) {
-        w = write(fd, p, n);
-        if (w <= 0) {
-            return false;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
 /* decode_fd() from a memfd and from a pipe gives the buffer's verdict. */
 static void fd_paths(const uint8_t *data, size_t size, const Result *want)
 {
@@ -217,7 +202,7 @@ static void fd_paths(const uint8_t *data, size_t size, const Result *want)
     int fd, p[2], ret;
 
     fd = memfd_create("fuzz-legacy", MFD_CLOEXEC);
-    if (fd >= 0 && write_all(fd, data, size)) {
+    if (fd >= 0 && fuzz_write_all(fd, data, size)) {
         ret = cprs_legacy_decode_fd(fd, NULL, &diag, &lg);
         FUZZ_ASSERT_MSG(ret == want->ret, "decode_fd %d, decode %d", ret,
                         want->ret);
@@ -231,7 +216,7 @@ static void fd_paths(const uint8_t *data, size_t size, const Result *want)
         close(fd);
     }
     if (size <= 65536 && pipe2(p, O_CLOEXEC) == 0) {
-        if (write_all(p[1], data, size)) {
+        if (fuzz_write_all(p[1], data, size)) {
             close(p[1]);
             p[1] = -1;
             lg = NULL;
@@ -504,7 +489,7 @@ static void limits(const uint8_t *data, size_t size, const Result *strict)
     /* An fd holding more than max_size bytes. */
     if (size > 1) {
         fd = memfd_create("fuzz-legacy-max", MFD_CLOEXEC);
-        if (fd >= 0 && write_all(fd, data, size)) {
+        if (fd >= 0 && fuzz_write_all(fd, data, size)) {
             o = CPRS_OPTS(CprsLegacyOpts, .max_size = size - 1);
             FUZZ_ASSERT(cprs_legacy_decode_fd(fd, &o, &diag, &lg) ==
                         -E2BIG);

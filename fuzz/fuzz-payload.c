@@ -31,20 +31,6 @@ enum {
     MODE__COUNT,
 };
 
-/* Directory entry of the first section of @type, or 0. */
-static uint64_t find_section(const uint8_t *buf, size_t size, uint32_t type)
-{
-    uint64_t e;
-    uint32_t i;
-
-    for (i = 0; (e = fuzz_dir_entry(buf, size, i)) != 0; i++) {
-        if (fuzz_rd32(buf + e + offsetof(CprsWireSection, type)) == type) {
-            return e;
-        }
-    }
-    return 0;
-}
-
 static uint64_t sec_offset(const uint8_t *buf, uint64_t e)
 {
     return fuzz_rd64(buf + e + offsetof(CprsWireSection, offset));
@@ -188,7 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     build(stored, n, mode != MODE_BLOB_SECTION, &arena, &asize);
     fuzz_wr64(arena + offsetof(CprsWireHeader, incompat_features),
               CPRS_INCOMPAT_ZSTD);
-    e = find_section(arena, asize, CPRS_SECTION_DEVSTATE);
+    e = fuzz_find_section(arena, asize, CPRS_SECTION_DEVSTATE);
     FUZZ_ASSERT(e);
     rec = sec_offset(arena, e);     /* record 0: the fuzz payload */
     if (mode == MODE_BLOB_SECTION) {
@@ -197,7 +183,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          * them all.  The writer's zero padding after the frame stays
          * unclaimed (and zero, spec 4.11).
          */
-        e = find_section(arena, asize, CPRS_SECTION_BLOB);
+        e = fuzz_find_section(arena, asize, CPRS_SECTION_BLOB);
         FUZZ_ASSERT(e);
         fuzz_wr32(arena + e + offsetof(CprsWireSection, flags),
                   CPRS_SECTION_F_REQUIRED | CPRS_SECTION_F_ZSTD);

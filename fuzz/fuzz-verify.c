@@ -5,9 +5,11 @@
  * for every valid index, and every record is found under its own key.
  *
  * Each input (as given, and with its CRCs repaired so that mutations get
- * past the checksums) is verified three ways that must agree: on a fresh
- * reader; on a reader opened with NO_CRC (verify checks CRCs regardless);
- * and on a reader whose accessors already ran (lazy state such as cached
+ * past the checksums) is verified four ways that must agree: on a fresh
+ * reader; with every index checked by the record-order walk alone (the
+ * slot sweep of pass 1 is only a faster way to the same verdict); on a
+ * reader opened with NO_CRC (verify checks CRCs regardless); and on a
+ * reader whose accessors already ran (lazy state such as cached
  * sections and payloads must not change the verdict).
  */
 #include <string.h>
@@ -56,7 +58,16 @@ static void check(const uint8_t *buf, size_t size)
     if (ret) {
         return;
     }
+    /* The index sweep accepts exactly what the record-order walk does. */
+    d2 = CPRS_OPTS(CprsDiag);
+    v2 = cprs_reader_verify_walk(r, &d2);
+    cprs_reader_close(r);
+    FUZZ_ASSERT(open_reader(buf, size, 0, &r) == 0);
     v1 = verify(r, &d1);
+    FUZZ_ASSERT_MSG(v1 == v2 && (!v1 || (d1.offset == d2.offset &&
+                                         !strcmp(d1.clause, d2.clause))),
+                    "verify gave %d (%s), the walk alone %d (%s)", v1,
+                    v1 ? d1.clause : "", v2, v2 ? d2.clause : "");
     if (v1 == 0) {
         /* The documented guarantee of cprs_reader_verify(). */
         fuzz_walk_reader(r, NULL, NULL, 0, true);

@@ -54,6 +54,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Largest payload a fuzz reader may decompress (opts may only lower). */
 #define FUZZ_MAX_PAYLOAD       (UINT64_C(1) << 20)
+/*
+ * The fuzz readers' memory budget (CprsReaderOpts.max_memory, spec 7.1):
+ * a zstd frame of 1 GiB of zeros fits in 32 KiB of input, and without a
+ * budget below libFuzzer's -malloc_limit_mb (fuzz/ci.sh) every such input
+ * would be an out-of-memory finding, or a slow unit under ASan.
+ */
+#define FUZZ_MAX_MEMORY        (UINT64_C(16) << 20)
 
 static inline bool fuzz_outside_size_range(size_t size, size_t lo,
                                            size_t hi)
@@ -98,6 +105,19 @@ void fuzz_repair_crcs(uint8_t *buf, size_t size);
  * hold it within @size bytes.
  */
 uint64_t fuzz_dir_entry(const uint8_t *buf, size_t size, uint32_t i);
+
+/* Directory entry of the first section of @type, or 0. */
+uint64_t fuzz_find_section(const uint8_t *buf, size_t size, uint32_t type);
+
+/*
+ * A zstd frame of @raw zero bytes in RLE blocks of 128 KiB (a 128 KiB
+ * window), declaring @fcs bytes of content: zstd's largest ratio, 1 GiB
+ * in 32 KiB.  malloc()ed; *@ret_len receives its size.
+ */
+uint8_t *fuzz_rle_frame(uint64_t raw, uint64_t fcs, size_t *ret_len);
+
+/* write() all of @p to @fd; false on any error or short write. */
+bool fuzz_write_all(int fd, const uint8_t *p, size_t n);
 
 /* ---- Exercising a reader ---------------------------------------------- */
 

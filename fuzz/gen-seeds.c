@@ -210,20 +210,6 @@ static void finish(CprsWriter *w, uint8_t **ret_buf, size_t *ret_size)
     *ret_buf = buf;
 }
 
-/* Directory entry of the first section of @type, or 0. */
-static uint64_t find_section(const uint8_t *buf, size_t size, uint32_t type)
-{
-    uint64_t e;
-    uint32_t i;
-
-    for (i = 0; (e = fuzz_dir_entry(buf, size, i)) != 0; i++) {
-        if (fuzz_rd32(buf + e + offsetof(CprsWireSection, type)) == type) {
-            return e;
-        }
-    }
-    return 0;
-}
-
 static void gen_arenas(void)
 {
     const uint32_t all = ((1u << CPRS_SECTION__MAX) - 1) & ~1u;
@@ -244,10 +230,10 @@ static void gen_arenas(void)
     put_arena("seed-rich-truncated.cprs", buf, size / 2);
     put_arena("seed-header-only.cprs", buf, CPRS_HEADER_V1_SIZE);
     buf[offsetof(CprsWireHeader, version_minor)] = 1;  /* lenient reader */
-    e = find_section(buf, size, CPRS_SECTION_FDS);
+    e = fuzz_find_section(buf, size, CPRS_SECTION_FDS);
     rec = fuzz_rd64(buf + e + offsetof(CprsWireSection, offset));
     buf[rec + offsetof(CprsWireFd, kind)] = 200;       /* unknown kind */
-    e = find_section(buf, size, CPRS_SECTION_VFIO_DEVICES);
+    e = fuzz_find_section(buf, size, CPRS_SECTION_VFIO_DEVICES);
     rec = fuzz_rd64(buf + e + offsetof(CprsWireSection, offset));
     buf[rec + offsetof(CprsWireVfioDevice, flags)] = 1;
     fuzz_repair_crcs(buf, size);
@@ -257,7 +243,7 @@ static void gen_arenas(void)
 
     /* An INDEX section retyped as an unknown, skippable one. */
     finish(rich_writer(CPRS_MODE_EXEC, 0, 0), &buf, &size);
-    e = find_section(buf, size, CPRS_SECTION_INDEX);
+    e = fuzz_find_section(buf, size, CPRS_SECTION_INDEX);
     fuzz_wr32(buf + e + offsetof(CprsWireSection, type), 99);
     fuzz_wr32(buf + e + offsetof(CprsWireSection, flags), 0);
     fuzz_repair_crcs(buf, size);
@@ -343,6 +329,149 @@ static void gen_arenas(void)
     check(cprs_writer_new(NULL, &w), "writer");
     finish(w, &buf, &size);
     put_arena("seed-empty.cprs", buf, size);
+    free(buf);
+}
+
+/* ---- The worst inputs of issue 11 -------------------------------------- */
+
+static void put_payload(const char *name, uint8_t mode, uint32_t raw,
+                        const void *frame, size_t n);
+
+typedef struct RawSec {
+    uint32_t type;
+    uint32_t flags;
+    uint32_t record_count;
+    const uint8_t *data;
+    size_t size;
+    uint64_t raw_size;
+} RawSec;
+
+/* An arena laid out by hand around @n sections, CRCs computed. */
+static uint8_t *raw_arena(const RawSec *secs, uint32_t n, size_t *ret_size)
+{
+    uint64_t off = CPRS_HEADER_V1_SIZE + (uint64_t)n * CPRS_SECTION_V1_SIZE;
+    uint64_t offs[8];
+    uint8_t *buf, *e;
+    uint32_t i;
+
+    for (i = 0; i < n; i++) {
+        off = (off + 7) & ~(uint64_t)7;
+        offs[i] = off;
+        off += secs[i].size;
+    }
+    off = (off + 7) & ~(uint64_t)7;
+    buf = calloc(1, off);
+    if (!buf) {
+        die("out of memory");
+    }
+    memcpy(buf, CPRS_MAGIC, CPRS_MAGIC_SIZE);
+    buf[offsetof(CprsWireHeader, version_major)] = 1;
+    fuzz_wr32(buf + offsetof(CprsWireHeader, header_size),
+              CPRS_HEADER_V1_SIZE);
+    fuzz_wr64(buf + offsetof(CprsWireHeader, incompat_features),
+              CPRS_INCOMPAT_ZSTD);
+    fuzz_wr64(buf + offsetof(CprsWireHeader, arena_size), off);
+    fuzz_wr64(buf + offsetof(CprsWireHeader, dir_offset),
+              CPRS_HEADER_V1_SIZE);
+    fuzz_wr32(buf + offsetof(CprsWireHeader, dir_count), n);
+    fuzz_wr32(buf + offsetof(CprsWireHeader, dir_entry_size),
+              CPRS_SECTION_V1_SIZE);
+    fuzz_wr32(buf + offsetof(CprsWireHeader, mode), CPRS_MODE_EXEC);
+    for (i = 0; i < n; i++) {
+        e = buf + CPRS_HEADER_V1_SIZE + (uint64_t)i * CPRS_SECTION_V1_SIZE;
+        fuzz_wr32(e + offsetof(CprsWireSection, type), secs[i].type);
+        fuzz_wr32(e + offsetof(CprsWireSection, flags), secs[i].flags);
+        fuzz_wr64(e + offsetof(CprsWireSection, offset), offs[i]);
+        fuzz_wr64(e + offsetof(CprsWireSection, stored_size),
+                  secs[i].size);
+        fuzz_wr64(e + offsetof(CprsWireSection, raw_size),
+                  secs[i].raw_size ? secs[i].raw_size : secs[i].size);
+        fuzz_wr32(e + offsetof(CprsWireSection, record_count),
+                  secs[i].record_count);
+        fuzz_wr32(e + offsetof(CprsWireSection, record_size),
+                  secs[i].type == CPRS_SECTION_FDS ? CPRS_FD_V1_SIZE : 0);
+        memcpy(buf + offs[i], secs[i].data, secs[i].size);
+    }
+    fuzz_repair_crcs(buf, off);
+    *ret_size = off;
+    return buf;
+}
+
+/*
+ * STRTAB and FDS as zstd frames of zeros (issue 11 class 4): @strtab and
+ * @fds raw bytes; the FDS frame holds @extra bytes more and declares @fcs.
+ */
+static void put_bomb(const char *name, uint64_t strtab, uint64_t fds,
+                     uint64_t extra, uint64_t fcs)
+{
+    RawSec s[2] = {
+        { CPRS_SECTION_STRTAB, CPRS_SECTION_F_ZSTD, 0, NULL, 0, strtab },
+        { CPRS_SECTION_FDS, CPRS_SECTION_F_ZSTD,
+          (uint32_t)(fds / CPRS_FD_V1_SIZE), NULL, 0, fds },
+    };
+    uint8_t *f0, *f1, *buf;
+    size_t size;
+
+    f0 = fuzz_rle_frame(strtab, strtab, &s[0].size);
+    f1 = fuzz_rle_frame(fds + extra, fcs, &s[1].size);
+    s[0].data = f0;
+    s[1].data = f1;
+    buf = raw_arena(s, 2, &size);
+    put_arena(name, buf, size);
+    free(buf);
+    free(f0);
+    free(f1);
+}
+
+/*
+ * Worst cases for the reader (issue 11), seeds for the targets that run
+ * it with the fuzz limits (fuzz.h): 65536 records, a 16 MiB budget.
+ */
+static void gen_worst(void)
+{
+    const uint64_t fds = (uint64_t)65536 * CPRS_FD_V1_SIZE;
+    CprsWriterOpts o = CPRS_OPTS(CprsWriterOpts,
+                                 .flags = CPRS_WRITER_F_REPRODUCIBLE);
+    CprsFdInfo fi;
+    CprsWriter *w;
+    uint64_t e, at;
+    uint8_t *buf;
+    size_t size;
+    uint32_t i;
+
+    /* Class 4: 1 GiB of zeros over the budget, 8 MiB within it. */
+    put_bomb("seed-worst-zstd-bomb-1g.cprs", UINT64_C(1) << 30, fds, 0, fds);
+    put_bomb("seed-worst-zstd-bomb-8m.cprs", UINT64_C(8) << 20, fds, 0, fds);
+    /* A frame that lies about its size: refused before any allocation. */
+    put_bomb("seed-worst-zstd-fcs-lie.cprs", 4096, fds, 0,
+             UINT64_C(1) << 30);
+    /* Class 2: a frame that fails late, 65536 records accessing it. */
+    put_bomb("seed-worst-zstd-late-failure.cprs", 4096, fds, 8, fds);
+    /* A payload of zeros at the fuzz cap, and 1 GiB of them. */
+    {
+        uint8_t *f = fuzz_rle_frame(FUZZ_MAX_PAYLOAD, FUZZ_MAX_PAYLOAD,
+                                    &size);
+
+        put_payload("seed-worst-zeros-1m", 0, FUZZ_MAX_PAYLOAD, f, size);
+        free(f);
+        f = fuzz_rle_frame(UINT64_C(1) << 30, UINT64_C(1) << 30, &size);
+        put_payload("seed-worst-zeros-1g", 1, 0, f, size);
+        free(f);
+    }
+
+    /* Class 2: one flipped byte in 3000 fd records (under -max_len). */
+    check(cprs_writer_new(&o, &w), "writer");
+    for (i = 0; i < 3000; i++) {
+        fi = CPRS_OPTS(CprsFdInfo, .name = "vfio-vector", .id = (int32_t)i,
+                       .fd = (int32_t)(i + 3),
+                       .kind = CPRS_FD_KIND_EVENTFD);
+        check(cprs_writer_add_fd(w, &fi, NULL), "fd");
+    }
+    finish(w, &buf, &size);
+    e = fuzz_find_section(buf, size, CPRS_SECTION_FDS);
+    at = fuzz_rd64(buf + e + offsetof(CprsWireSection, offset));
+    buf[at + 1500 * CPRS_FD_V1_SIZE + 20] ^= 1;
+    put_arena("seed-worst-flipped-fds.cprs", buf, size);
     free(buf);
 }
 
@@ -1160,6 +1289,7 @@ int main(int argc, char **argv)
         die("%s: %s", outdir, strerror(errno));
     }
     gen_arenas();
+    gen_worst();
     gen_golden(argv[1]);
     gen_probes();
     gen_legacy();

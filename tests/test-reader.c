@@ -233,6 +233,83 @@ static void test_opts_limits(void **state)
     free(buf);
 }
 
+/*
+ * The memory budget (spec 7.1): what accessors keep and what verify uses
+ * are held against max_memory before anything is allocated; a refusal,
+ * like any failure of a section, is kept and reported again the same.
+ */
+static void test_memory_budget(void **state)
+{
+    const uint32_t all = ((1u << CPRS_SECTION__MAX) - 1) & ~1u;
+    CprsReaderOpts o = CPRS_OPTS(CprsReaderOpts, .max_memory = 4096);
+    CprsDiag d = CPRS_OPTS(CprsDiag), first;
+    CprsFdInfo fi = CPRS_OPTS(CprsFdInfo);
+    CprsDevStateInfo di = CPRS_OPTS(CprsDevStateInfo);
+    const void *data;
+    uint8_t out[1 << 16], *copy;
+    size_t size, got;
+    uint8_t *buf;
+    CprsReader *r;
+    uint32_t i;
+
+    (void)state;
+    th_build_rich(0, all, &buf, &size);
+
+    /* Every section compressed: 4 KiB hold none of them. */
+    assert_int_equal(cprs_reader_open_buffer(buf, size, &o, &d, &r), 0);
+    assert_int_equal(cprs_reader_fd_get(r, 0, &fi), -E2BIG);
+    first = *cprs_reader_last_diag(r);
+    assert_string_equal(first.clause, "7.1");
+    assert_int_equal(cprs_reader_fd_get(r, 1, &fi), -E2BIG);
+    assert_int_equal(cprs_reader_last_diag(r)->offset, first.offset);
+    assert_int_equal(cprs_reader_last_diag(r)->section, first.section);
+    assert_int_equal(cprs_reader_verify(r, &d), -E2BIG);
+    assert_string_equal(d.clause, "7.1");
+    cprs_reader_close(r);
+
+    /* The default holds them all, and the payloads. */
+    assert_int_equal(cprs_reader_open_buffer(buf, size, NULL, &d, &r), 0);
+    assert_int_equal(cprs_reader_verify(r, &d), 0);
+    for (i = 0; i < cprs_reader_devstate_count(r); i++) {
+        assert_int_equal(cprs_reader_devstate_get(r, i, &di), 0);
+        assert_int_equal(cprs_reader_devstate_data(r, i, &data, &size), 0);
+        copy = malloc(size + 1);
+        assert_non_null(copy);
+        assert_int_equal(cprs_reader_devstate_read(r, i, copy, size, &got),
+                         0);
+        assert_int_equal(got, size);
+        assert_memory_equal(copy, data, size);
+        free(copy);
+    }
+    cprs_reader_close(r);
+
+    /*
+     * Sections uncompressed, the zstd payload not: the sections need no
+     * budget; the payload kept by _data() does, _read() only its decoder.
+     */
+    free(buf);
+    th_build_rich(0, 0, &buf, &size);
+    o.max_memory = 1;
+    assert_int_equal(cprs_reader_open_buffer(buf, size, &o, &d, &r), 0);
+    assert_int_equal(cprs_reader_fd_get(r, 0, &fi), 0);
+    for (i = 0; i < cprs_reader_devstate_count(r); i++) {
+        assert_int_equal(cprs_reader_devstate_get(r, i, &di), 0);
+        if (di.flags & CPRS_DEVSTATE_F_ZSTD) {
+            assert_int_equal(cprs_reader_devstate_data(r, i, &data, &got),
+                             -E2BIG);
+            assert_string_equal(cprs_reader_last_diag(r)->clause, "7.1");
+            assert_int_equal(cprs_reader_devstate_data(r, i, &data, &got),
+                             -E2BIG);
+            assert_int_equal(cprs_reader_devstate_read(r, i, out,
+                                                       sizeof(out), &got),
+                             -E2BIG);
+        }
+    }
+    assert_int_equal(cprs_reader_verify(r, &d), -E2BIG);
+    cprs_reader_close(r);
+    free(buf);
+}
+
 /* Info structs from older and newer callers. */
 static void test_sized_info(void **state)
 {
@@ -445,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_trailing_bytes),
         cmocka_unit_test(test_lazy_crc),
         cmocka_unit_test(test_opts_limits),
+        cmocka_unit_test(test_memory_budget),
         cmocka_unit_test(test_sized_info),
         cmocka_unit_test(test_misaligned_buffer),
         cmocka_unit_test(test_name_charset),

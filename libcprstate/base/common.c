@@ -12,6 +12,7 @@
 #ifdef CPRS_COUNT_WORK
 /* The counted build's work counters (cprs-work.h); tests only. */
 _Thread_local uint64_t cprs_work[CPRS_WORK__MAX];
+_Thread_local uint64_t cprs_work_size_max;
 #endif
 
 const char *cprs_version(void)
@@ -238,18 +239,6 @@ uint32_t cprs_name_hash(const char *name, size_t len)
 
     for (i = 0; i < len; i++) {
         h = (h ^ (uint8_t)name[i]) * CPRS_FNV32_PRIME;
-    }
-    return h;
-}
-
-uint32_t cprs_key_hash_id(uint32_t name_hash, uint32_t id)
-{
-    uint32_t h = name_hash;
-    int i;
-
-    /* spec 6.8.1: the id follows as four little-endian bytes. */
-    for (i = 0; i < 4; i++) {
-        h = (h ^ ((id >> (8 * i)) & 0xff)) * CPRS_FNV32_PRIME;
     }
     return h;
 }

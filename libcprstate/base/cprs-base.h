@@ -108,7 +108,16 @@ CPRS_HIDDEN size_t cprs_name_bad_char(const char *s, size_t len);
 CPRS_HIDDEN uint32_t cprs_key_hash(const char *name, size_t len, uint32_t id);
 /* The same in two steps: the name part, then the id part. */
 CPRS_HIDDEN uint32_t cprs_name_hash(const char *name, size_t len);
-CPRS_HIDDEN uint32_t cprs_key_hash_id(uint32_t name_hash, uint32_t id);
+/* spec 6.8.1: the id follows the name as four little-endian bytes. */
+static inline uint32_t cprs_key_hash_id(uint32_t name_hash, uint32_t id)
+{
+    uint32_t h = name_hash;
+
+    h = (h ^ (id & 0xff)) * CPRS_FNV32_PRIME;
+    h = (h ^ ((id >> 8) & 0xff)) * CPRS_FNV32_PRIME;
+    h = (h ^ ((id >> 16) & 0xff)) * CPRS_FNV32_PRIME;
+    return (h ^ (id >> 24)) * CPRS_FNV32_PRIME;
+}
 
 /* Longest probe sequence an index may need, in slots (spec 6.8.3). */
 #define CPRS_INDEX_MAX_PROBE 64u

@@ -17,6 +17,7 @@
 #ifndef CPRS_WORK_H
 #define CPRS_WORK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum {
@@ -34,8 +35,17 @@ enum {
 #ifdef CPRS_COUNT_WORK
 extern _Thread_local uint64_t cprs_work[CPRS_WORK__MAX];
 #define CPRS_WORK_ADD(kind, n) (cprs_work[(kind)] += (uint64_t)(n))
+/*
+ * The largest object this host can address.  The counted build lets a
+ * test lower it (cprs_work_size_max, 0: SIZE_MAX) to play a 32-bit host
+ * on a 64-bit one, where no arena size could otherwise overflow size_t.
+ */
+extern _Thread_local uint64_t cprs_work_size_max;
+#define CPRS_SIZE_MAX \
+    (cprs_work_size_max ? cprs_work_size_max : (uint64_t)SIZE_MAX)
 #else
 #define CPRS_WORK_ADD(kind, n) ((void)0)
+#define CPRS_SIZE_MAX ((uint64_t)SIZE_MAX)
 #endif
 
 /* An allocation of @n bytes: both counters. */

@@ -154,6 +154,7 @@ bool cprs_crc32c_hw_available(void)
 
 uint32_t cprs_crc32c(uint32_t crc, const void *buf, size_t len)
 {
+    CPRS_WORK_ADD(CPRS_WORK_CRC_BYTES, len);
     if (cprs_crc32c_hw_available()) {
         return cprs_crc32c_hw(crc, buf, len);
     }

@@ -326,16 +326,36 @@ typedef struct CprsReader CprsReader;
 
 /* Do not check a section's CRC when it is first used (cprdump on damage). */
 #define CPRS_READER_F_NO_CRC   UINT32_C(0x1)
-/* Read an fd with pread() into memory instead of mapping it. */
+/* Read an fd into memory even when it could be mapped. */
 #define CPRS_READER_F_NO_MMAP  UINT32_C(0x2)
 
+/*
+ * Reader options.  The limits may only be lowered (0: the format's limit,
+ * spec 7).  @max_memory is the reader's memory budget (spec 7.1): the
+ * most bytes it allocates beyond the arena's own bytes, whatever the
+ * input.  It bounds separately (a) what the reader keeps for its
+ * accessors: decompressed sections, payloads decompressed by
+ * cprs_reader_devstate_data(), and the decoder while one runs; and (b)
+ * the working set of one cprs_reader_verify() call (sections it shares
+ * with (a) counted in both), so a reader never holds more than twice
+ * @max_memory besides its input.  Every allocation is checked against it
+ * before it is made; a need beyond it fails with -E2BIG, diag clause
+ * "7.1".  Arenas without compressed sections need no budget to open or to
+ * access, and at most 32 bytes per record to verify.  0 means
+ * CPRS_READER_MEMORY_DEFAULT (1 GiB); any other value is used as given.
+ * Spec 8.7 gives the time and memory of every reader function.
+ */
 typedef struct CprsReaderOpts {
     size_t sz;
     uint32_t flags;                 /* CPRS_READER_F_* */
     uint32_t max_records;           /* 0: CPRS_MAX_RECORDS; may only lower */
     uint64_t max_arena_size;        /* 0: CPRS_MAX_ARENA_SIZE */
     uint64_t max_payload_size;      /* 0: CPRS_MAX_PAYLOAD_SIZE */
+    uint64_t max_memory;            /* 0: CPRS_READER_MEMORY_DEFAULT */
 } CprsReaderOpts;
+
+/* The memory budget a reader gets when its opts leave it 0 (spec 7.1). */
+#define CPRS_READER_MEMORY_DEFAULT (UINT64_C(1) << 30)
 
 /**
  * cprs_reader_open_buffer: open an arena held in memory.
@@ -349,7 +369,11 @@ typedef struct CprsReaderOpts {
  * Runs the cheap checks of spec 8.1 (header, header CRC, directory,
  * directory CRC, section placement) in time independent of the arena size.
  * Record contents are checked lazily by the accessors and fully by
- * cprs_reader_verify().  @buf is untrusted.
+ * cprs_reader_verify().  @buf is untrusted, but the caller vouches that
+ * nobody changes it while the reader is open (spec 8.5).
+ *
+ * Resources: O(1) time; no memory besides the handle, except a copy of
+ * arena_size bytes when @buf is not 8-byte aligned.
  *
  * Returns: 0; -EINVAL on misuse; -EBADMSG malformed; -EPROTONOSUPPORT
  * newer major version, unknown incompatible feature or unknown required
@@ -361,17 +385,28 @@ CPRS_API int cprs_reader_open_buffer(const void *buf, size_t size,
 
 /**
  * cprs_reader_open_fd: open an arena from a file descriptor.
- * @fd: a regular file or memfd (mapped read-only, MAP_PRIVATE) or any
- *      readable fd (read into memory: pread from offset 0 when seekable,
- *      read to EOF otherwise).  Borrowed: not closed, its offset is not
- *      moved when it is seekable.
+ * @fd: any readable fd: a memfd, a regular file, a block device, a pipe,
+ *      a socket.  Borrowed: not closed, and its offset is not moved when
+ *      it is seekable.
  * @opts: options or NULL.
  * @diag: filled on failure, or NULL.
  * @ret_reader: the new reader, on success.
  *
- * The file size is checked with fstat() before mapping.  If another
- * process truncates an unsealed file while it is mapped, access raises
- * SIGBUS: map only sealed memfds (F_SEAL_SHRINK) from untrusted owners.
+ * Reads the header first (pread from offset 0, or read on a pipe), checks
+ * it (spec 8.1 steps 1 to 8, CRC included), then takes exactly the
+ * arena_size bytes it announces and never more: bytes after the arena
+ * are not read, and a pipe is left positioned right after the arena.
+ * The arena is mapped read-only (MAP_PRIVATE, zero-copy) only when
+ * nobody can change it any more: a memfd sealed with F_SEAL_WRITE and
+ * F_SEAL_SHRINK, or a file with the immutable attribute.  Anything else
+ * is read into a private buffer before it is checked, so that another
+ * process writing the file cannot change bytes after they were checked
+ * (spec 8.5).  An arena that does not fit in size_t (a 32-bit host) is
+ * refused with -E2BIG.
+ *
+ * Resources: O(1) time and memory for a sealed memfd; otherwise
+ * O(arena_size) time and arena_size bytes (the input), never more than
+ * the source holds.
  *
  * Returns: as cprs_reader_open_buffer(), plus syscall errors.
  */
@@ -405,9 +440,19 @@ CPRS_API void cprs_reader_close(CprsReader *reader);
  * Checks every CRC, every record field, every string and cross reference,
  * index consistency, uniqueness of keys, payload framing (decompressing
  * zstd payloads), and that every byte not covered by a structure is zero.
- * On success, every accessor of @reader succeeds for every valid index.
+ * On success, every accessor of @reader succeeds for every valid index,
+ * barring memory exhaustion and the memory budget.
  *
- * Returns: 0 valid; -EBADMSG; -E2BIG; -EPROTONOSUPPORT; -ENOMEM.
+ * Resources (spec 8.2): time O(a + r log r + z) for an arena of a bytes
+ * with r records, z of them decompressed, whatever the input; memory
+ * within max_memory (spec 7.1): compressed record sections are checked
+ * through a small window as they decompress, compressed payloads too,
+ * and only the sections that must be looked up at random (STRTAB, BLOB,
+ * INDEX, RAMBLOCKS, GPA_RANGES) are held whole, plus about 25 bytes per
+ * record.  The verdict does not depend on what the accessors did before.
+ *
+ * Returns: 0 valid; -EBADMSG; -E2BIG (a limit, or the memory budget);
+ * -EPROTONOSUPPORT; -ENOMEM.
  */
 CPRS_API int cprs_reader_verify(CprsReader *reader, CprsDiag *diag);
 
@@ -473,9 +518,13 @@ CPRS_API uint32_t cprs_reader_fd_count(const CprsReader *reader);
  * @info: filled on success; @info->name points into the arena.
  *
  * Zero-copy; validates the record (spec 6.2) and, on first use of the
- * section, its CRC.
+ * section, its CRC (and decompresses it, within max_memory).  The
+ * section's CRC and decompression run once per reader, failure or
+ * success: a damaged section costs its CRC once, then O(1) per call
+ * (spec 8.7).  The same holds for every record accessor below.
  *
- * Returns: 0; -EINVAL bad index; -EBADMSG; -ENOMEM (zstd section).
+ * Returns: 0; -EINVAL bad index; -EBADMSG; -E2BIG (a compressed section
+ * over the memory budget, clause 7.1); -ENOMEM.
  */
 CPRS_API int cprs_reader_fd_get(CprsReader *reader, uint32_t index,
                                 CprsFdInfo *info);
@@ -487,10 +536,10 @@ CPRS_API int cprs_reader_fd_get(CprsReader *reader, uint32_t index,
  * @id: QEMU's cpr id.
  * @ret_index: record index, on success.
  *
- * O(1) through the hash index (spec 6.8); a linear scan if the arena has
- * no index for this section.
+ * O(1) through the hash index (spec 6.8: at most 64 slots); a linear scan
+ * if the arena has no index for this section.
  *
- * Returns: 0; -ENOENT not found; -EBADMSG; -EINVAL.
+ * Returns: 0; -ENOENT not found; -EBADMSG; -E2BIG (7.1); -EINVAL.
  */
 CPRS_API int cprs_reader_fd_find(CprsReader *reader, const char *name,
                                  int32_t id, uint32_t *ret_index);
@@ -509,7 +558,7 @@ CPRS_API uint32_t cprs_reader_ramblock_count(const CprsReader *reader);
  * @index: record index.
  * @info: filled on success; @info->idstr points into the arena.
  *
- * Returns: 0; -EINVAL; -EBADMSG; -ENOMEM.
+ * Returns: 0; -EINVAL; -EBADMSG; -E2BIG (7.1); -ENOMEM.
  */
 CPRS_API int cprs_reader_ramblock_get(CprsReader *reader, uint32_t index,
                                       CprsRamBlockInfo *info);
@@ -532,7 +581,7 @@ CPRS_API int cprs_reader_ramblock_find(CprsReader *reader, const char *idstr,
  * @k: range number, below the block's range_count.
  * @range: filled on success.
  *
- * Returns: 0; -EINVAL; -EBADMSG.
+ * Returns: 0; -EINVAL; -EBADMSG; -E2BIG (7.1); -ENOMEM.
  */
 CPRS_API int cprs_reader_gpa_range_get(CprsReader *reader, uint32_t block,
                                        uint32_t k, CprsGpaRange *range);
@@ -551,7 +600,7 @@ CPRS_API uint32_t cprs_reader_vfio_count(const CprsReader *reader);
  * @index: record index.
  * @info: filled on success.
  *
- * Returns: 0; -EINVAL; -EBADMSG; -ENOMEM.
+ * Returns: 0; -EINVAL; -EBADMSG; -E2BIG (7.1); -ENOMEM.
  */
 CPRS_API int cprs_reader_vfio_get(CprsReader *reader, uint32_t index,
                                   CprsVfioDeviceInfo *info);
@@ -581,7 +630,7 @@ CPRS_API uint32_t cprs_reader_devstate_count(const CprsReader *reader);
  * @index: record index.
  * @info: filled on success.
  *
- * Returns: 0; -EINVAL; -EBADMSG; -ENOMEM.
+ * Returns: 0; -EINVAL; -EBADMSG; -E2BIG (7.1); -ENOMEM.
  */
 CPRS_API int cprs_reader_devstate_get(CprsReader *reader, uint32_t index,
                                       CprsDevStateInfo *info);
@@ -609,10 +658,14 @@ CPRS_API int cprs_reader_devstate_find(CprsReader *reader, const char *name,
  * @ret_size: raw_size.
  *
  * A zstd payload must be exactly one frame of exactly stored_size bytes
- * that decompresses to exactly raw_size bytes (spec 5.3).
+ * that decompresses to exactly raw_size bytes (spec 5.3).  It is
+ * decompressed at most once per reader: the bytes, or the failure, are
+ * kept, and the bytes kept count against max_memory (spec 7.1).
  *
- * Returns: 0; -EINVAL; -EBADMSG; -E2BIG over max_payload_size; -ENOMEM;
- * -EPROTONOSUPPORT when built without zstd.
+ * Returns: 0; -EINVAL; -EBADMSG; -E2BIG over max_payload_size, or over
+ * the memory budget (clause 7.1: cprs_reader_devstate_read() keeps
+ * nothing and may still succeed); -ENOMEM; -EPROTONOSUPPORT when built
+ * without zstd.
  */
 CPRS_API int cprs_reader_devstate_data(CprsReader *reader, uint32_t index,
                                        const void **ret_data,
@@ -626,7 +679,9 @@ CPRS_API int cprs_reader_devstate_data(CprsReader *reader, uint32_t index,
  * @size: bytes available at @buf.
  * @ret_size: bytes written (= raw_size), or NULL.
  *
- * Like cprs_reader_devstate_data() but keeps nothing in the reader.
+ * Like cprs_reader_devstate_data() but keeps nothing in the reader: a
+ * compressed payload is decompressed on every call (only the decoder is
+ * charged to max_memory), or copied when _data() already holds it.
  *
  * Returns: 0; -EINVAL (@size too small); others as _data().
  */

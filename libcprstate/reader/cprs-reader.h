@@ -11,6 +11,19 @@
 
 /* ---- Reader ------------------------------------------------------------ */
 
+/*
+ * Files of the arena reader and who calls whom (a DAG: no file calls a
+ * file above it; tests/check-reader-calls.py checks it on the objects):
+ *
+ *   verify.c                      the deep pass (spec 8.2)
+ *   fd.c ramblock.c device.c      records: decode, check, access
+ *   payload.c                     device state and its payload cache
+ *   index.c                       keys and lookups (spec 6.8)
+ *   open.c                        header, directory, sources (spec 8.1)
+ *   section.c                     section bytes, records, strings, budget
+ *   frame.c                       the zstd frame rules (spec 5.3)
+ */
+
 typedef struct CprsSec {
     /* Directory fields, validated at open. */
     uint32_t type;
@@ -23,10 +36,20 @@ typedef struct CprsSec {
     uint32_t crc32c;
     uint32_t link;
     uint64_t entry_offset;
-    /* Lazy state: raw bytes once CRC-checked (and decompressed). */
+    /* Lazy state: raw bytes once CRC-checked (and decompressed)... */
     const uint8_t *data;
     uint8_t *owned;
+    /* ...or the first failure, kept so that it is not paid again. */
+    int err;
+    CprsDiag err_diag;
 } CprsSec;
+
+/* A devstate payload decompressed for cprs_reader_devstate_data(). */
+typedef struct CprsPayloadSlot {
+    void *data;
+    const char *reason;     /* of its first failure, kept like CprsSec's */
+    int err;
+} CprsPayloadSlot;
 
 struct CprsReader {
     const uint8_t *base;        /* arena start */
@@ -45,18 +68,46 @@ struct CprsReader {
     CprsSec sec[CPRS_MAX_SECTIONS];
     int8_t by_type[CPRS_SECTION__MAX];   /* directory index or -1 */
     int8_t index_of[CPRS_SECTION__MAX];  /* INDEX section for a type, -1 */
-    void **payload_cache;       /* decompressed devstate payloads */
+    CprsPayloadSlot *payloads;  /* one per DEVSTATE record, or NULL */
+    uint64_t kept;              /* bytes kept for accessors (spec 7.1) */
+    /* The last string reference found valid, so that records sharing a
+     * name (spec 9.4) resolve it once: off, len, and the name's hash. */
+    uint32_t memo_off;
+    uint32_t memo_len;          /* 0: none */
+    uint32_t memo_hash;
+    bool memo_hashed;           /* memo_hash computed */
     CprsDiag last;
 };
+
+/* What a zstd decoder needs besides its history and blocks (frame.c). */
+#define CPRS_FRAME_CTX_COST (UINT64_C(256) << 10)
+
+/* Where cprs_frame_decode() hands each piece of output, in order. */
+typedef void (*CprsFrameSink)(void *opaque, const uint8_t *p, size_t n);
+
+/* ---- section.c: bytes, records, strings, the budget ------------------- */
 
 /* Record a failure of an accessor in @r->last and return @error. */
 CPRS_HIDDEN int cprs_reader_fail(CprsReader *r, int error, uint64_t offset,
                                  int32_t section, int64_t record,
                                  const char *clause, const char *reason);
 
-/* Raw bytes of directory entry @idx: CRC checked, decompressed (spec 4.7). */
-CPRS_HIDDEN int cprs_sec_data(CprsReader *r, uint32_t idx,
-                              const uint8_t **ret_data);
+/* Refuse -E2BIG (spec 7.1) when @used + @n would pass the reader's memory
+ * budget; the failure is recorded in @r->last. */
+CPRS_HIDDEN int cprs_budget_check(CprsReader *r, uint64_t used, uint64_t n,
+                                  uint64_t offset, int32_t section,
+                                  int64_t record);
+
+/* The v1 record size of a record section type, 0 for byte sections. */
+CPRS_HIDDEN uint32_t cprs_type_record_size(uint32_t type);
+
+/* Whether @type records carry a (name, id) key (spec 6.8). */
+static inline bool cprs_type_indexable(uint32_t type)
+{
+    return type == CPRS_SECTION_FDS || type == CPRS_SECTION_RAMBLOCKS ||
+           type == CPRS_SECTION_VFIO_DEVICES ||
+           type == CPRS_SECTION_DEVSTATE;
+}
 
 /* Directory index of the section of @type, or -1. */
 static inline int cprs_sec_find(const CprsReader *r, uint32_t type)
@@ -65,7 +116,44 @@ static inline int cprs_sec_find(const CprsReader *r, uint32_t type)
 }
 
 /* Record count of the section of @type, 0 if absent. */
-CPRS_HIDDEN uint32_t cprs_rec_count(const CprsReader *r, uint32_t type);
+static inline uint32_t cprs_rec_count(const CprsReader *r, uint32_t type)
+{
+    int idx = cprs_sec_find(r, type);
+
+    return idx < 0 ? 0 : r->sec[idx].record_count;
+}
+
+/*
+ * Raw bytes of directory entry @idx (spec 4.7, 5.2): CRC checked (unless
+ * the reader was opened with NO_CRC, or @crc_checked says the caller did
+ * it), decompressed and kept within the budget.  Success and failure are
+ * both kept: the second call costs nothing either way (except -ENOMEM,
+ * which is not a property of the arena).
+ */
+CPRS_HIDDEN int cprs_sec_load(CprsReader *r, uint32_t idx, bool crc_checked,
+                              const uint8_t **ret_data);
+
+static inline int cprs_sec_data(CprsReader *r, uint32_t idx,
+                                const uint8_t **ret_data)
+{
+    return cprs_sec_load(r, idx, false, ret_data);
+}
+
+/*
+ * Decompress section @idx (after cprs_sec_frame()) into a new buffer that
+ * only the caller holds: full verification's copy when the accessors'
+ * share of the budget is spent.  A failure is kept like cprs_sec_load()'s.
+ */
+CPRS_HIDDEN int cprs_sec_decode_own(CprsReader *r, uint32_t idx,
+                                    uint8_t **ret_buf);
+
+/* Lend @data as section @idx's raw bytes until cprs_sec_unlend(). */
+CPRS_HIDDEN void cprs_sec_lend(CprsReader *r, uint32_t idx,
+                               const uint8_t *data);
+CPRS_HIDDEN void cprs_sec_unlend(CprsReader *r, uint32_t idx);
+
+/* Free every section and payload buffer of @r (cprs_reader_close()). */
+CPRS_HIDDEN void cprs_sec_release_all(CprsReader *r);
 
 /*
  * Pointer to record @i of the section of @type; fills *@ret_sec with the
@@ -76,26 +164,125 @@ CPRS_HIDDEN int cprs_rec_get(CprsReader *r, uint32_t type, uint32_t i,
                              const uint8_t **ret_rec, int *ret_sec,
                              uint64_t *ret_off);
 
-/* Resolve a string reference (spec 6.1.1). */
-CPRS_HIDDEN int cprs_str_get(CprsReader *r, const CprsWireStr *ref,
-                             uint64_t ref_off, int sec, int64_t rec,
-                             const char **ret_str, uint32_t *ret_len);
+/* cprs_str_get() when the reference is not the one found valid last. */
+CPRS_HIDDEN int cprs_str_resolve(CprsReader *r, const CprsWireStr *ref,
+                                 uint64_t ref_off, int sec, int64_t rec,
+                                 const char **ret_str, uint32_t *ret_len);
+
+/*
+ * The hash of the string the last successful cprs_str_get() returned
+ * (@str, @len), computed once per distinct reference.
+ */
+static inline uint32_t cprs_str_hash_last(CprsReader *r, const char *str,
+                                          uint32_t len)
+{
+    if (!r->memo_hashed) {
+        r->memo_hash = cprs_name_hash(str, len);
+        r->memo_hashed = true;
+    }
+    return r->memo_hash;
+}
+
+/*
+ * Resolve a string reference (spec 6.1.1, 6.1.2).  *@ret_hash, when not
+ * NULL, receives the FNV-1a hash of the name's bytes (cprs_name_hash()).
+ * Records of one device share a name (spec 9.4): the reference found
+ * valid last is remembered, and the same one again costs a comparison
+ * (the table's bytes do not change while it is held, spec 8.5).
+ */
+static inline int cprs_str_get(CprsReader *r, const CprsWireStr *ref,
+                               uint64_t ref_off, int sec, int64_t rec,
+                               const char **ret_str, uint32_t *ret_len,
+                               uint32_t *ret_hash)
+{
+    uint32_t off = cprs_le32_get(&ref->off);
+    uint32_t len = cprs_le32_get(&ref->len);
+    int st = r->by_type[CPRS_SECTION_STRTAB];
+    int ret = 0;
+
+    if (len && len == r->memo_len && off == r->memo_off && st >= 0 &&
+        r->sec[st].data) {
+        *ret_str = (const char *)r->sec[st].data + off;
+        *ret_len = len;
+    } else {
+        ret = cprs_str_resolve(r, ref, ref_off, sec, rec, ret_str, ret_len);
+    }
+    if (!ret && ret_hash) {
+        *ret_hash = cprs_str_hash_last(r, *ret_str, len);
+    }
+    return ret;
+}
+
+/*
+ * Full verification's access to a compressed section (CRC checked by the
+ * caller): frame rules 1, 2 and 5, then *@ret_cost is what decoding it
+ * costs besides its output.  A failure is kept like cprs_sec_load()'s.
+ */
+CPRS_HIDDEN int cprs_sec_frame(CprsReader *r, uint32_t idx,
+                               uint64_t *ret_cost);
+
+/* Decode section @idx (after cprs_sec_frame()) through a window, each
+ * piece to @sink; a failure is kept like cprs_sec_load()'s. */
+CPRS_HIDDEN int cprs_sec_stream(CprsReader *r, uint32_t idx,
+                                CprsFrameSink sink, void *opaque);
+
+/* ---- frame.c: the zstd frame rules (spec 5.3) -------------------------- */
+
+/* Does @src start with a zstd skippable frame (spec 5.3 rule 5)? */
+CPRS_HIDDEN bool cprs_frame_is_skippable(const uint8_t *src,
+                                         uint64_t src_size);
+
+/*
+ * Rules 1, 2 and 5 on the frame header: one frame of exactly @src_size
+ * bytes declaring @raw_size bytes of content.  *@ret_cost receives what
+ * decoding it costs besides its output: min(window, raw_size), two
+ * blocks and the decoder (rule 4).  Returns 0, -EBADMSG (with a reason)
+ * or -EPROTONOSUPPORT (built without zstd).
+ */
+CPRS_HIDDEN int cprs_frame_check(const uint8_t *src, uint64_t src_size,
+                                 uint64_t raw_size, uint64_t *ret_cost,
+                                 const char **ret_reason);
+
+/*
+ * Rule 3: decode a frame that passed cprs_frame_check() into @dst
+ * (@raw_size bytes), or, with @dst NULL, through a small window of its
+ * own; either way each piece of output also goes to @sink when not NULL.
+ * Returns 0, -EBADMSG (with a reason), -ENOMEM or -EPROTONOSUPPORT.
+ */
+CPRS_HIDDEN int cprs_frame_decode(const uint8_t *src, uint64_t src_size,
+                                  uint64_t raw_size, uint8_t *dst,
+                                  CprsFrameSink sink, void *opaque,
+                                  const char **ret_reason);
+
+/* ---- index.c: keys and lookups (spec 6.8) ----------------------------- */
+
+/*
+ * The key fields of a wire record of an indexable @type: its name
+ * reference (every indexable record starts with it) and its id (the fd's
+ * id, the payload's instance_id, else 0).  Shared by the writer.
+ */
+static inline const CprsWireStr *cprs_wire_key(uint32_t type,
+                                               const uint8_t *rec,
+                                               uint32_t *ret_id)
+{
+    switch (type) {
+    case CPRS_SECTION_FDS:
+        *ret_id = cprs_le32_get(&((const CprsWireFd *)rec)->id);
+        break;
+    case CPRS_SECTION_DEVSTATE:
+        *ret_id = cprs_le32_get(&((const CprsWireDevState *)rec)->instance_id);
+        break;
+    default:
+        *ret_id = 0;
+        break;
+    }
+    return (const CprsWireStr *)rec;
+}
 
 /* Key of record @i of an indexable section. */
 CPRS_HIDDEN int cprs_rec_key(CprsReader *r, uint32_t type, uint32_t i,
                              const char **ret_name, uint32_t *ret_len,
                              uint32_t *ret_id);
-
-/* Whether @type records carry a (name, id) key (spec 6.8). */
-static inline bool cprs_type_indexable(uint32_t type)
-{
-    return type == CPRS_SECTION_FDS || type == CPRS_SECTION_RAMBLOCKS ||
-           type == CPRS_SECTION_VFIO_DEVICES ||
-           type == CPRS_SECTION_DEVSTATE;
-}
-
-/* The v1 record size of a record section type, 0 for byte sections. */
-CPRS_HIDDEN uint32_t cprs_type_record_size(uint32_t type);
 
 /*
  * Look up (@name, @id) among records of @type: via its index (at most
@@ -104,15 +291,51 @@ CPRS_HIDDEN uint32_t cprs_type_record_size(uint32_t type);
 CPRS_HIDDEN int cprs_lookup(CprsReader *r, uint32_t type, const char *name,
                             uint32_t id, uint32_t *ret_index);
 
-/* Does @src start with a zstd skippable frame (spec 5.3 rule 5)? */
-CPRS_HIDDEN bool cprs_zstd_is_skippable(const uint8_t *src,
-                                        uint64_t src_size);
+/*
+ * cprs_reader_verify() without the index sweep of pass 1: every index is
+ * checked by the record-order walk of pass 7 alone.  The two must agree,
+ * verdict and diagnostic; fuzz-verify holds them to it.
+ */
+CPRS_HIDDEN int cprs_reader_verify_walk(CprsReader *r, CprsDiag *diag);
 
-/* Payload framing and decompression (spec 5.3). */
-CPRS_HIDDEN int cprs_zstd_decompress_exact(const uint8_t *src,
-                                           uint64_t src_size, uint8_t *dst,
-                                           uint64_t dst_size,
-                                           const char **ret_reason);
+/* ---- Records: decoded and checked as on access (fd.c, ...) ------------ */
+
+/*
+ * Each decodes the wire record at @p (record @index of directory entry
+ * @sec, at arena offset @off) into a view, running every [access] check
+ * of its clause; accessors and full verification share them.
+ */
+CPRS_HIDDEN int cprs_fd_decode(CprsReader *r, const uint8_t *p, int sec,
+                               uint32_t index, uint64_t off, CprsFdInfo *fi);
+CPRS_HIDDEN int cprs_vfio_decode(CprsReader *r, const uint8_t *p, int sec,
+                                 uint32_t index, uint64_t off,
+                                 CprsVfioDeviceInfo *vi);
+/* Also returns the record's range_first (spec 6.3.7). */
+CPRS_HIDDEN int cprs_ramblock_decode(CprsReader *r, const uint8_t *p,
+                                     int sec, uint32_t index, uint64_t off,
+                                     CprsRamBlockInfo *bi,
+                                     uint32_t *ret_first);
+/* A range of a block of @max_length bytes (spec 6.4). */
+CPRS_HIDDEN int cprs_gpa_range_decode(CprsReader *r, const uint8_t *p,
+                                      int sec, uint32_t index, uint64_t off,
+                                      uint64_t max_length,
+                                      CprsGpaRange *ret_range);
+/* Also returns the payload's stored bytes and its data_off. */
+CPRS_HIDDEN int cprs_devstate_decode(CprsReader *r, const uint8_t *p,
+                                     int sec, uint32_t index, uint64_t off,
+                                     CprsDevStateInfo *di,
+                                     const uint8_t **ret_stored,
+                                     uint64_t *ret_data_off);
+/*
+ * Check the zstd frame of payload @index (record at @off of section @sec)
+ * at @stored, charge the budget with the decoder's cost over @used bytes
+ * already held (spec 7.1), and decode it into @dst (raw_size bytes), or
+ * through a window of its own with @dst NULL (spec 5.3).  payload.c.
+ */
+CPRS_HIDDEN int cprs_payload_frame(CprsReader *r, const CprsDevStateInfo *di,
+                                   const uint8_t *stored, uint64_t used,
+                                   uint64_t off, int sec, uint32_t index,
+                                   void *dst);
 
 /* ==== QEMU's legacy QCPR stream (legacy.c) ============================ */
 

@@ -10,24 +10,15 @@ uint32_t cprs_reader_vfio_count(const CprsReader *r)
     return r ? cprs_rec_count(r, CPRS_SECTION_VFIO_DEVICES) : 0;
 }
 
-int cprs_reader_vfio_get(CprsReader *r, uint32_t index,
-                         CprsVfioDeviceInfo *info)
+int cprs_vfio_decode(CprsReader *r, const uint8_t *p, int sec,
+                     uint32_t index, uint64_t off, CprsVfioDeviceInfo *ret_vi)
 {
-    const CprsWireVfioDevice *w;
+    const CprsWireVfioDevice *w = (const CprsWireVfioDevice *)p;
     CprsVfioDeviceInfo vi = { .sz = sizeof(vi) };
-    const uint8_t *p;
-    uint64_t off;
-    int sec, ret;
+    int ret;
 
-    if (!r || !info) {
-        return -EINVAL;
-    }
-    ret = cprs_rec_get(r, CPRS_SECTION_VFIO_DEVICES, index, &p, &sec, &off);
-    if (ret) {
-        return ret;
-    }
-    w = (const CprsWireVfioDevice *)p;
-    ret = cprs_str_get(r, &w->name, off, sec, index, &vi.name, &vi.name_len);
+    ret = cprs_str_get(r, &w->name, off, sec, index, &vi.name, &vi.name_len,
+                       NULL);
     if (ret) {
         return ret;
     }
@@ -38,6 +29,28 @@ int cprs_reader_vfio_get(CprsReader *r, uint32_t index,
         return cprs_reader_fail(r, -EBADMSG, off +
                                 offsetof(CprsWireVfioDevice, flags), sec,
                                 index, "6.5.3", "vfio flags not zero");
+    }
+    *ret_vi = vi;
+    return 0;
+}
+
+int cprs_reader_vfio_get(CprsReader *r, uint32_t index,
+                         CprsVfioDeviceInfo *info)
+{
+    CprsVfioDeviceInfo vi;
+    const uint8_t *p;
+    uint64_t off;
+    int sec, ret;
+
+    if (!r || !info) {
+        return -EINVAL;
+    }
+    ret = cprs_rec_get(r, CPRS_SECTION_VFIO_DEVICES, index, &p, &sec, &off);
+    if (!ret) {
+        ret = cprs_vfio_decode(r, p, sec, index, off, &vi);
+    }
+    if (ret) {
+        return ret;
     }
     return cprs_info_fill(info, &vi, sizeof(vi));
 }

@@ -14,31 +14,22 @@
 int cprs_rec_key(CprsReader *r, uint32_t type, uint32_t i,
                  const char **ret_name, uint32_t *ret_len, uint32_t *ret_id)
 {
+    const CprsWireStr *ref;
     const uint8_t *p;
     uint64_t off;
+    uint32_t id;
     int sec, ret;
 
     ret = cprs_rec_get(r, type, i, &p, &sec, &off);
     if (ret) {
         return ret;
     }
-    /* Every indexable record starts with its name reference. */
-    ret = cprs_str_get(r, (const CprsWireStr *)p, off, sec, i, ret_name,
-                       ret_len);
+    ref = cprs_wire_key(type, p, &id);
+    ret = cprs_str_get(r, ref, off, sec, i, ret_name, ret_len, NULL);
     if (ret) {
         return ret;
     }
-    switch (type) {
-    case CPRS_SECTION_FDS:
-        *ret_id = cprs_le32_get(&((const CprsWireFd *)p)->id);
-        break;
-    case CPRS_SECTION_DEVSTATE:
-        *ret_id = cprs_le32_get(&((const CprsWireDevState *)p)->instance_id);
-        break;
-    default:
-        *ret_id = 0;
-        break;
-    }
+    *ret_id = id;
     return 0;
 }
 
@@ -91,6 +82,7 @@ int cprs_lookup(CprsReader *r, uint32_t type, const char *name, uint32_t id,
             (const CprsWireIndexSlot *)(slots + (uint64_t)pos *
                                         s->record_size);
 
+        CPRS_WORK_ADD(CPRS_WORK_PROBES, 1);
         rec = cprs_le32_get(&slot->record);
         if (rec == 0) {
             break;

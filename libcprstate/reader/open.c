@@ -1,52 +1,32 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * open.c - opening an arena: the cheap structural checks of spec 8.1.
+ * open.c - opening an arena: the cheap structural checks of spec 8.1, and
+ * where the arena's bytes come from (spec 8.5, 8.6).
  *
- * Everything here runs in time bounded by CPRS_MAX_HEADER_SIZE and
+ * The checks run in time bounded by CPRS_MAX_HEADER_SIZE and
  * CPRS_MAX_SECTIONS, whatever the arena size: the header, its CRC, the
  * directory, its CRC and the placement of every section.  Section contents
  * are checked on first use (section.c) and by cprs_reader_verify().
+ *
+ * A descriptor is read header first: only once the header has passed its
+ * checks (its CRC among them) is arena_size trusted, and then exactly
+ * that many bytes are taken, never more than the source holds.  Bytes are
+ * used in place only where nobody can change them any more (a sealed
+ * memfd); anything else is copied before it is checked.
  */
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/fs.h>
 
 #include "cprs-reader.h"
 
-int cprs_reader_fail(CprsReader *r, int error, uint64_t offset,
-                     int32_t section, int64_t record, const char *clause,
-                     const char *reason)
-{
-    r->last.sz = sizeof(r->last);
-    return cprs_diag_set(&r->last, error, offset, section, record, clause,
-                         reason);
-}
-
-uint32_t cprs_type_record_size(uint32_t type)
-{
-    switch (type) {
-    case CPRS_SECTION_FDS:
-        return CPRS_FD_V1_SIZE;
-    case CPRS_SECTION_RAMBLOCKS:
-        return CPRS_RAMBLOCK_V1_SIZE;
-    case CPRS_SECTION_GPA_RANGES:
-        return CPRS_GPA_RANGE_V1_SIZE;
-    case CPRS_SECTION_VFIO_DEVICES:
-        return CPRS_VFIO_DEVICE_V1_SIZE;
-    case CPRS_SECTION_DEVSTATE:
-        return CPRS_DEVSTATE_V1_SIZE;
-    case CPRS_SECTION_INDEX:
-        return CPRS_INDEX_SLOT_V1_SIZE;
-    default:
-        return 0;
-    }
-}
-
 /* Header checks, in the order spec 8.1 prescribes. */
 static int check_header(CprsReader *r, const uint8_t *buf, uint64_t avail,
-                        CprsDiag *diag)
+                        uint64_t arena_avail, CprsDiag *diag)
 {
     union {
         CprsWireHeader h;
@@ -150,8 +130,8 @@ static int check_header(CprsReader *r, const uint8_t *buf, uint64_t avail,
                              offsetof(CprsWireHeader, arena_size), -1, -1,
                              "7", "arena_size over the limit");
     }
-    if (arena_size > avail) {
-        return cprs_diag_set(diag, -EBADMSG, avail, -1, -1, "3.6",
+    if (arena_size > arena_avail) {
+        return cprs_diag_set(diag, -EBADMSG, arena_avail, -1, -1, "3.6",
                              "truncated: fewer bytes than arena_size");
     }
 
@@ -475,6 +455,10 @@ static int reader_new(const CprsReaderOpts *opts, CprsReader **ret)
         r->opts.max_payload_size > CPRS_MAX_PAYLOAD_SIZE) {
         r->opts.max_payload_size = CPRS_MAX_PAYLOAD_SIZE;
     }
+    /* spec 7.1: the budget is the caller's to declare, 0 the default. */
+    if (!r->opts.max_memory) {
+        r->opts.max_memory = CPRS_READER_MEMORY_DEFAULT;
+    }
     if (r->opts.flags & ~(CPRS_READER_F_NO_CRC | CPRS_READER_F_NO_MMAP)) {
         free(r);
         return -EINVAL;
@@ -489,11 +473,27 @@ static int reader_check(CprsReader *r, uint64_t avail, CprsDiag *diag)
 {
     int ret;
 
-    ret = check_header(r, r->base, avail, diag);
+    ret = check_header(r, r->base, avail, avail, diag);
     if (ret) {
         return ret;
     }
     return check_directory(r, diag);
+}
+
+/*
+ * spec 8.6: an arena of arena_size bytes must fit this host's size_t
+ * (a 32-bit host cannot hold 16 GiB).  The counted test build can
+ * pretend to be such a host (cprs-work.h).
+ */
+static int check_fits(uint64_t arena_size, CprsDiag *diag)
+{
+    if (arena_size > CPRS_SIZE_MAX) {
+        return cprs_diag_set(diag, -E2BIG, offsetof(CprsWireHeader,
+                                                    arena_size), -1, -1,
+                             "8.6", "arena_size does not fit this host's "
+                             "address space");
+    }
+    return 0;
 }
 
 int cprs_reader_open_buffer(const void *buf, size_t size,
@@ -501,6 +501,7 @@ int cprs_reader_open_buffer(const void *buf, size_t size,
                             CprsReader **ret_reader)
 {
     CprsReader *r;
+    uint64_t n;
     int ret;
 
     if (!ret_reader || (!buf && size)) {
@@ -512,16 +513,28 @@ int cprs_reader_open_buffer(const void *buf, size_t size,
     }
     r->base = buf ? buf : (const uint8_t *)"";
     if ((uintptr_t)buf & (CPRS_ALIGN - 1)) {
-        /* spec 2.4: records are read in place only from an 8-aligned
-         * base; a misaligned buffer is copied once. */
-        r->owned = malloc(size ? size : 1);
+        /*
+         * spec 2.4: records are read in place only from an 8-aligned
+         * base; a misaligned buffer is copied once, and only the
+         * arena_size bytes its checked header announces.
+         */
+        ret = check_header(r, r->base, size, size, diag);
+        if (ret) {
+            cprs_reader_close(r);
+            return ret;
+        }
+        n = r->size;        /* >= 192, <= size: checked */
+        r->owned = malloc((size_t)n);
         if (!r->owned) {
             cprs_reader_close(r);
             return cprs_diag_set(diag, -ENOMEM, 0, -1, -1, "",
                                  "out of memory");
         }
-        memcpy(r->owned, buf, size);
+        CPRS_WORK_ALLOC(n);
+        CPRS_WORK_ADD(CPRS_WORK_COPY_BYTES, n);
+        memcpy(r->owned, buf, (size_t)n);
         r->base = r->owned;
+        size = (size_t)n;
     }
     ret = reader_check(r, size, diag);
     if (ret) {
@@ -532,21 +545,32 @@ int cprs_reader_open_buffer(const void *buf, size_t size,
     return 0;
 }
 
-/* Read up to @len bytes at @at (pread, or read when not seekable). */
-static int read_upto(int fd, bool seekable, uint8_t *buf, uint64_t at,
+/* What open_fd knows about its source. */
+typedef struct Source {
+    int fd;
+    bool seekable;          /* pread from offset 0 */
+    uint64_t size;          /* bytes it holds, UINT64_MAX if unknown */
+} Source;
+
+/*
+ * Read up to @len bytes at @at (pread, or read when not seekable), until
+ * @len or end of file.  *@ret_got is set even on error.
+ */
+static int read_upto(const Source *src, uint8_t *buf, uint64_t at,
                      uint64_t len, uint64_t *ret_got)
 {
     uint64_t got = 0;
     ssize_t n;
 
+    *ret_got = 0;
     while (got < len) {
         size_t chunk = len - got > (1u << 30) ? (1u << 30) :
                        (size_t)(len - got);
 
-        if (seekable) {
-            n = pread(fd, buf + got, chunk, (off_t)(at + got));
+        if (src->seekable) {
+            n = pread(src->fd, buf + got, chunk, (off_t)(at + got));
         } else {
-            n = read(fd, buf + got, chunk);
+            n = read(src->fd, buf + got, chunk);
         }
         if (n < 0 && errno == EINTR) {
             continue;
@@ -557,85 +581,122 @@ static int read_upto(int fd, bool seekable, uint8_t *buf, uint64_t at,
         if (n == 0) {
             break;
         }
+        CPRS_WORK_ADD(CPRS_WORK_READ_BYTES, n);
         got += (uint64_t)n;
+        *ret_got = got;
     }
-    *ret_got = got;
     return 0;
 }
 
 /*
- * Read an fd that cannot be mapped: the header first, then exactly the
- * arena_size it announces when that is within @max, and nothing more
- * (trailing bytes are not part of the arena, spec 3.6).  Anything else
- * stops after the header, for the checks to report.
+ * spec 8.6: the header, and nothing else: 192 bytes, then up to a
+ * header_size in range.  Returns the bytes read (fewer at end of file).
  */
-static int read_arena(int fd, uint64_t max, bool seekable, uint64_t file_size,
-                      uint8_t **ret_buf, uint64_t *ret_len)
+static int read_head(const Source *src, uint8_t *head, uint64_t *ret_len)
 {
-    uint8_t head[CPRS_HEADER_V1_SIZE];
-    uint64_t got, more, want, len, cap;
-    uint8_t *buf, *nbuf;
-    CprsLe64 le;
+    uint64_t got, more;
+    CprsLe32 le;
+    uint32_t hsize;
     int ret;
 
-    ret = read_upto(fd, seekable, head, 0, sizeof(head), &got);
-    if (ret) {
+    ret = read_upto(src, head, 0, CPRS_HEADER_V1_SIZE, &got);
+    if (ret || got < CPRS_HEADER_V1_SIZE) {
+        *ret_len = got;
         return ret;
     }
-    want = got;
-    if (got == sizeof(head) && !memcmp(head, CPRS_MAGIC, CPRS_MAGIC_SIZE)) {
-        memcpy(&le, head + offsetof(CprsWireHeader, arena_size), sizeof(le));
-        if (cprs_le64_get(&le) > got && cprs_le64_get(&le) <= max &&
-            cprs_le64_get(&le) <= SIZE_MAX) {
-            want = cprs_le64_get(&le);
-        }
+    memcpy(&le, head + offsetof(CprsWireHeader, header_size), sizeof(le));
+    hsize = cprs_le32_get(&le);
+    /* A later minor's longer header (3.4); anything odd is the checks'. */
+    if (!memcmp(head, CPRS_MAGIC, CPRS_MAGIC_SIZE) &&
+        hsize > CPRS_HEADER_V1_SIZE && hsize <= CPRS_MAX_HEADER_SIZE) {
+        ret = read_upto(src, head + got, got, hsize - got, &more);
+        got += more;
     }
-    /* Not more than a regular file holds: the header is unchecked yet. */
-    if (want > file_size) {
-        want = file_size > got ? file_size : got;
+    *ret_len = got;
+    return ret;
+}
+
+/*
+ * spec 8.5: may the arena be used in place?  Only when its bytes can no
+ * longer change: a memfd sealed against writes and shrinking (seals are
+ * never removed, and F_SEAL_WRITE cannot be added while a writable
+ * shared mapping exists), or a file with the immutable attribute.
+ */
+static bool source_frozen(int fd)
+{
+    int seals, attr = 0;
+
+    seals = fcntl(fd, F_GET_SEALS);
+    if (seals >= 0 && (seals & (F_SEAL_WRITE | F_SEAL_SHRINK)) ==
+        (F_SEAL_WRITE | F_SEAL_SHRINK)) {
+        return true;
     }
-    /*
-     * A pipe's length is unknown: grow the buffer as bytes arrive, so an
-     * unchecked arena_size cannot make us allocate what never comes.
-     */
-    len = got;
-    cap = seekable || want < 65536 ? want : 65536;
+    return ioctl(fd, FS_IOC_GETFLAGS, &attr) == 0 &&
+           (attr & FS_IMMUTABLE_FL);
+}
+
+/*
+ * Read the rest of the arena after the @have bytes of @head: exactly
+ * @want bytes in all, fewer if the source ends first.  A source of
+ * unknown length gets a buffer that grows with what arrives, so a header
+ * cannot make us allocate bytes that never come.
+ */
+static int read_rest(const Source *src, const uint8_t *head, uint64_t have,
+                     uint64_t want, uint8_t **ret_buf, uint64_t *ret_len)
+{
+    uint64_t len = have, cap, more;
+    uint8_t *buf, *nbuf;
+    int ret = 0;
+
+    cap = src->size != UINT64_MAX || want < 65536 ? want : 65536;
     buf = malloc(cap ? (size_t)cap : 1);
     if (!buf) {
         return -ENOMEM;
     }
-    memcpy(buf, head, (size_t)got);
+    CPRS_WORK_ALLOC(cap);
+    memcpy(buf, head, (size_t)have);
     while (len < want) {
         if (len == cap) {
             cap = cap * 2 < want ? cap * 2 : want;
             nbuf = realloc(buf, (size_t)cap);
             if (!nbuf) {
-                free(buf);
-                return -ENOMEM;
+                ret = -ENOMEM;
+                break;
             }
+            CPRS_WORK_ALLOC(cap);
             buf = nbuf;
         }
-        ret = read_upto(fd, seekable, buf + len, len, cap - len, &more);
-        if (ret) {
-            free(buf);
-            return ret;
-        }
+        ret = read_upto(src, buf + len, len, cap - len, &more);
         len += more;
-        if (len < cap) {
-            break;          /* end of file */
+        if (ret || len < cap) {
+            break;          /* an error, or end of file */
         }
+    }
+    if (ret) {
+        free(buf);
+        return ret;
     }
     *ret_buf = buf;
     *ret_len = len;
     return 0;
 }
 
+/* Size of a block device, or UINT64_MAX. */
+static uint64_t blockdev_size(int fd)
+{
+    uint64_t size;
+
+    return ioctl(fd, BLKGETSIZE64, &size) == 0 ? size : UINT64_MAX;
+}
+
 int cprs_reader_open_fd(int fd, const CprsReaderOpts *opts, CprsDiag *diag,
                         CprsReader **ret_reader)
 {
+    uint8_t head[CPRS_MAX_HEADER_SIZE];
     CprsReader *r;
     struct stat st;
-    uint64_t len;
+    Source src = { .fd = fd, .size = UINT64_MAX };
+    uint64_t have, len;
     uint8_t *buf;
     void *map;
     int ret;
@@ -648,55 +709,67 @@ int cprs_reader_open_fd(int fd, const CprsReaderOpts *opts, CprsDiag *diag,
         return cprs_diag_set(diag, ret, 0, -1, -1, "", "invalid options");
     }
     if (fstat(fd, &st) < 0) {
-        ret = -errno;
-        cprs_reader_close(r);
-        return cprs_diag_set(diag, ret, 0, -1, -1, "", "fstat failed");
+        ret = cprs_diag_set(diag, -errno, 0, -1, -1, "", "fstat failed");
+        goto fail;
+    }
+    if (S_ISREG(st.st_mode)) {
+        src.seekable = true;
+        src.size = (uint64_t)st.st_size;
+    } else if (S_ISBLK(st.st_mode)) {
+        src.seekable = true;
+        src.size = blockdev_size(fd);
     }
 
-    /* spec 8.5: map read-only and private; the size comes from fstat. */
-    if (S_ISREG(st.st_mode) && !(r->opts.flags & CPRS_READER_F_NO_MMAP) &&
-        st.st_size > 0) {
-        len = (uint64_t)st.st_size;
-        if (len > r->opts.max_arena_size + CPRS_MAX_HEADER_SIZE) {
-            /* Map only what a maximal arena could use. */
-            len = r->opts.max_arena_size + CPRS_MAX_HEADER_SIZE;
-        }
-        map = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, fd, 0);
+    /* spec 8.6: the header first (pread: the fd's offset does not move). */
+    ret = read_head(&src, head, &have);
+    if (ret == -ESPIPE && src.seekable) {
+        src.seekable = false;
+        ret = read_head(&src, head, &have);
+    }
+    if (ret) {
+        ret = cprs_diag_set(diag, ret, 0, -1, -1, "", "read failed");
+        goto fail;
+    }
+    /* Checked on its own; a short read means the source ended there. */
+    ret = check_header(r, head, have, have < CPRS_HEADER_V1_SIZE ? have :
+                       src.size, diag);
+    if (!ret) {
+        ret = check_fits(r->size, diag);
+    }
+    if (ret) {
+        goto fail;
+    }
+
+    /* spec 8.5: in place only when nobody can change the bytes any more. */
+    if (S_ISREG(st.st_mode) && src.seekable &&
+        !(r->opts.flags & CPRS_READER_F_NO_MMAP) && source_frozen(fd)) {
+        map = mmap(NULL, (size_t)r->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map != MAP_FAILED) {
             r->map = map;
-            r->map_len = (size_t)len;
+            r->map_len = (size_t)r->size;
             r->base = map;
-            ret = reader_check(r, len, diag);
-            if (ret) {
-                cprs_reader_close(r);
-                return ret;
-            }
-            *ret_reader = r;
-            return 0;
+            ret = reader_check(r, r->size, diag);
+            goto out;
         }
     }
 
-    /* Fallback: pread from offset 0 (not moving the fd's offset). */
-    ret = read_arena(fd, r->opts.max_arena_size, S_ISREG(st.st_mode) ||
-                     S_ISBLK(st.st_mode), S_ISREG(st.st_mode) ?
-                     (uint64_t)st.st_size : UINT64_MAX, &buf, &len);
-    if (ret == -ESPIPE) {
-        ret = read_arena(fd, r->opts.max_arena_size, false, UINT64_MAX, &buf,
-                         &len);
-    }
+    /* Otherwise a private copy of exactly arena_size bytes. */
+    ret = read_rest(&src, head, have, r->size, &buf, &len);
     if (ret) {
-        cprs_reader_close(r);
-        return cprs_diag_set(diag, ret, 0, -1, -1, "", "read failed");
+        ret = cprs_diag_set(diag, ret, 0, -1, -1, "", "read failed");
+        goto fail;
     }
     r->owned = buf;
-    r->base = buf ? buf : (const uint8_t *)"";
+    r->base = buf;
     ret = reader_check(r, len, diag);
-    if (ret) {
-        cprs_reader_close(r);
-        return ret;
+out:
+    if (!ret) {
+        *ret_reader = r;
+        return 0;
     }
-    *ret_reader = r;
-    return 0;
+fail:
+    cprs_reader_close(r);
+    return ret;
 }
 
 int cprs_reader_open_path(const char *path, const CprsReaderOpts *opts,
@@ -719,21 +792,10 @@ int cprs_reader_open_path(const char *path, const CprsReaderOpts *opts,
 
 void cprs_reader_close(CprsReader *r)
 {
-    uint32_t i, n;
-
     if (!r) {
         return;
     }
-    if (r->payload_cache) {
-        n = cprs_rec_count(r, CPRS_SECTION_DEVSTATE);
-        for (i = 0; i < n; i++) {
-            free(r->payload_cache[i]);
-        }
-        free(r->payload_cache);
-    }
-    for (i = 0; i < r->nsec; i++) {
-        free(r->sec[i].owned);
-    }
+    cprs_sec_release_all(r);
     if (r->map) {
         munmap(r->map, r->map_len);
     }

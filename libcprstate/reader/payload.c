@@ -4,8 +4,11 @@
  * section (spec 6.7), raw or as one zstd frame each (spec 5.3).
  *
  * Uncompressed payloads are handed out in place.  Compressed ones are
- * decompressed on demand into a buffer of exactly the declared size, capped
- * by max_payload_size before anything is allocated.
+ * decompressed on demand into a buffer of exactly the declared size, after
+ * max_payload_size and the reader's memory budget (spec 7.1) have allowed
+ * it; the outcome is kept, failure included, so that a payload is
+ * decompressed at most once per reader.  Calls frame.c, section.c and
+ * index.c.
  */
 #include <stdlib.h>
 
@@ -16,20 +19,14 @@ uint32_t cprs_reader_devstate_count(const CprsReader *r)
     return r ? cprs_rec_count(r, CPRS_SECTION_DEVSTATE) : 0;
 }
 
-/* Decode and check record @index; *ret_stored points at its bytes. */
-static int devstate_get(CprsReader *r, uint32_t index, CprsDevStateInfo *di,
-                        const uint8_t **ret_stored)
+int cprs_devstate_decode(CprsReader *r, const uint8_t *p, int sec,
+                         uint32_t index, uint64_t off, CprsDevStateInfo *di,
+                         const uint8_t **ret_stored, uint64_t *ret_data_off)
 {
-    const CprsWireDevState *w;
-    const uint8_t *p, *blob = NULL;
-    uint64_t off, data_off, blob_size = 0;
-    int sec, blob_sec, ret;
-
-    ret = cprs_rec_get(r, CPRS_SECTION_DEVSTATE, index, &p, &sec, &off);
-    if (ret) {
-        return ret;
-    }
-    w = (const CprsWireDevState *)p;
+    const CprsWireDevState *w = (const CprsWireDevState *)p;
+    const uint8_t *blob = NULL;
+    uint64_t data_off, blob_size = 0;
+    int blob_sec, ret;
 
 #define FAIL(err, field, clause, reason) \
     cprs_reader_fail(r, (err), off + offsetof(CprsWireDevState, field), sec, \
@@ -37,7 +34,7 @@ static int devstate_get(CprsReader *r, uint32_t index, CprsDevStateInfo *di,
 
     *di = (CprsDevStateInfo) { .sz = sizeof(*di) };
     ret = cprs_str_get(r, &w->name, off, sec, index, &di->name,
-                       &di->name_len);
+                       &di->name_len, NULL);
     if (ret) {
         return ret;
     }
@@ -89,7 +86,24 @@ static int devstate_get(CprsReader *r, uint32_t index, CprsDevStateInfo *di,
         }
     }
     *ret_stored = blob ? blob + data_off : (const uint8_t *)"";
+    *ret_data_off = data_off;
     return 0;
+}
+
+/* Decode and check record @index; *ret_stored points at its bytes. */
+static int devstate_get(CprsReader *r, uint32_t index, CprsDevStateInfo *di,
+                        const uint8_t **ret_stored)
+{
+    const uint8_t *p;
+    uint64_t off, data_off;
+    int sec, ret;
+
+    ret = cprs_rec_get(r, CPRS_SECTION_DEVSTATE, index, &p, &sec, &off);
+    if (ret) {
+        return ret;
+    }
+    return cprs_devstate_decode(r, p, sec, index, off, di, ret_stored,
+                                &data_off);
 }
 
 int cprs_reader_devstate_get(CprsReader *r, uint32_t index,
@@ -119,23 +133,41 @@ int cprs_reader_devstate_find(CprsReader *r, const char *name,
                        ret_index);
 }
 
-/* Decompress @di's frame at @stored into @dst (raw_size bytes). */
-static int payload_inflate(CprsReader *r, uint32_t index,
-                           const CprsDevStateInfo *di, const uint8_t *stored,
-                           void *dst)
+/* Declared in cprs-reader.h. */
+int cprs_payload_frame(CprsReader *r, const CprsDevStateInfo *di,
+                       const uint8_t *stored, uint64_t used, uint64_t off,
+                       int sec, uint32_t index, void *dst)
 {
-    int sec = cprs_sec_find(r, CPRS_SECTION_DEVSTATE);
     const char *reason;
+    uint64_t cost;
     int ret;
 
-    ret = cprs_zstd_decompress_exact(stored, di->stored_size, dst,
-                                     di->raw_size, &reason);
+    ret = cprs_frame_check(stored, di->stored_size, di->raw_size, &cost,
+                           &reason);
+    if (!ret) {
+        ret = cprs_budget_check(r, used, cost, off, sec, index);
+        if (ret) {
+            return ret;
+        }
+        ret = cprs_frame_decode(stored, di->stored_size, di->raw_size, dst,
+                                NULL, NULL, &reason);
+    }
     if (ret) {
-        return cprs_reader_fail(r, ret, r->sec[sec].offset +
-                                (uint64_t)index * r->sec[sec].record_size,
-                                sec, index, "5.3", reason);
+        return cprs_reader_fail(r, ret, off, sec, index, "5.3", reason);
     }
     return 0;
+}
+
+/* Decode the frame of payload @index into @dst, @kept bytes held. */
+static int payload_inflate(CprsReader *r, uint32_t index,
+                           const CprsDevStateInfo *di, const uint8_t *stored,
+                           uint64_t kept, void *dst)
+{
+    int sec = cprs_sec_find(r, CPRS_SECTION_DEVSTATE);
+    uint64_t off = r->sec[sec].offset +
+                   (uint64_t)index * r->sec[sec].record_size;
+
+    return cprs_payload_frame(r, di, stored, kept, off, sec, index, dst);
 }
 
 int cprs_reader_devstate_data(CprsReader *r, uint32_t index,
@@ -143,8 +175,10 @@ int cprs_reader_devstate_data(CprsReader *r, uint32_t index,
 {
     CprsDevStateInfo di;
     const uint8_t *stored;
+    CprsPayloadSlot *slot;
+    uint32_t n;
     uint8_t *buf;
-    int ret;
+    int sec, ret;
 
     if (!r || !ret_data || !ret_size) {
         return -EINVAL;
@@ -158,27 +192,58 @@ int cprs_reader_devstate_data(CprsReader *r, uint32_t index,
         *ret_size = (size_t)di.raw_size;
         return 0;
     }
-    if (!r->payload_cache) {
-        r->payload_cache = calloc(cprs_reader_devstate_count(r),
-                                  sizeof(*r->payload_cache));
-        if (!r->payload_cache) {
-            return -ENOMEM;
-        }
-    }
-    if (!r->payload_cache[index]) {
-        /* raw_size <= max_payload_size was checked by devstate_get(). */
-        buf = malloc(di.raw_size ? (size_t)di.raw_size : 1);
-        if (!buf) {
-            return -ENOMEM;
-        }
-        ret = payload_inflate(r, index, &di, stored, buf);
+    sec = cprs_sec_find(r, CPRS_SECTION_DEVSTATE);
+    if (!r->payloads) {
+        /* One slot per record: charged to the budget like the bytes. */
+        n = cprs_reader_devstate_count(r);
+        ret = cprs_budget_check(r, r->kept, (uint64_t)n * sizeof(*slot),
+                                r->sec[sec].offset, sec, index);
         if (ret) {
-            free(buf);
             return ret;
         }
-        r->payload_cache[index] = buf;
+        r->payloads = calloc(n, sizeof(*r->payloads));
+        if (!r->payloads) {
+            return -ENOMEM;
+        }
+        CPRS_WORK_ALLOC((uint64_t)n * sizeof(*slot));
+        r->kept += (uint64_t)n * sizeof(*slot);
     }
-    *ret_data = r->payload_cache[index];
+    slot = &r->payloads[index];
+    if (!slot->data && !slot->err) {
+        /* raw_size <= max_payload_size was checked by devstate_get(). */
+        ret = cprs_budget_check(r, r->kept, di.raw_size, r->sec[sec].offset +
+                                (uint64_t)index * r->sec[sec].record_size,
+                                sec, index);
+        buf = ret ? NULL : malloc(di.raw_size ? (size_t)di.raw_size : 1);
+        if (!ret && !buf) {
+            return -ENOMEM;
+        }
+        if (!ret) {
+            CPRS_WORK_ALLOC(di.raw_size);
+            ret = payload_inflate(r, index, &di, stored,
+                                  r->kept + di.raw_size, buf);
+        }
+        if (ret) {
+            free(buf);
+            /* Kept like a section's failure: not paid twice (but a
+             * shortage of memory is not the payload's fault). */
+            if (ret != -ENOMEM) {
+                slot->err = ret;
+                slot->reason = r->last.reason;
+            }
+            return ret;
+        }
+        slot->data = buf;
+        r->kept += di.raw_size;
+    }
+    if (slot->err) {
+        /* Its diagnostic again: the record, the clause, the reason. */
+        return cprs_reader_fail(r, slot->err, r->sec[sec].offset +
+                                (uint64_t)index * r->sec[sec].record_size,
+                                sec, index, slot->err == -E2BIG ? "7.1" :
+                                "5.3", slot->reason);
+    }
+    *ret_data = slot->data;
     *ret_size = (size_t)di.raw_size;
     return 0;
 }
@@ -200,12 +265,19 @@ int cprs_reader_devstate_read(CprsReader *r, uint32_t index, void *buf,
     if (size < di.raw_size) {
         return -EINVAL;
     }
-    if (di.flags & CPRS_DEVSTATE_F_ZSTD) {
-        ret = payload_inflate(r, index, &di, stored, buf);
+    if ((di.flags & CPRS_DEVSTATE_F_ZSTD) && r->payloads &&
+        r->payloads[index].data) {
+        /* Decompressed already by cprs_reader_devstate_data(). */
+        CPRS_WORK_ADD(CPRS_WORK_COPY_BYTES, di.raw_size);
+        memcpy(buf, r->payloads[index].data, (size_t)di.raw_size);
+    } else if (di.flags & CPRS_DEVSTATE_F_ZSTD) {
+        /* The caller holds the output; the decoder is charged. */
+        ret = payload_inflate(r, index, &di, stored, r->kept, buf);
         if (ret) {
             return ret;
         }
     } else if (di.raw_size) {
+        CPRS_WORK_ADD(CPRS_WORK_COPY_BYTES, di.raw_size);
         memcpy(buf, stored, (size_t)di.raw_size);
     }
     if (ret_size) {

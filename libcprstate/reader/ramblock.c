@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * ramblock.c - RAM block maps (spec 6.3) and their guest-physical ranges
- * (spec 6.4).
+ * (spec 6.4).  The checks live in the _decode() functions, which full
+ * verification shares.  Calls section.c and index.c.
  */
 #include "cprs-reader.h"
 
@@ -10,21 +11,14 @@ uint32_t cprs_reader_ramblock_count(const CprsReader *r)
     return r ? cprs_rec_count(r, CPRS_SECTION_RAMBLOCKS) : 0;
 }
 
-/* Decode and check block @index; also returns its first range. */
-static int ramblock_get(CprsReader *r, uint32_t index, CprsRamBlockInfo *bi,
-                        uint32_t *ret_first)
+int cprs_ramblock_decode(CprsReader *r, const uint8_t *p, int sec,
+                         uint32_t index, uint64_t off, CprsRamBlockInfo *bi,
+                         uint32_t *ret_first)
 {
-    const CprsWireRamBlock *w;
-    const uint8_t *p;
-    uint64_t off, end;
+    const CprsWireRamBlock *w = (const CprsWireRamBlock *)p;
+    uint64_t end;
     uint32_t first;
-    int sec, ret;
-
-    ret = cprs_rec_get(r, CPRS_SECTION_RAMBLOCKS, index, &p, &sec, &off);
-    if (ret) {
-        return ret;
-    }
-    w = (const CprsWireRamBlock *)p;
+    int ret;
 
 #define FAIL(err, field, clause, reason) \
     cprs_reader_fail(r, (err), off + offsetof(CprsWireRamBlock, field), sec, \
@@ -32,7 +26,7 @@ static int ramblock_get(CprsReader *r, uint32_t index, CprsRamBlockInfo *bi,
 
     *bi = (CprsRamBlockInfo) { .sz = sizeof(*bi) };
     ret = cprs_str_get(r, &w->idstr, off, sec, index, &bi->idstr,
-                       &bi->idstr_len);
+                       &bi->idstr_len, NULL);
     if (ret) {
         return ret;
     }
@@ -80,6 +74,21 @@ static int ramblock_get(CprsReader *r, uint32_t index, CprsRamBlockInfo *bi,
     return 0;
 }
 
+/* Decode and check block @index; also returns its first range. */
+static int ramblock_get(CprsReader *r, uint32_t index, CprsRamBlockInfo *bi,
+                        uint32_t *ret_first)
+{
+    const uint8_t *p;
+    uint64_t off;
+    int sec, ret;
+
+    ret = cprs_rec_get(r, CPRS_SECTION_RAMBLOCKS, index, &p, &sec, &off);
+    if (ret) {
+        return ret;
+    }
+    return cprs_ramblock_decode(r, p, sec, index, off, bi, ret_first);
+}
+
 int cprs_reader_ramblock_get(CprsReader *r, uint32_t index,
                              CprsRamBlockInfo *info)
 {
@@ -106,14 +115,40 @@ int cprs_reader_ramblock_find(CprsReader *r, const char *idstr,
     return cprs_lookup(r, CPRS_SECTION_RAMBLOCKS, idstr, 0, ret_index);
 }
 
+int cprs_gpa_range_decode(CprsReader *r, const uint8_t *p, int sec,
+                          uint32_t index, uint64_t off, uint64_t max_length,
+                          CprsGpaRange *ret_range)
+{
+    const CprsWireGpaRange *w = (const CprsWireGpaRange *)p;
+    CprsGpaRange gr;
+    uint64_t end;
+
+    gr.gpa = cprs_le64_get(&w->gpa);
+    gr.size = cprs_le64_get(&w->size);
+    gr.block_offset = cprs_le64_get(&w->block_offset);
+    /* spec 6.4.1: non-empty, and the last byte does not wrap. */
+    if (gr.size == 0 || !cprs_add_ok(gr.gpa, gr.size - 1, &end)) {
+        return cprs_reader_fail(r, -EBADMSG, off +
+                                offsetof(CprsWireGpaRange, size), sec, index,
+                                "6.4.1", "GPA range empty or wrapping");
+    }
+    /* spec 6.4.2: inside the block's max_length. */
+    if (!cprs_range_ok(max_length, gr.block_offset, gr.size)) {
+        return cprs_reader_fail(r, -EBADMSG, off +
+                                offsetof(CprsWireGpaRange, block_offset),
+                                sec, index, "6.4.2",
+                                "GPA range outside its RAM block");
+    }
+    *ret_range = gr;
+    return 0;
+}
+
 int cprs_reader_gpa_range_get(CprsReader *r, uint32_t block, uint32_t k,
                               CprsGpaRange *range)
 {
-    const CprsWireGpaRange *w;
     const uint8_t *p;
     CprsRamBlockInfo bi;
-    CprsGpaRange gr;
-    uint64_t off, end;
+    uint64_t off;
     uint32_t first;
     int sec, ret;
 
@@ -131,25 +166,6 @@ int cprs_reader_gpa_range_get(CprsReader *r, uint32_t block, uint32_t k,
     if (ret) {
         return ret;
     }
-    w = (const CprsWireGpaRange *)p;
-    gr.gpa = cprs_le64_get(&w->gpa);
-    gr.size = cprs_le64_get(&w->size);
-    gr.block_offset = cprs_le64_get(&w->block_offset);
-
-    /* spec 6.4.1: non-empty, and the last byte does not wrap. */
-    if (gr.size == 0 || !cprs_add_ok(gr.gpa, gr.size - 1, &end)) {
-        return cprs_reader_fail(r, -EBADMSG, off +
-                                offsetof(CprsWireGpaRange, size), sec,
-                                first + k, "6.4.1",
-                                "GPA range empty or wrapping");
-    }
-    /* spec 6.4.2: inside the block's max_length. */
-    if (!cprs_range_ok(bi.max_length, gr.block_offset, gr.size)) {
-        return cprs_reader_fail(r, -EBADMSG, off +
-                                offsetof(CprsWireGpaRange, block_offset),
-                                sec, first + k, "6.4.2",
-                                "GPA range outside its RAM block");
-    }
-    *range = gr;
-    return 0;
+    return cprs_gpa_range_decode(r, p, sec, first + k, off, bi.max_length,
+                                 range);
 }

@@ -1,115 +1,166 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * section.c - access to section bytes, records and strings.
+ * section.c - access to section bytes, records and strings, and the
+ * reader's memory budget.
  *
  * A section's bytes are handed out only after its CRC32C has matched
  * (spec 4.7) and, for a zstd section, after it has decompressed to exactly
  * raw_size bytes (spec 5.2).  Both happen once, on first use, so opening
- * stays O(1) and nothing is read that is not needed.  Every record and
+ * stays O(1) and nothing is read that is not needed; a failure is kept
+ * just like a success, so that a damaged section costs its CRC (or its
+ * decompression) once, not once per record access.  Every record and
  * string accessor re-checks its own bounds, so the reader is memory-safe
  * whether or not cprs_reader_verify() ran.
+ *
+ * This is the bottom file of the reader: it calls frame.c and the base
+ * layer only.
  */
 #include <stdlib.h>
 
-#ifdef CPRS_HAVE_ZSTD
-#include <zstd.h>
-#endif
-
 #include "cprs-reader.h"
 
-bool cprs_zstd_is_skippable(const uint8_t *src, uint64_t src_size)
+int cprs_reader_fail(CprsReader *r, int error, uint64_t offset,
+                     int32_t section, int64_t record, const char *clause,
+                     const char *reason)
 {
-    uint32_t magic;
-
-    if (src_size < 4) {
-        return false;
-    }
-    /* Skippable frames use magics 0x184d2a50 to 0x184d2a5f, LE. */
-    magic = (uint32_t)src[0] | (uint32_t)src[1] << 8 |
-            (uint32_t)src[2] << 16 | (uint32_t)src[3] << 24;
-    return (magic & 0xfffffff0u) == 0x184d2a50u;
+    r->last.sz = sizeof(r->last);
+    return cprs_diag_set(&r->last, error, offset, section, record, clause,
+                         reason);
 }
 
-int cprs_zstd_decompress_exact(const uint8_t *src, uint64_t src_size,
-                               uint8_t *dst, uint64_t dst_size,
-                               const char **ret_reason)
+int cprs_budget_check(CprsReader *r, uint64_t used, uint64_t n,
+                      uint64_t offset, int32_t section, int64_t record)
 {
-#ifdef CPRS_HAVE_ZSTD
-    ZSTD_inBuffer in = { src, src_size, 0 };
-    unsigned long long content;
-    uint64_t total;
-    ZSTD_DCtx *dctx;
-    size_t frame, n;
-
-    /* spec 5.3 rule 5: a skippable frame declares no content at all. */
-    if (dst_size == 0 || cprs_zstd_is_skippable(src, src_size)) {
-        *ret_reason = "zstd data is a skippable frame or has no content";
-        return -EBADMSG;
-    }
-    /* spec 5.3: one frame, exactly src_size bytes. */
-    frame = ZSTD_findFrameCompressedSize(src, src_size);
-    if (ZSTD_isError(frame) || frame != src_size) {
-        *ret_reason = "zstd data is not exactly one frame";
-        return -EBADMSG;
-    }
-    /* spec 5.3: the frame declares its content size, equal to raw_size. */
-    content = ZSTD_getFrameContentSize(src, src_size);
-    if (content == ZSTD_CONTENTSIZE_UNKNOWN ||
-        content == ZSTD_CONTENTSIZE_ERROR || content != dst_size) {
-        *ret_reason = "zstd frame content size differs from raw_size";
-        return -EBADMSG;
-    }
-    /*
-     * spec 5.3 rule 4: decode the way full verification does (verify.c,
-     * check_frame()): the streaming decoder, any window, output slices of
-     * ZSTD_DStreamOutSize().  libzstd's one-shot and streaming decoders
-     * disagree on some malformed frames (an empty compressed block), and
-     * access must accept exactly what verify accepts.
-     */
-    dctx = ZSTD_createDCtx();
-    if (dctx && ZSTD_isError(ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax,
-                                                    31))) {
-        ZSTD_freeDCtx(dctx);
-        dctx = NULL;
-    }
-    if (!dctx) {
-        *ret_reason = "out of memory";
-        return -ENOMEM;
-    }
-    for (n = 1, total = 0; n != 0;) {
-        ZSTD_outBuffer out = { dst + total, dst_size - total, 0 };
-        size_t before = in.pos;
-
-        if (out.size > ZSTD_DStreamOutSize()) {
-            out.size = ZSTD_DStreamOutSize();
-        }
-        n = ZSTD_decompressStream(dctx, &out, &in);
-        if (ZSTD_isError(n) || (n && in.pos == before && !out.pos)) {
-            break;
-        }
-        total += out.pos;
-    }
-    ZSTD_freeDCtx(dctx);
-    if (n != 0 || total != dst_size || in.pos != src_size) {
-        *ret_reason = "zstd frame does not decompress to raw_size bytes";
-        return -EBADMSG;
+    /* spec 7.1: checked before the allocation, never after. */
+    if (used > r->opts.max_memory || n > r->opts.max_memory - used) {
+        return cprs_reader_fail(r, -E2BIG, offset, section, record, "7.1",
+                                "over the reader's memory budget");
     }
     return 0;
-#else
-    (void)src;
-    (void)src_size;
-    (void)dst;
-    (void)dst_size;
-    *ret_reason = "zstd data, built without zstd";
-    return -EPROTONOSUPPORT;
-#endif
 }
 
-int cprs_sec_data(CprsReader *r, uint32_t idx, const uint8_t **ret_data)
+uint32_t cprs_type_record_size(uint32_t type)
+{
+    switch (type) {
+    case CPRS_SECTION_FDS:
+        return CPRS_FD_V1_SIZE;
+    case CPRS_SECTION_RAMBLOCKS:
+        return CPRS_RAMBLOCK_V1_SIZE;
+    case CPRS_SECTION_GPA_RANGES:
+        return CPRS_GPA_RANGE_V1_SIZE;
+    case CPRS_SECTION_VFIO_DEVICES:
+        return CPRS_VFIO_DEVICE_V1_SIZE;
+    case CPRS_SECTION_DEVSTATE:
+        return CPRS_DEVSTATE_V1_SIZE;
+    case CPRS_SECTION_INDEX:
+        return CPRS_INDEX_SLOT_V1_SIZE;
+    default:
+        return 0;
+    }
+}
+
+/* Keep @ret, the verdict on section @idx, unless it is not the arena's. */
+static int sec_fail(CprsReader *r, uint32_t idx, int ret)
+{
+    CprsSec *s = &r->sec[idx];
+
+    if (ret != -ENOMEM) {
+        s->err = ret;
+        s->err_diag = r->last;
+    }
+    return ret;
+}
+
+/* A kept verdict on the arena's bytes (the budget's is not: verify has
+ * one of its own). */
+static bool sec_failed(CprsReader *r, uint32_t idx)
+{
+    CprsSec *s = &r->sec[idx];
+
+    if (s->err && s->err != -E2BIG) {
+        r->last = s->err_diag;
+        return true;
+    }
+    return false;
+}
+
+int cprs_sec_frame(CprsReader *r, uint32_t idx, uint64_t *ret_cost)
+{
+    CprsSec *s = &r->sec[idx];
+    const char *reason;
+    int ret;
+
+    if (sec_failed(r, idx)) {
+        return s->err;
+    }
+    ret = cprs_frame_check(r->base + s->offset, s->stored_size, s->raw_size,
+                           ret_cost, &reason);
+    if (ret) {
+        return sec_fail(r, idx, cprs_reader_fail(r, ret, s->offset,
+                                                 (int32_t)idx, -1, "5.3",
+                                                 reason));
+    }
+    return 0;
+}
+
+/* Decode section @idx into @dst (raw_size bytes) or through a window. */
+static int sec_decode(CprsReader *r, uint32_t idx, uint8_t *dst,
+                      CprsFrameSink sink, void *opaque)
+{
+    CprsSec *s = &r->sec[idx];
+    const char *reason;
+    int ret;
+
+    ret = cprs_frame_decode(r->base + s->offset, s->stored_size, s->raw_size,
+                            dst, sink, opaque, &reason);
+    if (ret) {
+        return sec_fail(r, idx, cprs_reader_fail(r, ret, s->offset,
+                                                 (int32_t)idx, -1, "5.3",
+                                                 reason));
+    }
+    return 0;
+}
+
+int cprs_sec_decode_own(CprsReader *r, uint32_t idx, uint8_t **ret_buf)
+{
+    CprsSec *s = &r->sec[idx];
+    uint8_t *raw;
+    int ret;
+
+    if (sec_failed(r, idx)) {
+        return s->err;
+    }
+    /* raw_size passed CPRS_MAX_SECTION_RAW_SIZE at open and the budget. */
+    raw = malloc((size_t)s->raw_size);
+    if (!raw) {
+        return cprs_reader_fail(r, -ENOMEM, s->offset, (int32_t)idx, -1, "",
+                                "out of memory decompressing a section");
+    }
+    CPRS_WORK_ALLOC(s->raw_size);
+    ret = sec_decode(r, idx, raw, NULL, NULL);
+    if (ret) {
+        free(raw);
+        return ret;
+    }
+    *ret_buf = raw;
+    return 0;
+}
+
+int cprs_sec_stream(CprsReader *r, uint32_t idx, CprsFrameSink sink,
+                    void *opaque)
+{
+    if (sec_failed(r, idx)) {
+        return r->sec[idx].err;
+    }
+    return sec_decode(r, idx, NULL, sink, opaque);
+}
+
+int cprs_sec_load(CprsReader *r, uint32_t idx, bool crc_checked,
+                  const uint8_t **ret_data)
 {
     CprsSec *s = &r->sec[idx];
     const uint8_t *stored = r->base + s->offset;
-    const char *reason;
+    uint64_t cost;
     uint8_t *raw;
     int ret;
 
@@ -117,42 +168,68 @@ int cprs_sec_data(CprsReader *r, uint32_t idx, const uint8_t **ret_data)
         *ret_data = s->data;
         return 0;
     }
-    if (!(r->opts.flags & CPRS_READER_F_NO_CRC) &&
-        cprs_crc32c(0, stored, s->stored_size) != s->crc32c) {
-        return cprs_reader_fail(r, -EBADMSG, s->entry_offset +
-                                offsetof(CprsWireSection, crc32c),
-                                (int32_t)idx, -1, "4.7",
-                                "section CRC32C mismatch");
+    if (s->err) {
+        r->last = s->err_diag;
+        return s->err;
+    }
+    if (!crc_checked && !(r->opts.flags & CPRS_READER_F_NO_CRC) &&
+        cprs_crc32c(0, stored, (size_t)s->stored_size) != s->crc32c) {
+        return sec_fail(r, idx, cprs_reader_fail(r, -EBADMSG,
+                        s->entry_offset + offsetof(CprsWireSection, crc32c),
+                        (int32_t)idx, -1, "4.7", "section CRC32C mismatch"));
     }
     if (!(s->flags & CPRS_SECTION_F_ZSTD)) {
         s->data = stored;
         *ret_data = s->data;
         return 0;
     }
-    /* raw_size was capped at open (CPRS_MAX_SECTION_RAW_SIZE). */
-    raw = malloc(s->raw_size ? s->raw_size : 1);
-    if (!raw) {
-        return cprs_reader_fail(r, -ENOMEM, s->offset, (int32_t)idx, -1, "",
-                                "out of memory decompressing a section");
-    }
-    ret = cprs_zstd_decompress_exact(stored, s->stored_size, raw,
-                                     s->raw_size, &reason);
+    ret = cprs_sec_frame(r, idx, &cost);
     if (ret) {
-        free(raw);
-        return cprs_reader_fail(r, ret, s->offset, (int32_t)idx, -1, "5.3",
-                                reason);
+        return ret;
     }
+    /* The bytes kept, and the decoder for as long as it runs. */
+    ret = cprs_budget_check(r, r->kept, s->raw_size + cost, s->offset,
+                            (int32_t)idx, -1);
+    if (ret) {
+        return sec_fail(r, idx, ret);   /* kept only grows: for good */
+    }
+    ret = cprs_sec_decode_own(r, idx, &raw);
+    if (ret) {
+        return ret;
+    }
+    r->kept += s->raw_size;
     s->owned = raw;
     s->data = raw;
     *ret_data = s->data;
     return 0;
 }
 
-uint32_t cprs_rec_count(const CprsReader *r, uint32_t type)
+void cprs_sec_lend(CprsReader *r, uint32_t idx, const uint8_t *data)
 {
-    int idx = cprs_sec_find(r, type);
+    r->sec[idx].data = data;
+}
 
-    return idx < 0 ? 0 : r->sec[idx].record_count;
+void cprs_sec_unlend(CprsReader *r, uint32_t idx)
+{
+    CprsSec *s = &r->sec[idx];
+
+    s->data = s->owned;
+}
+
+void cprs_sec_release_all(CprsReader *r)
+{
+    uint32_t i, n;
+
+    if (r->payloads) {
+        n = cprs_rec_count(r, CPRS_SECTION_DEVSTATE);
+        for (i = 0; i < n; i++) {
+            free(r->payloads[i].data);
+        }
+        free(r->payloads);
+    }
+    for (i = 0; i < r->nsec; i++) {
+        free(r->sec[i].owned);
+    }
 }
 
 int cprs_rec_get(CprsReader *r, uint32_t type, uint32_t i,
@@ -178,9 +255,9 @@ int cprs_rec_get(CprsReader *r, uint32_t type, uint32_t i,
     return 0;
 }
 
-int cprs_str_get(CprsReader *r, const CprsWireStr *ref, uint64_t ref_off,
-                 int sec, int64_t rec, const char **ret_str,
-                 uint32_t *ret_len)
+int cprs_str_resolve(CprsReader *r, const CprsWireStr *ref, uint64_t ref_off,
+                     int sec, int64_t rec, const char **ret_str,
+                     uint32_t *ret_len)
 {
     int st = cprs_sec_find(r, CPRS_SECTION_STRTAB);
     uint32_t off = cprs_le32_get(&ref->off);
@@ -221,6 +298,10 @@ int cprs_str_get(CprsReader *r, const CprsWireStr *ref, uint64_t ref_off,
         return cprs_reader_fail(r, -EBADMSG, ref_off, sec, rec, "6.1.2",
                                 "name has a byte outside printable ASCII");
     }
+    /* Remembered for the next record (cprs_str_get()). */
+    r->memo_off = off;
+    r->memo_len = len;
+    r->memo_hashed = false;
     *ret_str = (const char *)tab + off;
     *ret_len = len;
     return 0;

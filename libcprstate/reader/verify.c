@@ -3,30 +3,120 @@
  * verify.c - the deep pass (spec 8.2), run by cprs_reader_verify().
  *
  * Where open.c proves the arena's skeleton, this proves its flesh: every
- * CRC, every record through the same accessors callers use, the links
- * between records, key uniqueness, index completeness, payload framing,
- * and that every byte no structure claims is zero, so that no bit of a
- * valid arena is free to change unnoticed.  Every loop is bounded by a
- * count that open.c already checked against the bytes holding it.
+ * CRC, every record through the same decoders the accessors use, the
+ * links between records, key uniqueness, index completeness, payload
+ * framing, and that every byte no structure claims is zero, so that no
+ * bit of a valid arena is free to change unnoticed.  Every loop is bounded
+ * by a count that open.c already checked against the bytes holding it.
+ *
+ * Bounded work and memory (spec 7.1, 8.2):
+ *  - the records of FDS, VFIO_DEVICES and DEVSTATE are checked as they
+ *    stream by in pass 1: in place, a cache-sized chunk at a time right
+ *    after its CRC (so that the bytes are read from memory once), or, in
+ *    a compressed section, window by window as they decompress (so that
+ *    the section is never held whole).  Their verdicts are reported in
+ *    the pass the spec gives them (3, 5, 6): nothing but the order of
+ *    work changes;
+ *  - only the sections looked up at random are held whole: STRTAB, BLOB,
+ *    INDEX, RAMBLOCKS and GPA_RANGES;
+ *  - what the later passes need of the streamed records is kept compactly:
+ *    each record's key and hash, each fd's size limit, the used slots;
+ *  - all of it is charged to a working set of its own against the
+ *    reader's memory budget before it is allocated, whatever the
+ *    accessors did before, so that the verdict does not depend on them.
  */
 #include <stdlib.h>
 
-#ifdef CPRS_HAVE_ZSTD
-#include <zstd.h>
-
-/* zstd's largest window on 64-bit hosts (ZSTD_WINDOWLOG_MAX_64, which the
- * stable API does not export); on 32-bit hosts setting it fails safely. */
-#define CPRS_ZSTD_WINDOWLOG_MAX 31
-#endif
-
 #include "cprs-reader.h"
 
-typedef struct Verify {
+/*
+ * A record's key: its name's offset in STRTAB (held during verify), its
+ * length and its id; the record's index, for the sort.  The key's hash
+ * (spec 6.8.1) is in Verify.khash.
+ */
+typedef struct KeyRef {
+    uint32_t off;
+    uint32_t len;
+    uint32_t id;
+    uint32_t index;
+} KeyRef;
+
+typedef struct Verify Verify;
+
+/*
+ * Pass 7 for an index, done early: as the INDEX section's CRC passes over
+ * its slots (pass 1), every slot is checked from the slot's side, against
+ * the keys its streamed records left.  A slot at position p holding record
+ * j with stored hash h is right when: j is a record, h is j's key hash, p
+ * lies d < CPRS_INDEX_MAX_PROBE positions after h's home with no empty
+ * slot in between, and no slot in between holds an equal key.  That is
+ * exactly what the record-order walk of pass 7 asks of record j (spec
+ * 6.8.3: the walk from home reaches p, meeting no equal key first), so
+ * both accept the same indexes; the walk only runs, to report the first
+ * violation in the spec's order, when the sweep fails.  A record in two
+ * slots needs no test of its own: both are reachable from one home, so
+ * the later one meets the earlier one's key on its way; with that, n full
+ * slots mean every record once (spec 6.8.4).  A slot whose path wraps past
+ * the end of the table (p < d) is checked at the end, when the run of full
+ * slots there is known.
+ */
+typedef struct IndexSweep {
+    uint32_t type;
+    uint32_t n;             /* records */
+    uint32_t pos;           /* next slot */
+    uint32_t run;           /* full slots just before pos */
+    uint32_t used;
+    uint32_t n_wrapped;
+    uint32_t wrapped[CPRS_INDEX_MAX_PROBE];
+    const uint8_t *slots;
+    bool failed;
+} IndexSweep;
+
+/* Checks one record; the failure goes to r->last (or is the stream's). */
+typedef int (*RecCheck)(Verify *v, const uint8_t *rec, uint32_t i,
+                        uint64_t off);
+
+/*
+ * A record section's records, checked in order as they stream by; the
+ * first failure is kept with its diagnostic until its pass reports it.
+ */
+typedef struct RecStream {
+    Verify *v;
+    int sec;
+    RecCheck check;
+    uint32_t next;          /* index of the next record */
+    uint32_t have;          /* bytes of a record split between pieces */
+    int ret;
+    CprsDiag diag;
+    union {
+        uint8_t b[CPRS_MAX_RECORD_SIZE];
+        uint64_t align;
+    } carry;
+} RecStream;
+
+struct Verify {
     CprsReader *r;
     CprsDiag *diag;
-} Verify;
+    uint64_t used;                      /* working set (spec 7.1) */
+    bool crc_done[CPRS_MAX_SECTIONS];
+    int8_t pinned[CPRS_MAX_SECTIONS];   /* 0 not yet, 1 held, -1 failed */
+    int pin_ret[CPRS_MAX_SECTIONS];
+    CprsDiag pin_diag[CPRS_MAX_SECTIONS];
+    uint8_t *own[CPRS_MAX_SECTIONS];    /* decoded for verify alone */
+    KeyRef *keys[CPRS_SECTION__MAX];    /* per indexable type */
+    uint32_t *khash[CPRS_SECTION__MAX]; /* their hashes: small, for the
+                                         * index sweep's random reads */
+    uint64_t *fd_limit;                 /* bytes a block may use (6.3.9) */
+    uint8_t *slot_seen;                 /* fd slots used (6.2.3) */
+    const char *strtab;                 /* STRTAB's raw bytes, once held */
+    uint64_t blob_pos;                  /* end of the last payload */
+    RecStream fds, vfio, ds;
+    IndexSweep sweep;                   /* the INDEX being swept */
+    bool no_sweep;                      /* pass 7 the long way only */
+    bool index_ok[CPRS_SECTION__MAX];   /* pass 7 already holds for it */
+};
 
-/* Report the failure an accessor recorded in r->last. */
+/* Report the failure an accessor (or fail()) recorded in r->last. */
 static int from_last(Verify *v, int ret)
 {
     if (v->r->last.error == ret) {
@@ -43,12 +133,27 @@ static void clear_last(CprsReader *r)
                            .record = -1 };
 }
 
+/* A failure found here: in r->last (a stream may keep it), and reported. */
+static int fail(Verify *v, int error, uint64_t offset, int32_t section,
+                int64_t record, const char *clause, const char *reason)
+{
+    cprs_reader_fail(v->r, error, offset, section, record, clause, reason);
+    return from_last(v, error);
+}
+
 /* First non-zero byte of p[0..len), or len. */
 static uint64_t first_nonzero(const uint8_t *p, uint64_t len)
 {
-    uint64_t i;
+    uint64_t i = 0, w;
 
-    for (i = 0; i < len; i++) {
+    CPRS_WORK_ADD(CPRS_WORK_SCAN_BYTES, len);
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, p + i, 8);
+        if (w) {
+            break;
+        }
+    }
+    for (; i < len; i++) {
         if (p[i]) {
             return i;
         }
@@ -56,33 +161,545 @@ static uint64_t first_nonzero(const uint8_t *p, uint64_t len)
     return len;
 }
 
-/* spec 4.7, 5.2: every section's CRC, and decompression of known ones. */
+/* ---- The working set --------------------------------------------------- */
+
+/* Charge @n bytes to the working set, before allocating them. */
+static int take(Verify *v, uint64_t n, uint64_t offset, int32_t sec)
+{
+    int ret;
+
+    clear_last(v->r);
+    ret = cprs_budget_check(v->r, v->used, n, offset, sec, -1);
+    if (ret) {
+        return from_last(v, ret);
+    }
+    v->used += n;
+    return 0;
+}
+
+/*
+ * A scratch array of @n elements of @size bytes, charged; zeroed when
+ * @zero (the others are written before they are read).
+ */
+static int scratch(Verify *v, void *ret_p, uint64_t n, size_t size,
+                   bool zero, int32_t sec)
+{
+    void *p;
+    int ret;
+
+    ret = take(v, n * size, v->r->sec[sec].offset, sec);
+    if (ret) {
+        return ret;
+    }
+    p = zero ? calloc(n ? n : 1, size) : malloc(n ? n * size : 1);
+    if (!p) {
+        return fail(v, -ENOMEM, 0, -1, -1, "", "out of memory");
+    }
+    CPRS_WORK_ALLOC(n * size);
+    memcpy(ret_p, &p, sizeof(p));
+    return 0;
+}
+
+/* The keys of the @n records of @type, for pass 7. */
+static int key_scratch(Verify *v, uint32_t type, uint32_t n, int32_t sec)
+{
+    int ret = scratch(v, &v->keys[type], n, sizeof(KeyRef), false, sec);
+
+    return ret ? ret : scratch(v, &v->khash[type], n, sizeof(uint32_t),
+                               false, sec);
+}
+
+/* ---- Sections ------------------------------------------------------------ */
+
+/*
+ * spec 4.7: section @i's CRC, once, whoever needs it first; its bytes go
+ * to @sink (when not NULL) a chunk at a time as the CRC passes them.
+ */
+static int crc_check(Verify *v, uint32_t i, CprsFrameSink sink,
+                     void *opaque);
+static bool index_sweep_begin(Verify *v, uint32_t i, const uint8_t *slots);
+static void index_feed(void *opaque, const uint8_t *p, size_t n);
+static void index_sweep_end(Verify *v, uint32_t i);
+
+/*
+ * Hold section @i's raw bytes whole for the rest of the pass (spec 4.7,
+ * 5.3): in place, or decompressed, charged to the working set whether
+ * the accessors already hold it or not.  The outcome is kept, so that a
+ * section needed early (STRTAB by the fd records) and met again in
+ * directory order is paid for once.
+ */
+static int pin(Verify *v, uint32_t i)
+{
+    CprsReader *r = v->r;
+    CprsSec *s = &r->sec[i];
+    const uint8_t *data;
+    uint64_t cost;
+    bool sweep;
+    int ret;
+
+    if (v->pinned[i]) {
+        if (v->pinned[i] > 0) {
+            return 0;
+        }
+        v->r->last = v->pin_diag[i];
+        return from_last(v, v->pin_ret[i]);
+    }
+    /* An INDEX in place is swept as its CRC passes (see IndexSweep). */
+    sweep = !v->crc_done[i] && !(s->flags & CPRS_SECTION_F_ZSTD) &&
+            !v->no_sweep && index_sweep_begin(v, i, r->base + s->offset);
+    ret = crc_check(v, i, sweep ? index_feed : NULL, v);
+    if (sweep) {
+        index_sweep_end(v, i);
+    }
+    clear_last(r);
+    if (!ret && (s->flags & CPRS_SECTION_F_ZSTD)) {
+        ret = cprs_sec_frame(r, i, &cost);
+        if (!ret) {
+            ret = cprs_budget_check(r, v->used, s->raw_size + cost,
+                                    s->offset, (int32_t)i, -1);
+        }
+        if (!ret && !s->data) {
+            /* Kept for the accessors if their share allows, else ours. */
+            ret = cprs_sec_load(r, i, true, &data);
+            if (ret == -E2BIG) {
+                clear_last(r);
+                ret = cprs_sec_decode_own(r, i, &v->own[i]);
+                if (!ret) {
+                    cprs_sec_lend(r, i, v->own[i]);
+                }
+            }
+        }
+        if (!ret) {
+            v->used += s->raw_size;
+        }
+    } else if (!ret) {
+        ret = cprs_sec_load(r, i, true, &data);
+    }
+    if (ret) {
+        v->pinned[i] = -1;
+        v->pin_ret[i] = ret;
+        v->pin_diag[i] = r->last;
+        return from_last(v, ret);
+    }
+    v->pinned[i] = 1;
+    /* A compressed INDEX is swept once it is whole. */
+    if ((s->flags & CPRS_SECTION_F_ZSTD) && !v->no_sweep &&
+        index_sweep_begin(v, i, s->data)) {
+        index_feed(v, s->data, (size_t)s->raw_size);
+        index_sweep_end(v, i);
+    }
+    return 0;
+}
+
+/* pin() the section of @type if there is one. */
+static int pin_type(Verify *v, uint32_t type)
+{
+    int i = cprs_sec_find(v->r, type);
+
+    return i < 0 ? 0 : pin(v, (uint32_t)i);
+}
+
+static int check_fd(Verify *v, const uint8_t *p, uint32_t i, uint64_t off);
+static int check_vfio_rec(Verify *v, const uint8_t *p, uint32_t i,
+                          uint64_t off);
+static int check_ds(Verify *v, const uint8_t *p, uint32_t i, uint64_t off);
+
+/* The record stream of section @i, or NULL when it is held whole. */
+static RecStream *stream_of(Verify *v, uint32_t i)
+{
+    switch (v->r->sec[i].type) {
+    case CPRS_SECTION_FDS:
+        v->fds.check = check_fd;
+        return &v->fds;
+    case CPRS_SECTION_VFIO_DEVICES:
+        v->vfio.check = check_vfio_rec;
+        return &v->vfio;
+    case CPRS_SECTION_DEVSTATE:
+        v->ds.check = check_ds;
+        return &v->ds;
+    default:
+        return NULL;
+    }
+}
+
+/*
+ * Feed @n bytes of raw records to @st (a CprsFrameSink): whole records in
+ * place, a record split between two pieces through the carry buffer.
+ * After the first failure the rest is only counted.
+ */
+static void rec_feed(void *opaque, const uint8_t *p, size_t n)
+{
+    RecStream *st = opaque;
+    Verify *v = st->v;
+    const CprsSec *s = &v->r->sec[st->sec];
+    const uint32_t rs = s->record_size;
+    const RecCheck check = st->check;
+    uint32_t next = st->next, k;
+    uint64_t off = s->offset + (uint64_t)next * rs;
+    bool aligned = !((uintptr_t)p & (CPRS_ALIGN - 1));
+    int ret = st->ret;
+
+    while (n && !ret) {
+        if (st->have || n < rs || !aligned) {
+            /* A record split between pieces, or misaligned: copied. */
+            k = rs - st->have < n ? rs - st->have : (uint32_t)n;
+            memcpy(st->carry.b + st->have, p, k);
+            CPRS_WORK_ADD(CPRS_WORK_COPY_BYTES, k);
+            st->have += k;
+            p += k;
+            n -= k;
+            aligned = !((uintptr_t)p & (CPRS_ALIGN - 1));
+            if (st->have < rs) {
+                break;
+            }
+            st->have = 0;
+            ret = check(v, st->carry.b, next++, off);
+            off += rs;
+            continue;
+        }
+        /* Whole records in place: the common case, kept tight. */
+        do {
+            ret = check(v, p, next++, off);
+            off += rs;
+            p += rs;
+            n -= rs;
+        } while (!ret && n >= rs);
+    }
+    st->next = next;
+    if (ret && !st->ret) {
+        st->ret = ret;
+        st->diag = v->r->last;     /* the first failure's, kept */
+    }
+}
+
+/*
+ * In-place records are checked in chunks right after their CRC, while
+ * the chunk is still in the L2 cache: 192 KiB, two rounds of the three
+ * interleaved 32 KiB streams of the hardware CRC (base/crc32c.c), which
+ * a smaller chunk would fall back from.
+ */
+#define CHUNK (384u << 10)
+
+static int crc_check(Verify *v, uint32_t i, CprsFrameSink sink,
+                     void *opaque)
+{
+    CprsReader *r = v->r;
+    const CprsSec *s = &r->sec[i];
+    const uint8_t *p = r->base + s->offset;
+    uint64_t done, k, step;
+    uint32_t crc = 0;
+
+    if (v->crc_done[i]) {
+        return 0;
+    }
+    if (!sink) {
+        crc = cprs_crc32c(0, p, (size_t)s->stored_size);
+    } else {
+        /* A chunk of whole records, still in cache when checked. */
+        step = s->record_size ? CHUNK - CHUNK % s->record_size : CHUNK;
+        for (done = 0; done < s->stored_size; done += k) {
+            k = s->stored_size - done < step ? s->stored_size - done : step;
+            crc = cprs_crc32c(crc, p + done, (size_t)k);
+            sink(opaque, p + done, (size_t)k);
+        }
+    }
+    /* Checked here even if the reader was opened with NO_CRC. */
+    if (crc != s->crc32c) {
+        return fail(v, -EBADMSG, s->entry_offset +
+                    offsetof(CprsWireSection, crc32c), (int32_t)i, -1, "4.7",
+                    "section CRC32C mismatch");
+    }
+    v->crc_done[i] = true;
+    return 0;
+}
+
+/*
+ * Prepare @st for the records of section @i.  The sections they need are
+ * held first; if one of them fails, the records are not checked, and the
+ * failure is reported where that section stands in directory order (a
+ * pass 1 verdict, before any of the records').  Our own scratch, on the
+ * other hand, is reported at once.
+ */
+static int stream_begin(Verify *v, uint32_t i, RecStream *st)
+{
+    CprsReader *r = v->r;
+    uint32_t n = r->sec[i].record_count;
+    int ret;
+
+    st->v = v;
+    st->sec = (int)i;
+    /* Every record names itself in STRTAB; payloads live in BLOB. */
+    ret = pin_type(v, CPRS_SECTION_STRTAB);
+    if (!ret && st == &v->ds) {
+        ret = pin_type(v, CPRS_SECTION_BLOB);
+    }
+    if (ret) {
+        st->ret = ret;
+        st->diag = r->last;
+        return 0;
+    }
+    if (n) {
+        ret = key_scratch(v, r->sec[i].type, n, (int32_t)i);
+    }
+    if (!ret && st == &v->fds && n) {
+        ret = scratch(v, &v->slot_seen, n, 1, true, (int32_t)i);
+        if (!ret && cprs_rec_count(r, CPRS_SECTION_RAMBLOCKS)) {
+            ret = scratch(v, &v->fd_limit, n, sizeof(uint64_t), false,
+                          (int32_t)i);
+        }
+    }
+    return ret;
+}
+
+/* The section's raw bytes are the slots; stored hash and record of @p. */
+static inline uint32_t slot_rec(const IndexSweep *w, uint32_t p)
+{
+    return cprs_le32_get(&((const CprsWireIndexSlot *)
+                           (w->slots + (uint64_t)p * CPRS_INDEX_SLOT_V1_SIZE))
+                         ->record);
+}
+
+static inline uint32_t slot_hash(const IndexSweep *w, uint32_t p)
+{
+    return cprs_le32_get(&((const CprsWireIndexSlot *)
+                           (w->slots + (uint64_t)p * CPRS_INDEX_SLOT_V1_SIZE))
+                         ->hash);
+}
+
+/* Two records with one key (spec 6.2.10 and its siblings). */
+static bool key_same(const Verify *v, const KeyRef *a, const KeyRef *b)
+{
+    return a->len == b->len && a->id == b->id &&
+           !memcmp(v->strtab + a->off, v->strtab + b->off, a->len);
+}
+
+/*
+ * Record j at slot p, reached from home after d slots: no slot on the
+ * way holds an equal key (which would be met first: spec 6.8.3).
+ */
+static bool sweep_path_clean(Verify *v, const IndexSweep *w, uint32_t p,
+                             uint32_t d, uint32_t j, uint32_t mask)
+{
+    const KeyRef *keys = v->keys[w->type], *o, *k = &keys[j];
+    uint32_t q, rq, h = v->khash[w->type][j];
+
+    for (q = (p - d) & mask; q != p; q = (q + 1) & mask) {
+        CPRS_WORK_ADD(CPRS_WORK_PROBES, 1);
+        rq = slot_rec(w, q);
+        if (slot_hash(w, q) == h && rq && rq <= w->n) {
+            o = &keys[rq - 1];
+            if (key_same(v, o, k)) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/*
+ * Start sweeping INDEX section @i, whose slots are at @slots, if the keys
+ * of all its records are known (streamed without a failure in pass 1).
+ */
+static bool index_sweep_begin(Verify *v, uint32_t i, const uint8_t *slots)
+{
+    CprsReader *r = v->r;
+    const CprsSec *s = &r->sec[i];
+    uint32_t type = r->sec[s->link].type;   /* checked at open (4.8) */
+    RecStream *st;
+
+    st = type == CPRS_SECTION_FDS ? &v->fds :
+         type == CPRS_SECTION_VFIO_DEVICES ? &v->vfio :
+         type == CPRS_SECTION_DEVSTATE ? &v->ds : NULL;
+    if (s->type != CPRS_SECTION_INDEX || !st || !st->check || st->ret ||
+        st->next != r->sec[s->link].record_count ||
+        s->record_size != CPRS_INDEX_SLOT_V1_SIZE) {
+        return false;   /* pass 7 does it the long way */
+    }
+    v->sweep = (IndexSweep) { .type = type, .n = st->next, .slots = slots };
+    return true;
+}
+
+/* Slot @p's 8 bytes as one word: record | hash << 32 (spec 6.8.2). */
+static inline uint64_t slot_word(const uint8_t *slots, uint32_t p)
+{
+    return cprs_le64_get((const CprsLe64 *)(slots +
+                                            (uint64_t)p *
+                                            CPRS_INDEX_SLOT_V1_SIZE));
+}
+
+/* Masks of the @cnt slots from @pos: full (a record), and not zero. */
+static inline uint32_t slot_masks(const uint8_t *slots, uint32_t pos,
+                                  uint32_t cnt, uint32_t *ret_nonzero)
+{
+    uint32_t k, full = 0, nonzero = 0;
+    uint64_t wv;
+
+    for (k = 0; k < cnt; k++) {
+        wv = slot_word(slots, pos + k);
+        full |= (uint32_t)((uint32_t)wv != 0) << k;
+        nonzero |= (uint32_t)(wv != 0) << k;
+    }
+    *ret_nonzero = nonzero;
+    return full;
+}
+
+/*
+ * One full slot @pos, @run full slots before it: the checks of
+ * IndexSweep.  Returns false on any doubt; the walk of pass 7 then finds
+ * and reports the first violation in the spec's order.
+ */
+static inline bool sweep_slot(Verify *v, IndexSweep *w,
+                              const uint32_t *khash, uint32_t mask,
+                              uint32_t pos, uint32_t run)
+{
+    uint64_t wv = slot_word(w->slots, pos);
+    uint32_t h = (uint32_t)(wv >> 32), j = (uint32_t)wv - 1;
+    uint32_t home = h & mask, d = pos - home;
+
+    /* spec 6.8.2 names a record, 6.8.1 under its hash. */
+    if (j >= w->n || khash[j] != h) {
+        return false;
+    }
+    if (__builtin_expect(home > pos, 0)) {
+        /* A path that wraps past the table's end: decided at the end. */
+        if (pos != run || w->n_wrapped >= CPRS_INDEX_MAX_PROBE) {
+            return false;
+        }
+        w->wrapped[w->n_wrapped++] = pos;
+        return true;
+    }
+    /* spec 6.8.3: within the probe limit, no empty slot on the way... */
+    if (d >= CPRS_INDEX_MAX_PROBE || d > run) {
+        return false;
+    }
+    /* ...and no equal key met first.  Equal keys have equal hashes: the
+     * slot just before is compared here, further ones rarely. */
+    if (d == 0 || (d == 1 && (uint32_t)(slot_word(w->slots, pos - 1) >> 32)
+                   != h)) {
+        return true;
+    }
+    return sweep_path_clean(v, w, pos, d, j, mask);
+}
+
+/* A CprsFrameSink over the slots of the index being swept, in order. */
+static void index_feed(void *opaque, const uint8_t *p, size_t n)
+{
+    Verify *v = opaque;
+    IndexSweep *w = &v->sweep;
+    const uint32_t *khash = v->khash[w->type];
+    const CprsSec *s = &v->r->sec[v->r->index_of[w->type]];
+    const uint32_t mask = s->record_count - 1;
+    uint32_t end, g, k, cnt, full, nonzero, empty, below, m;
+    uint32_t run = w->run, used = 0;
+    bool failed = w->failed;
+
+    (void)p;    /* the same bytes as w->slots from w->pos on */
+    end = w->pos + (uint32_t)(n / CPRS_INDEX_SLOT_V1_SIZE);
+    CPRS_WORK_ADD(CPRS_WORK_PROBES, end - w->pos);
+    /*
+     * Eight slots at a time: which are full, found without a branch (a
+     * table is at most half full, at random), then the full ones only.
+     * Locals only, so that the compiler keeps them in registers.
+     */
+    for (g = w->pos; g < end && !failed; g += cnt) {
+        cnt = end - g < 8 ? end - g : 8;
+        full = cnt == 8 ? slot_masks(w->slots, g, 8, &nonzero) :
+               slot_masks(w->slots, g, cnt, &nonzero);
+        /* spec 6.8.2: an empty slot has hash 0 too. */
+        failed = nonzero != full;
+        empty = ~full & ((1u << cnt) - 1);
+        for (m = full; m && !failed; m &= m - 1) {
+            k = (uint32_t)__builtin_ctz(m);
+            below = empty & ((1u << k) - 1);
+            failed = !sweep_slot(v, w, khash, mask, g + k,
+                                 below ? k - 1 - (31 - (uint32_t)
+                                                  __builtin_clz(below)) :
+                                 run + k);
+            used++;
+        }
+        run = empty ? cnt - 1 - (31 - (uint32_t)__builtin_clz(empty)) :
+              run + cnt;
+    }
+    w->failed = failed;
+    w->run = run;
+    w->used += used;
+    w->pos = end;
+}
+
+/* The end of the sweep: the wrapped slots, then completeness. */
+static void index_sweep_end(Verify *v, uint32_t i)
+{
+    IndexSweep *w = &v->sweep;
+    const uint32_t *khash = v->khash[w->type];
+    uint32_t size = v->r->sec[i].record_count, mask = size - 1;
+    uint32_t k, pos, home, d, j;
+
+    for (k = 0; k < w->n_wrapped && !w->failed; k++) {
+        pos = w->wrapped[k];
+        j = slot_rec(w, pos) - 1;
+        home = khash[j] & mask;
+        d = pos + (size - home);
+        /* Full from home to the end: w->run is the last run of slots. */
+        w->failed = d >= CPRS_INDEX_MAX_PROBE || size - home > w->run ||
+                    !sweep_path_clean(v, w, pos, d, j, mask);
+    }
+    if (!w->failed && w->pos == size && w->used == w->n) {
+        v->index_ok[w->type] = true;
+    }
+}
+
+/*
+ * spec 4.7, 5.2: every section's CRC, and decompression of known ones;
+ * the records of the streamed sections are checked on the way, their
+ * verdicts kept for passes 3, 5 and 6.
+ */
 static int check_sections(Verify *v)
 {
     CprsReader *r = v->r;
-    const uint8_t *data;
-    uint32_t saved = r->opts.flags;
+    uint64_t cost;
+    RecStream *st;
     uint32_t i;
     int ret;
 
     for (i = 0; i < r->nsec; i++) {
         CprsSec *s = &r->sec[i];
 
-        /* Checked here even if the reader was opened with NO_CRC. */
-        if (cprs_crc32c(0, r->base + s->offset, s->stored_size) !=
-            s->crc32c) {
-            return cprs_diag_set(v->diag, -EBADMSG, s->entry_offset +
-                                 offsetof(CprsWireSection, crc32c),
-                                 (int32_t)i, -1, "4.7",
-                                 "section CRC32C mismatch");
+        st = s->type < CPRS_SECTION__MAX ? stream_of(v, i) : NULL;
+        if (!st) {
+            ret = s->type < CPRS_SECTION__MAX ? pin(v, i) :
+                  crc_check(v, i, NULL, NULL);  /* spec 4.9: CRC only */
+            if (ret) {
+                return ret;
+            }
+            continue;
         }
-        if (s->type >= CPRS_SECTION__MAX) {
-            continue;   /* spec 4.9: skippable unknown section */
+        ret = stream_begin(v, i, st);
+        if (ret) {
+            return ret;
+        }
+        if (!(s->flags & CPRS_SECTION_F_ZSTD)) {
+            ret = crc_check(v, i, st->ret ? NULL : rec_feed, st);
+            if (ret) {
+                return ret;
+            }
+            continue;
+        }
+        ret = crc_check(v, i, NULL, NULL);
+        if (ret) {
+            return ret;
         }
         clear_last(r);
-        r->opts.flags |= CPRS_READER_F_NO_CRC;  /* just computed it */
-        ret = cprs_sec_data(r, i, &data);
-        r->opts.flags = saved;
+        ret = cprs_sec_frame(r, i, &cost);
+        if (!ret) {
+            /* The window and the decoder, for as long as they run. */
+            ret = cprs_budget_check(r, v->used, cost, s->offset,
+                                    (int32_t)i, -1);
+        }
+        if (!ret && s->data) {
+            rec_feed(st, s->data, (size_t)s->raw_size);     /* kept */
+        } else if (!ret) {
+            ret = cprs_sec_stream(r, i, st->ret ? NULL : rec_feed, st);
+        }
         if (ret) {
             return from_last(v, ret);
         }
@@ -121,7 +738,7 @@ static int check_unclaimed(Verify *v)
         if (start[i] > pos) {
             at = first_nonzero(r->base + pos, start[i] - pos);
             if (at < start[i] - pos) {
-                return cprs_diag_set(v->diag, -EBADMSG, pos + at, -1, -1,
+                return fail(v, -EBADMSG, pos + at, -1, -1,
                                      "4.11", "non-zero byte outside every "
                                      "structure");
             }
@@ -132,44 +749,144 @@ static int check_unclaimed(Verify *v)
     }
     at = first_nonzero(r->base + pos, r->size - pos);
     if (at < r->size - pos) {
-        return cprs_diag_set(v->diag, -EBADMSG, pos + at, -1, -1, "4.11",
+        return fail(v, -EBADMSG, pos + at, -1, -1, "4.11",
                              "non-zero byte outside every structure");
     }
     return 0;
 }
 
-/* spec 6.2: every fd record, and slots forming a permutation. */
-static int check_fds(Verify *v)
+/* The key of record @i of @type, for pass 7. */
+static void key_put(Verify *v, uint32_t type, uint32_t i, const char *name,
+                    uint32_t len, uint32_t id)
+{
+    KeyRef *k = &v->keys[type][i];
+
+    if (!v->strtab) {
+        v->strtab = (const char *)v->r->sec[cprs_sec_find(v->r,
+                                               CPRS_SECTION_STRTAB)].data;
+    }
+    k->off = (uint32_t)(name - v->strtab);
+    k->len = len;
+    k->id = id;
+    k->index = i;
+    v->khash[type][i] = cprs_key_hash_id(cprs_str_hash_last(v->r, name, len),
+                                         id);
+}
+
+/* Report the verdict a stream kept, in its own pass. */
+static int stream_end(Verify *v, RecStream *st)
+{
+    if (st->ret) {
+        v->r->last = st->diag;
+        return from_last(v, st->ret);
+    }
+    return 0;
+}
+
+/* spec 6.2: an fd record, and its slot used once (pass 3). */
+static int check_fd(Verify *v, const uint8_t *p, uint32_t i, uint64_t off)
 {
     CprsReader *r = v->r;
-    uint32_t n = cprs_rec_count(r, CPRS_SECTION_FDS), i;
-    int sec = cprs_sec_find(r, CPRS_SECTION_FDS);
-    uint8_t *seen;
     CprsFdInfo fi;
-    int ret = 0;
+    int ret;
 
-    if (!n) {
-        return 0;
+    ret = cprs_fd_decode(r, p, v->fds.sec, i, off, &fi);
+    if (ret) {
+        return ret;
     }
-    seen = calloc(n, 1);        /* n <= section bytes / 64 */
-    if (!seen) {
-        return cprs_diag_set(v->diag, -ENOMEM, 0, -1, -1, "", "out of memory");
-    }
-    for (i = 0; i < n && !ret; i++) {
-        fi = CPRS_OPTS(CprsFdInfo);
-        clear_last(r);
-        ret = cprs_reader_fd_get(r, i, &fi);
-        if (ret) {
-            ret = from_last(v, ret);
-        } else if (seen[fi.slot]++) {
-            ret = cprs_diag_set(v->diag, -EBADMSG, r->sec[sec].offset +
-                                (uint64_t)i * r->sec[sec].record_size +
-                                offsetof(CprsWireFd, slot), sec, i, "6.2.3",
+    if (v->slot_seen[fi.slot]++) {
+        return cprs_reader_fail(r, -EBADMSG, off + offsetof(CprsWireFd, slot),
+                                v->fds.sec, i, "6.2.3",
                                 "slot used by two fd records");
+    }
+    if (v->fd_limit) {
+        v->fd_limit[i] = (fi.flags & CPRS_FD_F_IDENTITY) &&
+                         (fi.st_mode & 0170000) == 0100000 ? fi.size :
+                         UINT64_MAX;
+    }
+    key_put(v, CPRS_SECTION_FDS, i, fi.name, fi.name_len, (uint32_t)fi.id);
+    return 0;
+}
+
+/* spec 6.5: a vfio device record (pass 5). */
+static int check_vfio_rec(Verify *v, const uint8_t *p, uint32_t i,
+                          uint64_t off)
+{
+    CprsVfioDeviceInfo vi;
+    int ret;
+
+    ret = cprs_vfio_decode(v->r, p, v->vfio.sec, i, off, &vi);
+    if (!ret) {
+        key_put(v, CPRS_SECTION_VFIO_DEVICES, i, vi.name, vi.name_len, 0);
+    }
+    return ret;
+}
+
+/* spec 6.6, 6.7: a payload record, its place in BLOB, its frame. */
+static int check_ds(Verify *v, const uint8_t *p, uint32_t i, uint64_t off)
+{
+    CprsReader *r = v->r;
+    int bsec = cprs_sec_find(r, CPRS_SECTION_BLOB);
+    const uint8_t *stored;
+    CprsDevStateInfo di;
+    uint64_t data_off, at, pos = v->blob_pos;
+    int ret;
+
+    ret = cprs_devstate_decode(r, p, v->ds.sec, i, off, &di, &stored,
+                               &data_off);
+    if (ret) {
+        return ret;
+    }
+    /* spec 6.6.5: payloads move strictly forward through the BLOB. */
+    if (data_off < pos) {
+        return cprs_reader_fail(r, -EBADMSG, off +
+                                offsetof(CprsWireDevState, data_off),
+                                v->ds.sec, i, "6.6.5", "payload overlaps or "
+                                "precedes the previous one");
+    }
+    /* spec 6.7: padding between payloads is zero. */
+    if (data_off > pos) {
+        at = first_nonzero(stored - (data_off - pos), data_off - pos);
+        if (at < data_off - pos) {
+            return cprs_reader_fail(r, -EBADMSG, r->sec[bsec].offset + pos +
+                                    at, bsec, -1, "6.7",
+                                    "non-zero byte between payloads");
         }
     }
-    free(seen);
-    return ret;
+    if (di.flags & CPRS_DEVSTATE_F_ZSTD) {
+        ret = cprs_payload_frame(r, &di, stored, v->used,
+                                 r->sec[bsec].offset + data_off, v->ds.sec,
+                                 i, NULL);
+        if (ret) {
+            return ret;
+        }
+    }
+    v->blob_pos = data_off + di.stored_size;
+    key_put(v, CPRS_SECTION_DEVSTATE, i, di.name, di.name_len,
+            di.instance_id);
+    return 0;
+}
+
+/* spec 6.7: BLOB bytes after the last payload are zero (end of pass 6). */
+static int check_blob_tail(Verify *v)
+{
+    CprsReader *r = v->r;
+    int bsec = cprs_sec_find(r, CPRS_SECTION_BLOB);
+    const uint8_t *blob;
+    uint64_t size, at;
+
+    if (bsec < 0) {
+        return 0;
+    }
+    blob = r->sec[bsec].data;       /* pinned in pass 1 */
+    size = r->sec[bsec].raw_size;
+    at = first_nonzero(blob + v->blob_pos, size - v->blob_pos);
+    if (at < size - v->blob_pos) {
+        return fail(v, -EBADMSG, r->sec[bsec].offset +
+                             v->blob_pos + at, bsec, -1, "6.7",
+                             "non-zero byte after the last payload");
+    }
+    return 0;
 }
 
 /* spec 6.3, 6.4: blocks, their ranges in order, and their fit in the fd. */
@@ -179,245 +896,75 @@ static int check_ramblocks(Verify *v)
     uint32_t n = cprs_rec_count(r, CPRS_SECTION_RAMBLOCKS);
     uint32_t ranges = cprs_rec_count(r, CPRS_SECTION_GPA_RANGES);
     int sec = cprs_sec_find(r, CPRS_SECTION_RAMBLOCKS);
+    int gsec = cprs_sec_find(r, CPRS_SECTION_GPA_RANGES);
     uint64_t next = 0, rec_off, end;
+    const uint8_t *p;
     CprsRamBlockInfo bi;
     CprsGpaRange gr;
-    CprsFdInfo fi;
-    CprsLe32 le;
     uint32_t i, k, first;
     int ret;
 
+    if (n) {
+        ret = key_scratch(v, CPRS_SECTION_RAMBLOCKS, n, sec);
+        if (ret) {
+            return ret;
+        }
+    }
     for (i = 0; i < n; i++) {
-        bi = CPRS_OPTS(CprsRamBlockInfo);
+        rec_off = r->sec[sec].offset + (uint64_t)i * r->sec[sec].record_size;
+        p = r->sec[sec].data + (rec_off - r->sec[sec].offset);
         clear_last(r);
-        ret = cprs_reader_ramblock_get(r, i, &bi);
+        ret = cprs_ramblock_decode(r, p, sec, i, rec_off, &bi, &first);
         if (ret) {
             return from_last(v, ret);
         }
-        rec_off = r->sec[sec].offset + (uint64_t)i * r->sec[sec].record_size;
         /* spec 6.3.7: blocks claim consecutive ranges, each exactly once. */
-        memcpy(&le, r->sec[sec].data + (rec_off - r->sec[sec].offset) +
-               offsetof(CprsWireRamBlock, range_first), sizeof(le));
-        first = cprs_le32_get(&le);
         if (first != next) {
-            return cprs_diag_set(v->diag, -EBADMSG, rec_off +
+            return fail(v, -EBADMSG, rec_off +
                                  offsetof(CprsWireRamBlock, range_first),
                                  sec, i, "6.3.7", "range_first does not "
                                  "follow the previous block's ranges");
         }
         next += bi.range_count;
         for (k = 0; k < bi.range_count; k++) {
+            uint64_t goff = (uint64_t)(first + k) * r->sec[gsec].record_size;
+
             clear_last(r);
-            ret = cprs_reader_gpa_range_get(r, i, k, &gr);
+            ret = cprs_gpa_range_decode(r, r->sec[gsec].data + goff, gsec,
+                                        first + k, r->sec[gsec].offset + goff,
+                                        bi.max_length, &gr);
             if (ret) {
                 return from_last(v, ret);
             }
         }
-        /* spec 6.3.9: the used part fits in a regular backing file. */
-        if (bi.fd_index != CPRS_NO_INDEX) {
-            fi = CPRS_OPTS(CprsFdInfo);
-            clear_last(r);
-            ret = cprs_reader_fd_get(r, bi.fd_index, &fi);
-            if (ret) {
-                return from_last(v, ret);
-            }
-            end = bi.fd_offset + bi.used_length;  /* no overflow: 6.3.4 */
-            if ((fi.flags & CPRS_FD_F_IDENTITY) &&
-                (fi.st_mode & 0170000) == 0100000 && end > fi.size) {
-                return cprs_diag_set(v->diag, -EBADMSG, rec_off +
-                                     offsetof(CprsWireRamBlock, used_length),
-                                     sec, i, "6.3.9", "block extends past "
-                                     "the end of its fd");
-            }
+        /* spec 6.3.9: the used part fits in a regular backing file (the
+         * fd record itself passed pass 3). */
+        end = bi.fd_offset + bi.used_length;  /* no overflow: 6.3.4 */
+        if (bi.fd_index != CPRS_NO_INDEX && end > v->fd_limit[bi.fd_index]) {
+            return fail(v, -EBADMSG, rec_off +
+                                 offsetof(CprsWireRamBlock, used_length),
+                                 sec, i, "6.3.9", "block extends past "
+                                 "the end of its fd");
         }
+        key_put(v, CPRS_SECTION_RAMBLOCKS, i, bi.idstr, bi.idstr_len, 0);
     }
     if (next != ranges) {
-        int gsec = cprs_sec_find(r, CPRS_SECTION_GPA_RANGES);
-
-        return cprs_diag_set(v->diag, -EBADMSG, r->sec[gsec].offset + next *
+        return fail(v, -EBADMSG, r->sec[gsec].offset + next *
                              r->sec[gsec].record_size, gsec, (int64_t)next,
                              "6.3.7", "GPA range claimed by no RAM block");
     }
     return 0;
 }
 
-static int check_vfio(Verify *v)
-{
-    CprsReader *r = v->r;
-    uint32_t n = cprs_rec_count(r, CPRS_SECTION_VFIO_DEVICES), i;
-    CprsVfioDeviceInfo vi;
-    int ret;
+/* ---- Keys (spec 6.8 and the uniqueness clauses) ------------------------ */
 
-    for (i = 0; i < n; i++) {
-        vi = CPRS_OPTS(CprsVfioDeviceInfo);
-        clear_last(r);
-        ret = cprs_reader_vfio_get(r, i, &vi);
-        if (ret) {
-            return from_last(v, ret);
-        }
-    }
-    return 0;
-}
-
-/*
- * spec 5.3: decompress a frame into a small window, counting bytes, so that
- * verifying a 1 GiB payload does not need 1 GiB of memory.
- */
-static int check_frame(const uint8_t *src, uint64_t src_size,
-                       uint64_t raw_size, const char **ret_reason)
-{
-#ifdef CPRS_HAVE_ZSTD
-    ZSTD_DCtx *dctx;
-    ZSTD_inBuffer in = { src, src_size, 0 };
-    uint8_t *window;
-    size_t win = ZSTD_DStreamOutSize(), rc = 1, frame;
-    unsigned long long content, total = 0;
-    int ret = 0;
-
-    if (raw_size == 0 || cprs_zstd_is_skippable(src, src_size)) {
-        *ret_reason = "zstd data is a skippable frame or has no content";
-        return -EBADMSG;
-    }
-    frame = ZSTD_findFrameCompressedSize(src, src_size);
-    if (ZSTD_isError(frame) || frame != src_size) {
-        *ret_reason = "zstd data is not exactly one frame";
-        return -EBADMSG;
-    }
-    content = ZSTD_getFrameContentSize(src, src_size);
-    if (content == ZSTD_CONTENTSIZE_UNKNOWN ||
-        content == ZSTD_CONTENTSIZE_ERROR || content != raw_size) {
-        *ret_reason = "zstd frame content size differs from raw_size";
-        return -EBADMSG;
-    }
-    dctx = ZSTD_createDCtx();
-    window = malloc(win);
-    /*
-     * Accept every window the one-shot decoder of the accessors accepts,
-     * so that verify and access agree (spec 5.3 rule 4); the history the
-     * decoder keeps is at most min(window, raw_size), and raw_size passed
-     * its limit already.
-     */
-    if (dctx && ZSTD_isError(ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax,
-                                                    CPRS_ZSTD_WINDOWLOG_MAX))) {
-        ZSTD_freeDCtx(dctx);
-        dctx = NULL;
-    }
-    if (!dctx || !window) {
-        ZSTD_freeDCtx(dctx);
-        free(window);
-        *ret_reason = "out of memory";
-        return -ENOMEM;
-    }
-    while (rc != 0) {
-        ZSTD_outBuffer out = { window, win, 0 };
-        size_t before = in.pos;
-
-        rc = ZSTD_decompressStream(dctx, &out, &in);
-        if (ZSTD_isError(rc)) {
-            ret = -EBADMSG;
-            break;
-        }
-        total += out.pos;
-        if (total > raw_size) {
-            ret = -EBADMSG;
-            break;
-        }
-        if (rc != 0 && in.pos == before && out.pos == 0) {
-            ret = -EBADMSG;     /* truncated frame: no progress possible */
-            break;
-        }
-    }
-    ZSTD_freeDCtx(dctx);
-    free(window);
-    if (ret || total != raw_size || in.pos != src_size) {
-        *ret_reason = "zstd frame does not decompress to raw_size bytes";
-        return -EBADMSG;
-    }
-    return 0;
-#else
-    (void)src;
-    (void)src_size;
-    (void)raw_size;
-    *ret_reason = "zstd data, built without zstd";
-    return -EPROTONOSUPPORT;
-#endif
-}
-
-/* spec 6.6, 6.7: payload records, BLOB placement, frames, zero gaps. */
-static int check_devstate(Verify *v)
-{
-    CprsReader *r = v->r;
-    uint32_t n = cprs_rec_count(r, CPRS_SECTION_DEVSTATE), i;
-    int sec = cprs_sec_find(r, CPRS_SECTION_DEVSTATE);
-    int bsec = cprs_sec_find(r, CPRS_SECTION_BLOB);
-    static const uint8_t no_blob[1];
-    const uint8_t *blob = bsec >= 0 ? r->sec[bsec].data : no_blob;
-    uint64_t blob_size = bsec >= 0 ? r->sec[bsec].raw_size : 0;
-    uint64_t pos = 0, data_off, rec_off, at;
-    const char *reason;
-    CprsDevStateInfo di;
-    CprsLe64 le;
-    int ret;
-
-    for (i = 0; i < n; i++) {
-        di = CPRS_OPTS(CprsDevStateInfo);
-        clear_last(r);
-        ret = cprs_reader_devstate_get(r, i, &di);
-        if (ret) {
-            return from_last(v, ret);
-        }
-        rec_off = (uint64_t)i * r->sec[sec].record_size;
-        memcpy(&le, r->sec[sec].data + rec_off +
-               offsetof(CprsWireDevState, data_off), sizeof(le));
-        data_off = cprs_le64_get(&le);
-        rec_off += r->sec[sec].offset;
-        /* spec 6.6.5: payloads move strictly forward through the BLOB. */
-        if (data_off < pos) {
-            return cprs_diag_set(v->diag, -EBADMSG, rec_off +
-                                 offsetof(CprsWireDevState, data_off), sec,
-                                 i, "6.6.5", "payload overlaps or precedes "
-                                 "the previous one");
-        }
-        /* spec 6.7: padding between payloads is zero. */
-        at = first_nonzero(blob + pos, data_off - pos);
-        if (at < data_off - pos) {
-            return cprs_diag_set(v->diag, -EBADMSG, r->sec[bsec].offset +
-                                 pos + at, bsec, -1, "6.7",
-                                 "non-zero byte between payloads");
-        }
-        if (di.flags & CPRS_DEVSTATE_F_ZSTD) {
-            ret = check_frame(blob + data_off, di.stored_size, di.raw_size,
-                              &reason);
-            if (ret) {
-                return cprs_diag_set(v->diag, ret, r->sec[bsec].offset +
-                                     data_off, sec, i, "5.3", reason);
-            }
-        }
-        pos = data_off + di.stored_size;
-    }
-    if (bsec >= 0) {
-        at = first_nonzero(blob + pos, blob_size - pos);
-        if (at < blob_size - pos) {
-            return cprs_diag_set(v->diag, -EBADMSG, r->sec[bsec].offset +
-                                 pos + at, bsec, -1, "6.7",
-                                 "non-zero byte after the last payload");
-        }
-    }
-    return 0;
-}
-
-typedef struct KeyRef {
-    const char *name;
-    uint32_t len;
-    uint32_t id;
-    uint32_t index;
-} KeyRef;
-
-static int keyref_cmp(const void *a, const void *b)
+/* qsort_r() order of keys: name bytes, length, id, then record index. */
+static int keyref_cmp(const void *a, const void *b, void *strtab)
 {
     const KeyRef *x = a, *y = b;
+    const char *tab = strtab;
     uint32_t n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(x->name, y->name, n);
+    int c = memcmp(tab + x->off, tab + y->off, n);
 
     if (c) {
         return c;
@@ -450,99 +997,65 @@ static int check_unique_sorted(Verify *v, uint32_t type, uint32_t n)
 {
     CprsReader *r = v->r;
     int sec = cprs_sec_find(r, type);
-    KeyRef *keys;
+    KeyRef *keys = v->keys[type];
     uint32_t i;
-    int ret = 0;
 
-    keys = calloc(n, sizeof(*keys));    /* n <= section bytes / 24 */
-    if (!keys) {
-        return cprs_diag_set(v->diag, -ENOMEM, 0, -1, -1, "", "out of memory");
-    }
-    for (i = 0; i < n && !ret; i++) {
-        clear_last(r);
-        ret = cprs_rec_key(r, type, i, &keys[i].name, &keys[i].len,
-                           &keys[i].id);
-        keys[i].index = i;
-        if (ret) {
-            ret = from_last(v, ret);
+    qsort_r(keys, n, sizeof(*keys), keyref_cmp, (void *)v->strtab);
+    for (i = 1; i < n; i++) {
+        if (key_same(v, &keys[i], &keys[i - 1])) {
+            return fail(v, -EBADMSG, r->sec[sec].offset +
+                                 (uint64_t)keys[i].index *
+                                 r->sec[sec].record_size, sec,
+                                 keys[i].index, dup_clause(type),
+                                 "duplicate key");
         }
     }
-    if (!ret) {
-        qsort(keys, n, sizeof(*keys), keyref_cmp);
-        for (i = 1; i < n; i++) {
-            if (keys[i].len == keys[i - 1].len &&
-                keys[i].id == keys[i - 1].id &&
-                !memcmp(keys[i].name, keys[i - 1].name, keys[i].len)) {
-                ret = cprs_diag_set(v->diag, -EBADMSG, r->sec[sec].offset +
-                                    (uint64_t)keys[i].index *
-                                    r->sec[sec].record_size, sec,
-                                    keys[i].index, dup_clause(type),
-                                    "duplicate key");
-                break;
-            }
-        }
-    }
-    free(keys);
-    return ret;
+    return 0;
 }
-
-/* A record's key, computed ahead of its probe walk. */
-typedef struct Ahead {
-    const char *name;
-    uint32_t len;
-    uint32_t id;
-    uint32_t hash;
-} Ahead;
 
 /* How far ahead the walk prefetches home slots: hides a cache miss. */
 #define PREFETCH_AHEAD 8u
 
-/* Walk from @a's home slot to record @i's slot (see check_index()). */
+/* Walk from record @i's home slot to its slot (see check_index()). */
 static int index_walk(Verify *v, uint32_t type, int isec, int sec,
-                      uint32_t i, const Ahead *a)
+                      uint32_t i)
 {
     CprsReader *r = v->r;
     const CprsSec *s = &r->sec[isec];
-    uint32_t mask = s->record_count - 1, pos = a->hash & mask;
-    uint32_t probe, rec, h, klen, kid, dup;
+    const KeyRef *keys = v->keys[type], *a = &keys[i];
+    uint32_t hash = v->khash[type][i];
+    uint32_t mask = s->record_count - 1, pos = hash & mask;
+    uint32_t probe, rec, h, dup;
     const CprsWireIndexSlot *slot;
-    const char *kname;
     uint64_t slot_off;
-    int ret;
 
     for (probe = 0; ; probe++) {
+        CPRS_WORK_ADD(CPRS_WORK_PROBES, 1);
         slot_off = s->offset + (uint64_t)pos * s->record_size;
         slot = (const CprsWireIndexSlot *)(s->data + (slot_off - s->offset));
         rec = cprs_le32_get(&slot->record);
         if (probe >= CPRS_INDEX_MAX_PROBE || probe > mask || rec == 0) {
-            return cprs_diag_set(v->diag, -EBADMSG, s->offset, isec, i,
+            return fail(v, -EBADMSG, s->offset, isec, i,
                                  "6.8.3", "record not reachable within the "
                                  "probe limit");
         }
         h = cprs_le32_get(&slot->hash);
         if (rec == i + 1) {
-            if (h != a->hash) {
-                return cprs_diag_set(v->diag, -EBADMSG, slot_off + 4, isec,
+            if (h != hash) {
+                return fail(v, -EBADMSG, slot_off + 4, isec,
                                      pos, "6.8.1", "index hash differs from "
                                      "the record's key hash");
             }
             return 0;
         }
-        if (h == a->hash) {
-            /* The same hash earlier on the path: the same key? */
-            clear_last(r);
-            ret = cprs_rec_key(r, type, rec - 1, &kname, &klen, &kid);
-            if (ret) {
-                return from_last(v, ret);
-            }
-            if (klen == a->len && kid == a->id &&
-                !memcmp(kname, a->name, klen)) {
-                dup = i > rec - 1 ? i : rec - 1;
-                return cprs_diag_set(v->diag, -EBADMSG, r->sec[sec].offset +
-                                     (uint64_t)dup * r->sec[sec].record_size,
-                                     sec, dup, dup_clause(type),
-                                     "duplicate key");
-            }
+        /* The same hash earlier on the path: the same key?  (rec <= n
+         * was checked by the slot sweep.) */
+        if (h == hash && key_same(v, &keys[rec - 1], a)) {
+            dup = i > rec - 1 ? i : rec - 1;
+            return fail(v, -EBADMSG, r->sec[sec].offset +
+                                 (uint64_t)dup * r->sec[sec].record_size,
+                                 sec, dup, dup_clause(type),
+                                 "duplicate key");
         }
         pos = (pos + 1) & mask;
     }
@@ -560,10 +1073,9 @@ static int check_index(Verify *v, uint32_t type, uint32_t n)
     CprsReader *r = v->r;
     int isec = r->index_of[type], sec = cprs_sec_find(r, type);
     const CprsSec *s = &r->sec[isec];
-    const uint8_t *slots = s->data;
+    const uint8_t *slots = s->data;     /* pinned in pass 1 */
     uint32_t mask = s->record_count - 1;
-    uint32_t i, j, rec, h, used = 0;
-    Ahead ring[PREFETCH_AHEAD];
+    uint32_t i, rec, h, used = 0;
     uint64_t slot_off;
     uint8_t *seen;
     int ret = 0;
@@ -571,24 +1083,25 @@ static int check_index(Verify *v, uint32_t type, uint32_t n)
 #define SLOT(p) ((const CprsWireIndexSlot *)(slots + \
                                              (uint64_t)(p) * s->record_size))
 
-    seen = calloc(n / 8 + 1, 1);
-    if (!seen) {
-        return cprs_diag_set(v->diag, -ENOMEM, 0, -1, -1, "", "out of memory");
+    ret = scratch(v, &seen, n / 8 + 1, 1, true, isec);
+    if (ret) {
+        return ret;
     }
+    CPRS_WORK_ADD(CPRS_WORK_PROBES, s->record_count);
     for (i = 0; i < s->record_count && !ret; i++) {
         slot_off = s->offset + (uint64_t)i * s->record_size;
         rec = cprs_le32_get(&SLOT(i)->record);
         h = cprs_le32_get(&SLOT(i)->hash);
         if (rec == 0) {
             if (h) {
-                ret = cprs_diag_set(v->diag, -EBADMSG, slot_off + 4, isec, i,
+                ret = fail(v, -EBADMSG, slot_off + 4, isec, i,
                                     "6.8.2", "empty index slot with a hash");
             }
         } else if (rec > n) {
-            ret = cprs_diag_set(v->diag, -EBADMSG, slot_off, isec, i,
+            ret = fail(v, -EBADMSG, slot_off, isec, i,
                                 "6.8.2", "index slot names no record");
         } else if (seen[(rec - 1) / 8] & (1u << ((rec - 1) % 8))) {
-            ret = cprs_diag_set(v->diag, -EBADMSG, slot_off, isec, i,
+            ret = fail(v, -EBADMSG, slot_off, isec, i,
                                 "6.8.4", "record in the index twice");
         } else {
             seen[(rec - 1) / 8] |= (uint8_t)(1u << ((rec - 1) % 8));
@@ -596,80 +1109,119 @@ static int check_index(Verify *v, uint32_t type, uint32_t n)
         }
     }
     free(seen);
+    v->used -= n / 8 + 1;
     if (!ret && used != n) {
-        ret = cprs_diag_set(v->diag, -EBADMSG, s->offset, isec, -1, "6.8.4",
+        ret = fail(v, -EBADMSG, s->offset, isec, -1, "6.8.4",
                             "record missing from the index");
     }
-
-    for (j = 0; j < n + PREFETCH_AHEAD && !ret; j++) {
-        Ahead *a;
-
-        if (j >= PREFETCH_AHEAD) {
-            /* The walk of record i, whose home slot is in cache by now. */
-            i = j - PREFETCH_AHEAD;
-            a = &ring[i % PREFETCH_AHEAD];
-            ret = index_walk(v, type, isec, sec, i, a);
+    for (i = 0; i < n && !ret; i++) {
+        if (i + PREFETCH_AHEAD < n) {
+            __builtin_prefetch(SLOT(v->khash[type][i + PREFETCH_AHEAD] &
+                                    mask));
         }
-        if (!ret && j < n) {
-            /* The key of record j, and a prefetch of its home slot. */
-            a = &ring[j % PREFETCH_AHEAD];
-            clear_last(r);
-            ret = cprs_rec_key(r, type, j, &a->name, &a->len, &a->id);
-            if (ret) {
-                ret = from_last(v, ret);
-                break;
-            }
-            a->hash = cprs_key_hash(a->name, a->len, a->id);
-            __builtin_prefetch(SLOT(a->hash & mask));
-        }
+        ret = index_walk(v, type, isec, sec, i);
     }
 #undef SLOT
     return ret;
 }
 
+/* Pass 7: FDS, RAMBLOCKS, VFIO_DEVICES, DEVSTATE, in type order. */
 static int check_keys(Verify *v)
 {
-    static const uint32_t types[] = {
-        CPRS_SECTION_FDS, CPRS_SECTION_RAMBLOCKS, CPRS_SECTION_VFIO_DEVICES,
-        CPRS_SECTION_DEVSTATE,
-    };
-    uint32_t t, n;
-    int ret;
+    uint32_t type, n;
+    int ret = 0;
 
-    for (t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
-        n = cprs_rec_count(v->r, types[t]);
-        if (v->r->index_of[types[t]] >= 0) {
-            ret = check_index(v, types[t], n);
-        } else if (n > 1) {
-            ret = check_unique_sorted(v, types[t], n);
-        } else {
-            ret = 0;
+    for (type = 0; type < CPRS_SECTION__MAX && !ret; type++) {
+        if (!cprs_type_indexable(type)) {
+            continue;
         }
-        if (ret) {
-            return ret;
+        n = cprs_rec_count(v->r, type);
+        if (v->index_ok[type]) {
+            continue;   /* swept in pass 1, nothing found */
+        }
+
+        if (v->r->index_of[type] >= 0) {
+            ret = check_index(v, type, n);
+        } else if (n > 1) {
+            ret = check_unique_sorted(v, type, n);
         }
     }
-    return 0;
+    return ret;
 }
 
-int cprs_reader_verify(CprsReader *r, CprsDiag *diag)
+/* ---- The passes, in the order of spec 8.2 ------------------------------ */
+
+static int pass_fds(Verify *v)
 {
-    Verify v = { .r = r, .diag = diag };
+    return stream_end(v, &v->fds);
+}
+
+static int pass_vfio(Verify *v)
+{
+    return stream_end(v, &v->vfio);
+}
+
+static int pass_devstate(Verify *v)
+{
+    int ret = stream_end(v, &v->ds);
+
+    return ret ? ret : check_blob_tail(v);
+}
+
+/* Give back what verify alone held; the accessors keep their own. */
+static void verify_free(Verify *v)
+{
+    CprsReader *r = v->r;
+    uint32_t i;
+
+    for (i = 0; i < r->nsec; i++) {
+        if (v->own[i]) {
+            cprs_sec_unlend(r, i);
+            free(v->own[i]);
+        }
+    }
+    for (i = 0; i < CPRS_SECTION__MAX; i++) {
+        free(v->keys[i]);
+        free(v->khash[i]);
+    }
+    free(v->fd_limit);
+    free(v->slot_seen);
+}
+
+static int verify(CprsReader *r, CprsDiag *diag, bool no_sweep)
+{
+    Verify *v;
     int (*const passes[])(Verify *) = {
-        check_sections, check_unclaimed, check_fds, check_ramblocks,
-        check_vfio, check_devstate, check_keys,
+        check_sections, check_unclaimed, pass_fds, check_ramblocks,
+        pass_vfio, pass_devstate, check_keys,
     };
     size_t i;
-    int ret;
+    int ret = 0;
 
     if (!r) {
         return cprs_diag_set(diag, -EINVAL, 0, -1, -1, "", "no reader");
     }
-    for (i = 0; i < sizeof(passes) / sizeof(passes[0]); i++) {
-        ret = passes[i](&v);
-        if (ret) {
-            return ret;
-        }
+    v = calloc(1, sizeof(*v));      /* two carry buffers: not the stack */
+    if (!v) {
+        return cprs_diag_set(diag, -ENOMEM, 0, -1, -1, "", "out of memory");
     }
-    return 0;
+    v->r = r;
+    v->diag = diag;
+    v->no_sweep = no_sweep;
+    for (i = 0; i < sizeof(passes) / sizeof(passes[0]) && !ret; i++) {
+        ret = passes[i](v);
+    }
+    verify_free(v);
+    free(v);
+    return ret;
+}
+
+int cprs_reader_verify(CprsReader *r, CprsDiag *diag)
+{
+    return verify(r, diag, false);
+}
+
+int cprs_reader_verify_walk(CprsReader *r, CprsDiag *diag)
+{
+    return verify(r, diag, true);
 }

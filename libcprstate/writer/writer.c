@@ -103,25 +103,14 @@ struct CprsWriter {
     uint64_t blob_size;     /* end of the last payload, 8-aligned */
 };
 
-/* Where a record's id lies, by type, plus one; 0: the name alone keys. */
-static const uint8_t id_offset[CPRS_SECTION__MAX] = {
-    [CPRS_SECTION_FDS] = offsetof(CprsWireFd, id) + 1,
-    [CPRS_SECTION_DEVSTATE] = offsetof(CprsWireDevState, instance_id) + 1,
-};
-
-/* The key of record @i of @type: every keyed record starts with its name. */
+/* The key of record @i of @type (the reader's cprs_wire_key()). */
 static const char *table_name(const CprsWriter *w, uint32_t type, uint32_t i,
                               uint32_t *ret_len, uint32_t *ret_id)
 {
     const uint8_t *rec = w->tab[type].recs.p +
                          (size_t)i * cprs_type_record_size(type);
-    const CprsWireStr *ref = (const CprsWireStr *)rec;
-    CprsLe32 id = { 0 };
+    const CprsWireStr *ref = cprs_wire_key(type, rec, ret_id);
 
-    if (id_offset[type]) {
-        memcpy(&id, rec + id_offset[type] - 1, sizeof(id));
-    }
-    *ret_id = cprs_le32_get(&id);
     *ret_len = cprs_le32_get(&ref->len);
     return (const char *)w->strtab.p + cprs_le32_get(&ref->off);
 }

@@ -7,8 +7,6 @@
  * The file is untrusted: libelf bounds the program headers and notes, and
  * every descriptor size is checked before its fields are read.
  */
-#include <gelf.h>
-#include <libelf.h>
 #include <stdlib.h>
 
 #include "inspect.h"
@@ -37,70 +35,41 @@ static bool decode(const uint8_t *p, size_t size, InspectCaps *c)
     return true;
 }
 
-static int scan(Elf_Data *data, InspectCaps *out, size_t max, size_t *n)
-{
-    size_t off = 0, next, name_off, desc_off;
-    GElf_Nhdr nh;
+/* Where elf_cprs_caps() puts what it finds. */
+typedef struct CapsOut {
+    InspectCaps *out;
+    size_t max;
+    size_t n;
+} CapsOut;
 
-    while ((next = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
-        if (nh.n_type == CPRS_NOTE_TYPE_CAPS &&
-            nh.n_namesz == CPRS_NOTE_NAME_SIZE &&
-            inspect_range_ok(data->d_size, name_off, nh.n_namesz) &&
-            !memcmp((const char *)data->d_buf + name_off, CPRS_NOTE_NAME,
-                    CPRS_NOTE_NAME_SIZE)) {
-            if (!inspect_range_ok(data->d_size, desc_off, nh.n_descsz)) {
-                return -EBADMSG;
-            }
-            if (*n < max &&
-                decode((const uint8_t *)data->d_buf + desc_off, nh.n_descsz,
-                       &out[*n])) {
-                (*n)++;
-            }
-        }
-        off = next;
+static int take_caps(const uint8_t *desc, size_t size, void *opaque)
+{
+    CapsOut *c = opaque;
+
+    if (c->n < c->max && decode(desc, size, &c->out[c->n])) {
+        c->n++;
     }
     return 0;
 }
 
 int elf_cprs_caps(int fd, InspectCaps *out, size_t max, size_t *ret_n)
 {
-    Elf *elf;
-    GElf_Phdr ph;
-    size_t phnum, i, n = 0;
-    int ret = 0;
+    CapsOut c = { out, max, 0 };
+    /* PT_NOTE segments only: what a loader, and the library, look at. */
+    InspectNoteWant want = {
+        .name = CPRS_NOTE_NAME, .namesz = CPRS_NOTE_NAME_SIZE,
+        .type = CPRS_NOTE_TYPE_CAPS, .segments_only = true,
+        .fn = take_caps, .opaque = &c,
+    };
+    int ret;
 
     if (fd < 0 || (!out && max) || !ret_n) {
         return -EINVAL;
     }
-    if (elf_version(EV_CURRENT) == EV_NONE) {
-        return -ENOMEM;
-    }
-    /* ELF_C_READ reads with pread(): the fd's offset does not move. */
-    elf = elf_begin(fd, ELF_C_READ, NULL);
-    if (!elf) {
-        return -EBADMSG;
-    }
-    if (elf_kind(elf) != ELF_K_ELF || elf_getphdrnum(elf, &phnum)) {
-        elf_end(elf);
-        return -EBADMSG;
-    }
-    /* PT_NOTE segments: what a loader, and the library, look at. */
-    for (i = 0; i < phnum && !ret; i++) {
-        Elf_Data *d;
-
-        if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_NOTE) {
-            continue;
-        }
-        d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
-                                 ELF_T_NHDR);
-        if (d) {
-            ret = scan(d, out, max, &n);
-        }
-    }
-    elf_end(elf);
+    ret = elf_notes(fd, &want);
     if (ret) {
         return ret;
     }
-    *ret_n = n;
+    *ret_n = c.n;
     return 0;
 }

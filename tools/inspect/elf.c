@@ -13,42 +13,46 @@
 
 #include "inspect.h"
 
-/* Search one note buffer for NT_GNU_BUILD_ID; 1 found, 0 not, <0 error. */
-static int scan_notes(Elf_Data *data, void *buf, size_t size,
-                      size_t *ret_size)
+/*
+ * Each note of @data named @want->name with type @want->type goes to
+ * @want->fn; 1 when it said stop, 0 when none did, <0 error.
+ */
+static int scan_notes(Elf_Data *data, const InspectNoteWant *want)
 {
     size_t off = 0, next, name_off, desc_off;
     GElf_Nhdr nh;
+    int ret;
 
     while ((next = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
-        if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-            inspect_range_ok(data->d_size, name_off, 4) &&
-            !memcmp((const char *)data->d_buf + name_off, "GNU", 4)) {
+        if (nh.n_type == want->type && nh.n_namesz == want->namesz &&
+            inspect_range_ok(data->d_size, name_off, nh.n_namesz) &&
+            !memcmp((const char *)data->d_buf + name_off, want->name,
+                    want->namesz)) {
             if (!inspect_range_ok(data->d_size, desc_off, nh.n_descsz)) {
                 return -EBADMSG;
             }
-            if (nh.n_descsz > size) {
-                return -E2BIG;
+            ret = want->fn((const uint8_t *)data->d_buf + desc_off,
+                           nh.n_descsz, want->opaque);
+            if (ret) {
+                return ret;
             }
-            memcpy(buf, (const char *)data->d_buf + desc_off, nh.n_descsz);
-            *ret_size = nh.n_descsz;
-            return 1;
         }
         off = next;
     }
     return 0;
 }
 
-int elf_build_id(int fd, void *buf, size_t size, size_t *ret_size)
+int elf_notes(int fd, const InspectNoteWant *want)
 {
     Elf *elf;
     Elf_Scn *scn = NULL;
     GElf_Shdr sh;
     GElf_Phdr ph;
     size_t n, i;
+    bool have_ph;
     int ret = 0;
 
-    if (fd < 0 || (!buf && size) || !ret_size) {
+    if (fd < 0 || !want || !want->fn) {
         return -EINVAL;
     }
     if (elf_version(EV_CURRENT) == EV_NONE) {
@@ -59,12 +63,14 @@ int elf_build_id(int fd, void *buf, size_t size, size_t *ret_size)
     if (!elf) {
         return -EBADMSG;
     }
-    if (elf_kind(elf) != ELF_K_ELF) {
+    have_ph = elf_kind(elf) == ELF_K_ELF && !elf_getphdrnum(elf, &n);
+    if (elf_kind(elf) != ELF_K_ELF || (!have_ph && want->segments_only)) {
         elf_end(elf);
         return -EBADMSG;
     }
-    /* Program headers first: they survive section-header stripping. */
-    if (!elf_getphdrnum(elf, &n)) {
+    /* PT_NOTE segments first: what a loader sees, and they survive
+     * section-header stripping. */
+    if (have_ph) {
         for (i = 0; i < n && ret == 0; i++) {
             Elf_Data *d;
 
@@ -74,25 +80,63 @@ int elf_build_id(int fd, void *buf, size_t size, size_t *ret_size)
             d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
                                      ELF_T_NHDR);
             if (d) {
-                ret = scan_notes(d, buf, size, ret_size);
+                ret = scan_notes(d, want);
             }
         }
     }
-    while (ret == 0 && (scn = elf_nextscn(elf, scn)) != NULL) {
+    while (ret == 0 && !want->segments_only &&
+           (scn = elf_nextscn(elf, scn)) != NULL) {
         Elf_Data *d = NULL;
 
         if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE) {
             continue;
         }
         while (ret == 0 && (d = elf_getdata(scn, d)) != NULL) {
-            ret = scan_notes(d, buf, size, ret_size);
+            ret = scan_notes(d, want);
         }
     }
     elf_end(elf);
+    return ret < 0 ? ret : 0;
+}
+
+/* Where elf_build_id() wants its note. */
+typedef struct BuildId {
+    void *buf;
+    size_t size;
+    size_t *ret_size;
+    bool found;
+} BuildId;
+
+static int take_build_id(const uint8_t *desc, size_t size, void *opaque)
+{
+    BuildId *b = opaque;
+
+    if (size > b->size) {
+        return -E2BIG;
+    }
+    memcpy(b->buf, desc, size);
+    *b->ret_size = size;
+    b->found = true;
+    return 1;
+}
+
+int elf_build_id(int fd, void *buf, size_t size, size_t *ret_size)
+{
+    BuildId b = { buf, size, ret_size, false };
+    InspectNoteWant want = {
+        .name = "GNU", .namesz = 4, .type = NT_GNU_BUILD_ID,
+        .fn = take_build_id, .opaque = &b,
+    };
+    int ret;
+
+    if (fd < 0 || (!buf && size) || !ret_size) {
+        return -EINVAL;
+    }
+    ret = elf_notes(fd, &want);
     if (ret < 0) {
         return ret;
     }
-    return ret ? 0 : -ENOENT;
+    return b.found ? 0 : -ENOENT;
 }
 
 /* A field of @w bytes at @p in the byte order of the ELF file. */

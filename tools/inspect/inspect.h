@@ -192,6 +192,33 @@ int core_extent(const void *buf, size_t len, uint64_t *ret_need);
 bool inspect_legacy_more(int ret, const CprsDiag *diag, uint64_t size,
                          uint64_t len);
 
+/* Which notes elf_notes() hands over, and to what. */
+typedef struct InspectNoteWant {
+    const char *name;       /* note name, with its NUL */
+    uint32_t namesz;        /* its size, NUL included */
+    uint32_t type;          /* n_type */
+    bool segments_only;     /* PT_NOTE segments only, not SHT_NOTE sections */
+    /* One matching note's descriptor (in bounds, untrusted); returns 0
+     * for more, 1 to stop, <0 to fail with that error. */
+    int (*fn)(const uint8_t *desc, size_t size, void *opaque);
+    void *opaque;
+} InspectNoteWant;
+
+/**
+ * elf_notes: hand each note of an ELF file that @want names to @want->fn.
+ * @fd: an open ELF file; read with pread (offset unchanged); borrowed.
+ * @want: the name and type wanted, and the callback.
+ *
+ * PT_NOTE segments first, then (unless @want->segments_only) SHT_NOTE
+ * sections, until the callback says stop.  Uses libelf; the file is
+ * untrusted: every descriptor is inside its note buffer.
+ *
+ * Returns: 0; the callback's error; -EBADMSG not a valid ELF file (or,
+ * with segments_only, no program headers) or a note out of bounds;
+ * -EINVAL; -ENOMEM.
+ */
+int elf_notes(int fd, const InspectNoteWant *want);
+
 /**
  * elf_build_id: read the GNU build-id note of an ELF file.
  * @fd: an open ELF file; read with pread (offset unchanged); borrowed.
