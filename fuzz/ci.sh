@@ -48,6 +48,9 @@ if [ ! -f "$dir/build.ninja" ]; then
         -Db_sanitize=address,undefined -Db_lundef=false || exit 1
 fi
 
+# An existing build directory may predate the tree (a new target): bring
+# its configuration up to date before asking it for the targets.
+ninja -C "$dir" build.ninja >/dev/null || exit 1
 # The fuzz targets this configuration builds (fuzz-payload needs zstd).
 mapfile -t all < <(meson introspect "$dir" --targets | python3 -c '
 import json, sys

@@ -1273,6 +1273,23 @@ static void gen_cores(const char *srcdir)
     make_core(&c, true, true, state_path, arena, asize, true, NULL, 0);
     put_file("fuzz-core", "seed-core64-big-endian", c.buf, c.len);
     put_file("fuzz-core", "seed-not-elf", arena, asize);
+    /*
+     * Worst case of the scan (issue 11, class 3; tests/test-bounded-core.c
+     * "pattern"): 48 KiB of memory that is nothing but the 8 bytes a QEMU
+     * stream starts with, each one a candidate the locator must give up
+     * on in bounded work.
+     */
+    free(noise);
+    noise = malloc(48 * 1024);
+    if (!noise) {
+        die("out of memory");
+    }
+    for (size_t at = 0; at < 48 * 1024; at += 8) {
+        memcpy(noise + at, "QCPR\0\0\0\1", 8);
+    }
+    make_core(&c, true, false, NULL, arena, asize, true, noise, 48 * 1024);
+    put_file("fuzz-core", "seed-worst-core-pattern", c.buf, c.len);
+    put_file("fuzz-dump", "seed-worst-core-pattern", c.buf, c.len);
     free(noise);
     free(legacy);
     free(arena);
