@@ -310,7 +310,14 @@ static bool ok(Walk *w, int ret, const char *what, uint32_t i)
                     ret);
     FUZZ_ASSERT_MSG(fuzz_reader_errno_ok(ret) || ret == -EINVAL,
                     "%s(%u): undocumented error %d", what, i, ret);
-    if (ret != -EINVAL && ret != -ENOMEM) {
+    /*
+     * The diagnostic of the first failures, in full: a damaged section
+     * fails every one of its 65536 records alike (its outcome is kept,
+     * spec 4.7), and formatting each of those diagnostics made such an
+     * input a slow unit under ASan, for nothing the first ones had not
+     * shown.
+     */
+    if (ret != -EINVAL && ret != -ENOMEM && w->failed < 64) {
         fuzz_check_diag(cprs_reader_last_diag(w->r), ret, UINT64_MAX);
     }
     w->failed++;

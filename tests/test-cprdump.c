@@ -494,7 +494,7 @@ static void test_errors(void **state)
     CPRDUMP(&r, NULL, "--version");
     expect_status(&r, 0, "--version");
     expect_in(r.out, "CPR State Arena format 1.0", "--version");
-    expect_in(r.out, "JSON output 1.1", "--version");
+    expect_in(r.out, "JSON output 1.2", "--version");
     run_free(&r);
 }
 

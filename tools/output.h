@@ -38,7 +38,7 @@ enum {
 };
 
 /* Version of the --json output (spec/cprdump-json.rst). */
-#define CPRDUMP_JSON_VERSION "1.1"
+#define CPRDUMP_JSON_VERSION "1.2"
 
 /* Set once by main(): the program name and --quiet. */
 void output_init(const char *prog, bool quiet);

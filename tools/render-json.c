@@ -511,6 +511,64 @@ static void show_record_errors(Json *j, CprsReader *r, uint32_t select)
     json_arr_end(j);
 }
 
+/* The rollback record (spec/fail-safe.rst F5), when the arena has one. */
+static void show_rollback(Json *j, CprsReader *r)
+{
+    CprsRollbackInfo ri = CPRS_OPTS(CprsRollbackInfo);
+    CprsDiag diag = CPRS_OPTS(CprsDiag);
+    const char *arg;
+    uint32_t i;
+    int ret;
+
+    ret = cprs_rollback_read(r, &ri, &diag);
+    if (ret == -ENOENT) {
+        return;
+    }
+    json_obj(j, "rollback");
+    if (ret) {
+        /* The verdict says it too: a bad record makes a bad state. */
+        json_str(j, "status", "invalid");
+        json_diag(j, "error", ret, &diag);
+        json_obj_end(j);
+        return;
+    }
+    json_str(j, "status", ri.flags & CPRS_ROLLBACK_F_ROLLED_BACK ?
+             "rolled-back" : "armed");
+    json_u64(j, "generation", ri.generation);
+    json_u64(j, "armed-ns", ri.armed_ns);
+    json_u64(j, "pid", ri.pid);
+    json_str(j, "exe-path", ri.exe_path);
+    json_i64_or_null(j, "exe-fd", ri.exe_fd);
+    json_u64(j, "exe-dev", ri.exe_dev);
+    json_u64(j, "exe-ino", ri.exe_ino);
+    json_u64(j, "exe-size", ri.exe_size);
+    json_u64(j, "exe-mode", ri.exe_mode);
+    json_arr(j, "argv");
+    for (i = 0; i < ri.argc; i++) {
+        if (!cprs_rollback_read_arg(r, i, &arg)) {
+            json_str(j, NULL, arg);
+        }
+    }
+    json_arr_end(j);
+    if (ri.flags & CPRS_ROLLBACK_F_FAILURE) {
+        json_obj(j, "failure");
+        json_str(j, "stage", cprs_failure_stage_name(ri.failure_stage));
+        json_i64(j, "error-code", ri.failure_error);
+        if (ri.failure_error) {
+            json_str(j, "error", errno_name(ri.failure_error));
+        } else {
+            json_null(j, "error");
+        }
+        json_u64(j, "failed-ns", ri.failed_ns);
+        json_str(j, "failed-exe", ri.failed_exe);
+        json_str(j, "message", ri.failure_message);
+        json_obj_end(j);
+    } else {
+        json_null(j, "failure");
+    }
+    json_obj_end(j);
+}
+
 void json_show(Json *j, Source *s, int verify_err, const CprsDiag *diag,
                uint32_t select)
 {
@@ -531,6 +589,12 @@ void json_show(Json *j, Source *s, int verify_err, const CprsDiag *diag,
     json_arr_end(j);
     if (r && (select & OPT_HEADER)) {
         show_arena_header(j, r);
+        if (s->dual) {
+            json_obj(j, "dual");
+            json_u64(j, "legacy-size", s->dual_legacy_size);
+            json_obj_end(j);
+        }
+        show_rollback(j, r);
     } else if (!r && (select & OPT_HEADER)) {
         show_legacy_header(j, s);
     }
