@@ -23,16 +23,16 @@ static void put_escaped(FILE *f, const char *s)
     }
 }
 
-static void dump_rollback(Dump *d, CprsReader *r)
+static void dump_rollback(Dump *d, const Source *s)
 {
-    CprsRollbackInfo ri = CPRS_OPTS(CprsRollbackInfo);
-    CprsDiag diag = CPRS_OPTS(CprsDiag);
+    CprsReader *r = s->reader;
+    CprsRollbackInfo ri;
+    CprsDiag diag;
     char when[64], text[512];
     const char *arg;
     uint32_t i;
-    int ret;
+    int ret = source_rollback(s, &ri, &diag);
 
-    ret = cprs_rollback_read(r, &ri, &diag);
     if (ret == -ENOENT) {
         return;
     }
@@ -82,7 +82,5 @@ void dump_failsafe(Dump *d, const Source *s)
                 "stream of %" PRIu64 " bytes, then the arena shown above; "
                 "the two agree\n", s->dual_legacy_size);
     }
-    if (s->reader) {
-        dump_rollback(d, s->reader);
-    }
+    dump_rollback(d, s);
 }

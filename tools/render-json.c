@@ -512,15 +512,14 @@ static void show_record_errors(Json *j, CprsReader *r, uint32_t select)
 }
 
 /* The rollback record (spec/fail-safe.rst F5), when the arena has one. */
-static void show_rollback(Json *j, CprsReader *r)
+static void show_rollback(Json *j, const Source *s)
 {
-    CprsRollbackInfo ri = CPRS_OPTS(CprsRollbackInfo);
-    CprsDiag diag = CPRS_OPTS(CprsDiag);
+    CprsRollbackInfo ri;
+    CprsDiag diag;
     const char *arg;
     uint32_t i;
-    int ret;
+    int ret = source_rollback(s, &ri, &diag);
 
-    ret = cprs_rollback_read(r, &ri, &diag);
     if (ret == -ENOENT) {
         return;
     }
@@ -545,7 +544,7 @@ static void show_rollback(Json *j, CprsReader *r)
     json_u64(j, "exe-mode", ri.exe_mode);
     json_arr(j, "argv");
     for (i = 0; i < ri.argc; i++) {
-        if (!cprs_rollback_read_arg(r, i, &arg)) {
+        if (!cprs_rollback_read_arg(s->reader, i, &arg)) {
             json_str(j, NULL, arg);
         }
     }
@@ -594,7 +593,7 @@ void json_show(Json *j, Source *s, int verify_err, const CprsDiag *diag,
             json_u64(j, "legacy-size", s->dual_legacy_size);
             json_obj_end(j);
         }
-        show_rollback(j, r);
+        show_rollback(j, s);
     } else if (!r && (select & OPT_HEADER)) {
         show_legacy_header(j, s);
     }

@@ -50,14 +50,17 @@ int source_decode_dual(Source *src, const Options *o)
     return 1;
 }
 
+int source_rollback(const Source *s, CprsRollbackInfo *ri, CprsDiag *diag)
+{
+    *ri = CPRS_OPTS(CprsRollbackInfo);
+    *diag = CPRS_OPTS(CprsDiag);
+    return s->reader ? cprs_rollback_read(s->reader, ri, diag) : -ENOENT;
+}
+
 int source_verify_rollback(Source *s, CprsDiag *diag)
 {
-    CprsRollbackInfo ri = CPRS_OPTS(CprsRollbackInfo);
-    int ret;
+    CprsRollbackInfo ri;
+    int ret = source_rollback(s, &ri, diag);
 
-    if (!s->reader) {
-        return 0;
-    }
-    ret = cprs_rollback_read(s->reader, &ri, diag);
     return ret == -ENOENT ? 0 : ret;
 }

@@ -85,6 +85,12 @@ int source_verify(Source *s, CprsDiag *diag);
  */
 int source_decode_dual(Source *src, const Options *o);
 int source_verify_rollback(Source *s, CprsDiag *diag);
+/*
+ * The rollback record of @s (spec/fail-safe.rst F5) into @ri and @diag,
+ * both reset first: 0, -ENOENT when there is none (or @s is a stream), or
+ * the error of a record that does not decode (@diag says where).
+ */
+int source_rollback(const Source *s, CprsRollbackInfo *ri, CprsDiag *diag);
 
 /* Uniform record access over both formats. */
 uint32_t src_fd_count(const Source *s);
