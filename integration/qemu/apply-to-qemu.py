@@ -294,12 +294,26 @@ EDITS = [
          edit_cpr_exec_exec),
     Edit("incoming", "migration/migration.c", "cpr_rollback_failed",
          edit_migration),
+    Edit("qtest-meson", "tests/qtest/meson.build", "cpr-failsafe-tests.c",
+         lambda t: insert_after_line(t, "  'migration/cpr-tests.c',",
+                                     "  'migration/cpr-failsafe-tests.c',\n")),
+    Edit("qtest-header", "tests/qtest/migration/framework.h",
+         "migration_test_add_cpr_failsafe",
+         lambda t: insert_after_line(
+             t, "void migration_test_add_cpr(MigrationTestEnv *env);",
+             "void migration_test_add_cpr_failsafe(MigrationTestEnv *env);\n")),
+    Edit("qtest-main", "tests/qtest/migration-test.c",
+         "migration_test_add_cpr_failsafe",
+         lambda t: insert_after_line(t, "    migration_test_add_cpr(env);",
+                                     "    migration_test_add_cpr_failsafe(env);\n")),
 ]
 
 # The new files: where they go in QEMU, where they are here.
 NEW_FILES = {
     "migration/cpr-cprs.c": "migration/cpr-cprs.c",
     "include/migration/cpr-cprs.h": "include/migration/cpr-cprs.h",
+    "tests/qtest/migration/cpr-failsafe-tests.c":
+        "tests/qtest/migration/cpr-failsafe-tests.c",
 }
 
 SIGNER = "libcprstate maintainers <maintainers@libcprstate.invalid>"
@@ -369,6 +383,23 @@ line and the migration stream, and resumes the VM; query-cpr-rollback
 and its stderr say what failed.  Once the VM runs, the rollback is
 dropped.  Without CONFIG_CPRSTATE both calls are empty.
 """, edits=["incoming"]),
+    Patch("tests/qtest/migration: cpr-exec pre-flight and rollback",
+          """\
+Two cases next to /migration/mode/exec, skipped by a QEMU built
+without libcprstate (no query-cpr-rollback) and, like it, run with KVM
+only:
+
+- preflight-refused: cpr-exec-command names no file; migrate fails at
+  once with the reason, the VM runs on;
+- rollback: the new QEMU lacks a device of the source, its incoming
+  migration fails; the previous QEMU is exec'd again, reports the
+  failure in query-cpr-rollback, loads the stream, and the guest runs
+  with its RAM intact.
+
+The new file is GPL-2.0-or-later here, from libcprstate's
+LGPL-2.1-or-later sources (LGPL-2.1 section 3).
+""", edits=["qtest-meson", "qtest-header", "qtest-main"],
+          new=["tests/qtest/migration/cpr-failsafe-tests.c"]),
 ]
 
 # What a copy of libcprstate needs to build as a subproject.
