@@ -46,21 +46,24 @@ class Qmp:
     """A QMP client on a unix socket (events are kept, not interpreted)."""
 
     def __init__(self, path, timeout=TIMEOUT):
+        # A socket left by an image that has exec'd since may accept and
+        # then reset: retry until a QEMU greets.
         deadline = time.monotonic() + timeout
         while True:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.buf = b""
+            self.events = []
             try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 self.sock.connect(path)
+                self.sock.settimeout(5.0)
+                self.greeting = self._recv()
                 break
-            except OSError:
+            except (OSError, EOFError, ValueError):
                 self.sock.close()
                 if time.monotonic() > deadline:
                     raise RuntimeError("no QMP on %s" % path)
                 time.sleep(0.05)
         self.sock.settimeout(timeout)
-        self.buf = b""
-        self.events = []
-        self.greeting = self._recv()
         self.cmd("qmp_capabilities")
 
     def _recv(self):

@@ -32,7 +32,6 @@
 #include "migration/misc.h"
 #include "migration/options.h"
 #include "migration/qemu-file.h"
-#include "migration.h"
 #include "monitor/monitor.h"
 #include "qapi/qapi-commands-migration.h"
 #include "qapi/type-helpers.h"
@@ -397,10 +396,10 @@ static int cpr_check_block(RAMBlock *block, void *opaque)
 /* Pre-flight and rollback (libcprstate's spec/fail-safe.rst) */
 
 /* libcprstate's failure stages, as cpr-cprs.h names them for QEMU. */
-QEMU_BUILD_BUG_ON(CPR_FAILED_STATE_LOAD != CPRS_FAILURE_STATE_LOAD);
-QEMU_BUILD_BUG_ON(CPR_FAILED_INCOMING != CPRS_FAILURE_INCOMING);
-QEMU_BUILD_BUG_ON(CPR_FAILED_DEVICE != CPRS_FAILURE_DEVICE);
-QEMU_BUILD_BUG_ON(CPR_FAILED_OTHER != CPRS_FAILURE_OTHER);
+QEMU_BUILD_BUG_ON((int)CPR_FAILED_STATE_LOAD != (int)CPRS_FAILURE_STATE_LOAD);
+QEMU_BUILD_BUG_ON((int)CPR_FAILED_INCOMING != (int)CPRS_FAILURE_INCOMING);
+QEMU_BUILD_BUG_ON((int)CPR_FAILED_DEVICE != (int)CPRS_FAILURE_DEVICE);
+QEMU_BUILD_BUG_ON((int)CPR_FAILED_OTHER != (int)CPRS_FAILURE_OTHER);
 
 /* Source: the cpr-exec target inspected, until the exec or a failure. */
 static CprsTarget *cpr_target;
@@ -420,6 +419,14 @@ static struct {
 } cpr_rolled_back;
 
 static NotifierWithReturn cpr_cprs_notifier;
+
+/* The cpr-exec-command migration parameter, as an argv. */
+static GStrv cpr_exec_command(void)
+{
+    g_autoptr(MigrationParameters) params = qmp_query_migrate_parameters(NULL);
+
+    return strv_from_str_list(params->cpr_exec_command);
+}
 
 /* QEMU_CPR_STATE_FORMAT: an explicit policy; unset or empty: auto. */
 static bool cpr_policy(uint32_t *policy, Error **errp)
@@ -466,7 +473,6 @@ static int cpr_cprs_notify(NotifierWithReturn *notifier, MigrationEvent *e,
 static bool cpr_preflight(CprsState *s, MigMode mode, int sock,
                           CprsPlan *plan, Error **errp)
 {
-    MigrationState *ms = migrate_get_current();
     CprsPlanOpts po = CPRS_OPTS(CprsPlanOpts);
     CprsStateInfo si = CPRS_OPTS(CprsStateInfo);
     CprsTargetInfo ti = CPRS_OPTS(CprsTargetInfo);
@@ -481,7 +487,7 @@ static bool cpr_preflight(CprsState *s, MigMode mode, int sock,
     }
     if (mode == MIG_MODE_CPR_EXEC) {
         po.mode = CPRS_MODE_EXEC;
-        argv = strv_from_str_list(ms->parameters.cpr_exec_command);
+        argv = cpr_exec_command();
         what = "cpr-exec-command";
         ret = cprs_target_open_exec(argv, NULL, &diag, &t);
         if (ret) {
@@ -518,14 +524,15 @@ static bool cpr_preflight(CprsState *s, MigMode mode, int sock,
                     plan->flags & CPRS_PLAN_F_FORCED ?
                     " (" CPR_STATE_FORMAT_ENV ")" : "");
     }
-    if (mode == MIG_MODE_CPR_EXEC) {
-        cprs_target_free(cpr_target);
-        cpr_target = t;
-    } else {
+    if (mode != MIG_MODE_CPR_EXEC) {
         cprs_target_free(t);
+        return true;
     }
+    cprs_target_free(cpr_target);
+    cpr_target = t;
     if (!cpr_cprs_notifier.notify) {
-        migration_add_notifier(&cpr_cprs_notifier, cpr_cprs_notify);
+        migration_add_notifier_mode(&cpr_cprs_notifier, cpr_cprs_notify,
+                                    MIG_MODE_CPR_EXEC);
     }
     return true;
 }
@@ -589,7 +596,6 @@ static GStrv cpr_rollback_argv(char **next, Error **errp)
 static bool cpr_rollback_arm(CprsState *s, int fd, Error **errp)
 {
     ERRP_GUARD();
-    MigrationState *ms = migrate_get_current();
     CprsRollbackOpts ro = CPRS_OPTS(CprsRollbackOpts,
                                     .producer = "QEMU " QEMU_VERSION);
     CprsDiag diag = CPRS_OPTS(CprsDiag);
@@ -597,7 +603,7 @@ static bool cpr_rollback_arm(CprsState *s, int fd, Error **errp)
     g_auto(GStrv) argv = NULL;
     int ret;
 
-    next = strv_from_str_list(ms->parameters.cpr_exec_command);
+    next = cpr_exec_command();
     argv = cpr_rollback_argv(next, errp);
     if (!argv) {
         if (*errp) {
@@ -649,7 +655,8 @@ static void cpr_rollback_fire(CprFailureStage stage, int err,
     cprs_rollback_get_info(cpr_rollback_in, &ri);
     error_report("cpr: the live update failed before the VM ran (%s); "
                  "resuming the VM in the previous QEMU, %s",
-                 cprs_failure_stage_name(stage), ri.exe_path);
+                 cprs_failure_stage_name(stage),
+                 ri.exe_path ? ri.exe_path : "?");
     ret = cprs_rollback_trigger(cpr_rollback_in, &f, &diag);
     cpr_cprs_error(&local_err, ret, &diag, "cpr: the rollback failed");
     error_report_err(local_err);
