@@ -138,9 +138,9 @@ class Run:
             args += ["-device", "pvpanic-pci"]
         return args
 
-    def start(self, exe, env=None, qmp="src.qmp"):
+    def start(self, exe, env=None, qmp="src.qmp", extra=()):
         self.stderr = open(self.path("stderr.log"), "w")
-        argv = [exe] + self.vm_args(qmp)
+        argv = [exe] + self.vm_args(qmp) + list(extra)
         self.say("start: %s%s", "env -i " if env == {} else "",
                  " ".join(argv))
         self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
@@ -288,10 +288,14 @@ def sc_refuse_strict(run):
 def rollback(run, running, deleted=False):
     a = run.a
     src = a.patched
+    extra = []
     if deleted:
+        # A copy, which finds its firmware through -L.
         src = run.path("qemu-previous")
         shutil.copy2(a.patched, src)
-    q = run.start(src, env={})
+        extra = ["-L", os.path.join(os.path.dirname(a.patched), "qemu-bundle",
+                                    "usr", "local", "share", "qemu")]
+    q = run.start(src, env={}, extra=extra)
     pid = run.proc.pid
     run.wait_status(q, ["running"])
     time.sleep(1.0)

@@ -653,9 +653,9 @@ static void cpr_rollback_fire(CprFailureStage stage, int err,
         return;
     }
     cprs_rollback_get_info(cpr_rollback_in, &ri);
-    error_report("cpr: the live update failed before the VM ran (%s); "
+    error_report("cpr: the live update failed before the VM ran (%s: %s); "
                  "resuming the VM in the previous QEMU, %s",
-                 cprs_failure_stage_name(stage),
+                 cprs_failure_stage_name(stage), why,
                  ri.exe_path ? ri.exe_path : "?");
     ret = cprs_rollback_trigger(cpr_rollback_in, &f, &diag);
     cpr_cprs_error(&local_err, ret, &diag, "cpr: the rollback failed");
