@@ -116,6 +116,7 @@ static void test_exec_preflight_refused(char *name, MigrateCommon *args)
     g_autofree char *uri = g_strdup_printf("file:%s/%s", tmpfs,
                                            FILE_TEST_FILENAME);
     g_autofree char *missing = g_strdup_printf("%s/no-such-qemu", tmpfs);
+    g_autofree char *serial = g_strdup_printf("%s/src_serial", tmpfs);
     char *argv[] = { missing, (char *)"-incoming", (char *)"defer", NULL };
     QTestState *from;
     QDict *rsp;
@@ -148,7 +149,8 @@ static void test_exec_preflight_refused(char *name, MigrateCommon *args)
     qobject_unref(rsp);
     /* The guest still writes to its serial port. */
     wait_for_serial("src_serial");
-    migrate_end(from, NULL, false);
+    qtest_quit(from);
+    unlink(serial);
 }
 
 /*
