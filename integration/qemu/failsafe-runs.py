@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Fail-safe cpr-exec against real QEMU binaries (TESTED.md, section 6).
+"""Fail-safe cpr-exec against real QEMU binaries (TESTED.md, section 14).
 
     failsafe-runs.py --patched QEMU --stock QEMU [--stock-noiommufd QEMU]
                      --work DIR [SCENARIO...]
