@@ -3,7 +3,7 @@
 """Fail-safe cpr-exec against real QEMU binaries (TESTED.md, section 14).
 
     failsafe-runs.py --patched QEMU --stock QEMU [--stock-noiommufd QEMU]
-                     --work DIR [SCENARIO...]
+                     [--cprdump CPRDUMP] --work DIR [SCENARIO...]
 
 Starts real QEMU processes (TCG, no guest OS: the firmware runs), drives
 them over QMP (unix sockets) and checks what the fail-safe cpr-exec of
@@ -25,6 +25,8 @@ when none is named):
   rollback-running   the same with the VM running: it runs again
   rollback-deleted   the source's executable is deleted from disk before
                      the hop: the rollback still resumes the VM in it
+  rollback-then-hop  after a rollback, the resumed QEMU hops again, to a
+                     QEMU that matches: the VM runs there
 
 Exit status: 0 if every scenario passed, 1 otherwise.
 """
@@ -285,7 +287,7 @@ def sc_refuse_strict(run):
             {"QEMU_CPR_STATE_FORMAT": "strict"})
 
 
-def rollback(run, running, deleted=False):
+def rollback(run, running, deleted=False, again=False):
     a = run.a
     src = a.patched
     extra = []
@@ -333,9 +335,34 @@ def rollback(run, running, deleted=False):
         q.cmd("cont")
     st = run.wait_status(q, ["running"])
     run.say("status %s", st)
+    if a.cprdump:
+        # The state handed back stays open for cprdump until the next hop.
+        out = subprocess.run([a.cprdump, "show", "--pid", str(pid)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             universal_newlines=True)
+        run.say("cprdump show --pid %d: exit %d", pid, out.returncode)
+        for line in out.stdout.splitlines():
+            if "oll" in line or "ail" in line:
+                run.say("  %s", line.strip())
+        check(out.returncode == 0 and "rolled" in out.stdout.lower(),
+              "cprdump shows the rollback record")
     for line in run.stderr_text().splitlines():
         if "cpr" in line or "savevm" in line or "load" in line:
             run.say("stderr: %s", line.strip())
+    if again:
+        # The resumed QEMU hops again, to a QEMU that matches: it runs
+        # there, and that one was not rolled back.
+        os.unlink(run.path("vm.state"))
+        run.cpr_exec(q, [a.patched] + run.vm_args("tgt2.qmp"))
+        q.wait_closed()
+        q = Qmp(run.path("tgt2.qmp"))
+        st = run.wait_status(q, ["running"])
+        info = q.cmd("query-cpr-rollback")
+        run.say("second hop: pid %d, exe %s, status %s, "
+                "query-cpr-rollback: %s", run.proc.pid, run.exe(), st,
+                json.dumps(info))
+        check(run.proc.pid == pid and not info["rolled-back"],
+              "the second hop is an ordinary one")
     q.close()
 
 
@@ -351,6 +378,10 @@ def sc_rollback_deleted(run):
     rollback(run, running=True, deleted=True)
 
 
+def sc_rollback_then_hop(run):
+    rollback(run, running=True, again=True)
+
+
 class SkipTest(Exception):
     pass
 
@@ -364,6 +395,7 @@ SCENARIOS = {
     "rollback": sc_rollback,
     "rollback-running": sc_rollback_running,
     "rollback-deleted": sc_rollback_deleted,
+    "rollback-then-hop": sc_rollback_then_hop,
 }
 
 
@@ -373,6 +405,8 @@ def main():
     ap.add_argument("--patched", required=True)
     ap.add_argument("--stock", required=True)
     ap.add_argument("--stock-noiommufd")
+    ap.add_argument("--cprdump", help="also run cprdump show --pid on a "
+                    "rolled-back QEMU")
     ap.add_argument("--work", required=True)
     ap.add_argument("scenario", nargs="*")
     a = ap.parse_args()
@@ -380,6 +414,8 @@ def main():
     a.stock = os.path.abspath(a.stock)
     if a.stock_noiommufd:
         a.stock_noiommufd = os.path.abspath(a.stock_noiommufd)
+    if a.cprdump:
+        a.cprdump = os.path.abspath(a.cprdump)
     a.work = os.path.abspath(a.work)
     names = a.scenario or list(SCENARIOS)
     failed = 0
