@@ -13,6 +13,8 @@ when none is named):
   to-stock           patched -> stock QEMU, the source started with an
                      empty environment: the VM runs in the stock QEMU
   to-stock-noiommufd the same to a stock QEMU built without iommufd
+  transfer-to-stock  cpr-transfer, patched (empty environment) -> stock:
+                     the peer is inspected, the VM runs in the stock QEMU
   wrapper            patched -> a #! script that execs the stock QEMU
                      (an uncertain target): the VM runs there
   refuse-missing     cpr-exec-command names no file: the migration is
@@ -241,6 +243,50 @@ def sc_to_stock_noiommufd(run):
     hop_to(run, run.a.stock_noiommufd, expect_format="legacy")
 
 
+def sc_transfer_to_stock(run):
+    """cpr-transfer, patched (env -i) -> stock: pre-flight on the peer."""
+    a = run.a
+    cpr_sock, mig_sock = run.path("cpr.sock"), run.path("mig.sock")
+    cpr = {"channel-type": "cpr",
+           "addr": {"transport": "socket", "type": "unix", "path": cpr_sock}}
+    main = {"channel-type": "main",
+            "addr": {"transport": "socket", "type": "unix", "path": mig_sock}}
+    q = run.start(a.patched, env={})
+    pid = run.proc.pid
+    run.wait_status(q, ["running"])
+    tlog = open(run.path("target-stderr.log"), "w")
+    targv = [a.stock] + run.vm_args("tgt.qmp") + [
+        "-incoming", json.dumps(main), "-incoming", json.dumps(cpr)]
+    run.say("target: %s", " ".join(targv))
+    target = subprocess.Popen(targv, env={}, stdin=subprocess.DEVNULL,
+                              stdout=tlog, stderr=tlog, cwd=run.dir)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not os.path.exists(cpr_sock):
+            check(time.monotonic() < deadline, "the target listens")
+            time.sleep(0.05)
+        q.cmd("migrate-set-parameters", mode="cpr-transfer")
+        q.cmd("migrate", channels=[main, cpr])
+        t = Qmp(run.path("tgt.qmp"))
+        st = run.wait_status(t, ["running"])
+        info = q.cmd("query-migrate")
+        run.say("source pid %d: migration %s, status %s; target pid %d "
+                "(exe %s): %s", pid, info.get("status"), run.status(q),
+                target.pid, os.readlink("/proc/%d/exe" % target.pid), st)
+        err = run.stderr_text()
+        for line in err.splitlines():
+            if "cpr" in line:
+                run.say("stderr: %s", line.strip())
+        check("is stock-qemu" in err and "writing the legacy format" in err,
+              "pre-flight found the stock peer")
+        t.close()
+    finally:
+        if target.poll() is None:
+            target.kill()
+            target.wait()
+        tlog.close()
+
+
 def write_wrapper(run, target):
     path = run.path("qemu-wrapper.sh")
     with open(path, "w") as f:
@@ -390,6 +436,7 @@ SCENARIOS = {
     "to-stock": sc_to_stock,
     "to-stock-noiommufd": sc_to_stock_noiommufd,
     "wrapper": sc_wrapper,
+    "transfer-to-stock": sc_transfer_to_stock,
     "refuse-missing": sc_refuse_missing,
     "refuse-strict": sc_refuse_strict,
     "rollback": sc_rollback,
