@@ -369,6 +369,17 @@ def rollback(run, running, deleted=False, again=False):
     else:
         check(os.path.realpath(run.exe()) == os.path.realpath(src),
               "the previous binary runs")
+    # A rollback never rolls back again: nothing armed in the resumed QEMU.
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        env = f.read().split(b"\0")
+    armed = [v for v in env if v.startswith(b"QEMU_CPR_ROLLBACK=")]
+    fds = [os.readlink("/proc/%d/fd/%s" % (pid, n))
+           for n in os.listdir("/proc/%d/fd" % pid)]
+    memfds = sorted(x for x in fds if x.startswith("/memfd:QEMU_CPR"))
+    run.say("resumed QEMU: QEMU_CPR_ROLLBACK %s; its cpr memfds: %s",
+            "set" if armed else "unset", ", ".join(memfds))
+    check(not armed and not any("QEMU_CPR_ROLLBACK" in x for x in memfds),
+          "no rollback armed in the resumed QEMU")
     info = q.cmd("query-cpr-rollback")
     run.say("query-cpr-rollback: %s", json.dumps(info))
     check(info["rolled-back"] and info["stage"] == "incoming",
