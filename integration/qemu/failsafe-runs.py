@@ -145,8 +145,9 @@ class Run:
     def start(self, exe, env=None, qmp="src.qmp", extra=()):
         self.stderr = open(self.path("stderr.log"), "w")
         argv = [exe] + self.vm_args(qmp) + list(extra)
-        self.say("start: %s%s", "env -i " if env == {} else "",
-                 " ".join(argv))
+        self.say("start: %s%s", "env -i " if env == {} else
+                 "env -i %s " % " ".join("%s=%s" % kv for kv in env.items())
+                 if env else "", " ".join(argv))
         self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
                                      stdout=self.stderr, stderr=self.stderr,
                                      cwd=self.dir)
@@ -208,7 +209,7 @@ def check(cond, what):
 def hop_to(run, target_exe, target_env=None, expect_format=None):
     """Source: patched (env -i); target: @target_exe; VM runs there."""
     a = run.a
-    q = run.start(a.patched, env={})
+    q = run.start(a.patched, env=dict(a.env))
     pid = run.proc.pid
     run.wait_status(q, ["running"])
     time.sleep(1.0)
@@ -251,7 +252,7 @@ def sc_transfer_to_stock(run):
            "addr": {"transport": "socket", "type": "unix", "path": cpr_sock}}
     main = {"channel-type": "main",
             "addr": {"transport": "socket", "type": "unix", "path": mig_sock}}
-    q = run.start(a.patched, env={})
+    q = run.start(a.patched, env=dict(a.env))
     pid = run.proc.pid
     run.wait_status(q, ["running"])
     tlog = open(run.path("target-stderr.log"), "w")
@@ -301,7 +302,7 @@ def sc_wrapper(run):
 
 
 def refused(run, command, env):
-    q = run.start(run.a.patched, env=env)
+    q = run.start(run.a.patched, env=dict(run.a.env, **env))
     run.wait_status(q, ["running"])
     try:
         run.cpr_exec(q, command)
@@ -343,7 +344,7 @@ def rollback(run, running, deleted=False, again=False):
         shutil.copy2(a.patched, src)
         extra = ["-L", os.path.join(os.path.dirname(a.patched), "qemu-bundle",
                                     "usr", "local", "share", "qemu")]
-    q = run.start(src, env={}, extra=extra)
+    q = run.start(src, env=dict(a.env), extra=extra)
     pid = run.proc.pid
     run.wait_status(q, ["running"])
     time.sleep(1.0)
@@ -463,6 +464,10 @@ def main():
     ap.add_argument("--patched", required=True)
     ap.add_argument("--stock", required=True)
     ap.add_argument("--stock-noiommufd")
+    ap.add_argument("--env", action="append", default=[],
+                    metavar="K=V", help="the sources' environment (else "
+                    "empty), e.g. LD_LIBRARY_PATH for a QEMU built against "
+                    "an installed libcprstate")
     ap.add_argument("--cprdump", help="also run cprdump show --pid on a "
                     "rolled-back QEMU")
     ap.add_argument("--work", required=True)
@@ -475,6 +480,7 @@ def main():
     if a.cprdump:
         a.cprdump = os.path.abspath(a.cprdump)
     a.work = os.path.abspath(a.work)
+    a.env = dict(kv.split("=", 1) for kv in a.env)
     names = a.scenario or list(SCENARIOS)
     failed = 0
     for name in names:
