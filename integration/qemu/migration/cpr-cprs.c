@@ -544,9 +544,10 @@ static bool cpr_is_incoming_opt(const char *arg)
 
 /*
  * The command that resumes the VM in this QEMU if the next one fails:
- * this QEMU's own command line without its -incoming options (and
- * without -S if the VM runs now), then the -incoming options of the
- * cpr-exec-command: the migration stream the next QEMU was to read.
+ * this QEMU's own command line without its -incoming options, without
+ * -daemonize, and without -S if the VM runs now, then the -incoming
+ * options of the cpr-exec-command: the migration stream the next QEMU
+ * was to read.
  * NULL when the cpr-exec-command has none (nothing to resume from).
  */
 static GStrv cpr_rollback_argv(char **next, Error **errp)
@@ -572,7 +573,12 @@ static GStrv cpr_rollback_argv(char **next, Error **errp)
             }
             continue;
         }
-        if (running && !strcmp(arg, "-S")) {
+        /*
+         * -S: the VM runs; -daemonize: done already, a fork would
+         * change the pid.
+         */
+        if ((running && !strcmp(arg, "-S")) || !strcmp(arg, "-daemonize") ||
+            !strcmp(arg, "--daemonize")) {
             continue;
         }
         g_ptr_array_add(argv, g_strdup(arg));
