@@ -11,7 +11,7 @@
 # 2. Replays every corpus and regression file as meson tests (suite fuzz),
 #    so that .ci/run counts them in build-fuzz/meson-logs/testlog.json.
 # 3. Fuzzes each target for CPRS_FUZZ_SECONDS seconds, by default an
-#    equal share of CPRS_FUZZ_BUDGET (540 s: 9 minutes in all) but at most
+#    equal share of CPRS_FUZZ_BUDGET (420 s: 7 minutes in all) but at most
 #    60 s, starting from its committed corpus.  New inputs go to a scratch
 #    directory: the tree is never modified.
 #
@@ -32,7 +32,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-budget=${CPRS_FUZZ_BUDGET:-540}     # seconds of fuzzing in all
+budget=${CPRS_FUZZ_BUDGET:-420}     # seconds of fuzzing in all
 dir=${CPRS_FUZZ_BUILD:-build-fuzz}
 seed=${CPRS_FUZZ_SEED:-1}           # 0: a new random seed each run
 timeout_s=${CPRS_FUZZ_TIMEOUT:-30}  # one input longer than this: red
