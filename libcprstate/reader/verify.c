@@ -64,7 +64,9 @@ typedef struct IndexSweep {
     uint32_t type;
     uint32_t n;             /* records */
     uint32_t pos;           /* next slot */
-    uint32_t run;           /* full slots just before pos */
+    uint32_t after_empty;   /* position after the last empty slot before
+                             * pos, or 0: the full slots just before pos
+                             * are those from there */
     uint32_t used;
     uint32_t n_wrapped;
     uint32_t wrapped[CPRS_INDEX_MAX_PROBE];
@@ -527,40 +529,18 @@ static inline uint64_t slot_word(const uint8_t *slots, uint32_t p)
                                             CPRS_INDEX_SLOT_V1_SIZE));
 }
 
-/* Masks of the @cnt slots from @pos: full (a record), and not zero. */
-static inline uint32_t slot_masks(const uint8_t *slots, uint32_t pos,
-                                  uint32_t cnt, uint32_t *ret_nonzero)
-{
-    uint32_t k, full = 0, nonzero = 0;
-    uint64_t wv;
-
-    for (k = 0; k < cnt; k++) {
-        wv = slot_word(slots, pos + k);
-        full |= (uint32_t)((uint32_t)wv != 0) << k;
-        nonzero |= (uint32_t)(wv != 0) << k;
-    }
-    *ret_nonzero = nonzero;
-    return full;
-}
-
 /*
- * One full slot @pos, @run full slots before it: the checks of
- * IndexSweep.  Returns false on any doubt; the walk of pass 7 then finds
- * and reports the first violation in the spec's order.
+ * A full slot flagged by index_feed(): a path that wraps past the end of
+ * the table, or one that meets an equal hash before the slot.  @run full
+ * slots lie just before @pos.  Returns false on doubt.
  */
-static inline bool sweep_slot(Verify *v, IndexSweep *w,
-                              const uint32_t *khash, uint32_t mask,
-                              uint32_t pos, uint32_t run)
+static bool sweep_slow(Verify *v, IndexSweep *w, uint32_t mask,
+                       uint32_t pos, uint32_t run)
 {
     uint64_t wv = slot_word(w->slots, pos);
     uint32_t h = (uint32_t)(wv >> 32), j = (uint32_t)wv - 1;
-    uint32_t home = h & mask, d = pos - home;
 
-    /* spec 6.8.2 names a record, 6.8.1 under its hash. */
-    if (j >= w->n || khash[j] != h) {
-        return false;
-    }
-    if (__builtin_expect(home > pos, 0)) {
+    if ((h & mask) > pos) {
         /* A path that wraps past the table's end: decided at the end. */
         if (pos != run || w->n_wrapped >= CPRS_INDEX_MAX_PROBE) {
             return false;
@@ -568,60 +548,86 @@ static inline bool sweep_slot(Verify *v, IndexSweep *w,
         w->wrapped[w->n_wrapped++] = pos;
         return true;
     }
-    /* spec 6.8.3: within the probe limit, no empty slot on the way... */
-    if (d >= CPRS_INDEX_MAX_PROBE || d > run) {
-        return false;
-    }
-    /* ...and no equal key met first.  Equal keys have equal hashes: the
-     * slot just before is compared here, further ones rarely. */
-    if (d == 0 || (d == 1 && (uint32_t)(slot_word(w->slots, pos - 1) >> 32)
-                   != h)) {
-        return true;
-    }
-    return sweep_path_clean(v, w, pos, d, j, mask);
+    return sweep_path_clean(v, w, pos, pos - (h & mask), j, mask);
 }
 
-/* A CprsFrameSink over the slots of the index being swept, in order. */
+/* Slots index_feed() looks at in one block (two arrays on the stack). */
+#define SWEEP_BLOCK 256u
+
+/*
+ * A CprsFrameSink over the slots of the index being swept, in order.
+ *
+ * A table is at most half full, at random: a branch on whether a slot is
+ * full would be mispredicted about every other slot.  So each block of
+ * slots is swept twice, with no branch on the slots' contents: first
+ * every slot, keeping the positions of the full ones (and where the run
+ * of full slots each one ends began); then the full ones only, their
+ * checks combined with & and | (never && or ?:, which may become
+ * branches).  The rare slots with a longer path are decided one by one.
+ */
 static void index_feed(void *opaque, const uint8_t *p, size_t n)
 {
     Verify *v = opaque;
     IndexSweep *w = &v->sweep;
     const uint32_t *khash = v->khash[w->type];
     const CprsSec *s = &v->r->sec[v->r->index_of[w->type]];
-    const uint32_t mask = s->record_count - 1;
-    uint32_t end, g, k, cnt, full, nonzero, empty, below, m;
-    uint32_t run = w->run, used = 0;
+    const uint32_t mask = s->record_count - 1, nrec = w->n;
+    uint32_t fpos[SWEEP_BLOCK], fafter[SWEEP_BLOCK];
+    uint32_t end, b, bend, pos, q, cnt, full, after, rec, h, hp, j, in;
+    uint32_t home, d, wrap, slow, bad = 0, used = 0;
+    uint64_t wv;
     bool failed = w->failed;
 
     (void)p;    /* the same bytes as w->slots from w->pos on */
     end = w->pos + (uint32_t)(n / CPRS_INDEX_SLOT_V1_SIZE);
     CPRS_WORK_ADD(CPRS_WORK_PROBES, end - w->pos);
-    /*
-     * Eight slots at a time: which are full, found without a branch (a
-     * table is at most half full, at random), then the full ones only.
-     * Locals only, so that the compiler keeps them in registers.
-     */
-    for (g = w->pos; g < end && !failed; g += cnt) {
-        cnt = end - g < 8 ? end - g : 8;
-        full = cnt == 8 ? slot_masks(w->slots, g, 8, &nonzero) :
-               slot_masks(w->slots, g, cnt, &nonzero);
-        /* spec 6.8.2: an empty slot has hash 0 too. */
-        failed = nonzero != full;
-        empty = ~full & ((1u << cnt) - 1);
-        for (m = full; m && !failed; m &= m - 1) {
-            k = (uint32_t)__builtin_ctz(m);
-            below = empty & ((1u << k) - 1);
-            failed = !sweep_slot(v, w, khash, mask, g + k,
-                                 below ? k - 1 - (31 - (uint32_t)
-                                                  __builtin_clz(below)) :
-                                 run + k);
-            used++;
+    after = w->after_empty;
+    for (b = w->pos; b < end && !failed; b = bend) {
+        bend = end - b < SWEEP_BLOCK ? end : b + SWEEP_BLOCK;
+        cnt = 0;
+        for (pos = b; pos < bend; pos++) {
+            wv = slot_word(w->slots, pos);
+            full = (uint32_t)((uint32_t)wv != 0);
+            /* spec 6.8.2: an empty slot has hash 0 too. */
+            bad |= (uint32_t)(wv >> 32) & (full - 1u);
+            fpos[cnt] = pos;
+            fafter[cnt] = after;
+            cnt += full;
+            after = full ? after : pos + 1;
         }
-        run = empty ? cnt - 1 - (31 - (uint32_t)__builtin_clz(empty)) :
-              run + cnt;
+        for (q = 0; q < cnt; q++) {
+            pos = fpos[q];
+            wv = slot_word(w->slots, pos);
+            rec = (uint32_t)wv;
+            h = (uint32_t)(wv >> 32);
+            hp = (uint32_t)(slot_word(w->slots, pos ? pos - 1 : 0) >> 32);
+            /* spec 6.8.2 names a record, 6.8.1 under its hash (an
+             * out-of-range record reads khash[0], its verdict kept). */
+            j = rec - 1;
+            in = (uint32_t)(j < nrec);
+            bad |= (in ^ 1u) | (uint32_t)(khash[j & (0u - in)] != h);
+            /* spec 6.8.3: within the probe limit, with no empty slot on
+             * the way (the last one lies before home)... */
+            home = h & mask;
+            wrap = (uint32_t)(home > pos);
+            d = pos - home;
+            bad |= (wrap ^ 1u) & ((uint32_t)(d >= CPRS_INDEX_MAX_PROBE) |
+                                  (uint32_t)(home < fafter[q]));
+            /* ...and no equal key met first.  Equal keys have equal
+             * hashes: the slot just before is compared here, a path
+             * that is longer or wraps by sweep_slow(). */
+            slow = wrap | (uint32_t)(d >= 2) |
+                   ((uint32_t)(d == 1) & (uint32_t)(hp == h));
+            if (__builtin_expect(slow && !bad, 0)) {
+                bad |= (uint32_t)!sweep_slow(v, w, mask, pos,
+                                             pos - fafter[q]);
+            }
+        }
+        used += cnt;
+        failed = bad != 0;
     }
     w->failed = failed;
-    w->run = run;
+    w->after_empty = after;
     w->used += used;
     w->pos = end;
 }
@@ -639,8 +645,8 @@ static void index_sweep_end(Verify *v, uint32_t i)
         j = slot_rec(w, pos) - 1;
         home = khash[j] & mask;
         d = pos + (size - home);
-        /* Full from home to the end: w->run is the last run of slots. */
-        w->failed = d >= CPRS_INDEX_MAX_PROBE || size - home > w->run ||
+        /* Full from home to the end: no empty slot from home on. */
+        w->failed = d >= CPRS_INDEX_MAX_PROBE || home < w->after_empty ||
                     !sweep_path_clean(v, w, pos, d, j, mask);
     }
     if (!w->failed && w->pos == size && w->used == w->n) {
