@@ -48,7 +48,7 @@ static int vec_reserve(Vec *v, size_t more)
 }
 
 /* Append after a successful vec_reserve(): cannot fail. */
-static void vec_put(Vec *v, const void *p, size_t len)
+static inline void vec_put(Vec *v, const void *p, size_t len)
 {
     memcpy(v->p + v->len, p, len);
     v->len += len;
@@ -93,6 +93,7 @@ struct CprsWriter {
     Vec strtab;
     uint32_t last_off;      /* the string added last, for sharing */
     uint32_t last_len;
+    uint32_t last_hash;     /* its FNV-1a hash (cprs_name_hash()) */
     Table tab[CPRS_SECTION__MAX];   /* FDS, RAMBLOCKS, VFIO, DEVSTATE */
     Vec ranges;             /* CprsWireGpaRange[] */
     uint32_t range_count;
@@ -130,11 +131,19 @@ static bool key_eq(const void *ctx, uint32_t val, const CprsTableKey *key)
     return cprs_key_is(key, name, len, id);
 }
 
+/* Whether @name is the name added last (records of one device often
+ * share a name and differ by id). */
+static bool same_as_last(const CprsWriter *w, const char *name, size_t len)
+{
+    return w->strtab.len && w->last_len == len &&
+           !memcmp(w->strtab.p + w->last_off, name, len);
+}
+
 /*
- * Where the bytes of a new name can be shared (spec 9.4): the name added
- * just before (records of one device often share a name and differ by id),
- * or, for other records, an fd record of the same name with id 0 (a RAM
- * block and the memfd behind it).  Returns the strtab offset, or -1.
+ * Where the bytes of a new name other than the last one can be shared
+ * (spec 9.4): for records other than fds, an fd record of the same name
+ * with id 0 (a RAM block and the memfd behind it).  Returns the strtab
+ * offset, or -1.
  */
 static int64_t shared_string(const CprsWriter *w, uint32_t type,
                              const char *name, size_t len)
@@ -145,10 +154,6 @@ static int64_t shared_string(const CprsWriter *w, uint32_t type,
     const CprsWireFd *fd;
     int64_t idx;
 
-    if (w->strtab.len && w->last_len == len &&
-        !memcmp(w->strtab.p + w->last_off, name, len)) {
-        return w->last_off;
-    }
     if (type == CPRS_SECTION_FDS || !fds->count) {
         return -1;
     }
@@ -166,6 +171,7 @@ static int64_t shared_string(const CprsWriter *w, uint32_t type,
 typedef struct RecHash {
     uint32_t index;         /* FNV-1a, for the arena's index (spec 6.8.1) */
     uint32_t keys;          /* the key set's own, keyed hash */
+    uint32_t name;          /* FNV-1a of the name alone, for the next */
 } RecHash;
 
 /*
@@ -197,14 +203,22 @@ static int reserve_record(CprsWriter *w, uint32_t type, const char *name,
     if (!ret) {
         ret = cprs_table_reserve(&t->keys, 1) ? -ENOMEM : 0;
     }
-    str = shared_string(w, type, name, len);
+    /* The name's FNV-1a part is computed once for a run of records that
+     * share it; the id's four bytes are hashed for each. */
+    if (same_as_last(w, name, len)) {
+        str = w->last_off;
+        ret_hash->name = w->last_hash;
+    } else {
+        str = shared_string(w, type, name, len);
+        ret_hash->name = cprs_name_hash(name, len);
+    }
     if (!ret && str < 0) {
         if (w->strtab.len + len + 1 > UINT32_MAX) {
             return -E2BIG;
         }
         ret = vec_reserve(&w->strtab, len + 1);
     }
-    ret_hash->index = cprs_key_hash(name, len, id);
+    ret_hash->index = cprs_key_hash_id(ret_hash->name, id);
     ret_hash->keys = h;
     *ret_str = str;
     return ret;
@@ -212,7 +226,7 @@ static int reserve_record(CprsWriter *w, uint32_t type, const char *name,
 
 /* Intern a name reserved by reserve_record(); returns its reference. */
 static CprsWireStr intern(CprsWriter *w, const char *name, size_t len,
-                          int64_t off)
+                          int64_t off, const RecHash *h)
 {
     CprsWireStr ref;
 
@@ -223,17 +237,31 @@ static CprsWireStr intern(CprsWriter *w, const char *name, size_t len,
     }
     w->last_off = (uint32_t)off;
     w->last_len = (uint32_t)len;
+    w->last_hash = h->name;
     cprs_le32_set(&ref.off, (uint32_t)off);
     cprs_le32_set(&ref.len, (uint32_t)len);
     return ref;
 }
 
-static uint32_t commit_record(CprsWriter *w, uint32_t type, const void *rec,
-                              const RecHash *h)
+/*
+ * The zeroed wire record a new record of @type is built in, in place at
+ * the end of its table (room reserved by reserve_record()): built there,
+ * it is not copied again.  commit_record() then makes it count.
+ */
+static void *new_record(CprsWriter *w, uint32_t type)
+{
+    Vec *v = &w->tab[type].recs;
+    void *rec = v->p + v->len;
+
+    memset(rec, 0, cprs_type_record_size(type));
+    return rec;
+}
+
+static uint32_t commit_record(CprsWriter *w, uint32_t type, const RecHash *h)
 {
     Table *t = &w->tab[type];
 
-    vec_put(&t->recs, rec, cprs_type_record_size(type));
+    t->recs.len += cprs_type_record_size(type);
     vec_put(&t->hashes, &h->index, sizeof(h->index));
     cprs_table_put(&t->keys, h->keys, t->count);
     return t->count++;
@@ -414,12 +442,21 @@ void cprs_writer_free(CprsWriter *w)
  * Copy a caller's sized record struct @src into @in (@known bytes) and
  * check the name its field at @name_off points to (spec 6.1.2).
  */
-static int record_in(void *in, size_t known, const void *src,
-                     size_t name_off, size_t *ret_len)
+static inline int record_in(void *in, size_t known, const void *src,
+                            size_t name_off, size_t *ret_len)
 {
     const char *name;
+    size_t sz;
 
-    if (!src || cprs_opts_copy(in, known, src)) {
+    if (!src) {
+        return -EINVAL;
+    }
+    /* A struct of our own size, the usual case: a copy whose size the
+     * compiler knows (inlined, and read back without a stall). */
+    memcpy(&sz, src, sizeof(sz));
+    if (sz == known) {
+        memcpy(in, src, known);
+    } else if (cprs_opts_copy(in, known, src)) {
         return -EINVAL;
     }
     memcpy(&name, (const uint8_t *)in + name_off, sizeof(name));
@@ -430,7 +467,7 @@ int cprs_writer_add_fd(CprsWriter *w, const CprsFdInfo *fd,
                        uint32_t *ret_index)
 {
     CprsFdInfo in;
-    CprsWireFd rec;
+    CprsWireFd *rec;
     size_t len;
     RecHash h;
     uint32_t idx;
@@ -455,20 +492,20 @@ int cprs_writer_add_fd(CprsWriter *w, const CprsFdInfo *fd,
     if (ret) {
         return ret;
     }
-    memset(&rec, 0, sizeof(rec));
-    rec.name = intern(w, in.name, len, str);
-    cprs_le32_set(&rec.id, (uint32_t)in.id);
+    rec = new_record(w, CPRS_SECTION_FDS);
+    rec->name = intern(w, in.name, len, str, &h);
+    cprs_le32_set(&rec->id, (uint32_t)in.id);
     /* spec 6.2.3: the writer numbers slots in record order. */
-    cprs_le32_set(&rec.slot, w->tab[CPRS_SECTION_FDS].count);
-    cprs_le32_set(&rec.fd, (uint32_t)in.fd);
-    cprs_le16_set(&rec.kind, (uint16_t)in.kind);
-    cprs_le32_set(&rec.flags, in.flags);
-    cprs_le32_set(&rec.seals, in.seals);
-    cprs_le64_set(&rec.dev, in.dev);
-    cprs_le64_set(&rec.ino, in.ino);
-    cprs_le32_set(&rec.st_mode, in.st_mode);
-    cprs_le64_set(&rec.size, in.size);
-    idx = commit_record(w, CPRS_SECTION_FDS, &rec, &h);
+    cprs_le32_set(&rec->slot, w->tab[CPRS_SECTION_FDS].count);
+    cprs_le32_set(&rec->fd, (uint32_t)in.fd);
+    cprs_le16_set(&rec->kind, (uint16_t)in.kind);
+    cprs_le32_set(&rec->flags, in.flags);
+    cprs_le32_set(&rec->seals, in.seals);
+    cprs_le64_set(&rec->dev, in.dev);
+    cprs_le64_set(&rec->ino, in.ino);
+    cprs_le32_set(&rec->st_mode, in.st_mode);
+    cprs_le64_set(&rec->size, in.size);
+    idx = commit_record(w, CPRS_SECTION_FDS, &h);
     if (ret_index) {
         *ret_index = idx;
     }
@@ -505,7 +542,7 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
                              uint32_t *ret_index)
 {
     CprsRamBlockInfo in;
-    CprsWireRamBlock rec;
+    CprsWireRamBlock *rec;
     CprsWireGpaRange wr;
     size_t len;
     RecHash h;
@@ -542,22 +579,22 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
     if (ret) {
         return ret;
     }
-    memset(&rec, 0, sizeof(rec));
     ret = reserve_record(w, CPRS_SECTION_RAMBLOCKS, in.idstr, len, 0, &h,
                          &str);
     if (ret) {
         return ret;
     }
-    rec.idstr = intern(w, in.idstr, len, str);
-    cprs_le32_set(&rec.fd_index, in.fd_index);
-    cprs_le32_set(&rec.flags, in.flags);
-    cprs_le64_set(&rec.fd_offset, in.fd_offset);
-    cprs_le64_set(&rec.used_length, in.used_length);
-    cprs_le64_set(&rec.max_length, in.max_length);
-    cprs_le64_set(&rec.page_size, in.page_size);
-    cprs_le64_set(&rec.align, in.align);
-    cprs_le32_set(&rec.range_first, w->range_count);
-    cprs_le32_set(&rec.range_count, n_ranges);
+    rec = new_record(w, CPRS_SECTION_RAMBLOCKS);
+    rec->idstr = intern(w, in.idstr, len, str, &h);
+    cprs_le32_set(&rec->fd_index, in.fd_index);
+    cprs_le32_set(&rec->flags, in.flags);
+    cprs_le64_set(&rec->fd_offset, in.fd_offset);
+    cprs_le64_set(&rec->used_length, in.used_length);
+    cprs_le64_set(&rec->max_length, in.max_length);
+    cprs_le64_set(&rec->page_size, in.page_size);
+    cprs_le64_set(&rec->align, in.align);
+    cprs_le32_set(&rec->range_first, w->range_count);
+    cprs_le32_set(&rec->range_count, n_ranges);
     for (k = 0; k < n_ranges; k++) {
         cprs_le64_set(&wr.gpa, ranges[k].gpa);
         cprs_le64_set(&wr.size, ranges[k].size);
@@ -565,7 +602,7 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
         vec_put(&w->ranges, &wr, sizeof(wr));
     }
     w->range_count += n_ranges;
-    idx = commit_record(w, CPRS_SECTION_RAMBLOCKS, &rec, &h);
+    idx = commit_record(w, CPRS_SECTION_RAMBLOCKS, &h);
     if (ret_index) {
         *ret_index = idx;
     }
@@ -576,7 +613,7 @@ int cprs_writer_add_vfio(CprsWriter *w, const CprsVfioDeviceInfo *dev,
                          uint32_t *ret_index)
 {
     CprsVfioDeviceInfo in;
-    CprsWireVfioDevice rec;
+    CprsWireVfioDevice *rec;
     size_t len;
     RecHash h;
     uint32_t idx;
@@ -587,17 +624,17 @@ int cprs_writer_add_vfio(CprsWriter *w, const CprsVfioDeviceInfo *dev,
                         offsetof(CprsVfioDeviceInfo, name), &len)) {
         return -EINVAL;
     }
-    memset(&rec, 0, sizeof(rec));
     ret = reserve_record(w, CPRS_SECTION_VFIO_DEVICES, in.name, len, 0, &h,
                          &str);
     if (ret) {
         return ret;
     }
-    rec.name = intern(w, in.name, len, str);
-    cprs_le32_set(&rec.devid, (uint32_t)in.devid);
-    cprs_le32_set(&rec.ioas_id, in.ioas_id);
-    cprs_le32_set(&rec.hwpt_id, in.hwpt_id);
-    idx = commit_record(w, CPRS_SECTION_VFIO_DEVICES, &rec, &h);
+    rec = new_record(w, CPRS_SECTION_VFIO_DEVICES);
+    rec->name = intern(w, in.name, len, str, &h);
+    cprs_le32_set(&rec->devid, (uint32_t)in.devid);
+    cprs_le32_set(&rec->ioas_id, in.ioas_id);
+    cprs_le32_set(&rec->hwpt_id, in.hwpt_id);
+    idx = commit_record(w, CPRS_SECTION_VFIO_DEVICES, &h);
     if (ret_index) {
         *ret_index = idx;
     }
@@ -712,7 +749,7 @@ static int add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
                         uint32_t *ret_index)
 {
     CprsDevStateInfo in;
-    CprsWireDevState rec;
+    CprsWireDevState *rec;
     Payload pl = { NULL, 0, true };
     const uint8_t *bytes;
     uint8_t *copy = NULL;
@@ -768,21 +805,21 @@ static int add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
         free(copy);
         return ret;
     }
-    memset(&rec, 0, sizeof(rec));
-    rec.name = intern(w, in.name, len, str);
-    cprs_le32_set(&rec.instance_id, in.instance_id);
-    cprs_le32_set(&rec.version_id, in.version_id);
-    cprs_le32_set(&rec.flags, flags);
-    cprs_le64_set(&rec.data_off, off);
-    cprs_le64_set(&rec.stored_size, pl.size);
-    cprs_le64_set(&rec.raw_size, size);
+    rec = new_record(w, CPRS_SECTION_DEVSTATE);
+    rec->name = intern(w, in.name, len, str, &h);
+    cprs_le32_set(&rec->instance_id, in.instance_id);
+    cprs_le32_set(&rec->version_id, in.version_id);
+    cprs_le32_set(&rec->flags, flags);
+    cprs_le64_set(&rec->data_off, off);
+    cprs_le64_set(&rec->stored_size, pl.size);
+    cprs_le64_set(&rec->raw_size, size);
     /* The BLOB's CRC grows with it, over the bytes as they were given. */
     w->blob_crc = cprs_crc32c(w->blob_crc, bytes, (size_t)pl.size);
     w->blob_crc = cprs_crc32c(w->blob_crc, zero_pad,
                               (size_t)(cprs_align_up(end) - end));
     w->payloads[count] = pl;
     w->blob_size = cprs_align_up(end);
-    idx = commit_record(w, CPRS_SECTION_DEVSTATE, &rec, &h);
+    idx = commit_record(w, CPRS_SECTION_DEVSTATE, &h);
     if (ret_index) {
         *ret_index = idx;
     }
