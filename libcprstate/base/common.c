@@ -5,7 +5,9 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "cprs-base.h"
 
@@ -25,6 +27,23 @@ const char *cprs_version(void)
 unsigned cprs_version_number(void)
 {
     return CPRS_VERSION_NUMBER;
+}
+
+void *cprs_alloc_large(size_t size)
+{
+    void *p = NULL;
+
+    if (size < CPRS_HUGE_PAGE_SIZE) {
+        return malloc(size ? size : 1);
+    }
+    if (posix_memalign(&p, CPRS_HUGE_PAGE_SIZE, size)) {
+        return NULL;
+    }
+#ifdef MADV_HUGEPAGE
+    /* A hint: a kernel without transparent huge pages refuses it. */
+    (void)madvise(p, size - size % CPRS_HUGE_PAGE_SIZE, MADV_HUGEPAGE);
+#endif
+    return p;
 }
 
 int cprs_opts_copy(void *dst, size_t known, const void *src)

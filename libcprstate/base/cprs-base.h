@@ -122,6 +122,21 @@ static inline uint32_t cprs_key_hash_id(uint32_t name_hash, uint32_t id)
 /* Longest probe sequence an index may need, in slots (spec 6.8.3). */
 #define CPRS_INDEX_MAX_PROBE 64u
 
+/* ---- Large buffers (common.c) ------------------------------------------ */
+
+/*
+ * malloc() for a buffer of @size bytes that the caller fills at once.
+ * From 2 MiB on, the buffer is 2 MiB-aligned and transparent huge pages
+ * are asked for (the "madvise" mode of most distributions): one page
+ * fault per 2 MiB instead of 512.  On a virtual machine a fault costs
+ * microseconds, so filling fresh memory otherwise costs more than the
+ * work done in it.  Freed with free().  Returns NULL on failure.
+ */
+CPRS_HIDDEN void *cprs_alloc_large(size_t size);
+
+/* The huge page size of x86-64, and of arm64 with 4 KiB pages. */
+#define CPRS_HUGE_PAGE_SIZE ((size_t)2 << 20)
+
 /* ---- Containers (table.c): growable arrays, the one hash table -------- */
 
 /*

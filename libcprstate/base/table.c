@@ -59,7 +59,16 @@ int cprs_grow(void *pp, size_t *cap, size_t need, size_t elem, size_t first,
     }
     /* The pointer is moved as bytes: any object pointer type fits. */
     memcpy(&p, pp, sizeof(p));
-    np = realloc(p, ncap * elem);
+    if (ncap * elem < CPRS_HUGE_PAGE_SIZE) {
+        np = realloc(p, ncap * elem);
+    } else {
+        /* Large: the new room on huge pages, the old bytes copied. */
+        np = cprs_alloc_large(ncap * elem);
+        if (np && p) {
+            memcpy(np, p, *cap * elem);
+            free(p);
+        }
+    }
     if (!np) {
         return -ENOMEM;
     }
@@ -242,10 +251,11 @@ static int rehash(CprsTable *t, uint32_t nslots)
     CprsTableSlot *slot;
     uint32_t i, reach = 0, dist;
 
-    slot = calloc(nslots, sizeof(*slot));
+    slot = cprs_alloc_large((size_t)nslots * sizeof(*slot));
     if (!slot) {
         return -ENOMEM;
     }
+    memset(slot, 0, (size_t)nslots * sizeof(*slot));
     CPRS_WORK_ALLOC((size_t)nslots * sizeof(*slot));
     for (i = 0; t->slot && i <= t->mask; i++) {
         if (t->slot[i].val) {

@@ -524,7 +524,7 @@ int cprs_reader_open_buffer(const void *buf, size_t size,
             return ret;
         }
         n = r->size;        /* >= 192, <= size: checked */
-        r->owned = malloc((size_t)n);
+        r->owned = cprs_alloc_large((size_t)n);
         if (!r->owned) {
             cprs_reader_close(r);
             return cprs_diag_set(diag, -ENOMEM, 0, -1, -1, "",
@@ -649,7 +649,7 @@ static int read_rest(const Source *src, const uint8_t *head, uint64_t have,
     int ret = 0;
 
     cap = src->size != UINT64_MAX || want < 65536 ? want : 65536;
-    buf = malloc(cap ? (size_t)cap : 1);
+    buf = cprs_alloc_large((size_t)cap);
     if (!buf) {
         return -ENOMEM;
     }

@@ -214,7 +214,7 @@ int cprs_reader_devstate_data(CprsReader *r, uint32_t index,
         ret = cprs_budget_check(r, r->kept, di.raw_size, r->sec[sec].offset +
                                 (uint64_t)index * r->sec[sec].record_size,
                                 sec, index);
-        buf = ret ? NULL : malloc(di.raw_size ? (size_t)di.raw_size : 1);
+        buf = ret ? NULL : cprs_alloc_large((size_t)di.raw_size);
         if (!ret && !buf) {
             return -ENOMEM;
         }

@@ -131,7 +131,7 @@ int cprs_sec_decode_own(CprsReader *r, uint32_t idx, uint8_t **ret_buf)
         return s->err;
     }
     /* raw_size passed CPRS_MAX_SECTION_RAW_SIZE at open and the budget. */
-    raw = malloc((size_t)s->raw_size);
+    raw = cprs_alloc_large((size_t)s->raw_size);
     if (!raw) {
         return cprs_reader_fail(r, -ENOMEM, s->offset, (int32_t)idx, -1, "",
                                 "out of memory decompressing a section");

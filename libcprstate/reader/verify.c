@@ -193,9 +193,12 @@ static int scratch(Verify *v, void *ret_p, uint64_t n, size_t size,
     if (ret) {
         return ret;
     }
-    p = zero ? calloc(n ? n : 1, size) : malloc(n ? n * size : 1);
+    p = cprs_alloc_large((size_t)(n * size));
     if (!p) {
         return fail(v, -ENOMEM, 0, -1, -1, "", "out of memory");
+    }
+    if (zero) {
+        memset(p, 0, (size_t)(n * size));
     }
     CPRS_WORK_ALLOC(n * size);
     memcpy(ret_p, &p, sizeof(p));

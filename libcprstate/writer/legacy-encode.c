@@ -149,7 +149,7 @@ int cprs_legacy_encode_at(const CprsLegacy *lg, uint32_t mode, uint32_t form,
     if (size > CPRS_LEGACY_MAX_SIZE) {
         return -E2BIG;
     }
-    o.p = malloc((size_t)size);
+    o.p = cprs_alloc_large((size_t)size);
     if (!o.p) {
         return -ENOMEM;
     }

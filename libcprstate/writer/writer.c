@@ -949,10 +949,11 @@ static int build_index(const uint32_t *hashes, uint32_t n, uint8_t **ret_buf,
     }
     for (attempt = 0; attempt < 4 && slots <= CPRS_MAX_INDEX_SLOTS;
          attempt++, slots *= 2) {
-        tab = calloc(slots, sizeof(*tab));
+        tab = cprs_alloc_large(slots * sizeof(*tab));
         if (!tab) {
             return -ENOMEM;
         }
+        memset(tab, 0, slots * sizeof(*tab));
         for (i = 0; i < n; i++) {
             pos = hashes[i] & (uint32_t)(slots - 1);
             for (probe = 0; cprs_le32_get(&tab[pos].record); probe++) {
@@ -988,7 +989,7 @@ static int compress_section(const CprsWriter *w, Layout *l, OutSec *s)
     if (s->raw_size > CPRS_MAX_SECTION_RAW_SIZE) {
         return 0;   /* stays uncompressed: readers cap raw sections */
     }
-    raw = malloc(s->raw_size);
+    raw = cprs_alloc_large(s->raw_size);
     if (!raw) {
         return -ENOMEM;
     }
@@ -1327,7 +1328,7 @@ int cprs_writer_finish_buffer(CprsWriter *w, void **ret_buf,
         layout_free(&l);
         return ret;
     }
-    buf = malloc((size_t)l.size);
+    buf = cprs_alloc_large((size_t)l.size);
     if (!buf) {
         layout_free(&l);
         return -ENOMEM;
