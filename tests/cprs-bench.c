@@ -1000,6 +1000,201 @@ static long max_rss_kib(void)
     return ru.ru_maxrss;
 }
 
+/* ---- First calls ------------------------------------------------------- */
+
+/* A CPR state with its records saved beforehand, as QEMU's is. */
+static void op_state_save_fds(void *ctx)
+{
+    CprsState *s = ctx;
+    int fd;
+
+    if (cprs_state_save_exec(s, NULL, NULL, &fd)) {
+        die("state save");
+    }
+    cprs_exec_unpersist(fd);
+}
+
+/*
+ * In a fresh process (argv: first-child KIND N RESFD SRCFD): prepare what
+ * the call needs as QEMU would have it (the fds saved into a CPR state as
+ * they were opened; the arena or legacy stream received in the memfd
+ * SRCFD, mapped), then time the call once and write the Fig to RESFD.
+ */
+static int first_child(int argc, char **argv)
+{
+    const char *kind = argc == 6 ? argv[2] : "";
+    uint32_t k, n = argc == 6 ? (uint32_t)atoi(argv[3]) : 0;
+    int efd, src = argc == 6 ? atoi(argv[5]) : -1;
+    CprsState *s = NULL;
+    struct stat st;
+    SaveCtx sc;
+    LoadCtx lc;
+    Input in;
+    OpFn fn;
+    void *ctx, *map;
+    double t0, c0;
+    Fig dt;
+
+    if (!strcmp(kind, "state") || !strcmp(kind, "writer")) {
+        input_make(&in, n, 0, 0, 0);
+    }
+    if (!strcmp(kind, "state")) {
+        efd = eventfd(0, EFD_CLOEXEC);
+        if (efd < 0 || cprs_state_new(&s)) {
+            die("state_new");
+        }
+        for (k = 0; k < n; k++) {
+            if (cprs_state_save_fd(s, in.names[k], (int32_t)k, efd)) {
+                die("save_fd");
+            }
+        }
+        fn = op_state_save_fds;
+        ctx = s;
+    } else if (!strcmp(kind, "writer")) {
+        sc = (SaveCtx) { .in = &in };
+        fn = op_save;
+        ctx = &sc;
+    } else if (!strcmp(kind, "verify") || !strcmp(kind, "legacy")) {
+        if (fstat(src, &st) || st.st_size <= 0 ||
+            (map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, src,
+                        0)) == MAP_FAILED) {
+            die("map the received bytes");
+        }
+        lc = (LoadCtx) { map, (size_t)st.st_size, map, (size_t)st.st_size };
+        fn = kind[0] == 'v' ? op_verify : op_legacy_decode;
+        ctx = &lc;
+    } else {
+        return 2;
+    }
+    t0 = now_ns();
+    c0 = cpu_ns();
+    fn(ctx);
+    dt.wall = now_ns() - t0;
+    dt.cpu = cpu_ns() - c0;
+    return write(atoi(argv[4]), &dt, sizeof(dt)) == (ssize_t)sizeof(dt) ?
+           0 : 1;
+}
+
+/* A memfd holding @size bytes of @buf, for a first-call child. */
+static int memfd_holding(const void *buf, size_t size)
+{
+    int fd = memfd_create("bench-first", 0);
+
+    if (fd < 0 || write(fd, buf, size) != (ssize_t)size) {
+        die("memfd");
+    }
+    return fd;
+}
+
+/*
+ * The first call of @kind on @n records (in the memfd @src for a load),
+ * each in a process of its own:
+ * what QEMU's one save before exec, or the new QEMU's one load, costs.
+ * No buffer of an earlier call is there to reuse, so fresh memory is
+ * faulted in, which the rows above (the same call many times in a row)
+ * mostly do not see.  Median over the processes.
+ */
+static Fig measure_first(const char *kind, uint32_t n, int src)
+{
+    double wall[31], cpu[31];
+    char ns[16], fds[16], srcs[16];
+    int i, p[2], st;
+    pid_t pid;
+    Fig dt;
+
+    for (i = 0; i < repeats; i++) {
+        if (pipe(p)) {
+            die("pipe");
+        }
+        snprintf(ns, sizeof(ns), "%u", n);
+        snprintf(fds, sizeof(fds), "%d", p[1]);
+        snprintf(srcs, sizeof(srcs), "%d", src);
+        pid = fork();
+        if (pid < 0) {
+            die("fork");
+        }
+        if (pid == 0) {
+            close(p[0]);
+            execl(self_path, self_path, "first-child", kind, ns, fds, srcs,
+                  (char *)NULL);
+            _exit(127);
+        }
+        close(p[1]);
+        if (read(p[0], &dt, sizeof(dt)) != (ssize_t)sizeof(dt) ||
+            waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+            WEXITSTATUS(st)) {
+            die("first-call child %s", kind);
+        }
+        close(p[0]);
+        wall[i] = dt.wall;
+        cpu[i] = dt.cpu;
+    }
+    return (Fig) { median(wall, repeats), median(cpu, repeats) };
+}
+
+static void bench_first(void)
+{
+    static const uint32_t fds[] = { 1000, 100000 };
+    static const struct {
+        const char *kind, *what, *of;
+    } calls[] = {
+        { "state", "save,", "fds, CprsState" },
+        { "writer", "save,", "fd records" },
+        { "verify", "open+verify,", "fd records" },
+        { "legacy", "legacy decode,", "records" },
+    };
+    Fig first, warm;
+    char what[64];
+    CprsState *s;
+    SaveCtx sc;
+    LoadCtx lc;
+    Input in;
+    size_t i, j;
+    uint32_t k;
+    int efd, arena, legacy;
+
+    section("First call in a fresh process (ratio: first / the same call "
+            "repeated in one process)");
+    efd = eventfd(0, EFD_CLOEXEC);
+    if (efd < 0) {
+        die("eventfd");
+    }
+    for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+        input_make(&in, fds[i], 0, 0, 0);
+        if (cprs_state_new(&s)) {
+            die("state_new");
+        }
+        for (k = 0; k < fds[i]; k++) {
+            if (cprs_state_save_fd(s, in.names[k], (int32_t)k, efd)) {
+                die("save_fd");
+            }
+        }
+        sc = (SaveCtx) { .in = &in };
+        build_buffer(&in, (void **)&lc.buf, &lc.size);
+        make_legacy(&in, (void **)&lc.legacy, &lc.legacy_size);
+        arena = memfd_holding(lc.buf, lc.size);
+        legacy = memfd_holding(lc.legacy, lc.legacy_size);
+        for (j = 0; j < sizeof(calls) / sizeof(calls[0]); j++) {
+            first = measure_first(calls[j].kind, fds[i],
+                                  j == 2 ? arena : j == 3 ? legacy : -1);
+            warm = measure(j == 0 ? op_state_save_fds : j == 1 ? op_save :
+                           j == 2 ? op_verify : op_legacy_decode,
+                           j == 0 ? (void *)s : j == 1 ? (void *)&sc :
+                           (void *)&lc);
+            snprintf(what, sizeof(what), "%s %u %s", calls[j].what, fds[i],
+                     calls[j].of);
+            row(what, first, "repeated", warm, COST, "", NAN);
+        }
+        close(arena);
+        close(legacy);
+        cprs_state_free(s);
+        free((void *)lc.buf);
+        free((void *)lc.legacy);
+        input_free(&in);
+    }
+    close(efd);
+}
+
 /* In a child: peak RSS growth of open + verify, minus the arena itself. */
 static void bench_memory(void)
 {
@@ -1296,6 +1491,9 @@ int main(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "hop-child")) {
         return hop_child(argc, argv);
     }
+    if (argc > 1 && !strcmp(argv[1], "first-child")) {
+        return first_child(argc, argv);
+    }
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) {
             quick = true;
@@ -1306,7 +1504,8 @@ int main(int argc, char **argv)
             cprdump_path = argv[i] + 10;
         } else {
             fprintf(stderr, "usage: %s [--quick] [--only=save|load|lookup|"
-                    "hop|memory|core|cprdump] [--cprdump=PATH]\n", argv[0]);
+                    "hop|memory|first|core|cprdump] [--cprdump=PATH]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -1324,6 +1523,7 @@ int main(int argc, char **argv)
     RUN("lookup", bench_lookup);
     RUN("hop", bench_exec_hop);
     RUN("memory", bench_memory);
+    RUN("first", bench_first);
     RUN("core", bench_core);
     RUN("cprdump", bench_cprdump);
 #undef RUN

@@ -175,6 +175,15 @@ static int build_arena(CprsState *s, uint32_t mode, const CprsSaveOpts *o,
     if (ret) {
         return cprs_diag_set(diag, ret, 0, -1, -1, "", "bad save options");
     }
+    /* The counts are known: the writer's arrays are sized once. */
+    ret = cprs_writer_expect(w, CPRS_SECTION_FDS, s->fds.live);
+    if (!ret) {
+        ret = cprs_writer_expect(w, CPRS_SECTION_RAMBLOCKS, s->ram.live);
+    }
+    if (ret) {
+        cprs_writer_free(w);
+        return cprs_diag_set(diag, ret, 0, -1, -1, "", "out of memory");
+    }
     ret = add_fds(s, w, o, diag);
     if (!ret) {
         ret = add_others(s, w, o->flags & CPRS_SAVE_F__NO_ZSTD ?

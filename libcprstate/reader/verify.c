@@ -105,7 +105,10 @@ struct Verify {
     int pin_ret[CPRS_MAX_SECTIONS];
     CprsDiag pin_diag[CPRS_MAX_SECTIONS];
     uint8_t *own[CPRS_MAX_SECTIONS];    /* decoded for verify alone */
-    KeyRef *keys[CPRS_SECTION__MAX];    /* per indexable type */
+    KeyRef *keys[CPRS_SECTION__MAX];    /* per indexable type, when its
+                                         * records are not in place: */
+    const uint8_t *key_rec[CPRS_SECTION__MAX];  /* else the records, */
+    uint32_t key_rs[CPRS_SECTION__MAX];         /* this many bytes each */
     uint32_t *khash[CPRS_SECTION__MAX]; /* their hashes: small, for the
                                          * index sweep's random reads */
     uint64_t *fd_limit;                 /* bytes a block may use (6.3.9) */
@@ -205,13 +208,41 @@ static int scratch(Verify *v, void *ret_p, uint64_t n, size_t size,
     return 0;
 }
 
-/* The keys of the @n records of @type, for pass 7. */
+/*
+ * What pass 7 needs of the @n records of @type (section @sec): their key
+ * hashes, and their keys.  Records stored uncompressed stay where they
+ * are in the arena and their keys are read there; those of a compressed
+ * section pass by window by window, so their keys are kept.
+ */
 static int key_scratch(Verify *v, uint32_t type, uint32_t n, int32_t sec)
 {
-    int ret = scratch(v, &v->keys[type], n, sizeof(KeyRef), false, sec);
+    const CprsSec *s = &v->r->sec[sec];
+    int ret = 0;
 
+    if (s->flags & CPRS_SECTION_F_ZSTD) {
+        ret = scratch(v, &v->keys[type], n, sizeof(KeyRef), false, sec);
+    } else {
+        v->key_rec[type] = v->r->base + s->offset;
+        v->key_rs[type] = s->record_size;   /* a newer minor's may grow */
+    }
     return ret ? ret : scratch(v, &v->khash[type], n, sizeof(uint32_t),
                                false, sec);
+}
+
+/* The key of record @j of @type, kept or read in place. */
+static inline KeyRef key_of(const Verify *v, uint32_t type, uint32_t j)
+{
+    const CprsWireStr *ref;
+    const uint8_t *rec;
+    uint32_t id;
+
+    if (v->keys[type]) {
+        return v->keys[type][j];
+    }
+    rec = v->key_rec[type] + (uint64_t)j * v->key_rs[type];
+    ref = cprs_wire_key(type, rec, &id);
+    return (KeyRef) { cprs_le32_get(&ref->off), cprs_le32_get(&ref->len), id,
+                      j };
 }
 
 /* ---- Sections ------------------------------------------------------------ */
@@ -485,15 +516,15 @@ static bool key_same(const Verify *v, const KeyRef *a, const KeyRef *b)
 static bool sweep_path_clean(Verify *v, const IndexSweep *w, uint32_t p,
                              uint32_t d, uint32_t j, uint32_t mask)
 {
-    const KeyRef *keys = v->keys[w->type], *o, *k = &keys[j];
+    KeyRef o, k = key_of(v, w->type, j);
     uint32_t q, rq, h = v->khash[w->type][j];
 
     for (q = (p - d) & mask; q != p; q = (q + 1) & mask) {
         CPRS_WORK_ADD(CPRS_WORK_PROBES, 1);
         rq = slot_rec(w, q);
         if (slot_hash(w, q) == h && rq && rq <= w->n) {
-            o = &keys[rq - 1];
-            if (key_same(v, o, k)) {
+            o = key_of(v, w->type, rq - 1);
+            if (key_same(v, &o, &k)) {
                 return false;
             }
         }
@@ -768,16 +799,18 @@ static int check_unclaimed(Verify *v)
 static void key_put(Verify *v, uint32_t type, uint32_t i, const char *name,
                     uint32_t len, uint32_t id)
 {
-    KeyRef *k = &v->keys[type][i];
+    KeyRef *k = v->keys[type] ? &v->keys[type][i] : NULL;
 
     if (!v->strtab) {
         v->strtab = (const char *)v->r->sec[cprs_sec_find(v->r,
                                                CPRS_SECTION_STRTAB)].data;
     }
-    k->off = (uint32_t)(name - v->strtab);
-    k->len = len;
-    k->id = id;
-    k->index = i;
+    if (k) {
+        k->off = (uint32_t)(name - v->strtab);
+        k->len = len;
+        k->id = id;
+        k->index = i;
+    }
     v->khash[type][i] = cprs_key_hash_id(cprs_str_hash_last(v->r, name, len),
                                          id);
 }
@@ -1008,7 +1041,19 @@ static int check_unique_sorted(Verify *v, uint32_t type, uint32_t n)
     int sec = cprs_sec_find(r, type);
     KeyRef *keys = v->keys[type];
     uint32_t i;
+    int ret;
 
+    if (!keys) {
+        /* Records in place: their keys gathered for the sort. */
+        ret = scratch(v, &keys, n, sizeof(KeyRef), false, sec);
+        if (ret) {
+            return ret;
+        }
+        for (i = 0; i < n; i++) {
+            keys[i] = key_of(v, type, i);
+        }
+        v->keys[type] = keys;
+    }
     qsort_r(keys, n, sizeof(*keys), keyref_cmp, (void *)v->strtab);
     for (i = 1; i < n; i++) {
         if (key_same(v, &keys[i], &keys[i - 1])) {
@@ -1031,7 +1076,7 @@ static int index_walk(Verify *v, uint32_t type, int isec, int sec,
 {
     CprsReader *r = v->r;
     const CprsSec *s = &r->sec[isec];
-    const KeyRef *keys = v->keys[type], *a = &keys[i];
+    KeyRef a = key_of(v, type, i), b;
     uint32_t hash = v->khash[type][i];
     uint32_t mask = s->record_count - 1, pos = hash & mask;
     uint32_t probe, rec, h, dup;
@@ -1059,12 +1104,14 @@ static int index_walk(Verify *v, uint32_t type, int isec, int sec,
         }
         /* The same hash earlier on the path: the same key?  (rec <= n
          * was checked by the slot sweep.) */
-        if (h == hash && key_same(v, &keys[rec - 1], a)) {
-            dup = i > rec - 1 ? i : rec - 1;
-            return fail(v, -EBADMSG, r->sec[sec].offset +
-                                 (uint64_t)dup * r->sec[sec].record_size,
-                                 sec, dup, dup_clause(type),
-                                 "duplicate key");
+        if (h == hash) {
+            b = key_of(v, type, rec - 1);
+            if (key_same(v, &b, &a)) {
+                dup = i > rec - 1 ? i : rec - 1;
+                return fail(v, -EBADMSG, r->sec[sec].offset +
+                            (uint64_t)dup * r->sec[sec].record_size, sec,
+                            dup, dup_clause(type), "duplicate key");
+            }
         }
         pos = (pos + 1) & mask;
     }

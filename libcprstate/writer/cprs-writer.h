@@ -51,6 +51,15 @@ CPRS_HIDDEN bool cprs_ramblock_ok(const CprsRamBlockInfo *block,
                                   uint32_t n_ranges);
 
 /*
+ * Room for @n more records of @type (an indexable section type), taken
+ * at once by a caller that knows how many it will add (the CPR state at
+ * save): no growth and no rehash while they are added.  A hint: the adds
+ * still check everything.  Returns 0, -EINVAL or -ENOMEM.
+ */
+CPRS_HIDDEN int cprs_writer_expect(CprsWriter *writer, uint32_t type,
+                                   uint32_t n);
+
+/*
  * cprs_writer_add_devstate() without the copy: @data is read when the
  * arena is finished, so it must stay unchanged until then (the CPR state
  * keeps its payloads; a compressed one is copied anyway).

@@ -224,6 +224,23 @@ static int reserve_record(CprsWriter *w, uint32_t type, const char *name,
     return ret;
 }
 
+int cprs_writer_expect(CprsWriter *w, uint32_t type, uint32_t n)
+{
+    Table *t;
+
+    if (!w || !cprs_type_indexable(type)) {
+        return -EINVAL;
+    }
+    t = &w->tab[type];
+    n = n < CPRS_MAX_RECORDS - t->count ? n : CPRS_MAX_RECORDS - t->count;
+    if (vec_reserve(&t->recs, (size_t)n * cprs_type_record_size(type)) ||
+        vec_reserve(&t->hashes, (size_t)n * sizeof(uint32_t)) ||
+        cprs_table_reserve(&t->keys, n)) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 /* Intern a name reserved by reserve_record(); returns its reference. */
 static CprsWireStr intern(CprsWriter *w, const char *name, size_t len,
                           int64_t off, const RecHash *h)
