@@ -20,7 +20,9 @@
  *  - only the sections looked up at random are held whole: STRTAB, BLOB,
  *    INDEX, RAMBLOCKS and GPA_RANGES;
  *  - what the later passes need of the streamed records is kept compactly:
- *    each record's key and hash, each fd's size limit, the used slots;
+ *    each record's key hash, each fd's size limit, the used slots, and
+ *    the keys of records that are not in place (a compressed section's;
+ *    the others are read again in the arena);
  *  - all of it is charged to a working set of its own against the
  *    reader's memory budget before it is allocated, whatever the
  *    accessors did before, so that the verdict does not depend on them.
