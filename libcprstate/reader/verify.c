@@ -518,13 +518,15 @@ static bool key_same(const Verify *v, const KeyRef *a, const KeyRef *b)
 static bool sweep_path_clean(Verify *v, const IndexSweep *w, uint32_t p,
                              uint32_t d, uint32_t j, uint32_t mask)
 {
-    KeyRef o, k = key_of(v, w->type, j);
     uint32_t q, rq, h = v->khash[w->type][j];
+    KeyRef o, k;
 
     for (q = (p - d) & mask; q != p; q = (q + 1) & mask) {
         CPRS_WORK_ADD(CPRS_WORK_PROBES, 1);
         rq = slot_rec(w, q);
         if (slot_hash(w, q) == h && rq && rq <= w->n) {
+            /* Keys are read only for equal hashes: rarely. */
+            k = key_of(v, w->type, j);
             o = key_of(v, w->type, rq - 1);
             if (key_same(v, &o, &k)) {
                 return false;
