@@ -64,6 +64,8 @@ typedef struct CoreWork {
     uint64_t crc_bytes;         /* arena header bytes checksummed */
     uint64_t decode_bytes;      /* bytes handed to the legacy decoder */
     uint64_t probes;            /* candidates looked at */
+    uint64_t walk_bytes;        /* legacy bytes walked without the decoder */
+    uint64_t named;             /* NT_FILE candidates told apart */
 } CoreWork;
 
 typedef struct CoreOpts {
