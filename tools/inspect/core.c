@@ -28,6 +28,9 @@
 #include "cprs-le.h"
 #include "inspect.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #if defined(__x86_64__)
 #define CORE_HAVE_CLMUL 1
 #include <nmmintrin.h>
@@ -56,6 +59,13 @@
 #define CORE_MAGIC_LEN          8u
 /* Registers kept by the rolling header checksum: one per 8 bytes. */
 #define CORE_ROLL_RING          1024u
+
+/*
+ * The per-candidate steps of the scan, inlined into their callers (the
+ * walk's state then stays in registers): a hostile core has a candidate
+ * every few bytes.
+ */
+#define CORE_INLINE inline __attribute__((always_inline))
 
 /* The first 8 bytes of a QEMU 10.x legacy stream: "QCPR", be32 1. */
 static const uint8_t legacy_magic[CORE_MAGIC_LEN] = {
@@ -577,9 +587,6 @@ static bool roll_hw;        /* SSE4.2 and carry-less multiply */
 static uint32_t roll_mul_n[ROLL_NSIZES];
 static uint32_t roll_mul_v[ROLL_NSIZES];
 
-/* Inlined into each variant of roll_check(). */
-#define ROLL_INLINE __attribute__((always_inline))
-
 static uint32_t roll_times_x(uint32_t a)
 {
     return (a >> 1) ^ ((a & 1) ? ROLL_POLY : 0);
@@ -641,7 +648,7 @@ static void roll_setup(void)
  * over at @off otherwise.  Candidates come in file order, so a pass over
  * a segment feeds each byte once (and a new start, at most one window).
  */
-static inline ROLL_INLINE void roll_from(Core *c, uint64_t off)
+static CORE_INLINE void roll_from(Core *c, uint64_t off)
 {
     if (!c->roll_on || off < c->roll_base || (off - c->roll_base) % 8 ||
         off > c->roll_pos ||
@@ -655,7 +662,7 @@ static inline ROLL_INLINE void roll_from(Core *c, uint64_t off)
 }
 
 /* The register at file offset @off (8-aligned from its start, in range). */
-static inline ROLL_INLINE uint32_t roll_at(const Core *c, uint64_t off)
+static CORE_INLINE uint32_t roll_at(const Core *c, uint64_t off)
 {
     return c->roll_at[(off - c->roll_base) / 8 % CORE_ROLL_RING];
 }
@@ -737,26 +744,38 @@ static bool roll_check(Core *c, uint64_t off, const uint8_t *p,
  * of them up to 4 KiB, or to the end of its segment) are at @p, one to
  * report?  A sane header size and a matching header CRC (the magic alone
  * is found in any binary that links libcprstate), and an arena_size that
- * holds the header.  *@ret_arena_size: its arena_size.
+ * holds the header.  A version 1 header whose arena_size no reader of
+ * version 1.x accepts (spec 3.6, under the lenient rules too: 8.4) is
+ * refused before its checksum: that costs nothing, where a core full of
+ * candidates would otherwise cost a checksum each.  *@ret_arena_size:
+ * its arena_size.
  */
-static bool arena_header_ok(Core *c, uint64_t off, const uint8_t *p,
-                            uint64_t win, uint64_t *ret_arena_size)
+static CORE_INLINE bool arena_header_ok(Core *c, uint64_t off,
+                                        const uint8_t *p, uint64_t win,
+                                        uint64_t *ret_arena_size)
 {
     const CprsWireHeader *h = (const CprsWireHeader *)p;
     uint32_t hsize, crc;
     uint64_t arena_size;
+    uint16_t major;
     bool ok;
 
     if (win < CPRS_HEADER_V1_SIZE) {
         return false;
     }
     /* Each field read once into a local (the accessors copy bytes). */
+    major = cprs_le16_get(&h->version_major);
     hsize = cprs_le32_get(&h->header_size);
     arena_size = cprs_le64_get(&h->arena_size);
     crc = cprs_le32_get(&h->header_crc32c);
     /* spec 3.4, 3.6: header size in range; the arena holds it. */
     if (hsize < CPRS_HEADER_V1_SIZE || hsize > CPRS_MAX_HEADER_SIZE ||
         (hsize & (CPRS_ALIGN - 1)) || hsize > win || arena_size < hsize) {
+        return false;
+    }
+    if (major == CPRS_FORMAT_VERSION_MAJOR &&
+        ((arena_size & (CPRS_ALIGN - 1)) ||
+         arena_size > CPRS_MAX_ARENA_SIZE)) {
         return false;
     }
     /* spec 3.9: the header CRC. */
@@ -830,9 +849,6 @@ static int probe_arena(Core *c, uint64_t off, uint64_t avail, CoreState *st)
  * that is 1 in its low byte only, trailing bytes) is no failure here
  * either.  The fuzzers compare the two on every candidate.
  */
-/* Inlined into its callers, so that the walk's state stays in registers. */
-#define WALK_INLINE __attribute__((always_inline))
-
 typedef struct Walk {
     const uint8_t *p;
     uint64_t len;
@@ -862,8 +878,24 @@ static int walk_short(Walk *w)
     return walk_fail(w, -EBADMSG, w->len);
 }
 
+/* The first NUL of @n bytes at @p, or NULL; names are mostly short. */
+static CORE_INLINE const uint8_t *walk_nul(const uint8_t *p, uint32_t n)
+{
+    uint32_t k;
+
+    if (n > 16) {
+        return memchr(p, 0, n);
+    }
+    for (k = 0; k < n; k++) {
+        if (!p[k]) {
+            return p + k;
+        }
+    }
+    return NULL;
+}
+
 /* ( marker record )* 0x00: the fd list, or the vfio list (spec L4, L5.5). */
-static inline WALK_INLINE int walk_list(Walk *w, bool vfio)
+static CORE_INLINE int walk_list(Walk *w, bool vfio)
 {
     const uint8_t *name, *nul;
     uint64_t count = 0, off;
@@ -896,7 +928,7 @@ static inline WALK_INLINE int walk_list(Walk *w, bool vfio)
             return walk_short(w);
         }
         name = w->p + w->pos;
-        nul = memchr(name, 0, namelen);
+        nul = walk_nul(name, namelen);
         if (!nul) {
             return walk_fail(w, -EBADMSG, w->pos + namelen - 1);
         }
@@ -941,14 +973,12 @@ static inline WALK_INLINE int walk_list(Walk *w, bool vfio)
  * version 1: 0 and the stream's size in *@ret_at, or the decoder's error
  * and the offset of its diagnostic.  *@ret_seen: the bytes looked at.
  */
-static inline WALK_INLINE int legacy_walk(const uint8_t *p, uint64_t len,
-                                          uint64_t *ret_at,
-                                          uint64_t *ret_seen)
+static CORE_INLINE int legacy_walk(const uint8_t *p, uint64_t len,
+                                   uint64_t *ret_at, uint64_t *ret_seen)
 {
     Walk w = { .p = p, .len = len, .pos = CORE_MAGIC_LEN };
-    const uint8_t *name;
-    uint64_t off, seen;
-    uint32_t v;
+    uint64_t off, look = 0;
+    uint32_t v, n, nlen;
     bool vfio = false;
     int ret;
 
@@ -959,30 +989,27 @@ static inline WALK_INLINE int legacy_walk(const uint8_t *p, uint64_t len,
             break;
         }
         off = w.pos;
+        n = w.len - w.pos < 2 ? 0 : w.p[w.pos + 1];
         /*
          * spec L5.2: a header QEMU would stop at without an error (cut
          * short, a name too short or not CprState's) ends the stream
          * there in lenient mode.
          */
-        if (w.len - w.pos < 2 || w.p[w.pos + 1] < WALK_STATE_NAME_LEN + 1 ||
-            w.len - (w.pos + 2) < w.p[w.pos + 1] ||
+        if (w.len - w.pos < 2 || n < WALK_STATE_NAME_LEN + 1 ||
+            w.len - (w.pos + 2) < n ||
             memcmp(w.p + w.pos + 2, WALK_STATE_NAME, WALK_STATE_NAME_LEN)) {
-            seen = w.len - w.pos < 2 ? w.len : w.pos + 2 + w.p[w.pos + 1];
-            w.pos = off;
-            *ret_at = off;
-            *ret_seen = seen < w.len ? seen : w.len;
-            return 0;
-        }
-        /* spec L5.3: the vfio subsection's name, as a C string. */
-        name = w.p + w.pos + 2;
-        if (strnlen((const char *)name, w.p[w.pos + 1]) !=
-            WALK_VFIO_NAME_LEN ||
-            memcmp(name, WALK_VFIO_NAME, WALK_VFIO_NAME_LEN)) {
-            ret = walk_fail(&w, -EPROTONOSUPPORT, w.pos + 2);
-            w.pos += 2 + w.p[w.pos + 1];
+            look = w.pos + 2 + WALK_STATE_NAME_LEN;
             break;
         }
-        w.pos += 2 + (uint64_t)w.p[w.pos + 1];
+        /* spec L5.3: the vfio subsection's name, as a C string. */
+        nlen = (uint32_t)strnlen((const char *)w.p + w.pos + 2, n);
+        look = w.pos + 2 + (nlen < n ? nlen + 1 : n);
+        if (nlen != WALK_VFIO_NAME_LEN ||
+            memcmp(w.p + w.pos + 2, WALK_VFIO_NAME, WALK_VFIO_NAME_LEN)) {
+            ret = walk_fail(&w, -EPROTONOSUPPORT, w.pos + 2);
+            break;
+        }
+        w.pos += 2 + n;
         if (vfio) {
             ret = walk_fail(&w, -EBADMSG, off);             /* L5.7 */
             break;
@@ -1004,17 +1031,18 @@ static inline WALK_INLINE int legacy_walk(const uint8_t *p, uint64_t len,
             break;
         }
         ret = walk_list(&w, true);
+        look = 0;
     }
-    /* The decoder peeks one byte past the stream (spec L6). */
+    /* Bytes looked at: to the failure, or one past the stream (L6). */
     if (ret) {
-        seen = w.at < w.len ? w.at + 1 : w.len;
-        *ret_seen = seen > w.pos ? seen : w.pos;
         *ret_at = w.at;
-        return ret;
+        look = look > w.at + 1 ? look : w.at + 1;
+    } else {
+        *ret_at = w.pos;
+        look = look > w.pos + 1 ? look : w.pos + 1;
     }
-    *ret_seen = w.pos < w.len ? w.pos + 1 : w.pos;
-    *ret_at = w.pos;
-    return 0;
+    *ret_seen = look < w.len ? look : w.len;
+    return ret;
 }
 
 /*
@@ -1414,8 +1442,8 @@ static int scan_hit(Core *c, const CoreSeg *s, uint64_t delta)
 }
 
 /* Is there a magic at @p, whose address is @vaddr? */
-static bool is_hit(const Core *c, const uint8_t *p, uint64_t vaddr,
-                   uint64_t off)
+static inline bool is_hit(const Core *c, const uint8_t *p, uint64_t vaddr,
+                          uint64_t off)
 {
     if (p[0] == 0x89) {
         return !(vaddr & (CPRS_ALIGN - 1)) &&
@@ -1425,13 +1453,31 @@ static bool is_hit(const Core *c, const uint8_t *p, uint64_t vaddr,
            !memcmp(p, legacy_magic, CORE_MAGIC_LEN);
 }
 
+#ifdef __SSE2__
+/* Bytes looked at a time for a magic's first byte, and a bit per byte. */
+#define SCAN_BLOCK 16u
+#define SCAN_BIT_SHIFT 0
+
+/* Which of the 16 bytes at @p are 0x89 or 'Q': bit k for byte k. */
+static CORE_INLINE uint64_t block_hits(const uint8_t *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+
+    return (uint64_t)(unsigned)_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)0x89)),
+                     _mm_cmpeq_epi8(v, _mm_set1_epi8('Q'))));
+}
+#else
+#define SCAN_BLOCK 8u
+#define SCAN_BIT_SHIFT 3
+
 /*
  * Which of the 8 bytes at @p may start a magic: bit 8k + 7 is set for
  * byte k if it is 0x89 or 'Q' (a word-at-a-time test for a zero byte in
  * @p xor each of the two; a bit may also be set above such a byte, which
  * only costs a look).
  */
-static uint64_t word_hits(const uint8_t *p)
+static CORE_INLINE uint64_t block_hits(const uint8_t *p)
 {
     const uint64_t ones = UINT64_C(0x0101010101010101);
     const uint64_t highs = UINT64_C(0x8080808080808080);
@@ -1441,33 +1487,35 @@ static uint64_t word_hits(const uint8_t *p)
     b = w ^ (ones * 'Q');
     return (((a - ones) & ~a) | ((b - ones) & ~b)) & highs;
 }
+#endif
 
 /*
- * Look at the candidate @i bytes into chunk @p (@len bytes in memory, at
- * @pos in segment @s; at least CORE_MAGIC_LEN of them from @i).  Returns
- * 1 found, 0 go on, or a negative errno.
+ * An arena magic @i bytes into chunk @p (@len bytes in memory, at @pos in
+ * segment @s).  Returns 1 found, 0 go on, or a negative errno.
  */
-static int scan_at(Core *c, const CoreSeg *s, uint64_t pos,
-                   const uint8_t *p, uint64_t len, uint64_t i)
+static int scan_arena(Core *c, const CoreSeg *s, uint64_t pos,
+                      const uint8_t *p, uint64_t len, uint64_t i)
 {
-    uint64_t off = s->offset + pos + i, span, n, win;
+    uint64_t off = s->offset + pos + i, win, arena_size;
 
-    if ((p[i] != 0x89 && p[i] != 'Q') ||
-        !is_hit(c, p + i, s->vaddr + pos + i, off)) {
+    /* A header in memory is refused here: most are. */
+    win = s->filesz - (pos + i);
+    if (win > CPRS_MAX_HEADER_SIZE) {
+        win = CPRS_MAX_HEADER_SIZE;
+    }
+    if (win <= len - i && !already_named(c, off) &&
+        !arena_header_ok(c, off, p + i, win, &arena_size)) {
         return 0;
     }
-    /* An arena header in memory, refused here: most are. */
-    if (p[i] == 0x89) {
-        win = s->filesz - (pos + i);
-        if (win > CPRS_MAX_HEADER_SIZE) {
-            win = CPRS_MAX_HEADER_SIZE;
-        }
-        if (win <= len - i && !already_named(c, off) &&
-            !arena_header_ok(c, off, p + i, win, &span)) {
-            return 0;
-        }
-        return scan_hit(c, s, pos + i);
-    }
+    return scan_hit(c, s, pos + i);
+}
+
+/* A legacy magic @i bytes into chunk @p: as scan_arena(). */
+static int scan_legacy(Core *c, const CoreSeg *s, uint64_t pos,
+                       const uint8_t *p, uint64_t len, uint64_t i)
+{
+    uint64_t off = s->offset + pos + i, span, n;
+
     /*
      * What probe_legacy() would refuse in its first windows, refused on
      * the bytes in memory: a stream candidate in a hostile core fails in
@@ -1484,12 +1532,30 @@ static int scan_at(Core *c, const CoreSeg *s, uint64_t pos,
 }
 
 /*
+ * Look at the candidate @i bytes into chunk @p (@len bytes in memory, at
+ * @pos in segment @s; at least CORE_MAGIC_LEN of them from @i).  Returns
+ * 1 found, 0 go on, or a negative errno.  Inlined in the scan's loop: most
+ * bytes it is called for start no magic.
+ */
+static CORE_INLINE int scan_at(Core *c, const CoreSeg *s, uint64_t pos,
+                               const uint8_t *p, uint64_t len, uint64_t i)
+{
+    if (!is_hit(c, p + i, s->vaddr + pos + i, s->offset + pos + i)) {
+        return 0;
+    }
+    if (p[i] == 0x89) {
+        return scan_arena(c, s, pos, p, len, i);
+    }
+    return scan_legacy(c, s, pos, p, len, i);
+}
+
+/*
  * Scan segment @s for either magic, from @pos bytes into it, a chunk at a
  * time.  Each chunk is read with up to CORE_SCAN_AHEAD bytes of the
  * segment after it, so that a magic across its edge is found (once: the
  * next chunk starts where this one's candidates end), and an arena
  * header there is in memory.  Candidates are looked at in order, found a
- * word at a time.
+ * block of bytes at a time.
  */
 static int scan_segment(Core *c, const CoreSeg *s, uint64_t pos,
                         uint8_t *chunk)
@@ -1531,17 +1597,17 @@ static int scan_segment(Core *c, const CoreSeg *s, uint64_t pos,
         }
         i = 0;
         while (!ret && i < end) {
-            if (i % 8 || i + 8 > end) {
+            if (i + SCAN_BLOCK > end) {
                 at = i++;
                 ret = scan_at(c, s, pos, p, have, at);
                 continue;
             }
-            /* Candidates i to i + 7, all with a whole magic after them. */
-            for (m = word_hits(p + i); m && !ret; m &= m - 1) {
-                at = i + (uint64_t)__builtin_ctzll(m) / 8;
+            /* A block of candidates, all with a whole magic after them. */
+            for (m = block_hits(p + i); m && !ret; m &= m - 1) {
+                at = i + ((uint64_t)__builtin_ctzll(m) >> SCAN_BIT_SHIFT);
                 ret = scan_at(c, s, pos, p, have, at);
             }
-            i += 8;
+            i += SCAN_BLOCK;
         }
         if (ret < 0) {
             return core_fail(c, ret, s->offset + pos + at,
