@@ -28,10 +28,12 @@
 #include "cprs-le.h"
 #include "inspect.h"
 
-#ifdef __SSE2__
+/* CORE_PORTABLE: the code other hosts run, for a test on this one. */
+#if defined(__SSE2__) && !defined(CORE_PORTABLE)
+#define CORE_HAVE_SSE2 1
 #include <emmintrin.h>
 #endif
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(CORE_PORTABLE)
 #define CORE_HAVE_CLMUL 1
 #include <nmmintrin.h>
 #include <wmmintrin.h>
@@ -133,7 +135,7 @@ typedef struct Core {
     uint64_t scratch_off;   /* file offset of the bytes in scratch */
     uint64_t scratch_len;   /* how many it holds */
     /*
-     * The rolling header checksum (probe_arena()): one CRC32C register run
+     * The rolling header checksum (roll_check()): one CRC32C register run
      * over the file from @roll_base, its value at every 8th offset up to
      * @roll_pos in a ring (the last CORE_ROLL_RING of them).
      */
@@ -576,13 +578,19 @@ static bool is_state_path(const Core *c, const char *name)
  * multiplications and its share of one pass over the bytes.
  */
 
+/* A header field of type @type at @p, whatever @p's alignment. */
+#define HDR_FIELD(p, type, field) \
+    ((const type *)(const void *)((p) + offsetof(CprsWireHeader, field)))
+
 /* CRC32C's polynomial, bit-reflected: bit 31 is x^0, bit 0 is x^31. */
 #define ROLL_POLY UINT32_C(0x82f63b78)
 #define ROLL_CRC_AT ((uint32_t)offsetof(CprsWireHeader, header_crc32c))
 #define ROLL_NSIZES (CPRS_MAX_HEADER_SIZE / 8 + 1)
 
 static pthread_once_t roll_once = PTHREAD_ONCE_INIT;
+#ifdef CORE_HAVE_CLMUL
 static bool roll_hw;        /* SSE4.2 and carry-less multiply */
+#endif
 /* By header size / 8: the multipliers for x^(8n) and x^(8(n - 84)). */
 static uint32_t roll_mul_n[ROLL_NSIZES];
 static uint32_t roll_mul_v[ROLL_NSIZES];
@@ -621,7 +629,7 @@ static uint32_t roll_x_pow(uint64_t m)
 static void roll_setup(void)
 {
     /* The hardware multiplier folds in x^33 (roll_mul_hw). */
-    uint64_t e = 0, h;
+    uint64_t e = 0, h, b;
     uint32_t mn, mv;
 
 #ifdef CORE_HAVE_CLMUL
@@ -635,7 +643,7 @@ static void roll_setup(void)
     for (h = CPRS_HEADER_V1_SIZE; h <= CPRS_MAX_HEADER_SIZE; h += 8) {
         roll_mul_n[h / 8] = mn;
         roll_mul_v[h / 8] = mv;
-        for (e = 0; e < 64; e++) {
+        for (b = 0; b < 64; b++) {         /* times x^64: 8 bytes more */
             mn = roll_times_x(mn);
             mv = roll_times_x(mv);
         }
@@ -754,7 +762,6 @@ static CORE_INLINE bool arena_header_ok(Core *c, uint64_t off,
                                         const uint8_t *p, uint64_t win,
                                         uint64_t *ret_arena_size)
 {
-    const CprsWireHeader *h = (const CprsWireHeader *)p;
     uint32_t hsize, crc;
     uint64_t arena_size;
     uint16_t major;
@@ -763,11 +770,15 @@ static CORE_INLINE bool arena_header_ok(Core *c, uint64_t off,
     if (win < CPRS_HEADER_V1_SIZE) {
         return false;
     }
-    /* Each field read once into a local (the accessors copy bytes). */
-    major = cprs_le16_get(&h->version_major);
-    hsize = cprs_le32_get(&h->header_size);
-    arena_size = cprs_le64_get(&h->arena_size);
-    crc = cprs_le32_get(&h->header_crc32c);
+    /*
+     * Each field read once into a local.  @p has any alignment: the
+     * accessors copy bytes, and no member of a CprsWireHeader at @p is
+     * ever formed.
+     */
+    major = cprs_le16_get(HDR_FIELD(p, CprsLe16, version_major));
+    hsize = cprs_le32_get(HDR_FIELD(p, CprsLe32, header_size));
+    arena_size = cprs_le64_get(HDR_FIELD(p, CprsLe64, arena_size));
+    crc = cprs_le32_get(HDR_FIELD(p, CprsLe32, header_crc32c));
     /* spec 3.4, 3.6: header size in range; the arena holds it. */
     if (hsize < CPRS_HEADER_V1_SIZE || hsize > CPRS_MAX_HEADER_SIZE ||
         (hsize & (CPRS_ALIGN - 1)) || hsize > win || arena_size < hsize) {
@@ -1453,7 +1464,7 @@ static inline bool is_hit(const Core *c, const uint8_t *p, uint64_t vaddr,
            !memcmp(p, legacy_magic, CORE_MAGIC_LEN);
 }
 
-#ifdef __SSE2__
+#ifdef CORE_HAVE_SSE2
 /* Bytes looked at a time for a magic's first byte, and a bit per byte. */
 #define SCAN_BLOCK 16u
 #define SCAN_BIT_SHIFT 0
