@@ -9,6 +9,7 @@
  * test-cprdump.c.
  */
 #include <elf.h>
+#include <endian.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -1191,10 +1192,13 @@ static void test_scan_oracle(void **state)
 
             core = build_core(&c, &size);
         }
-        /* Where the segments' bytes are in the file. */
+        /* Where the segments' bytes are in the file: p_offset. */
         for (j = 0; j < 2; j++) {
-            seg_off[j] = (uint64_t)(memmem(core, size, seg[j], 4096) -
-                                    (void *)core);
+            memcpy(&seg_off[j], core + sizeof(Elf64_Ehdr) +
+                   j * sizeof(Elf64_Phdr) + offsetof(Elf64_Phdr, p_offset),
+                   sizeof(seg_off[j]));
+            seg_off[j] = le64toh(seg_off[j]);
+            assert_memory_equal(core + seg_off[j], seg[j], len);
         }
         total = n[0] + n[1];
         assert_true(total > 0);
