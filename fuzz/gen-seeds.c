@@ -1220,6 +1220,90 @@ static void make_core(Core *c, bool is64, bool big, const char *path,
     }
 }
 
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+    unsigned i;
+
+    for (i = 0; i < n; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+/* @unit (@len bytes) repeated over @n bytes at @d, zeros after it. */
+static void fill_repeat(uint8_t *d, size_t n, const void *unit, size_t len)
+{
+    size_t at;
+
+    memset(d, 0, n);
+    for (at = 0; at + len <= n - 512; at += len) {
+        memcpy(d + at, unit, len);
+    }
+}
+
+/*
+ * Worst cases of the core scan's fast paths (issue 11, class 3;
+ * tests/test-bounded-core.c): 48 KiB of arena headers whose arena_size
+ * a reader accepts, so each costs a (rolling) checksum; legacy starts
+ * refused 9 and 14 bytes in, and in a subsection, each walked without a
+ * decoder; streams that decode, one per 16 bytes; and overlapping
+ * headers of every size, half with a valid checksum.
+ */
+static void core_worst(Core *c, const uint8_t *arena, size_t asize,
+                       uint8_t *d)
+{
+    static const uint8_t q9[] = { 'Q', 'C', 'P', 'R', 0, 0, 0, 1, 1 };
+    static const uint8_t q14[] = {
+        'Q', 'C', 'P', 'R', 0, 0, 0, 1, 1, 0, 0, 0, 2, 'a',
+    };
+    static const uint8_t qsub[] = {
+        'Q', 'C', 'P', 'R', 0, 0, 0, 1, 0, 0x05, 0xff,
+        'C', 'p', 'r', 'S', 't', 'a', 't', 'e',
+    };
+    static const uint8_t qok[16] = { 'Q', 'C', 'P', 'R', 0, 0, 0, 1 };
+    const size_t n = 48 * 1024;
+    uint8_t two[56] = { 0 };
+    uint32_t h, crc;
+    size_t at;
+
+    memcpy(two, "\x89" "CPRS\r\n\x1a" "\x01\0\0\0\0\x10\0\0", 16);
+    memcpy(two + 16, two, 16);
+    two[33] = 0x20;                     /* arena_size 8 KiB, both */
+    two[49] = 0x20;
+    fill_repeat(d, n, two, sizeof(two));
+    make_core(c, true, false, NULL, arena, asize, true, d, n);
+    put_file("fuzz-core", "seed-worst-core-arena-sane", c->buf, c->len);
+    fill_repeat(d, n, q9, sizeof(q9));
+    make_core(c, true, false, NULL, arena, asize, true, d, n);
+    put_file("fuzz-core", "seed-worst-core-legacy9", c->buf, c->len);
+    fill_repeat(d, n, q14, sizeof(q14));
+    make_core(c, true, false, NULL, arena, asize, true, d, n);
+    put_file("fuzz-core", "seed-worst-core-legacy14", c->buf, c->len);
+    fill_repeat(d, n, qsub, sizeof(qsub));
+    make_core(c, true, false, NULL, arena, asize, true, d, n);
+    put_file("fuzz-core", "seed-worst-core-subsection", c->buf, c->len);
+    fill_repeat(d, n, qok, sizeof(qok));
+    make_core(c, true, false, NULL, arena, asize, true, d, n);
+    put_file("fuzz-core", "seed-worst-core-found", c->buf, c->len);
+    /* Headers 96 to 600 bytes apart, 192 to 4096 bytes long. */
+    memset(d, 0x5a, n);
+    for (at = 0, h = 192; at + 4096 <= n; at += 96 + (h % 64) * 8) {
+        memcpy(d + at, two, 16);
+        put_le(d + at + 12, h, 4);          /* header_size */
+        put_le(d + at + 32, 8192, 8);       /* arena_size */
+        h = 192 + (h * 7 + 8) % 3905 / 8 * 8;
+    }
+    for (at = n; at-- > 0;) {
+        if (!memcmp(d + at, two, 8) && at % 16 < 8) {
+            h = (uint32_t)d[at + 12] | (uint32_t)d[at + 13] << 8;
+            memset(d + at + 84, 0, 4);
+            crc = cprs_crc32c(0, d + at, h);
+            put_le(d + at + 84, crc, 4);
+        }
+    }
+    make_core(c, true, false, NULL, arena, asize, true, d, n);
+    put_file("fuzz-core", "seed-core-headers-overlapping", c->buf, c->len);
+}
+
 static void gen_cores(const char *srcdir)
 {
     static const char state_path[] = "/memfd:QEMU_CPR_EXEC_STATE (deleted)";
@@ -1290,6 +1374,8 @@ static void gen_cores(const char *srcdir)
     make_core(&c, true, false, NULL, arena, asize, true, noise, 48 * 1024);
     put_file("fuzz-core", "seed-worst-core-pattern", c.buf, c.len);
     put_file("fuzz-dump", "seed-worst-core-pattern", c.buf, c.len);
+    /* The worst cores of the scan's fast paths (test-bounded-core.c). */
+    core_worst(&c, arena, asize, noise);
     free(noise);
     free(legacy);
     free(arena);

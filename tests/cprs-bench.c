@@ -1346,12 +1346,18 @@ static void bench_core(void)
     static const uint8_t qdec[14] = {
         'Q', 'C', 'P', 'R', 0, 0, 0, 1, 1, 0, 0, 0, 2, 'a',
     };
-    uint8_t arena[16], qdec8[8 * 14];
+    /* A stream start and a first marker: namelen is the next start's
+     * "QCPR", refused 9 bytes in, where that next start is (every one of
+     * them looked at, the densest legacy candidates can be). */
+    static const uint8_t q9[9] = { 'Q', 'C', 'P', 'R', 0, 0, 0, 1, 1 };
+    uint8_t arena[16], qdec8[8 * 14], q9x8[8 * 9], two[56];
     static const char *const what[] = {
         "core, no state (random bytes)",
         "core, \"QCPR\\0\\0\\0\\1\" repeated",
         "core, a decode every 14 bytes",
         "core, arena header every 16 bytes",
+        "core, a legacy candidate every 9 bytes",
+        "core, 2 checksummed headers per 56 B",
     };
     size_t size = 64u << 20, i;
     CoreCtx c;
@@ -1363,15 +1369,30 @@ static void bench_core(void)
     memcpy(arena + 8, "\x01\x00\x00\x00\x00\x10\x00\x00", 8);
     for (i = 0; i < 8; i++) {
         memcpy(qdec8 + 14 * i, qdec, 14);
+        memcpy(q9x8 + 9 * i, q9, 9);
     }
+    /*
+     * The worst arena candidates: headers of 4 KiB with a bad CRC whose
+     * arena_size is one a reader accepts, so each costs a checksum.  Two
+     * fit in 56 bytes (at 0 and 16: the second's incompat_features is the
+     * first's arena_size); closer, a magic or a version would be some
+     * header's arena_size (never a multiple of 8).
+     */
+    memset(two, 0, sizeof(two));
+    memcpy(two, arena, 16);
+    memcpy(two + 16, arena, 16);
+    two[32 + 1] = 0x20;                 /* arena_size 8 KiB, both */
+    two[48 + 1] = 0x20;
     section("Core scan: cprdump's search of a 64 MiB core segment "
             "(ratio = GB/s of ours)");
     c.buf = malloc(1u << 20);
-    for (k = 0; k < 4; k++) {
+    for (k = 0; k < 6; k++) {
         c.fd = k == 0 ? make_core(size, NULL, 0) :
                k == 1 ? make_core(size, qcpr, sizeof(qcpr)) :
                k == 2 ? make_core(size, qdec8, sizeof(qdec8)) :
-               make_core(size, arena, sizeof(arena));
+               k == 3 ? make_core(size, arena, sizeof(arena)) :
+               k == 4 ? make_core(size, q9x8, sizeof(q9x8)) :
+               make_core(size, two, sizeof(two));
         c.size = size + CORE_DATA_OFF;
         ours = measure(op_core_find, &c);
         ref = measure(op_core_read, &c);

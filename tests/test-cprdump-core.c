@@ -9,7 +9,9 @@
  * test-cprdump.c.
  */
 #include <elf.h>
+#include <endian.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -858,6 +860,378 @@ static void test_hostile(void **state)
     free(arena);
 }
 
+/* ---- The scan against a direct reading of its rules -------------------- */
+
+/*
+ * What the scan must find, computed the slow way: every 8-aligned arena
+ * magic whose header has a sane size and a valid CRC (checksummed afresh),
+ * an arena_size holding it and, at version 1, one a reader accepts; every
+ * legacy magic past the bytes the last legacy candidate spanned, decoded
+ * by the library in doubling windows.  The scan's fast paths (a rolling
+ * checksum, a walk of the stream grammar) must find exactly the same.
+ */
+typedef struct Want {
+    uint64_t off;           /* into the segment */
+    uint32_t format;
+    uint64_t size;
+} Want;
+
+static const uint8_t legacy_start[8] = { 'Q', 'C', 'P', 'R', 0, 0, 0, 1 };
+
+static bool oracle_arena(const uint8_t *p, uint64_t avail, uint64_t *ret_size)
+{
+    uint8_t head[CPRS_MAX_HEADER_SIZE];
+    uint64_t win = avail < sizeof(head) ? avail : sizeof(head), asize;
+    uint32_t hsize, crc;
+
+    if (win < CPRS_HEADER_V1_SIZE) {
+        return false;
+    }
+    memcpy(head, p, win);
+    hsize = cprs_le32_get(&((CprsWireHeader *)head)->header_size);
+    asize = cprs_le64_get(&((CprsWireHeader *)head)->arena_size);
+    crc = cprs_le32_get(&((CprsWireHeader *)head)->header_crc32c);
+    if (hsize < CPRS_HEADER_V1_SIZE || hsize > CPRS_MAX_HEADER_SIZE ||
+        hsize % 8 || hsize > win || asize < hsize) {
+        return false;
+    }
+    if (cprs_le16_get(&((CprsWireHeader *)head)->version_major) == 1 &&
+        (asize % 8 || asize > CPRS_MAX_ARENA_SIZE)) {
+        return false;
+    }
+    memset(head + offsetof(CprsWireHeader, header_crc32c), 0, 4);
+    if (cprs_crc32c(0, head, hsize) != crc) {
+        return false;
+    }
+    *ret_size = asize < avail ? asize : avail;
+    return true;
+}
+
+/* The library's verdict on a legacy candidate; *@ret_span as the scan. */
+static bool oracle_legacy(const uint8_t *p, uint64_t avail,
+                          uint64_t *ret_size, uint64_t *ret_span)
+{
+    CprsLegacyOpts lo = CPRS_OPTS(CprsLegacyOpts,
+                                  .flags = CPRS_LEGACY_F_LENIENT |
+                                           CPRS_LEGACY_F_ALL_FORMS);
+    CprsLegacyInfo li = CPRS_OPTS(CprsLegacyInfo);
+    CprsDiag d = CPRS_OPTS(CprsDiag);
+    uint64_t cap = avail < (16u << 20) ? avail : (16u << 20);
+    uint64_t win = cap < 64 ? cap : 64;
+    CprsLegacy *lg;
+    int ret;
+
+    for (;;) {
+        ret = cprs_legacy_decode(p, win, &lo, &d, &lg);
+        if (!ret) {
+            assert_int_equal(cprs_legacy_get_info(lg, &li), 0);
+            cprs_legacy_free(lg);
+        }
+        if (win == cap || !inspect_legacy_more(ret, &d, li.size, win)) {
+            break;
+        }
+        win = win > cap / 2 ? cap : 2 * win;
+    }
+    *ret_span = ret ? d.offset : li.size;
+    *ret_size = li.size;
+    return !ret;
+}
+
+/* Everything the scan must find in @seg (@len bytes at @vaddr), in order. */
+static size_t oracle(const uint8_t *seg, uint64_t len, uint64_t vaddr,
+                     Want *want, size_t max)
+{
+    uint64_t off, end = 0, size, span;
+    size_t n = 0;
+
+    for (off = 0; off + 8 <= len; off++) {
+        if (!((vaddr + off) % 8) && !memcmp(seg + off, CPRS_MAGIC, 8) &&
+            oracle_arena(seg + off, len - off, &size)) {
+            assert_true(n < max);
+            want[n++] = (Want){ off, CPRS_DETECT_ARENA, size };
+        } else if (off >= end && !memcmp(seg + off, legacy_start, 8)) {
+            bool ok = oracle_legacy(seg + off, len - off, &size, &span);
+
+            if (off + span > end) {
+                end = off + span;
+            }
+            if (ok) {
+                assert_true(n < max);
+                want[n++] = (Want){ off, CPRS_DETECT_LEGACY, size };
+            }
+        }
+    }
+    return n;
+}
+
+static uint64_t rnd_next(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* Legacy streams to plant: every form, both modes, with vfio devices. */
+static uint8_t *oracle_stream(uint64_t *x, size_t *ret_len)
+{
+    static const uint32_t forms[] = {
+        CPRS_LEGACY_VFIO_FULL, CPRS_LEGACY_VFIO_STUB, CPRS_LEGACY_VFIO_NONE,
+    };
+    uint32_t form = forms[rnd_next(x) % 3], nfd = rnd_next(x) % 8, i;
+    bool transfer = rnd_next(x) % 2;
+    CprsLegacyOpts o = CPRS_OPTS(CprsLegacyOpts,
+                                 .mode = transfer ? CPRS_MODE_TRANSFER :
+                                                    CPRS_MODE_EXEC,
+                                 .vfio_form = form);
+    CprsFdInfo fi;
+    CprsVfioDeviceInfo vi;
+    CprsLegacy *lg;
+    char name[32];
+    void *buf;
+
+    assert_int_equal(cprs_legacy_new(&o, &lg), 0);
+    nfd = nfd < 6 ? nfd : 30 * nfd;
+    for (i = 0; i < nfd; i++) {
+        snprintf(name, sizeof(name), "fd-%u", i);
+        fi = CPRS_OPTS(CprsFdInfo, .name = name, .id = (int32_t)i,
+                       .fd = transfer ? -1 : (int32_t)(10 + i));
+        assert_int_equal(cprs_legacy_add_fd(lg, &fi, NULL), 0);
+    }
+    for (i = 0; form == CPRS_LEGACY_VFIO_FULL && i < rnd_next(x) % 3; i++) {
+        snprintf(name, sizeof(name), "0000:00:0%u.0", i);
+        vi = (CprsVfioDeviceInfo){ .sz = sizeof(vi), .name = name,
+                                   .devid = (int32_t)i, .ioas_id = 1,
+                                   .hwpt_id = 2 };
+        assert_int_equal(cprs_legacy_add_vfio(lg, &vi, NULL), 0);
+    }
+    assert_int_equal(cprs_legacy_encode(lg, NULL, &buf, ret_len), 0);
+    cprs_legacy_free(lg);
+    return buf;
+}
+
+/*
+ * An empty fd list, then vfio subsections as QEMU would not write them:
+ * two of them, a version that is 1 in its low byte only, 0 or 2, a name
+ * with bytes after its NUL, a list cut short.
+ */
+static uint8_t *oracle_subsections(uint64_t *x, size_t *ret_len)
+{
+    static const char vfio[] = "CprState/vfio devices";
+    static const uint32_t versions[] = { 1, 1, 0x101, 0, 2, 0x100 };
+    uint8_t *b = malloc(512), *p;
+    uint32_t v, k, n = 1 + rnd_next(x) % 2;
+    size_t namelen;
+
+    assert_non_null(b);
+    memcpy(b, legacy_start, 8);
+    b[8] = 0;
+    p = b + 9;
+    for (k = 0; k < n; k++) {
+        namelen = sizeof(vfio) - 1 + (rnd_next(x) % 4 == 0 ? 3 : 0);
+        *p++ = 0x05;
+        *p++ = (uint8_t)namelen;
+        memset(p, 0, namelen);
+        memcpy(p, vfio, sizeof(vfio) - 1);
+        p += namelen;
+        v = versions[rnd_next(x) % 6];
+        *p++ = (uint8_t)(v >> 24);
+        *p++ = (uint8_t)(v >> 16);
+        *p++ = (uint8_t)(v >> 8);
+        *p++ = (uint8_t)v;
+        if (rnd_next(x) % 2) {
+            /* One device "d", devid 1, ioas 2, hwpt 3, then the end. */
+            static const uint8_t dev[] = {
+                1, 0, 0, 0, 2, 'd', 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3,
+            };
+
+            memcpy(p, dev, sizeof(dev));
+            p += sizeof(dev);
+        }
+        *p++ = 0;
+    }
+    *ret_len = (size_t)(p - b) - rnd_next(x) % 3;
+    return b;
+}
+
+/* A segment of noise holding arenas, headers and streams, most broken. */
+static void oracle_fill(uint8_t *seg, uint64_t len, uint64_t vaddr,
+                        uint64_t *x, const uint8_t *arena, size_t alen)
+{
+    static const uint8_t hostile[][19] = {
+        { 'Q', 'C', 'P', 'R', 0, 0, 0, 1, 1 },
+        { 'Q', 'C', 'P', 'R', 0, 0, 0, 1, 1, 0, 0, 0, 2, 'a' },
+        { 'Q', 'C', 'P', 'R', 0, 0, 0, 1, 0, 0x05, 0xff,
+          'C', 'p', 'r', 'S', 't', 'a', 't', 'e' },
+        { 'Q', 'C', 'P', 'R', 0, 0, 0, 1, 0, 0x05, 0x15,
+          'C', 'p', 'r', 'S', 't', 'a', 't', 'e' },
+    };
+    static const uint8_t lens[] = { 9, 14, 19, 19 };
+    uint64_t i, at, k, hdr[64], nhdr = 0, h, asize;
+    uint8_t *s;
+    size_t slen;
+
+    for (i = 0; i < len; i += 8) {
+        uint64_t r = rnd_next(x);
+
+        memcpy(seg + i, &r, len - i < 8 ? len - i : 8);
+    }
+    /* Runs of the hostile patterns, valid streams, and broken ones. */
+    for (k = 0; k < len / 2048; k++) {
+        at = rnd_next(x) % len;
+        switch (rnd_next(x) % 4) {
+        case 0:
+            h = rnd_next(x) % 4;
+            for (i = 0; i < 40 && at + lens[h] <= len; i++, at += lens[h]) {
+                memcpy(seg + at, hostile[h], lens[h]);
+            }
+            break;
+        case 1:
+            s = oracle_subsections(x, &slen);
+            if (at + slen <= len) {
+                memcpy(seg + at, s, slen);
+            }
+            free(s);
+            break;
+        default:
+            s = oracle_stream(x, &slen);
+            if (rnd_next(x) % 2) {
+                /* Broken: a byte or three changed, or cut short. */
+                for (i = rnd_next(x) % 3; i < 3; i++) {
+                    s[8 + rnd_next(x) % (slen - 8)] = (uint8_t)rnd_next(x);
+                }
+                if (rnd_next(x) % 4 == 0) {
+                    slen = 8 + rnd_next(x) % (slen - 8);
+                }
+            }
+            if (at + slen <= len) {
+                memcpy(seg + at, s, slen);
+                /* A stream ends where the bytes after it say. */
+                if (at + slen < len && rnd_next(x) % 2) {
+                    seg[at + slen] = 0;
+                }
+            }
+            free(s);
+            break;
+        }
+    }
+    /* A stream the segment ends with: nothing follows it. */
+    s = oracle_stream(x, &slen);
+    if (slen <= len) {
+        memcpy(seg + len - slen, s, slen);
+    }
+    free(s);
+    /* Whole arenas at aligned and unaligned addresses. */
+    for (k = 0; k < 2; k++) {
+        at = (rnd_next(x) % len) & ~(uint64_t)(k ? 0 : 7);
+        at -= (vaddr + at) % 8 * !k;
+        if (at + alen <= len) {
+            memcpy(seg + at, arena, alen);
+        }
+    }
+    /*
+     * Headers of every size whose windows overlap, half with a valid CRC:
+     * fields first, then the checksums from the last header down, so that
+     * no later write falls in a summed window.
+     */
+    at = (rnd_next(x) % 1024) & ~(uint64_t)7;
+    at += (8 - (vaddr + at) % 8) % 8;
+    while (nhdr < 64 && at + CPRS_HEADER_V1_SIZE <= len) {
+        s = seg + at;
+        memcpy(s, CPRS_MAGIC, 8);
+        cprs_le16_set((CprsLe16 *)(s + 8), rnd_next(x) % 8 ? 1 : 2);
+        h = CPRS_HEADER_V1_SIZE + 8 * (rnd_next(x) % 489);
+        cprs_le32_set((CprsLe32 *)(s + 12), (uint32_t)h);
+        asize = rnd_next(x) % 4 ? 8 * (h / 8 + rnd_next(x) % 1000) :
+                rnd_next(x);
+        cprs_le64_set((CprsLe64 *)(s + 32), asize);
+        hdr[nhdr++] = at;
+        at += 96 + 8 * (rnd_next(x) % 64);
+    }
+    while (nhdr--) {
+        s = seg + hdr[nhdr];
+        h = cprs_le32_get((CprsLe32 *)(s + 12));
+        if (hdr[nhdr] + h <= len && rnd_next(x) % 2) {
+            memset(s + 84, 0, 4);
+            cprs_le32_set((CprsLe32 *)(s + 84), cprs_crc32c(0, s, h));
+        }
+    }
+}
+
+static void test_scan_oracle(void **state)
+{
+    enum { MAX_WANT = 4096 };
+    static const uint64_t sizes[] = { 65536, 200000, (1u << 20) + 5000 };
+    /* The second segment's addresses are 4 off the file's alignment. */
+    static const uint64_t vaddrs[] = { 0x600000, 0x900004 };
+    CoreOpts o = (CoreOpts){ 0 };
+    uint64_t x = 0x9e3779b97f4a7c15ull, seg_off[2];
+    uint8_t *seg[2], *arena, *core;
+    size_t alen, size, n[2], total, k, j, round;
+    Want *want[2];
+    CoreState st;
+    CprsDiag d;
+
+    (void)state;
+    arena = make_arena(&alen);
+    for (round = 0; round < 12; round++) {
+        uint64_t len = sizes[round % 3];
+
+        for (j = 0; j < 2; j++) {
+            seg[j] = malloc(len);
+            want[j] = calloc(MAX_WANT, sizeof(Want));
+            assert_non_null(seg[j]);
+            assert_non_null(want[j]);
+            oracle_fill(seg[j], len, vaddrs[j], &x, arena, alen);
+            n[j] = oracle(seg[j], len, vaddrs[j], want[j], MAX_WANT);
+        }
+        {
+            const CSeg segs[] = { { vaddrs[0], seg[0], len, 0, false },
+                                  { vaddrs[1], seg[1], len, 0, false } };
+            CoreSpec c = { .no_note = true, .segs = segs, .nsegs = 2 };
+
+            core = build_core(&c, &size);
+        }
+        /* Where the segments' bytes are in the file: p_offset. */
+        for (j = 0; j < 2; j++) {
+            memcpy(&seg_off[j], core + sizeof(Elf64_Ehdr) +
+                   j * sizeof(Elf64_Phdr) + offsetof(Elf64_Phdr, p_offset),
+                   sizeof(seg_off[j]));
+            seg_off[j] = le64toh(seg_off[j]);
+            assert_memory_equal(core + seg_off[j], seg[j], len);
+        }
+        total = n[0] + n[1];
+        assert_true(total > 0);
+        for (k = 0; k <= total; k++) {
+            o.skip = (uint32_t)k;
+            if (k == total) {
+                assert_int_equal(find(core, size, &o, &d, &st), -ENOENT);
+                break;
+            }
+            assert_int_equal(find(core, size, &o, &d, &st), 0);
+            j = k < n[0] ? 0 : 1;
+            {
+                const Want *w = &want[j][j ? k - n[0] : k];
+
+                if (st.file_offset != seg_off[j] + w->off ||
+                    st.format != w->format || st.size != w->size) {
+                    fail_msg("round %zu, candidate %zu: found %u at %" PRIu64
+                             " (%" PRIu64 " bytes), want %u at %" PRIu64
+                             " (%" PRIu64 " bytes)", round, k, st.format,
+                             st.file_offset, st.size, w->format,
+                             seg_off[j] + w->off, w->size);
+                }
+            }
+        }
+        free(core);
+        for (j = 0; j < 2; j++) {
+            free(seg[j]);
+            free(want[j]);
+        }
+    }
+    free(arena);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -873,6 +1247,7 @@ int main(void)
         cmocka_unit_test(test_bad_nt_file),
         cmocka_unit_test(test_not_a_core),
         cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_scan_oracle),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,6 +19,7 @@
  */
 #include <gelf.h>
 #include <libelf.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -26,6 +27,17 @@
 
 #include "cprs-le.h"
 #include "inspect.h"
+
+/* CORE_PORTABLE: the code other hosts run, for a test on this one. */
+#if defined(__SSE2__) && !defined(CORE_PORTABLE)
+#define CORE_HAVE_SSE2 1
+#include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && !defined(CORE_PORTABLE)
+#define CORE_HAVE_CLMUL 1
+#include <nmmintrin.h>
+#include <wmmintrin.h>
+#endif
 
 #ifndef NT_FILE
 #define NT_FILE 0x46494c45
@@ -41,9 +53,21 @@
 #define CORE_LEGACY_WINDOW      (UINT64_C(16) << 20)
 /* ... and first: the window doubles only while the stream needs it. */
 #define CORE_LEGACY_FIRST       UINT64_C(64)
-/* Bytes read at a time by the scan, plus room for a magic across chunks. */
+/* Bytes scanned at a time... */
 #define CORE_SCAN_CHUNK         (UINT64_C(1) << 20)
+/* ... read with the bytes after them that a candidate there may need: a
+ * magic across the chunk edge, the header of an arena candidate. */
+#define CORE_SCAN_AHEAD         ((uint64_t)CPRS_MAX_HEADER_SIZE)
 #define CORE_MAGIC_LEN          8u
+/* Registers kept by the rolling header checksum: one per 8 bytes. */
+#define CORE_ROLL_RING          1024u
+
+/*
+ * The per-candidate steps of the scan, inlined into their callers (the
+ * walk's state then stays in registers): a hostile core has a candidate
+ * every few bytes.
+ */
+#define CORE_INLINE inline __attribute__((always_inline))
 
 /* The first 8 bytes of a QEMU 10.x legacy stream: "QCPR", be32 1. */
 static const uint8_t legacy_magic[CORE_MAGIC_LEN] = {
@@ -90,8 +114,6 @@ typedef struct Core {
     const char *memfd_name;
     /* The search. */
     uint32_t found;         /* candidates met so far */
-    uint64_t (*met)[2];     /* (file offset, vaddr) of each one met */
-    size_t nmet;
     uint64_t *named;        /* file offsets of the NT_FILE candidates */
     size_t nnamed;
     bool not_dumped;        /* a named mapping whose pages are absent */
@@ -112,6 +134,16 @@ typedef struct Core {
     uint64_t scratch_cap;
     uint64_t scratch_off;   /* file offset of the bytes in scratch */
     uint64_t scratch_len;   /* how many it holds */
+    /*
+     * The rolling header checksum (roll_check()): one CRC32C register run
+     * over the file from @roll_base, its value at every 8th offset up to
+     * @roll_pos in a ring (the last CORE_ROLL_RING of them).
+     */
+    bool roll_on;
+    uint64_t roll_base;
+    uint64_t roll_pos;
+    uint32_t roll_reg;
+    uint32_t roll_at[CORE_ROLL_RING];
 } Core;
 
 /* Count work for a test, when the caller gave a counter (CoreOpts.work). */
@@ -525,42 +557,272 @@ static bool is_state_path(const Core *c, const char *name)
     return !*name || !strcmp(name, deleted);
 }
 
+/* ---- Header checksums of overlapping candidates ------------------------ */
+
 /*
- * An arena candidate: its magic, a sane header size and a matching
- * header CRC (the magic alone is found in any binary that links
- * libcprstate).  Returns 1 and fills @st, 0 for no, or a negative errno.
+ * An arena candidate's header checksum covers header_size bytes (up to
+ * 4 KiB) from its magic, and a core may hold a candidate every 8 bytes:
+ * checksumming each window afresh would cost up to 512 times the bytes
+ * scanned.  CRC32C is linear over GF(2), so one register R is run over
+ * the file once and kept at every 8th offset.  Feeding n bytes to a
+ * register multiplies it by x^(8n) (mod the CRC polynomial P) before
+ * adding the bytes' own contribution, so with v the stored header_crc32c
+ * (at offset 84, zeroed when the header is checksummed, spec 3.9), the
+ * header of n bytes at offset a checks iff
+ *
+ *     R(a + n) ^ ~v  ==  (R(a) ^ ~0) * x^(8n)  ^  v * x^(8(n - 84))
+ *
+ * (the first term is the register started at ~0, as CRC32C starts it, run
+ * over the window; the second removes v from the window).  The two
+ * constants come from a table indexed by n / 8: each candidate costs two
+ * multiplications and its share of one pass over the bytes.
  */
+
+/* A header field of type @type at @p, whatever @p's alignment. */
+#define HDR_FIELD(p, type, field) \
+    ((const type *)(const void *)((p) + offsetof(CprsWireHeader, field)))
+
+/* CRC32C's polynomial, bit-reflected: bit 31 is x^0, bit 0 is x^31. */
+#define ROLL_POLY UINT32_C(0x82f63b78)
+#define ROLL_CRC_AT ((uint32_t)offsetof(CprsWireHeader, header_crc32c))
+#define ROLL_NSIZES (CPRS_MAX_HEADER_SIZE / 8 + 1)
+
+static pthread_once_t roll_once = PTHREAD_ONCE_INIT;
+#ifdef CORE_HAVE_CLMUL
+static bool roll_hw;        /* SSE4.2 and carry-less multiply */
+#endif
+/* By header size / 8: the multipliers for x^(8n) and x^(8(n - 84)). */
+static uint32_t roll_mul_n[ROLL_NSIZES];
+static uint32_t roll_mul_v[ROLL_NSIZES];
+
+static uint32_t roll_times_x(uint32_t a)
+{
+    return (a >> 1) ^ ((a & 1) ? ROLL_POLY : 0);
+}
+
+/* a * b mod P, a bit at a time (the portable path). */
+static uint32_t roll_mul_sw(uint32_t a, uint32_t b)
+{
+    uint32_t prod = 0;
+    unsigned k;
+
+    for (k = 0; k < 32; k++) {
+        if (a & (UINT32_C(0x80000000) >> k)) {
+            prod ^= b;
+        }
+        b = roll_times_x(b);
+    }
+    return prod;
+}
+
+/* x^m mod P. */
+static uint32_t roll_x_pow(uint64_t m)
+{
+    uint32_t v = UINT32_C(0x80000000);
+
+    while (m--) {
+        v = roll_times_x(v);
+    }
+    return v;
+}
+
+static void roll_setup(void)
+{
+    /* The hardware multiplier folds in x^33 (roll_mul_hw). */
+    uint64_t e = 0, h, b;
+    uint32_t mn, mv;
+
+#ifdef CORE_HAVE_CLMUL
+    __builtin_cpu_init();
+    roll_hw = __builtin_cpu_supports("sse4.2") &&
+              __builtin_cpu_supports("pclmul");
+    e = roll_hw ? 33 : 0;
+#endif
+    mn = roll_x_pow(8 * CPRS_HEADER_V1_SIZE - e);
+    mv = roll_x_pow(8 * (CPRS_HEADER_V1_SIZE - ROLL_CRC_AT) - e);
+    for (h = CPRS_HEADER_V1_SIZE; h <= CPRS_MAX_HEADER_SIZE; h += 8) {
+        roll_mul_n[h / 8] = mn;
+        roll_mul_v[h / 8] = mv;
+        for (b = 0; b < 64; b++) {         /* times x^64: 8 bytes more */
+            mn = roll_times_x(mn);
+            mv = roll_times_x(mv);
+        }
+    }
+}
+
+/*
+ * Where the register is wanted from: it runs on from where it is when
+ * @off is 8-aligned from its start and still in its ring, and starts
+ * over at @off otherwise.  Candidates come in file order, so a pass over
+ * a segment feeds each byte once (and a new start, at most one window).
+ */
+static CORE_INLINE void roll_from(Core *c, uint64_t off)
+{
+    if (!c->roll_on || off < c->roll_base || (off - c->roll_base) % 8 ||
+        off > c->roll_pos ||
+        c->roll_pos - off > 8 * (uint64_t)(CORE_ROLL_RING - 1)) {
+        c->roll_on = true;
+        c->roll_base = off;
+        c->roll_pos = off;
+        c->roll_reg = 0;
+        c->roll_at[0] = 0;
+    }
+}
+
+/* The register at file offset @off (8-aligned from its start, in range). */
+static CORE_INLINE uint32_t roll_at(const Core *c, uint64_t off)
+{
+    return c->roll_at[(off - c->roll_base) / 8 % CORE_ROLL_RING];
+}
+
+#ifdef CORE_HAVE_CLMUL
+/*
+ * a * k * x^33 mod P: the carry-less product of two reflected 32-bit
+ * values is their product divided by x, as 64 reflected bits; the crc32
+ * instruction multiplies 64 bits of data by x^32 and reduces.  With k the
+ * table's x^(8n - 33), that is a * x^(8n).
+ */
+__attribute__((target("sse4.2,pclmul")))
+static inline uint32_t roll_mul_hw(uint32_t a, uint32_t k)
+{
+    __m128i prod = _mm_clmulepi64_si128(_mm_cvtsi32_si128((int)a),
+                                        _mm_cvtsi32_si128((int)k), 0);
+
+    return (uint32_t)_mm_crc32_u64(0, (uint64_t)_mm_cvtsi128_si64(prod));
+}
+
+/* roll_check() with SSE4.2's crc32 and the carry-less multiply. */
+__attribute__((target("sse4.2,pclmul")))
+static bool roll_check_hw(Core *c, uint64_t off, const uint8_t *p,
+                          uint32_t hsize, uint32_t v)
+{
+    uint64_t end = off + hsize, k, w, i, n;
+    uint32_t reg;
+
+    roll_from(c, off);
+    if (end > c->roll_pos) {
+        k = (c->roll_pos - c->roll_base) / 8;
+        n = end - c->roll_pos;
+        p += c->roll_pos - off;
+        reg = c->roll_reg;
+        WORK(c, crc_bytes, n);
+        for (i = 0; i < n; i += 8) {
+            memcpy(&w, p + i, sizeof(w));
+            reg = (uint32_t)_mm_crc32_u64(reg, w);
+            c->roll_at[++k % CORE_ROLL_RING] = reg;
+        }
+        c->roll_reg = reg;
+        c->roll_pos = end;
+    }
+    return (roll_at(c, end) ^ ~v) ==
+           (roll_mul_hw(~roll_at(c, off), roll_mul_n[hsize / 8]) ^
+            roll_mul_hw(v, roll_mul_v[hsize / 8]));
+}
+#endif
+
+/* Does the header of @hsize bytes at @off (bytes at @p) sum to @v? */
+static bool roll_check(Core *c, uint64_t off, const uint8_t *p,
+                       uint32_t hsize, uint32_t v)
+{
+    uint64_t end = off + hsize, k, i;
+
+#ifdef CORE_HAVE_CLMUL
+    if (roll_hw) {
+        return roll_check_hw(c, off, p, hsize, v);
+    }
+#endif
+    roll_from(c, off);
+    if (end > c->roll_pos) {
+        k = (c->roll_pos - c->roll_base) / 8;
+        p += c->roll_pos - off;
+        WORK(c, crc_bytes, end - c->roll_pos);
+        for (i = 0; i < end - c->roll_pos; i += 8) {
+            c->roll_reg = ~cprs_crc32c(~c->roll_reg, p + i, 8);
+            c->roll_at[++k % CORE_ROLL_RING] = c->roll_reg;
+        }
+        c->roll_pos = end;
+    }
+    return (roll_at(c, end) ^ ~v) ==
+           (roll_mul_sw(~roll_at(c, off), roll_mul_n[hsize / 8]) ^
+            roll_mul_sw(v, roll_mul_v[hsize / 8]));
+}
+
+/*
+ * Is the arena header at file offset @off, whose first @win bytes (all
+ * of them up to 4 KiB, or to the end of its segment) are at @p, one to
+ * report?  A sane header size and a matching header CRC (the magic alone
+ * is found in any binary that links libcprstate), and an arena_size that
+ * holds the header.  A version 1 header whose arena_size no reader of
+ * version 1.x accepts (spec 3.6, under the lenient rules too: 8.4) is
+ * refused before its checksum: that costs nothing, where a core full of
+ * candidates would otherwise cost a checksum each.  *@ret_arena_size:
+ * its arena_size.
+ */
+static CORE_INLINE bool arena_header_ok(Core *c, uint64_t off,
+                                        const uint8_t *p, uint64_t win,
+                                        uint64_t *ret_arena_size)
+{
+    uint32_t hsize, crc;
+    uint64_t arena_size;
+    uint16_t major;
+    bool ok;
+
+    if (win < CPRS_HEADER_V1_SIZE) {
+        return false;
+    }
+    /*
+     * Each field read once into a local.  @p has any alignment: the
+     * accessors copy bytes, and no member of a CprsWireHeader at @p is
+     * ever formed.
+     */
+    major = cprs_le16_get(HDR_FIELD(p, CprsLe16, version_major));
+    hsize = cprs_le32_get(HDR_FIELD(p, CprsLe32, header_size));
+    arena_size = cprs_le64_get(HDR_FIELD(p, CprsLe64, arena_size));
+    crc = cprs_le32_get(HDR_FIELD(p, CprsLe32, header_crc32c));
+    /* spec 3.4, 3.6: header size in range; the arena holds it. */
+    if (hsize < CPRS_HEADER_V1_SIZE || hsize > CPRS_MAX_HEADER_SIZE ||
+        (hsize & (CPRS_ALIGN - 1)) || hsize > win || arena_size < hsize) {
+        return false;
+    }
+    if (major == CPRS_FORMAT_VERSION_MAJOR &&
+        ((arena_size & (CPRS_ALIGN - 1)) ||
+         arena_size > CPRS_MAX_ARENA_SIZE)) {
+        return false;
+    }
+    /* spec 3.9: the header CRC. */
+    ok = roll_check(c, off, p, hsize, crc);
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    {
+        /* The fuzzers check the rolling checksum against a direct one. */
+        uint8_t head[CPRS_MAX_HEADER_SIZE];
+
+        memcpy(head, p, hsize);
+        memset(head + ROLL_CRC_AT, 0, 4);
+        if (ok != (cprs_crc32c(0, head, hsize) == crc)) {
+            abort();
+        }
+    }
+#endif
+    *ret_arena_size = arena_size;
+    return ok;
+}
+
+/* An arena candidate: returns 1 and fills @st, 0 for no, or an errno. */
 static int probe_arena(Core *c, uint64_t off, uint64_t avail, CoreState *st)
 {
-    uint8_t head[CPRS_MAX_HEADER_SIZE];
-    const uint8_t *p;
-    uint32_t hsize, crc;
     uint64_t arena_size, win;
+    const uint8_t *p;
     int ret;
 
-    if (avail < CPRS_HEADER_V1_SIZE) {
+    win = avail < CPRS_MAX_HEADER_SIZE ? avail : CPRS_MAX_HEADER_SIZE;
+    if (win < CPRS_HEADER_V1_SIZE) {
         return 0;
     }
-    win = avail < sizeof(head) ? avail : sizeof(head);
     ret = core_bytes(c, off, win, &p);
     if (ret) {
         return ret;
     }
-    /* spec 3.4, 3.9: header size in range, then the header CRC. */
-    memcpy(head, p, (size_t)win);
-    hsize = cprs_le32_get(&((const CprsWireHeader *)head)->header_size);
-    if (hsize < CPRS_HEADER_V1_SIZE || hsize > CPRS_MAX_HEADER_SIZE ||
-        (hsize & (CPRS_ALIGN - 1)) || hsize > win) {
-        return 0;
-    }
-    crc = cprs_le32_get(&((const CprsWireHeader *)head)->header_crc32c);
-    memset(head + offsetof(CprsWireHeader, header_crc32c), 0, 4);
-    WORK(c, crc_bytes, hsize);
-    if (cprs_crc32c(0, head, hsize) != crc) {
-        return 0;
-    }
-    arena_size = cprs_le64_get(&((const CprsWireHeader *)head)->arena_size);
-    if (arena_size < hsize) {
+    if (!arena_header_ok(c, off, p, win, &arena_size)) {
         return 0;
     }
     st->format = CPRS_DETECT_ARENA;
@@ -572,59 +834,267 @@ static int probe_arena(Core *c, uint64_t off, uint64_t avail, CoreState *st)
     return 1;
 }
 
+/* ---- Legacy stream candidates ----------------------------------------- */
+
+/* What the QEMU stream's grammar names (spec L4.7, L5.2, L5.3). */
+#define WALK_FD_BYTE            0x20u
+#define WALK_SUB_BYTE           0x05u
+#define WALK_STATE_NAME         "CprState"
+#define WALK_STATE_NAME_LEN     8u
+#define WALK_VFIO_NAME          "CprState/vfio devices"
+#define WALK_VFIO_NAME_LEN      21u
+
 /*
- * A first look, for a core full of the magic: a first record whose
- * namelen is 0 or over the limit is what the decoder refuses at once
- * (spec L4.3, in lenient mode too), so it is refused without it.  @p is
- * the magic and the LEGACY_LOOK_LEN - CORE_MAGIC_LEN bytes after it.
+ * The grammar of a legacy stream (spec L3 to L6), walked the way
+ * cprs_legacy_decode() walks it in lenient, all-forms mode (the mode
+ * the scan decodes in: mode 0, no fd check, the default limits), but
+ * keeping nothing: no record, no table, no allocation.  Only the verdict
+ * is wanted: a candidate that fails costs a walk to its failure instead
+ * of a decoder set-up (most candidates in a hostile core fail in their
+ * first record), and the full decoder runs only for a stream the walk
+ * accepts.  Every failure is reported at the offset the decoder's
+ * diagnostic gives, so the scan skips exactly the bytes it skipped when
+ * it decoded every candidate (scan_hit()).  What the decoder only warns
+ * of in lenient mode (a marker other than 1, a name byte outside
+ * printable ASCII, an empty name, duplicate keys, a subsection version
+ * that is 1 in its low byte only, trailing bytes) is no failure here
+ * either.  The fuzzers compare the two on every candidate.
  */
-#define LEGACY_LOOK_LEN         (CORE_MAGIC_LEN + 5)
+typedef struct Walk {
+    const uint8_t *p;
+    uint64_t len;
+    uint64_t pos;
+    uint64_t at;            /* failure: the decoder's diagnostic offset */
+    unsigned fd_len;        /* 0 not seen yet, 4 cpr-exec, 1 cpr-transfer */
+} Walk;
 
-static bool legacy_refused_at_once(const uint8_t *p)
+static uint32_t walk_be32(const Walk *w)
 {
-    uint32_t namelen = (uint32_t)p[9] << 24 | (uint32_t)p[10] << 16 |
-                       (uint32_t)p[11] << 8 | p[12];
+    const uint8_t *b = w->p + w->pos;
 
-    return p[8] && (!namelen || namelen > CPRS_MAX_NAME_LEN + 1);
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+           (uint32_t)b[2] << 8 | b[3];
+}
+
+static int walk_fail(Walk *w, int error, uint64_t at)
+{
+    w->at = at;
+    return error;
+}
+
+/* spec L7: out of bytes, reported where the data ends. */
+static int walk_short(Walk *w)
+{
+    w->pos = w->len;
+    return walk_fail(w, -EBADMSG, w->len);
+}
+
+/* The first NUL of @n bytes at @p, or NULL; names are mostly short. */
+static CORE_INLINE const uint8_t *walk_nul(const uint8_t *p, uint32_t n)
+{
+    uint32_t k;
+
+    if (n > 16) {
+        return memchr(p, 0, n);
+    }
+    for (k = 0; k < n; k++) {
+        if (!p[k]) {
+            return p + k;
+        }
+    }
+    return NULL;
+}
+
+/* ( marker record )* 0x00: the fd list, or the vfio list (spec L4, L5.5). */
+static CORE_INLINE int walk_list(Walk *w, bool vfio)
+{
+    const uint8_t *name, *nul;
+    uint64_t count = 0, off;
+    uint32_t namelen;
+
+    for (;;) {
+        off = w->pos;
+        if (w->pos >= w->len) {
+            return walk_short(w);
+        }
+        if (!w->p[w->pos++]) {
+            return 0;
+        }
+        if (count >= CPRS_MAX_RECORDS) {
+            return walk_fail(w, -E2BIG, off);               /* L4.2 */
+        }
+        /* spec L4.3, L4.4: namelen, then the name and its one NUL. */
+        if (w->len - w->pos < 4) {
+            return walk_short(w);
+        }
+        namelen = walk_be32(w);
+        if (!namelen) {
+            return walk_fail(w, -EBADMSG, w->pos);
+        }
+        if (namelen > CPRS_MAX_NAME_LEN + 1) {
+            return walk_fail(w, -E2BIG, w->pos);
+        }
+        w->pos += 4;
+        if (w->len - w->pos < namelen) {
+            return walk_short(w);
+        }
+        name = w->p + w->pos;
+        nul = walk_nul(name, namelen);
+        if (!nul) {
+            return walk_fail(w, -EBADMSG, w->pos + namelen - 1);
+        }
+        if (nul != name + namelen - 1) {
+            return walk_fail(w, -EBADMSG, w->pos + (uint64_t)(nul - name));
+        }
+        w->pos += namelen;
+        if (vfio) {
+            /* spec L5.5: devid, ioas_id, hwpt_id. */
+            if (w->len - w->pos < 12) {
+                return walk_short(w);
+            }
+            w->pos += 12;
+        } else {
+            /* spec L4.5 to L4.8: id, then the fd or the service byte,
+             * which the first record's decides between. */
+            if (w->len - w->pos < 4) {
+                return walk_short(w);
+            }
+            w->pos += 4;
+            if (!w->fd_len) {
+                if (w->pos >= w->len) {
+                    return walk_short(w);
+                }
+                w->fd_len = w->p[w->pos] == WALK_FD_BYTE ? 1 : 4;
+            }
+            if (w->len - w->pos < w->fd_len) {
+                return walk_short(w);
+            }
+            if (w->fd_len == 4 ? (w->p[w->pos] & 0x80) :
+                w->p[w->pos] != WALK_FD_BYTE) {
+                return walk_fail(w, -EBADMSG, w->pos);      /* L4.6, L4.7 */
+            }
+            w->pos += w->fd_len;
+        }
+        count++;
+    }
 }
 
 /*
- * A legacy candidate must decode (leniently: it is followed by whatever
- * the memory held).  It is decoded in a window that starts small and
- * doubles only while the verdict could depend on the bytes past it, so
- * the work is proportional to the bytes the stream (or the decode's
- * failure) spans, not to the 16 MiB it may have: inspect_legacy_more().
- * *@ret_span gets those bytes, which the scan then does not search for
- * another stream.  Returns 1 and fills @st, 0 for no, or a negative errno.
+ * The verdict on the @len bytes at @p, which start with the magic and
+ * version 1: 0 and the stream's size in *@ret_at, or the decoder's error
+ * and the offset of its diagnostic.  *@ret_seen: the bytes looked at.
  */
-static int probe_legacy(Core *c, uint64_t off, uint64_t avail,
-                        CoreState *st, uint64_t *ret_span)
+static CORE_INLINE int legacy_walk(const uint8_t *p, uint64_t len,
+                                   uint64_t *ret_at, uint64_t *ret_seen)
+{
+    Walk w = { .p = p, .len = len, .pos = CORE_MAGIC_LEN };
+    uint64_t off, look = 0;
+    uint32_t v, n, nlen;
+    bool vfio = false;
+    int ret;
+
+    ret = walk_list(&w, false);
+    while (!ret) {
+        /* spec L5.1: a subsection starts with 0x05; else the stream ends. */
+        if (w.pos >= w.len || w.p[w.pos] != WALK_SUB_BYTE) {
+            break;
+        }
+        off = w.pos;
+        n = w.len - w.pos < 2 ? 0 : w.p[w.pos + 1];
+        /*
+         * spec L5.2: a header QEMU would stop at without an error (cut
+         * short, a name too short or not CprState's) ends the stream
+         * there in lenient mode.
+         */
+        if (w.len - w.pos < 2 || n < WALK_STATE_NAME_LEN + 1 ||
+            w.len - (w.pos + 2) < n ||
+            memcmp(w.p + w.pos + 2, WALK_STATE_NAME, WALK_STATE_NAME_LEN)) {
+            look = w.pos + 2 + WALK_STATE_NAME_LEN;
+            break;
+        }
+        /* spec L5.3: the vfio subsection's name, as a C string. */
+        nlen = (uint32_t)strnlen((const char *)w.p + w.pos + 2, n);
+        look = w.pos + 2 + (nlen < n ? nlen + 1 : n);
+        if (nlen != WALK_VFIO_NAME_LEN ||
+            memcmp(w.p + w.pos + 2, WALK_VFIO_NAME, WALK_VFIO_NAME_LEN)) {
+            ret = walk_fail(&w, -EPROTONOSUPPORT, w.pos + 2);
+            break;
+        }
+        w.pos += 2 + n;
+        if (vfio) {
+            ret = walk_fail(&w, -EBADMSG, off);             /* L5.7 */
+            break;
+        }
+        vfio = true;
+        /* spec L5.4: QEMU keeps the low byte of the version only. */
+        if (w.len - w.pos < 4) {
+            ret = walk_short(&w);
+            break;
+        }
+        v = walk_be32(&w) & 0xff;
+        if (v != 1) {
+            ret = walk_fail(&w, v ? -EPROTONOSUPPORT : -EBADMSG, w.pos);
+            break;
+        }
+        w.pos += 4;
+        /* spec L5.6: the stub form ends with the data. */
+        if (w.pos == w.len) {
+            break;
+        }
+        ret = walk_list(&w, true);
+        look = 0;
+    }
+    /* Bytes looked at: to the failure, or one past the stream (L6). */
+    if (ret) {
+        *ret_at = w.at;
+        look = look > w.at + 1 ? look : w.at + 1;
+    } else {
+        *ret_at = w.pos;
+        look = look > w.pos + 1 ? look : w.pos + 1;
+    }
+    *ret_seen = look < w.len ? look : w.len;
+    return ret;
+}
+
+/*
+ * Would the verdict on a @len-byte prefix change with more bytes?  @at:
+ * the failure's offset, or the stream's size (inspect_legacy_more()).
+ */
+static bool walk_more(int ret, uint64_t at, uint64_t len)
+{
+    /* spec L7: running out of bytes is reported where the data ends. */
+    if (ret) {
+        return ret == -EBADMSG && at >= len;
+    }
+    /*
+     * A success this close to the end may read otherwise with more: a
+     * subsection header cut short (QEMU stops before it), or a stream
+     * ending exactly there (the header-only vfio form).
+     */
+    return at + INSPECT_LEGACY_TAIL >= len;
+}
+
+/*
+ * The decoder's verdict on the candidate at @off, in a window that starts
+ * small and doubles only while the verdict could depend on the bytes past
+ * it: inspect_legacy_more().  Returns 0 and *@ret_size the stream's size
+ * (*@ret_span too), 1 for no (*@ret_span: the offset of the failure), or
+ * a negative errno.
+ */
+static int decode_legacy(Core *c, uint64_t off, uint64_t cap, uint64_t win,
+                         uint64_t *ret_size, uint64_t *ret_span)
 {
     CprsLegacyOpts lo;
     CprsLegacyInfo li;
     CprsDiag diag;
-    uint64_t cap, win;
     const uint8_t *p;
     CprsLegacy *lg = NULL;
     int ret;
 
-    if (avail >= LEGACY_LOOK_LEN) {
-        ret = core_bytes(c, off, LEGACY_LOOK_LEN, &p);
-        if (ret) {
-            return ret;
-        }
-        if (legacy_refused_at_once(p)) {
-            *ret_span = CORE_MAGIC_LEN + 1;
-            return 0;
-        }
-    }
-    /* Set up only for a decode: the first look refuses most candidates. */
     lo = CPRS_OPTS(CprsLegacyOpts, .flags = CPRS_LEGACY_F_LENIENT |
                                             CPRS_LEGACY_F_ALL_FORMS);
     li = CPRS_OPTS(CprsLegacyInfo);
     diag = CPRS_OPTS(CprsDiag);
-    cap = avail < CORE_LEGACY_WINDOW ? avail : CORE_LEGACY_WINDOW;
-    win = cap < CORE_LEGACY_FIRST ? cap : CORE_LEGACY_FIRST;
     for (;;) {
         ret = core_bytes(c, off, win, &p);
         if (ret) {
@@ -645,12 +1115,96 @@ static int probe_legacy(Core *c, uint64_t off, uint64_t avail,
         win = win > cap / 2 ? cap : 2 * win;
     }
     *ret_span = ret ? diag.offset : li.size;
+    *ret_size = li.size;
+    return ret ? 1 : 0;
+}
+
+/*
+ * The first window of a candidate: the verdict on the @len bytes at @p,
+ * when they settle it (the full decode would give the same in any larger
+ * window: see legacy_walk() and inspect_legacy_more()).  Returns 1 for no
+ * with the bytes to skip in *@ret_span, 0 when the window does not settle
+ * it or the stream may be valid.
+ */
+static int legacy_refused(Core *c, const uint8_t *p, uint64_t len,
+                          uint64_t *ret_span)
+{
+    uint64_t at, seen;
+    int ret;
+
+    ret = legacy_walk(p, len, &at, &seen);
+    WORK(c, walk_bytes, seen);
+    if (!ret || walk_more(ret, at, len)) {
+        return 0;
+    }
+    *ret_span = at;
+    return 1;
+}
+
+/*
+ * A legacy candidate must decode (leniently: it is followed by whatever
+ * the memory held).  It is walked (legacy_walk()) in a window that starts
+ * small and doubles only while the verdict could depend on the bytes past
+ * it, so the work is proportional to the bytes the stream (or its
+ * failure) spans, not to the 16 MiB it may have: inspect_legacy_more().
+ * A stream the walk accepts is then decoded, once, in the window that
+ * settled it.  *@ret_span gets the bytes walked, which the scan then
+ * does not search for another stream.  Returns 1 and fills @st, 0 for
+ * no, or a negative errno.
+ */
+static int probe_legacy(Core *c, uint64_t off, uint64_t avail,
+                        CoreState *st, uint64_t *ret_span)
+{
+    uint64_t cap, win, at, seen, size, span;
+    const uint8_t *p;
+    int ret, walked;
+
+    cap = avail < CORE_LEGACY_WINDOW ? avail : CORE_LEGACY_WINDOW;
+    win = cap < CORE_LEGACY_FIRST ? cap : CORE_LEGACY_FIRST;
+    for (;;) {
+        ret = core_bytes(c, off, win, &p);
+        if (ret) {
+            return ret;
+        }
+        walked = legacy_walk(p, win, &at, &seen);
+        WORK(c, walk_bytes, seen);
+        if (win == cap || !walk_more(walked, at, win)) {
+            break;
+        }
+        win = win > cap / 2 ? cap : 2 * win;
+    }
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    /* The fuzzers check every verdict of the walk against the decoder. */
+    ret = decode_legacy(c, off, cap, cap < CORE_LEGACY_FIRST ? cap :
+                        CORE_LEGACY_FIRST, &size, &span);
+    if (ret < 0) {
+        return ret;
+    }
+    if ((ret == 0) != (walked == 0) || span != at) {
+        abort();
+    }
+#endif
+    if (walked) {
+        *ret_span = at;
+        return 0;
+    }
+    /* The decoder's word on what the walk accepts: the same verdict. */
+    ret = decode_legacy(c, off, win, win, &size, &span);
+    if (ret >= 0 && (ret || size != at)) {
+        /* Never seen: a walk that disagrees.  The decoder decides. */
+        ret = decode_legacy(c, off, cap, cap < CORE_LEGACY_FIRST ? cap :
+                            CORE_LEGACY_FIRST, &size, &span);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    *ret_span = span;
     if (ret) {
         return 0;
     }
     st->format = CPRS_DETECT_LEGACY;
-    st->size = li.size;
-    st->declared_size = li.size;
+    st->size = size;
+    st->declared_size = size;
     return 1;
 }
 
@@ -659,7 +1213,7 @@ static int probe(Core *c, uint64_t off, uint64_t avail, CoreState *st,
                  uint64_t *ret_span)
 {
     const uint8_t *p;
-    int kind, ret;
+    int ret;
 
     *ret_span = 0;
     if (avail < CORE_MAGIC_LEN) {
@@ -670,12 +1224,10 @@ static int probe(Core *c, uint64_t off, uint64_t avail, CoreState *st,
     if (ret) {
         return ret;
     }
-    kind = cprs_detect(p, CORE_MAGIC_LEN);
-    if (kind == CPRS_DETECT_ARENA) {
+    if (!memcmp(p, CPRS_MAGIC, CORE_MAGIC_LEN)) {
         return probe_arena(c, off, avail, st);
     }
-    if (kind != CPRS_DETECT_LEGACY || memcmp(p, legacy_magic,
-                                             CORE_MAGIC_LEN)) {
+    if (memcmp(p, legacy_magic, CORE_MAGIC_LEN)) {
         return 0;
     }
     return probe_legacy(c, off, avail, st, ret_span);
@@ -687,27 +1239,11 @@ static int probe(Core *c, uint64_t off, uint64_t avail, CoreState *st,
  */
 static int emit(Core *c, const CoreState *st)
 {
-    uint64_t (*met)[2];
-    size_t i;
-
     /*
-     * A hostile core may list one mapping or one segment twice: the same
-     * bytes at the same address are one candidate, not two.  At most
-     * opts.skip + 1 candidates are met before the search ends.
+     * A candidate is met once: the named ones are told apart by
+     * find_named(), and the scan looks at each file offset once, past
+     * the named ones.
      */
-    for (i = 0; i < c->nmet; i++) {
-        if (c->met[i][0] == st->file_offset && c->met[i][1] == st->vaddr) {
-            return 0;
-        }
-    }
-    met = realloc(c->met, (c->nmet + 1) * sizeof(*met));
-    if (!met) {
-        return core_fail(c, -ENOMEM, 0, "out of memory");
-    }
-    c->met = met;
-    c->met[c->nmet][0] = st->file_offset;
-    c->met[c->nmet][1] = st->vaddr;
-    c->nmet++;
     if (c->found++ < c->opts.skip) {
         return 0;
     }
@@ -737,9 +1273,11 @@ typedef struct Named {
     uint64_t off;           /* file offset of map->start */
     uint64_t avail;         /* bytes on file from there, within the map */
     int found;              /* probe result at off: 1, 0, or < 0 */
+    bool again;             /* found, at an offset and address met before */
     CoreState st;
 } Named;
 
+/* By file offset, then address, then note order. */
 static int cmp_named_off(const void *x, const void *y)
 {
     const Named *a = *(const Named *const *)x, *b = *(const Named *const *)y;
@@ -747,13 +1285,20 @@ static int cmp_named_off(const void *x, const void *y)
     if (a->off != b->off) {
         return a->off < b->off ? -1 : 1;
     }
+    if (a->map->start != b->map->start) {
+        return a->map->start < b->map->start ? -1 : 1;
+    }
     return a < b ? -1 : a > b;
 }
 
 /*
  * Probe each file offset that named mappings start at once, within the
  * largest of them (a hostile note may name one offset a million times),
- * then give every mapping the state that fits in it.
+ * then give every mapping the state that fits in it.  A hostile core may
+ * also list one mapping twice, or show one segment's bytes at one address
+ * through two: the same bytes at the same address are one candidate, the
+ * first found in note order, whatever the count (sorted, not compared
+ * pair by pair).
  */
 static int probe_named(Core *c, Named *n, size_t count)
 {
@@ -791,6 +1336,17 @@ static int probe_named(Core *c, Named *n, size_t count)
                 m->st.size = m->avail;
                 m->st.flags |= CORE_STATE_F_TRUNCATED;
             }
+        }
+    }
+    /* Within each run of one (offset, address), the first found counts. */
+    for (i = 0; i < count && ret >= 0; i = k) {
+        bool met = false;
+
+        for (k = i; k < count && by_off[k]->off == by_off[i]->off &&
+                    by_off[k]->map->start == by_off[i]->map->start; k++) {
+            WORK(c, named, 1);
+            by_off[k]->again = met && by_off[k]->found;
+            met = met || by_off[k]->found;
         }
     }
     free(by_off);
@@ -844,6 +1400,9 @@ static int find_named(Core *c)
             c->named_invalid = true;
             continue;
         }
+        if (n[i].again) {
+            continue;
+        }
         c->named[c->nnamed++] = n[i].off;
         n[i].st.found_by = CORE_FOUND_NT_FILE;
         n[i].st.file_offset = n[i].off;
@@ -894,8 +1453,8 @@ static int scan_hit(Core *c, const CoreSeg *s, uint64_t delta)
 }
 
 /* Is there a magic at @p, whose address is @vaddr? */
-static bool is_hit(const Core *c, const uint8_t *p, uint64_t vaddr,
-                   uint64_t off)
+static inline bool is_hit(const Core *c, const uint8_t *p, uint64_t vaddr,
+                          uint64_t off)
 {
     if (p[0] == 0x89) {
         return !(vaddr & (CPRS_ALIGN - 1)) &&
@@ -905,13 +1464,31 @@ static bool is_hit(const Core *c, const uint8_t *p, uint64_t vaddr,
            !memcmp(p, legacy_magic, CORE_MAGIC_LEN);
 }
 
+#ifdef CORE_HAVE_SSE2
+/* Bytes looked at a time for a magic's first byte, and a bit per byte. */
+#define SCAN_BLOCK 16u
+#define SCAN_BIT_SHIFT 0
+
+/* Which of the 16 bytes at @p are 0x89 or 'Q': bit k for byte k. */
+static CORE_INLINE uint64_t block_hits(const uint8_t *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+
+    return (uint64_t)(unsigned)_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)0x89)),
+                     _mm_cmpeq_epi8(v, _mm_set1_epi8('Q'))));
+}
+#else
+#define SCAN_BLOCK 8u
+#define SCAN_BIT_SHIFT 3
+
 /*
  * Which of the 8 bytes at @p may start a magic: bit 8k + 7 is set for
  * byte k if it is 0x89 or 'Q' (a word-at-a-time test for a zero byte in
  * @p xor each of the two; a bit may also be set above such a byte, which
  * only costs a look).
  */
-static uint64_t word_hits(const uint8_t *p)
+static CORE_INLINE uint64_t block_hits(const uint8_t *p)
 {
     const uint64_t ones = UINT64_C(0x0101010101010101);
     const uint64_t highs = UINT64_C(0x8080808080808080);
@@ -921,45 +1498,87 @@ static uint64_t word_hits(const uint8_t *p)
     b = w ^ (ones * 'Q');
     return (((a - ones) & ~a) | ((b - ones) & ~b)) & highs;
 }
+#endif
 
 /*
- * Look at the candidate @i bytes into chunk @p (@len bytes, at @pos in
- * segment @s; at least CORE_MAGIC_LEN bytes from @i).  Returns 1 found,
- * 0 go on, or a negative errno.
+ * An arena magic @i bytes into chunk @p (@len bytes in memory, at @pos in
+ * segment @s).  Returns 1 found, 0 go on, or a negative errno.
  */
-static int scan_at(Core *c, const CoreSeg *s, uint64_t pos,
-                   const uint8_t *p, uint64_t len, uint64_t i)
+static int scan_arena(Core *c, const CoreSeg *s, uint64_t pos,
+                      const uint8_t *p, uint64_t len, uint64_t i)
 {
-    uint64_t off = s->offset + pos + i;
+    uint64_t off = s->offset + pos + i, win, arena_size;
 
-    if ((p[i] != 0x89 && p[i] != 'Q') ||
-        !is_hit(c, p + i, s->vaddr + pos + i, off)) {
+    /* A header in memory is refused here: most are. */
+    win = s->filesz - (pos + i);
+    if (win > CPRS_MAX_HEADER_SIZE) {
+        win = CPRS_MAX_HEADER_SIZE;
+    }
+    if (win <= len - i && !already_named(c, off) &&
+        !arena_header_ok(c, off, p + i, win, &arena_size)) {
         return 0;
     }
-    /* What probe_legacy() refuses at first look, done here. */
-    if (p[i] == 'Q' && i + LEGACY_LOOK_LEN <= len &&
-        legacy_refused_at_once(p + i) && !already_named(c, off)) {
-        c->legacy_end = off + CORE_MAGIC_LEN + 1;
+    return scan_hit(c, s, pos + i);
+}
+
+/* A legacy magic @i bytes into chunk @p: as scan_arena(). */
+static int scan_legacy(Core *c, const CoreSeg *s, uint64_t pos,
+                       const uint8_t *p, uint64_t len, uint64_t i)
+{
+    uint64_t off = s->offset + pos + i, span, n;
+
+    /*
+     * What probe_legacy() would refuse in its first windows, refused on
+     * the bytes in memory: a stream candidate in a hostile core fails in
+     * its first record, and costs a walk to its failure here.
+     */
+    n = len - i < CORE_LEGACY_WINDOW ? len - i : CORE_LEGACY_WINDOW;
+    if (!already_named(c, off) && legacy_refused(c, p + i, n, &span)) {
+        if (off + span > c->legacy_end) {
+            c->legacy_end = off + span;
+        }
         return 0;
     }
     return scan_hit(c, s, pos + i);
 }
 
 /*
- * Scan segment @s for either magic, from @delta bytes into it.  Chunks
- * overlap by CORE_MAGIC_LEN - 1 bytes so a magic across a chunk edge is
- * found once.  Candidates are looked at in order, found a word at a time
- * while a whole word of them is in the chunk.
+ * Look at the candidate @i bytes into chunk @p (@len bytes in memory, at
+ * @pos in segment @s; at least CORE_MAGIC_LEN of them from @i).  Returns
+ * 1 found, 0 go on, or a negative errno.  Inlined in the scan's loop: most
+ * bytes it is called for start no magic.
+ */
+static CORE_INLINE int scan_at(Core *c, const CoreSeg *s, uint64_t pos,
+                               const uint8_t *p, uint64_t len, uint64_t i)
+{
+    if (!is_hit(c, p + i, s->vaddr + pos + i, s->offset + pos + i)) {
+        return 0;
+    }
+    if (p[i] == 0x89) {
+        return scan_arena(c, s, pos, p, len, i);
+    }
+    return scan_legacy(c, s, pos, p, len, i);
+}
+
+/*
+ * Scan segment @s for either magic, from @pos bytes into it, a chunk at a
+ * time.  Each chunk is read with up to CORE_SCAN_AHEAD bytes of the
+ * segment after it, so that a magic across its edge is found (once: the
+ * next chunk starts where this one's candidates end), and an arena
+ * header there is in memory.  Candidates are looked at in order, found a
+ * block of bytes at a time.
  */
 static int scan_segment(Core *c, const CoreSeg *s, uint64_t pos,
                         uint8_t *chunk)
 {
-    uint64_t len, i, m, at = 0;
+    uint64_t len, have, end, i, m, at = 0;
     const uint8_t *p;
     int ret = 0;
 
     while (pos < s->filesz) {
         len = s->filesz - pos;
+        have = len < CORE_SCAN_CHUNK + CORE_SCAN_AHEAD ? len :
+               CORE_SCAN_CHUNK + CORE_SCAN_AHEAD;
         if (len > CORE_SCAN_CHUNK) {
             len = CORE_SCAN_CHUNK;
         }
@@ -971,30 +1590,35 @@ static int scan_segment(Core *c, const CoreSeg *s, uint64_t pos,
         if (c->src.fd < 0) {
             p = c->src.buf + s->offset + pos;
         } else {
-            ret = src_read(&c->src, s->offset + pos, chunk, (size_t)len);
+            ret = src_read(&c->src, s->offset + pos, chunk, (size_t)have);
             if (ret) {
                 return core_fail(c, ret, s->offset + pos,
                                  "cannot read the core");
             }
-            WORK(c, read_bytes, len);
+            WORK(c, read_bytes, have);
             p = chunk;
             c->chunk = chunk;
             c->chunk_off = s->offset + pos;
-            c->chunk_len = len;
+            c->chunk_len = have;
+        }
+        /* Candidates i < len with a whole magic in memory. */
+        end = have < CORE_MAGIC_LEN ? 0 : have - (CORE_MAGIC_LEN - 1);
+        if (end > len) {
+            end = len;
         }
         i = 0;
-        while (!ret && len >= CORE_MAGIC_LEN && i <= len - CORE_MAGIC_LEN) {
-            if (i % 8 || i + 2 * CORE_MAGIC_LEN > len) {
+        while (!ret && i < end) {
+            if (i + SCAN_BLOCK > end) {
                 at = i++;
-                ret = scan_at(c, s, pos, p, len, at);
+                ret = scan_at(c, s, pos, p, have, at);
                 continue;
             }
-            /* Candidates i to i + 7, all with a whole magic after them. */
-            for (m = word_hits(p + i); m && !ret; m &= m - 1) {
-                at = i + (uint64_t)__builtin_ctzll(m) / 8;
-                ret = scan_at(c, s, pos, p, len, at);
+            /* A block of candidates, all with a whole magic after them. */
+            for (m = block_hits(p + i); m && !ret; m &= m - 1) {
+                at = i + ((uint64_t)__builtin_ctzll(m) >> SCAN_BIT_SHIFT);
+                ret = scan_at(c, s, pos, p, have, at);
             }
-            i += 8;
+            i += SCAN_BLOCK;
         }
         if (ret < 0) {
             return core_fail(c, ret, s->offset + pos + at,
@@ -1003,10 +1627,7 @@ static int scan_segment(Core *c, const CoreSeg *s, uint64_t pos,
         if (ret) {
             return 1;
         }
-        if (pos + len >= s->filesz) {
-            break;
-        }
-        pos += len - (CORE_MAGIC_LEN - 1);
+        pos += len;
     }
     return 0;
 }
@@ -1024,7 +1645,7 @@ static int find_scan(Core *c)
     int ret = 0;
 
     if (c->src.fd >= 0) {
-        chunk = malloc(CORE_SCAN_CHUNK);
+        chunk = malloc(CORE_SCAN_CHUNK + CORE_SCAN_AHEAD);
         if (!chunk) {
             return core_fail(c, -ENOMEM, 0, "out of memory");
         }
@@ -1059,6 +1680,7 @@ static int core_find(Core *c, const CoreOpts *opts,
     }
     c->memfd_name = c->opts.memfd_name ? c->opts.memfd_name :
                     CORE_STATE_MEMFD_NAME;
+    pthread_once(&roll_once, roll_setup);
     ret = core_load(c);
     if (!ret) {
         ret = find_named(c);
@@ -1100,7 +1722,6 @@ static void core_release(Core *c)
     free(c->segs);
     free(c->maps);
     free(c->named);
-    free(c->met);
     free(c->seg_by_vaddr);
     free(c->seg_by_offset);
     free(c->map_by_start);
@@ -1161,14 +1782,5 @@ int inspect_fail(CprsDiag *diag, int error, uint64_t offset,
 bool inspect_legacy_more(int ret, const CprsDiag *diag, uint64_t size,
                          uint64_t len)
 {
-    /* spec L7: running out of bytes is reported where the data ends. */
-    if (ret) {
-        return ret == -EBADMSG && diag->offset >= len;
-    }
-    /*
-     * A success this close to the end may read otherwise with more: a
-     * subsection header cut short (QEMU stops before it), or a stream
-     * ending exactly there (the header-only vfio form).
-     */
-    return size + INSPECT_LEGACY_TAIL >= len;
+    return walk_more(ret, ret ? diag->offset : size, len);
 }

@@ -38,10 +38,12 @@ int inspect_fail(CprsDiag *diag, int error, uint64_t offset,
  * PT_LOAD segment that holds its pages.  Then (unless CORE_F_NO_SCAN)
  * the PT_LOAD data is scanned for the arena magic at 8-byte aligned
  * addresses and for the 8 bytes that start a legacy stream ("QCPR", be32
- * 1).  An arena candidate must have a valid header CRC; a legacy one must
- * decode (leniently, since whatever followed it in memory is in the core
- * too).  Nothing else is validated: open what is found with a reader or
- * the legacy decoder, as any untrusted input.
+ * 1).  An arena candidate must have a valid header CRC, and at version 1
+ * an arena_size that a reader accepts (spec 3.6: a multiple of 8, at most
+ * CPRS_MAX_ARENA_SIZE); a legacy one must decode (leniently, since
+ * whatever followed it in memory is in the core too).  Nothing else is
+ * validated: open what is found with a reader or the legacy decoder, as
+ * any untrusted input.
  *
  * The core is untrusted: headers, notes, counts, offsets and sizes are
  * all bounds-checked; a malformed NT_FILE note is ignored (and flagged)
@@ -64,6 +66,8 @@ typedef struct CoreWork {
     uint64_t crc_bytes;         /* arena header bytes checksummed */
     uint64_t decode_bytes;      /* bytes handed to the legacy decoder */
     uint64_t probes;            /* candidates looked at */
+    uint64_t walk_bytes;        /* legacy bytes walked without the decoder */
+    uint64_t named;             /* NT_FILE candidates told apart */
 } CoreWork;
 
 typedef struct CoreOpts {
@@ -121,14 +125,18 @@ typedef struct CoreState {
  *             of the state's bytes; read them with pread() and open them
  *             with cprs_reader_open_buffer() or cprs_legacy_decode().
  *
- * Memory use is bounded: notes up to 64 MiB, 1 MiB scan chunks, a legacy
- * candidate decoded in at most 16 MiB.  Time is linear in the size of the
- * core: each byte on file is scanned once (segments that overlap on file
- * are not scanned twice); a legacy candidate is decoded in a window that
- * grows only while the stream needs it, and the bytes its decode walked
- * are not searched again; an arena candidate costs at most one header
- * checksum; each named offset is probed once; lookups are binary
- * searches.  @opts->work, when given, counts that work.
+ * Memory use is bounded: notes up to 64 MiB, 1 MiB scan chunks (and
+ * 4 KiB after each), a legacy candidate decoded in at most 16 MiB.  Time
+ * is linear in the size of the core: each byte on file is scanned once
+ * (segments that overlap on file are not scanned twice); a legacy
+ * candidate is walked (its grammar only: no table, no allocation) in a
+ * window that grows only while the verdict needs it, the bytes walked
+ * are not searched again, and only a stream the walk accepts is decoded,
+ * once; arena candidates share one checksum pass over the bytes (each
+ * header's CRC is derived from it by two multiplications), so a core full
+ * of headers checksums each byte about once; each named offset is probed
+ * once; lookups are binary searches, candidates met twice are found by
+ * sorting.  @opts->work, when given, counts that work.
  *
  * Returns: 0; -EINVAL bad arguments, options or a non-regular file;
  * -EBADMSG not an ELF core, bad ELF or program headers, or a file that
