@@ -1436,7 +1436,12 @@ static int fd_staged(Sink *k, int from, uint64_t off, uint64_t len,
     return 0;
 }
 
-int cprs_writer_finish_fd(CprsWriter *w, int fd)
+/*
+ * Write the arena into @fd from offset 0.  A file that may hold more
+ * bytes is cut to the arena's size; a fresh one (@fresh, empty) ends
+ * where the last byte was written and needs no further call.
+ */
+static int finish_into(CprsWriter *w, int fd, bool fresh)
 {
     Layout l = { 0 };
     Sink sink = { .iov = fd_iov, .staged = fd_staged, .fd = fd };
@@ -1449,11 +1454,16 @@ int cprs_writer_finish_fd(CprsWriter *w, int fd)
     if (!ret) {
         ret = layout_emit(&l, &sink);
     }
-    if (!ret && ftruncate(fd, (off_t)l.size) < 0) {
+    if (!ret && !fresh && ftruncate(fd, (off_t)l.size) < 0) {
         ret = -errno;
     }
     layout_free(&l);
     return ret;
+}
+
+int cprs_writer_finish_fd(CprsWriter *w, int fd)
+{
+    return finish_into(w, fd, false);
 }
 
 /* A new memfd named @name, filled by @fill, sealed if @flags say so. */
@@ -1482,7 +1492,7 @@ static int memfd_fill(const char *name, uint32_t flags,
 
 static int fill_arena(void *ctx, int fd)
 {
-    return cprs_writer_finish_fd(ctx, fd);
+    return finish_into(ctx, fd, true);
 }
 
 static int fill_bytes(void *ctx, int fd)
