@@ -46,6 +46,20 @@ void *cprs_alloc_large(size_t size)
     return p;
 }
 
+void *cprs_alloc_large_zero(size_t size)
+{
+    void *p;
+
+    if (size < CPRS_HUGE_PAGE_SIZE) {
+        return calloc(1, size ? size : 1);
+    }
+    p = cprs_alloc_large(size);
+    if (p) {
+        memset(p, 0, size);
+    }
+    return p;
+}
+
 int cprs_opts_copy(void *dst, size_t known, const void *src)
 {
     size_t sz;

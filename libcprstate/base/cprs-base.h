@@ -134,6 +134,9 @@ static inline uint32_t cprs_key_hash_id(uint32_t name_hash, uint32_t id)
  */
 CPRS_HIDDEN void *cprs_alloc_large(size_t size);
 
+/* cprs_alloc_large(), zeroed (calloc() below 2 MiB). */
+CPRS_HIDDEN void *cprs_alloc_large_zero(size_t size);
+
 /* The huge page size of x86-64, and of arm64 with 4 KiB pages. */
 #define CPRS_HUGE_PAGE_SIZE ((size_t)2 << 20)
 

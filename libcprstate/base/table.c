@@ -251,11 +251,10 @@ static int rehash(CprsTable *t, uint32_t nslots)
     CprsTableSlot *slot;
     uint32_t i, reach = 0, dist;
 
-    slot = cprs_alloc_large((size_t)nslots * sizeof(*slot));
+    slot = cprs_alloc_large_zero((size_t)nslots * sizeof(*slot));
     if (!slot) {
         return -ENOMEM;
     }
-    memset(slot, 0, (size_t)nslots * sizeof(*slot));
     CPRS_WORK_ALLOC((size_t)nslots * sizeof(*slot));
     for (i = 0; t->slot && i <= t->mask; i++) {
         if (t->slot[i].val) {

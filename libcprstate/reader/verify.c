@@ -198,12 +198,10 @@ static int scratch(Verify *v, void *ret_p, uint64_t n, size_t size,
     if (ret) {
         return ret;
     }
-    p = cprs_alloc_large((size_t)(n * size));
+    p = zero ? cprs_alloc_large_zero((size_t)(n * size)) :
+        cprs_alloc_large((size_t)(n * size));
     if (!p) {
         return fail(v, -ENOMEM, 0, -1, -1, "", "out of memory");
-    }
-    if (zero) {
-        memset(p, 0, (size_t)(n * size));
     }
     CPRS_WORK_ALLOC(n * size);
     memcpy(ret_p, &p, sizeof(p));

@@ -966,11 +966,10 @@ static int build_index(const uint32_t *hashes, uint32_t n, uint8_t **ret_buf,
     }
     for (attempt = 0; attempt < 4 && slots <= CPRS_MAX_INDEX_SLOTS;
          attempt++, slots *= 2) {
-        tab = cprs_alloc_large(slots * sizeof(*tab));
+        tab = cprs_alloc_large_zero(slots * sizeof(*tab));
         if (!tab) {
             return -ENOMEM;
         }
-        memset(tab, 0, slots * sizeof(*tab));
         for (i = 0; i < n; i++) {
             pos = hashes[i] & (uint32_t)(slots - 1);
             for (probe = 0; cprs_le32_get(&tab[pos].record); probe++) {
