@@ -108,9 +108,7 @@ struct Verify {
     CprsDiag pin_diag[CPRS_MAX_SECTIONS];
     uint8_t *own[CPRS_MAX_SECTIONS];    /* decoded for verify alone */
     KeyRef *keys[CPRS_SECTION__MAX];    /* per indexable type, when its
-                                         * records are not in place: */
-    const uint8_t *key_rec[CPRS_SECTION__MAX];  /* else the records, */
-    uint32_t key_rs[CPRS_SECTION__MAX];         /* this many bytes each */
+                                         * records are not in place */
     uint32_t *khash[CPRS_SECTION__MAX]; /* their hashes: small, for the
                                          * index sweep's random reads */
     uint64_t *fd_limit;                 /* bytes a block may use (6.3.9) */
@@ -216,14 +214,10 @@ static int scratch(Verify *v, void *ret_p, uint64_t n, size_t size,
  */
 static int key_scratch(Verify *v, uint32_t type, uint32_t n, int32_t sec)
 {
-    const CprsSec *s = &v->r->sec[sec];
     int ret = 0;
 
-    if (s->flags & CPRS_SECTION_F_ZSTD) {
+    if (v->r->sec[sec].flags & CPRS_SECTION_F_ZSTD) {
         ret = scratch(v, &v->keys[type], n, sizeof(KeyRef), false, sec);
-    } else {
-        v->key_rec[type] = v->r->base + s->offset;
-        v->key_rs[type] = s->record_size;   /* a newer minor's may grow */
     }
     return ret ? ret : scratch(v, &v->khash[type], n, sizeof(uint32_t),
                                false, sec);
@@ -232,6 +226,7 @@ static int key_scratch(Verify *v, uint32_t type, uint32_t n, int32_t sec)
 /* The key of record @j of @type, kept or read in place. */
 static inline KeyRef key_of(const Verify *v, uint32_t type, uint32_t j)
 {
+    const CprsSec *s = &v->r->sec[cprs_sec_find(v->r, type)];
     const CprsWireStr *ref;
     const uint8_t *rec;
     uint32_t id;
@@ -239,7 +234,9 @@ static inline KeyRef key_of(const Verify *v, uint32_t type, uint32_t j)
     if (v->keys[type]) {
         return v->keys[type][j];
     }
-    rec = v->key_rec[type] + (uint64_t)j * v->key_rs[type];
+    /* In the arena, at the section's record size (a newer minor's may
+     * be larger than ours). */
+    rec = v->r->base + s->offset + (uint64_t)j * s->record_size;
     ref = cprs_wire_key(type, rec, &id);
     return (KeyRef) { cprs_le32_get(&ref->off), cprs_le32_get(&ref->len), id,
                       j };
