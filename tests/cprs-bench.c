@@ -1014,6 +1014,39 @@ static void op_state_save_fds(void *ctx)
     cprs_exec_unpersist(fd);
 }
 
+/* A CPR state holding @efd under each of @in's fd names, as QEMU saves
+ * its fds when it opens them. */
+static CprsState *state_with_fds(const Input *in, int efd)
+{
+    CprsState *s;
+    uint32_t k;
+
+    if (cprs_state_new(&s)) {
+        die("state_new");
+    }
+    for (k = 0; k < in->nfds; k++) {
+        if (cprs_state_save_fd(s, in->names[k], (int32_t)k, efd)) {
+            die("save_fd");
+        }
+    }
+    return s;
+}
+
+/*
+ * The calls of the first-call group, in this order: the two saves (from
+ * a state or an Input), then the two loads (of bytes passed in a memfd).
+ * A child finds its own by kind.
+ */
+static const struct {
+    const char *kind, *what, *of;
+    OpFn fn;
+} first_calls[] = {
+    { "state", "save,", "fds, CprsState", op_state_save_fds },
+    { "writer", "save,", "fd records", op_save },
+    { "verify", "open+verify,", "fd records", op_verify },
+    { "legacy", "legacy decode,", "records", op_legacy_decode },
+};
+
 /*
  * In a fresh process (argv: first-child KIND N RESFD SRCFD): prepare what
  * the call needs as QEMU would have it (the fds saved into a CPR state as
@@ -1023,52 +1056,49 @@ static void op_state_save_fds(void *ctx)
 static int first_child(int argc, char **argv)
 {
     const char *kind = argc == 6 ? argv[2] : "";
-    uint32_t k, n = argc == 6 ? (uint32_t)atoi(argv[3]) : 0;
+    uint32_t n = argc == 6 ? (uint32_t)atoi(argv[3]) : 0;
     int efd, src = argc == 6 ? atoi(argv[5]) : -1;
-    CprsState *s = NULL;
     struct stat st;
     SaveCtx sc;
     LoadCtx lc;
     Input in;
-    OpFn fn;
-    void *ctx, *map;
+    void *ctx = NULL, *map;
     double t0, c0;
+    size_t j;
     Fig dt;
 
-    if (!strcmp(kind, "state") || !strcmp(kind, "writer")) {
+    for (j = 0; j < sizeof(first_calls) / sizeof(first_calls[0]); j++) {
+        if (!strcmp(kind, first_calls[j].kind)) {
+            break;
+        }
+    }
+    if (j == sizeof(first_calls) / sizeof(first_calls[0])) {
+        return 2;
+    }
+    if (j < 2) {
         input_make(&in, n, 0, 0, 0);
     }
-    if (!strcmp(kind, "state")) {
+    if (j == 0) {
         efd = eventfd(0, EFD_CLOEXEC);
-        if (efd < 0 || cprs_state_new(&s)) {
-            die("state_new");
+        if (efd < 0) {
+            die("eventfd");
         }
-        for (k = 0; k < n; k++) {
-            if (cprs_state_save_fd(s, in.names[k], (int32_t)k, efd)) {
-                die("save_fd");
-            }
-        }
-        fn = op_state_save_fds;
-        ctx = s;
-    } else if (!strcmp(kind, "writer")) {
+        ctx = state_with_fds(&in, efd);
+    } else if (j == 1) {
         sc = (SaveCtx) { .in = &in };
-        fn = op_save;
         ctx = &sc;
-    } else if (!strcmp(kind, "verify") || !strcmp(kind, "legacy")) {
+    } else {
         if (fstat(src, &st) || st.st_size <= 0 ||
             (map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, src,
                         0)) == MAP_FAILED) {
             die("map the received bytes");
         }
         lc = (LoadCtx) { map, (size_t)st.st_size, map, (size_t)st.st_size };
-        fn = kind[0] == 'v' ? op_verify : op_legacy_decode;
         ctx = &lc;
-    } else {
-        return 2;
     }
     t0 = now_ns();
     c0 = cpu_ns();
-    fn(ctx);
+    first_calls[j].fn(ctx);
     dt.wall = now_ns() - t0;
     dt.cpu = cpu_ns() - c0;
     return write(atoi(argv[4]), &dt, sizeof(dt)) == (ssize_t)sizeof(dt) ?
@@ -1135,14 +1165,6 @@ static Fig measure_first(const char *kind, uint32_t n, int src)
 static void bench_first(void)
 {
     static const uint32_t fds[] = { 1000, 100000 };
-    static const struct {
-        const char *kind, *what, *of;
-    } calls[] = {
-        { "state", "save,", "fds, CprsState" },
-        { "writer", "save,", "fd records" },
-        { "verify", "open+verify,", "fd records" },
-        { "legacy", "legacy decode,", "records" },
-    };
     Fig first, warm;
     char what[64];
     CprsState *s;
@@ -1150,8 +1172,8 @@ static void bench_first(void)
     LoadCtx lc;
     Input in;
     size_t i, j;
-    uint32_t k;
     int efd, arena, legacy;
+    void *ctx[4];
 
     section("First call in a fresh process (ratio: first / the same call "
             "repeated in one process)");
@@ -1161,28 +1183,21 @@ static void bench_first(void)
     }
     for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
         input_make(&in, fds[i], 0, 0, 0);
-        if (cprs_state_new(&s)) {
-            die("state_new");
-        }
-        for (k = 0; k < fds[i]; k++) {
-            if (cprs_state_save_fd(s, in.names[k], (int32_t)k, efd)) {
-                die("save_fd");
-            }
-        }
+        s = state_with_fds(&in, efd);
         sc = (SaveCtx) { .in = &in };
         build_buffer(&in, (void **)&lc.buf, &lc.size);
         make_legacy(&in, (void **)&lc.legacy, &lc.legacy_size);
         arena = memfd_holding(lc.buf, lc.size);
         legacy = memfd_holding(lc.legacy, lc.legacy_size);
-        for (j = 0; j < sizeof(calls) / sizeof(calls[0]); j++) {
-            first = measure_first(calls[j].kind, fds[i],
+        ctx[0] = s;
+        ctx[1] = &sc;
+        ctx[2] = ctx[3] = &lc;
+        for (j = 0; j < sizeof(first_calls) / sizeof(first_calls[0]); j++) {
+            first = measure_first(first_calls[j].kind, fds[i],
                                   j == 2 ? arena : j == 3 ? legacy : -1);
-            warm = measure(j == 0 ? op_state_save_fds : j == 1 ? op_save :
-                           j == 2 ? op_verify : op_legacy_decode,
-                           j == 0 ? (void *)s : j == 1 ? (void *)&sc :
-                           (void *)&lc);
-            snprintf(what, sizeof(what), "%s %u %s", calls[j].what, fds[i],
-                     calls[j].of);
+            warm = measure(first_calls[j].fn, ctx[j]);
+            snprintf(what, sizeof(what), "%s %u %s", first_calls[j].what,
+                     fds[i], first_calls[j].of);
             row(what, first, "repeated", warm, COST, "", NAN);
         }
         close(arena);
