@@ -76,13 +76,33 @@ typedef struct Payload {
 #define STAGE_MIN_SIZE (4u << 20)
 
 /*
- * One record table: wire records, their FNV-1a key hashes (for the arena's
- * index, spec 6.8.1) and the set of their keys (to refuse duplicates).
+ * One record table: wire records, their FNV-1a key hashes (spec 6.8.1) and
+ * the set of their keys, to refuse duplicates.
+ *
+ * The key set is, while it can be, the table's own arena index (spec 6.8)
+ * as build_index() would build it for the records so far: the smallest
+ * power of two >= 2n slots (at least 8), records placed in order by linear
+ * probing.  Growing re-places them in order, so the layout stays that of
+ * build_index().  The probe that places a key meets any duplicate of it
+ * (equal keys have equal hashes), so a record costs one FNV-1a hash, which
+ * the index needs anyway, and one probe; and finishing finds the index
+ * built.
+ *
+ * FNV-1a is easy to collide on purpose, and a legacy stream converted by
+ * cprdump is hostile.  So when a key would land CPRS_INDEX_MAX_PROBE slots
+ * or more from home (where build_index() gives that size up), or the
+ * index would outgrow CPRS_MAX_INDEX_SLOTS, the keys move for good into a
+ * CprsTable (keyed hashes, bounded probes: base/table.c) and finishing
+ * builds the index as for any other table.  No probe looks at more than
+ * CPRS_INDEX_MAX_PROBE slots, and the move happens once.
  */
 typedef struct Table {
     Vec recs;
     Vec hashes;             /* uint32_t per record */
-    CprsTable keys;         /* key -> record number */
+    CprsWireIndexSlot *index;   /* the key set as an index, or NULL */
+    uint32_t index_mask;    /* its slots - 1 */
+    bool keyed;             /* the key set is 'keys' from now on */
+    CprsTable keys;         /* key -> record number, once keyed */
     uint32_t count;
 } Table;
 
@@ -139,6 +159,153 @@ static bool same_as_last(const CprsWriter *w, const char *name, size_t len)
            !memcmp(w->strtab.p + w->last_off, name, len);
 }
 
+/* Slots of build_index()'s first attempt for @n records (spec 6.8). */
+static uint64_t index_slots_for(uint64_t n)
+{
+    uint64_t slots = 8;
+
+    while (slots < 2 * n) {
+        slots *= 2;
+    }
+    return slots;
+}
+
+/* What a probe of a table's index found. */
+enum {
+    PROBE_EMPTY,            /* the key is not there; *ret_pos is free */
+    PROBE_FOUND,            /* *ret_pos holds the key */
+    PROBE_FAR,              /* no free slot within the probe limit */
+};
+
+/*
+ * Probe the index of @type for the key (@name, @len, @id) of hash @h:
+ * CPRS_INDEX_MAX_PROBE slots at most.  A key held is always found, since
+ * no key lies that far from home in an index still in use.
+ */
+static int index_probe(const CprsWriter *w, uint32_t type, const char *name,
+                       size_t len, uint32_t id, uint32_t h,
+                       uint32_t *ret_pos)
+{
+    const Table *t = &w->tab[type];
+    KeyCtx ctx = { w, type };
+    CprsTableKey key = { name, len, id };
+    uint32_t pos = h & t->index_mask, d, rec;
+
+    for (d = 0; d < CPRS_INDEX_MAX_PROBE; d++) {
+        CPRS_WORK_ADD(CPRS_WORK_PROBES, 1);
+        rec = cprs_le32_get(&t->index[pos].record);
+        if (!rec) {
+            *ret_pos = pos;
+            return PROBE_EMPTY;
+        }
+        /* Keys are compared only for equal hashes. */
+        if (cprs_le32_get(&t->index[pos].hash) == h &&
+            key_eq(&ctx, rec - 1, &key)) {
+            *ret_pos = pos;
+            return PROBE_FOUND;
+        }
+        pos = (pos + 1) & t->index_mask;
+    }
+    return PROBE_FAR;
+}
+
+/*
+ * Give the index of @t room for @n records: re-place the records in order
+ * in the slots build_index() would use for @n.  -EAGAIN when that is more
+ * than CPRS_MAX_INDEX_SLOTS or a record would land too far from home (the
+ * keys must move to a keyed table), -ENOMEM; @t unchanged on failure.
+ */
+static int index_room(Table *t, uint64_t n)
+{
+    const uint32_t *hashes = (const uint32_t *)t->hashes.p;
+    uint64_t slots = index_slots_for(n);
+    CprsWireIndexSlot *tab;
+    uint32_t i, pos, d, mask;
+
+    if (t->index && slots <= (uint64_t)t->index_mask + 1) {
+        return 0;
+    }
+    if (slots > CPRS_MAX_INDEX_SLOTS) {
+        return -EAGAIN;
+    }
+    tab = cprs_alloc_large_zero((size_t)slots * sizeof(*tab));
+    if (!tab) {
+        return -ENOMEM;
+    }
+    CPRS_WORK_ALLOC(slots * sizeof(*tab));
+    mask = (uint32_t)slots - 1;
+    for (i = 0; i < t->count; i++) {
+        pos = hashes[i] & mask;
+        for (d = 0; cprs_le32_get(&tab[pos].record); d++) {
+            if (d + 1 >= CPRS_INDEX_MAX_PROBE) {
+                free(tab);
+                return -EAGAIN;
+            }
+            pos = (pos + 1) & mask;
+        }
+        CPRS_WORK_ADD(CPRS_WORK_PROBES, d + 1);
+        cprs_le32_set(&tab[pos].record, i + 1);
+        cprs_le32_set(&tab[pos].hash, hashes[i]);
+    }
+    free(t->index);
+    t->index = tab;
+    t->index_mask = mask;
+    return 0;
+}
+
+/*
+ * Move the keys of @type for good from its index into a keyed table with
+ * room for @more records after them.  -ENOMEM, the table unchanged.
+ */
+static int go_keyed(CprsWriter *w, uint32_t type, uint32_t more)
+{
+    Table *t = &w->tab[type];
+    uint32_t i, len, id;
+    const char *name;
+
+    if (cprs_table_reserve(&t->keys, t->count + more)) {
+        cprs_table_free(&t->keys);
+        return -ENOMEM;
+    }
+    for (i = 0; i < t->count; i++) {
+        name = table_name(w, type, i, &len, &id);
+        cprs_table_put(&t->keys, cprs_table_hash(&t->keys, name, len, id), i);
+    }
+    free(t->index);
+    t->index = NULL;
+    t->index_mask = 0;
+    t->keyed = true;
+    return 0;
+}
+
+/*
+ * The record of @type keyed (@name, @len, @id), whose name alone hashes
+ * to @name_hash (cprs_name_hash()), or -1.
+ */
+static int64_t table_lookup(const CprsWriter *w, uint32_t type,
+                            const char *name, size_t len, uint32_t id,
+                            uint32_t name_hash)
+{
+    const Table *t = &w->tab[type];
+    KeyCtx ctx = { w, type };
+    CprsTableKey key = { name, len, id };
+    uint32_t pos;
+
+    if (!t->count) {
+        return -1;
+    }
+    if (t->keyed) {
+        return cprs_table_find(&t->keys,
+                               cprs_table_hash(&t->keys, name, len, id),
+                               key_eq, &ctx, &key);
+    }
+    if (index_probe(w, type, name, len, id,
+                    cprs_key_hash_id(name_hash, id), &pos) != PROBE_FOUND) {
+        return -1;
+    }
+    return (int64_t)cprs_le32_get(&t->index[pos].record) - 1;
+}
+
 /*
  * Where the bytes of a new name other than the last one can be shared
  * (spec 9.4): for records other than fds, an fd record of the same name
@@ -146,19 +313,16 @@ static bool same_as_last(const CprsWriter *w, const char *name, size_t len)
  * offset, or -1.
  */
 static int64_t shared_string(const CprsWriter *w, uint32_t type,
-                             const char *name, size_t len)
+                             const char *name, size_t len,
+                             uint32_t name_hash)
 {
-    const CprsTable *fds = &w->tab[CPRS_SECTION_FDS].keys;
-    KeyCtx ctx = { w, CPRS_SECTION_FDS };
-    CprsTableKey key = { name, len, 0 };
     const CprsWireFd *fd;
     int64_t idx;
 
-    if (type == CPRS_SECTION_FDS || !fds->count) {
+    if (type == CPRS_SECTION_FDS) {
         return -1;
     }
-    idx = cprs_table_find(fds, cprs_table_hash(fds, name, len, 0), key_eq,
-                          &ctx, &key);
+    idx = table_lookup(w, CPRS_SECTION_FDS, name, len, 0, name_hash);
     if (idx < 0) {
         return -1;
     }
@@ -167,12 +331,54 @@ static int64_t shared_string(const CprsWriter *w, uint32_t type,
     return cprs_le32_get(&fd->name.off);
 }
 
-/* The two hashes of a new record's key. */
+/* The hashes of a new record's key, and where it goes in the key set. */
 typedef struct RecHash {
     uint32_t index;         /* FNV-1a, for the arena's index (spec 6.8.1) */
-    uint32_t keys;          /* the key set's own, keyed hash */
+    uint32_t keys;          /* the keyed table's hash, once keyed */
     uint32_t name;          /* FNV-1a of the name alone, for the next */
+    uint32_t pos;           /* its slot in the index, until keyed */
 } RecHash;
+
+/*
+ * Refuse a duplicate of (@name, @len, @id) in the key set of @type, and
+ * make room there for one more key: in the index while it can hold the
+ * key, else in the keyed table.  The hashes in @h are filled in.
+ */
+static int key_reserve(CprsWriter *w, uint32_t type, const char *name,
+                       size_t len, uint32_t id, RecHash *h)
+{
+    Table *t = &w->tab[type];
+    KeyCtx ctx = { w, type };
+    CprsTableKey key = { name, len, id };
+    int ret = 0;
+
+    if (!t->keyed) {
+        ret = index_room(t, (uint64_t)t->count + 1);
+        if (!ret) {
+            switch (index_probe(w, type, name, len, id, h->index, &h->pos)) {
+            case PROBE_FOUND:
+                return -EEXIST;
+            case PROBE_FAR:
+                ret = -EAGAIN;
+                break;
+            }
+        }
+        if (ret == -EAGAIN) {
+            ret = go_keyed(w, type, 1);
+        }
+        if (ret) {
+            return ret;
+        }
+    }
+    if (t->keyed) {
+        h->keys = cprs_table_hash(&t->keys, name, len, id);
+        if (cprs_table_find(&t->keys, h->keys, key_eq, &ctx, &key) >= 0) {
+            return -EEXIST;
+        }
+        ret = cprs_table_reserve(&t->keys, 1) ? -ENOMEM : 0;
+    }
+    return ret;
+}
 
 /*
  * Reserve room for a new record of @type keyed (@name, @id): refuses a
@@ -184,42 +390,32 @@ static int reserve_record(CprsWriter *w, uint32_t type, const char *name,
                           int64_t *ret_str)
 {
     Table *t = &w->tab[type];
-    KeyCtx ctx = { w, type };
-    CprsTableKey key = { name, len, id };
-    uint32_t h = cprs_table_hash(&t->keys, name, len, id);
+    bool last = same_as_last(w, name, len);
     int64_t str;
     int ret;
 
     if (t->count >= CPRS_MAX_RECORDS) {
         return -E2BIG;
     }
-    if (cprs_table_find(&t->keys, h, key_eq, &ctx, &key) >= 0) {
-        return -EEXIST;
+    /* The name's FNV-1a part is computed once for a run of records that
+     * share it; the id's four bytes are hashed for each. */
+    ret_hash->name = last ? w->last_hash : cprs_name_hash(name, len);
+    ret_hash->index = cprs_key_hash_id(ret_hash->name, id);
+    ret = key_reserve(w, type, name, len, id, ret_hash);
+    if (!ret) {
+        ret = vec_reserve(&t->recs, cprs_type_record_size(type));
     }
-    ret = vec_reserve(&t->recs, cprs_type_record_size(type));
     if (!ret) {
         ret = vec_reserve(&t->hashes, sizeof(uint32_t));
     }
-    if (!ret) {
-        ret = cprs_table_reserve(&t->keys, 1) ? -ENOMEM : 0;
-    }
-    /* The name's FNV-1a part is computed once for a run of records that
-     * share it; the id's four bytes are hashed for each. */
-    if (same_as_last(w, name, len)) {
-        str = w->last_off;
-        ret_hash->name = w->last_hash;
-    } else {
-        str = shared_string(w, type, name, len);
-        ret_hash->name = cprs_name_hash(name, len);
-    }
+    str = last ? w->last_off : shared_string(w, type, name, len,
+                                             ret_hash->name);
     if (!ret && str < 0) {
         if (w->strtab.len + len + 1 > UINT32_MAX) {
             return -E2BIG;
         }
         ret = vec_reserve(&w->strtab, len + 1);
     }
-    ret_hash->index = cprs_key_hash_id(ret_hash->name, id);
-    ret_hash->keys = h;
     *ret_str = str;
     return ret;
 }
@@ -227,6 +423,7 @@ static int reserve_record(CprsWriter *w, uint32_t type, const char *name,
 int cprs_writer_expect(CprsWriter *w, uint32_t type, uint32_t n)
 {
     Table *t;
+    int ret = 0;
 
     if (!w || !cprs_type_indexable(type)) {
         return -EINVAL;
@@ -234,11 +431,18 @@ int cprs_writer_expect(CprsWriter *w, uint32_t type, uint32_t n)
     t = &w->tab[type];
     n = n < CPRS_MAX_RECORDS - t->count ? n : CPRS_MAX_RECORDS - t->count;
     if (vec_reserve(&t->recs, (size_t)n * cprs_type_record_size(type)) ||
-        vec_reserve(&t->hashes, (size_t)n * sizeof(uint32_t)) ||
-        cprs_table_reserve(&t->keys, n)) {
+        vec_reserve(&t->hashes, (size_t)n * sizeof(uint32_t))) {
         return -ENOMEM;
     }
-    return 0;
+    if (!t->keyed) {
+        ret = index_room(t, (uint64_t)t->count + n);
+        if (ret == -EAGAIN) {
+            ret = go_keyed(w, type, n);
+        }
+    } else if (cprs_table_reserve(&t->keys, n)) {
+        ret = -ENOMEM;
+    }
+    return ret;
 }
 
 /* Intern a name reserved by reserve_record(); returns its reference. */
@@ -280,7 +484,12 @@ static uint32_t commit_record(CprsWriter *w, uint32_t type, const RecHash *h)
 
     t->recs.len += cprs_type_record_size(type);
     vec_put(&t->hashes, &h->index, sizeof(h->index));
-    cprs_table_put(&t->keys, h->keys, t->count);
+    if (t->keyed) {
+        cprs_table_put(&t->keys, h->keys, t->count);
+    } else {
+        cprs_le32_set(&t->index[h->pos].record, t->count + 1);
+        cprs_le32_set(&t->index[h->pos].hash, h->index);
+    }
     return t->count++;
 }
 
@@ -448,6 +657,7 @@ void cprs_writer_free(CprsWriter *w)
     for (i = 0; i < CPRS_SECTION__MAX; i++) {
         free(w->tab[i].recs.p);
         free(w->tab[i].hashes.p);
+        free(w->tab[i].index);
         cprs_table_free(&w->tab[i].keys);
     }
     free(w->ranges.p);
@@ -957,13 +1167,10 @@ static void sec_end(Layout *l, OutSec *s)
 static int build_index(const uint32_t *hashes, uint32_t n, uint8_t **ret_buf,
                        uint32_t *ret_slots)
 {
-    uint64_t slots = 8;
+    uint64_t slots = index_slots_for(n);
     uint32_t i, pos, probe, attempt;
     CprsWireIndexSlot *tab;
 
-    while (slots < 2 * (uint64_t)n) {
-        slots *= 2;
-    }
     for (attempt = 0; attempt < 4 && slots <= CPRS_MAX_INDEX_SLOTS;
          attempt++, slots *= 2) {
         tab = cprs_alloc_large_zero(slots * sizeof(*tab));
@@ -972,9 +1179,11 @@ static int build_index(const uint32_t *hashes, uint32_t n, uint8_t **ret_buf,
         }
         for (i = 0; i < n; i++) {
             pos = hashes[i] & (uint32_t)(slots - 1);
-            for (probe = 0; cprs_le32_get(&tab[pos].record); probe++) {
+            for (probe = 0; probe < CPRS_INDEX_MAX_PROBE &&
+                            cprs_le32_get(&tab[pos].record); probe++) {
                 pos = (pos + 1) & (uint32_t)(slots - 1);
             }
+            CPRS_WORK_ADD(CPRS_WORK_PROBES, probe + 1);
             if (probe >= CPRS_INDEX_MAX_PROBE) {
                 break;
             }
@@ -1126,15 +1335,25 @@ static int layout_build(const CprsWriter *w, Layout *l)
         if (!w->tab[t].count) {
             continue;
         }
-        ret = build_index((const uint32_t *)w->tab[t].hashes.p,
-                          w->tab[t].count, &buf, &slots);
-        if (ret) {
-            return ret;
+        /* The key set is the index when it was never keyed and has the
+         * size build_index() would give it (cprs_writer_expect() may have
+         * made it larger). */
+        if (w->tab[t].index &&
+            (uint64_t)w->tab[t].index_mask + 1 ==
+            index_slots_for(w->tab[t].count)) {
+            buf = (uint8_t *)w->tab[t].index;
+            slots = w->tab[t].index_mask + 1;
+        } else {
+            ret = build_index((const uint32_t *)w->tab[t].hashes.p,
+                              w->tab[t].count, &buf, &slots);
+            if (ret) {
+                return ret;
+            }
+            if (!buf) {
+                continue;
+            }
+            l->owned[l->n_owned++] = buf;
         }
-        if (!buf) {
-            continue;
-        }
-        l->owned[l->n_owned++] = buf;
         s = sec_begin(l, CPRS_SECTION_INDEX, slots);
         s->link = (uint32_t)dir_of[t];
         ret = add_piece(l, buf, (size_t)slots * CPRS_INDEX_SLOT_V1_SIZE);
