@@ -336,6 +336,15 @@ static void test_section_bytes(void **state)
     c.buf[rec(&c, CPRS_SECTION_FDS, 1)] ^= 1;
     expect(&c, false, -EBADMSG, dirt(&c, CPRS_SECTION_FDS) + E(crc32c),
            "4.7");
+    /* Sections held whole report their CRC as precisely. */
+    c = rich();
+    c.buf[th_sec_off(c.buf, CPRS_SECTION_STRTAB) + 1] ^= 1;
+    expect(&c, false, -EBADMSG, dirt(&c, CPRS_SECTION_STRTAB) + E(crc32c),
+           "4.7");
+    c = rich();
+    c.buf[th_sec_off(c.buf, CPRS_SECTION_BLOB)] ^= 1;
+    expect(&c, false, -EBADMSG, dirt(&c, CPRS_SECTION_BLOB) + E(crc32c),
+           "4.7");
     c = rich_arena(0, 1u << CPRS_SECTION_FDS);
     c.buf[th_sec_off(c.buf, CPRS_SECTION_FDS)] ^= 0xff;    /* frame magic */
     expect(&c, true, -EBADMSG, th_sec_off(c.buf, CPRS_SECTION_FDS), "5.3");

@@ -284,7 +284,9 @@ static int pin(Verify *v, uint32_t i)
     if (sweep) {
         index_sweep_end(v, i);
     }
-    clear_last(r);
+    if (!ret) {
+        clear_last(r);      /* a failure keeps its diagnostic */
+    }
     if (!ret && (s->flags & CPRS_SECTION_F_ZSTD)) {
         ret = cprs_sec_frame(r, i, &cost);
         if (!ret) {
