@@ -111,7 +111,8 @@ static Fig measure(OpFn fn, void *ctx)
     return (Fig) { median(wall, repeats), median(cpu, repeats) };
 }
 
-static void __attribute__((format(printf, 1, 2))) die(const char *fmt, ...)
+static void __attribute__((format(printf, 1, 2), noreturn))
+die(const char *fmt, ...)
 {
     va_list ap;
 
