@@ -49,6 +49,14 @@ CPRS_HIDDEN int cprs_fd_refresh(int fd, CprsFdInfo *info,
 /* st_dev of memfds in this kernel, or 0 if it cannot be learned. */
 CPRS_HIDDEN uint64_t cprs_memfd_dev(void);
 
+/*
+ * The fds of the rollback QEMU_CPR_ROLLBACK names (rollback.c): its memfd
+ * and the previous executable's fd its record names; -1 each when there
+ * is none.  cprs_rollback_disarm() closes both, so a loaded state's
+ * records may name neither (spec 11.1 step 7).
+ */
+CPRS_HIDDEN void cprs_rollback_env_fds(int *ret_memfd, int *ret_exe_fd);
+
 /* ---- The cpr channel's socket (socket.c) ------------------------------ */
 
 /* The kernel's limit of fds in one SCM_RIGHTS message (SCM_MAX_FD). */
