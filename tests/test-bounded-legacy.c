@@ -13,7 +13,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -367,11 +369,418 @@ static void test_record_names_rollback_fd(void **state)
     cprs_state_free(a.s0);
 }
 
+/* ---- Class 5: cprs_legacy_decode_fd() reads what decides, no more ------ */
+
+/* The shortest stream: header, empty fd list, no vfio subsection. */
+static const uint8_t empty_stream[9] = "QCPR\0\0\0\1";
+
+/* A memfd of @size bytes, sparse: the 9-byte stream, then zeros. */
+static int sparse_stream(const char *name, uint64_t size)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC);
+
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, empty_stream, sizeof(empty_stream), 0),
+                     (ssize_t)sizeof(empty_stream));
+    assert_int_equal(ftruncate(fd, (off_t)size), 0);
+    return fd;
+}
+
+static Work decode_file_refused(uint64_t size)
+{
+    CprsLegacyOpts o = CPRS_OPTS(CprsLegacyOpts,
+                                 .flags = CPRS_LEGACY_F_ALL_FORMS);
+    CprsDiag d = CPRS_OPTS(CprsDiag);
+    CprsLegacy *lg = NULL;
+    int fd = sparse_stream("stream", size);
+    Work w;
+
+    work_reset();
+    assert_int_equal(cprs_legacy_decode_fd(fd, &o, &d, &lg), -EBADMSG);
+    w = work_now();
+    assert_null(lg);
+    assert_string_equal(d.clause, "L6");
+    assert_int_equal(d.offset, sizeof(empty_stream));
+    close(fd);
+    return w;
+}
+
+static Work load_file_refused(uint64_t size)
+{
+    int fd = sparse_stream(CPRS_EXEC_STATE_NAME, size);
+    Work w;
+
+    persist_as_state(fd);
+    w = load_refused(-EBADMSG, "L6", "trailing", 0);
+    unsetenv(CPRS_EXEC_STATE_NAME);
+    close(fd);
+    return w;
+}
+
+/*
+ * Class 5: a memfd of 4 MiB and 32 MiB whose 10th byte decides (a byte
+ * past the stream, strict).  Read in doubling rounds from 64 KiB, it is
+ * decided in the first: the same bytes read and held at both sizes, by
+ * cprs_legacy_decode_fd() and by the cpr-exec load.
+ */
+static void test_legacy_file_rounds(void **state)
+{
+    const uint64_t mib = 1u << 20;
+    Work w1, w8;
+
+    (void)state;
+    w1 = decode_file_refused(4 * mib);
+    w8 = decode_file_refused(32 * mib);
+    expect_linear("decode_fd of a file", &w1, &w8, 1.0, 0);
+    assert_true(w1.n[CPRS_WORK_READ_BYTES] > 0);
+    assert_int_equal(w8.n[CPRS_WORK_READ_BYTES],
+                     w1.n[CPRS_WORK_READ_BYTES]);
+    assert_true(w8.n[CPRS_WORK_READ_BYTES] <= 64 * 1024);
+    assert_true(w8.n[CPRS_WORK_ALLOC_BYTES] <= 128 * 1024);
+
+    w1 = load_file_refused(4 * mib);
+    w8 = load_file_refused(32 * mib);
+    expect_linear("load_exec of a file", &w1, &w8, 1.0, 0);
+    assert_int_equal(w8.n[CPRS_WORK_READ_BYTES],
+                     w1.n[CPRS_WORK_READ_BYTES]);
+    assert_true(w8.n[CPRS_WORK_READ_BYTES] <= 64 * 1024 + 64);
+}
+
+/*
+ * Class 5: a pipe whose writer stays open after bytes that decide.  The
+ * pipe is non-blocking: a decoder that reads on once the verdict is in
+ * gets -EAGAIN (a blocking one would wait for ever), one that stops
+ * gives the verdict of the bytes.
+ */
+static void test_legacy_pipe_early(void **state)
+{
+    static const struct {
+        const char *bytes;
+        size_t len;
+        int err;
+        const char *clause;
+        uint64_t offset;
+    } cases[] = {
+        { "XXXX", 4, -EBADMSG, "L3.1", 0 },
+        { "QX", 2, -EBADMSG, "L3.1", 0 },
+        { "QCPR\0\0\0\2", 8, -EPROTONOSUPPORT, "L3.2", 4 },
+        { "QCPR\0\0\0\0", 8, -EBADMSG, "L3.2", 4 },
+        { "QCPR\0\0\0\1\0garbage", 16, -EBADMSG, "L6", 9 },
+        { "QCPR\0\0\0\1\2", 9, -EBADMSG, "L4.1", 8 },
+    };
+    CprsLegacyOpts o = CPRS_OPTS(CprsLegacyOpts,
+                                 .flags = CPRS_LEGACY_F_ALL_FORMS);
+    CprsLegacy *lg;
+    CprsDiag d;
+    size_t i;
+    int p[2], ret;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+        assert_int_equal(write(p[1], cases[i].bytes, cases[i].len),
+                         (ssize_t)cases[i].len);
+        d = CPRS_OPTS(CprsDiag);
+        lg = NULL;
+        work_reset();
+        ret = cprs_legacy_decode_fd(p[0], &o, &d, &lg);
+        if (ret != cases[i].err || strcmp(d.clause, cases[i].clause) ||
+            d.offset != cases[i].offset) {
+            fail_msg("case %zu: %d [%s] at %" PRIu64 " (%s)", i, ret,
+                     d.clause, d.offset, d.reason);
+        }
+        assert_null(lg);
+        assert_int_equal(cprs_work[CPRS_WORK_READ_BYTES], cases[i].len);
+        close(p[0]);
+        close(p[1]);
+    }
+}
+
+typedef struct Drip {
+    int fd;
+    const uint8_t *p;
+    size_t len;
+} Drip;
+
+/* One byte per message, then close: each read() gets one byte. */
+static void *drip_writer(void *arg)
+{
+    Drip *dr = arg;
+    size_t i;
+
+    for (i = 0; i < dr->len; i++) {
+        if (send(dr->fd, dr->p + i, 1, MSG_NOSIGNAL) != 1) {
+            break;
+        }
+    }
+    close(dr->fd);
+    return NULL;
+}
+
+/* A cpr-exec stream of @n records of distinct keys, no vfio. */
+static Buf many_records(uint32_t n)
+{
+    Buf b = { 0 };
+    char name[32];
+    uint32_t i;
+
+    put(&b, "QCPR", 4);
+    put_be32(&b, 1);
+    for (i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "ram%u", i);
+        put_u8(&b, 1);
+        put_be32(&b, (uint32_t)strlen(name) + 1);
+        put(&b, name, strlen(name) + 1);
+        put_be32(&b, i);
+        put_be32(&b, 100 + (i & 7));
+    }
+    put_u8(&b, 0);
+    return b;
+}
+
+static Work drip_decode(uint32_t n)
+{
+    CprsLegacyOpts o = CPRS_OPTS(CprsLegacyOpts,
+                                 .flags = CPRS_LEGACY_F_ALL_FORMS);
+    CprsDiag d = CPRS_OPTS(CprsDiag);
+    CprsLegacy *lg = NULL;
+    Buf b = many_records(n);
+    Drip dr = { -1, b.p, b.len };
+    pthread_t t;
+    int sv[2];
+    Work w;
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+                                sv), 0);
+    dr.fd = sv[0];
+    assert_int_equal(pthread_create(&t, NULL, drip_writer, &dr), 0);
+    work_reset();
+    assert_int_equal(cprs_legacy_decode_fd(sv[1], &o, &d, &lg), 0);
+    w = work_now();
+    pthread_join(t, NULL);
+    close(sv[1]);
+    assert_int_equal(cprs_legacy_fd_count(lg), n);
+    cprs_legacy_free(lg);
+    /* Re-parsing from the start at doubling points: O(bytes). */
+    assert_int_equal(w.n[CPRS_WORK_READ_BYTES], b.len);
+    assert_true(w.n[CPRS_WORK_SCAN_BYTES] <= 4 * b.len + 64);
+    free(b.p);
+    return w;
+}
+
+/*
+ * Class 5: a source giving one byte per read().  Decoding early must not
+ * mean decoding after each read: the bytes parsed and the hash probes
+ * grow linearly from 500 to 4,000 records.
+ */
+static void test_legacy_drip_linear(void **state)
+{
+    Work w1, w8;
+
+    (void)state;
+    w1 = drip_decode(500);
+    w8 = drip_decode(4000);
+    assert_true(w1.n[CPRS_WORK_SCAN_BYTES] > 0);
+    assert_true(w1.n[CPRS_WORK_PROBES] > 0);
+    expect_linear("decode_fd of a dripping source", &w1, &w8, 1.25, 4096);
+}
+
+/* ---- Class 5: QEMU's stream over the cpr channel ------------------------ */
+
+typedef struct Peer {
+    int fd;
+    const uint8_t *head;
+    size_t head_len;
+    uint64_t tail;          /* zero bytes after head */
+} Peer;
+
+/* @head, @tail zero bytes, then shutdown; stops when the reader goes. */
+static void *peer_writer(void *arg)
+{
+    Peer *pe = arg;
+    uint8_t zeros[16384] = { 0 };
+    uint64_t left = pe->tail;
+    ssize_t n;
+
+    if (send(pe->fd, pe->head, pe->head_len, MSG_NOSIGNAL) !=
+        (ssize_t)pe->head_len) {
+        return NULL;
+    }
+    while (left) {
+        n = send(pe->fd, zeros, left < sizeof(zeros) ? left : sizeof(zeros),
+                 MSG_NOSIGNAL);
+        if (n <= 0) {
+            return NULL;
+        }
+        left -= (uint64_t)n;
+    }
+    shutdown(pe->fd, SHUT_WR);
+    return NULL;
+}
+
+/* cprs_state_load_transfer() from such a peer: result, diag, work. */
+static int channel_load(const void *head, size_t head_len, uint64_t tail,
+                        uint32_t flags, CprsDiag *d, Work *w)
+{
+    CprsLoadOpts lo = CPRS_OPTS(CprsLoadOpts, .flags = flags);
+    CprsState *s = NULL;
+    Peer pe = { -1, head, head_len, tail };
+    pthread_t t;
+    int sv[2], ret;
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+                     0);
+    pe.fd = sv[0];
+    assert_int_equal(pthread_create(&t, NULL, peer_writer, &pe), 0);
+    *d = CPRS_OPTS(CprsDiag);
+    work_reset();
+    ret = cprs_state_load_transfer(sv[1], &lo, d, &s);
+    *w = work_now();
+    /* The reader is gone: the peer's next send fails, it ends. */
+    close(sv[1]);
+    pthread_join(t, NULL);
+    close(sv[0]);
+    if (!ret) {
+        assert_int_equal(cprs_state_fd_count(s), 0);
+        cprs_state_free(s);
+    }
+    return ret;
+}
+
+/*
+ * Class 5 (finding: the channel was read to EOF before decoding): a peer
+ * sends a stream decided early, then 1 MiB or 8 MiB more.  The load
+ * stops at the verdict, having read and held the stream and one round:
+ * version 2 is -EPROTONOSUPPORT at byte 4 (not -E2BIG after all of it),
+ * a strict load fails at the first byte past the stream, a lenient one
+ * stops there and succeeds, as QEMU (which reads no further) does.
+ */
+static void test_legacy_channel_early(void **state)
+{
+    static const uint8_t v2[8] = "QCPR\0\0\0\2";
+    const uint64_t mib = 1u << 20;
+    CprsDiag d;
+    Work w1, w8;
+    int k;
+
+    (void)state;
+    for (k = 0; k < 3; k++) {
+        const void *head = k ? empty_stream : v2;
+        size_t len = k ? sizeof(empty_stream) : sizeof(v2);
+        uint32_t flags = k == 2 ? CPRS_LOAD_F_LEGACY_LENIENT : 0;
+        int want = k == 0 ? -EPROTONOSUPPORT : k == 1 ? -EBADMSG : 0;
+        int ret;
+
+        ret = channel_load(head, len, mib, flags, &d, &w1);
+        assert_int_equal(ret, want);
+        ret = channel_load(head, len, 8 * mib, flags, &d, &w8);
+        assert_int_equal(ret, want);
+        if (k == 0) {
+            assert_string_equal(d.clause, "L3.2");
+            assert_int_equal(d.offset, 4);
+        } else if (k == 1) {
+            assert_string_equal(d.clause, "L6");
+            assert_int_equal(d.offset, sizeof(empty_stream));
+        }
+        expect_linear("legacy stream on the channel", &w1, &w8, 1.0, 0);
+        assert_true(w1.n[CPRS_WORK_READ_BYTES] > 0);
+        /* The stream and one round, whatever follows. */
+        assert_true(w8.n[CPRS_WORK_READ_BYTES] <= 8192);
+        assert_true(w8.n[CPRS_WORK_ALLOC_BYTES] <= 64 * 1024);
+    }
+}
+
+/* ---- The state memfd is a memfd, not a file of that name -------------- */
+
+/* In the child: a file /memfd:QEMU_CPR_EXEC_STATE, unlinked, offered. */
+static int fake_memfd_child(const char *dir)
+{
+    static const char want[] = "/memfd:" CPRS_EXEC_STATE_NAME " (deleted)";
+    char sub[64], path[64], link[128];
+    CprsDiag d = CPRS_OPTS(CprsDiag);
+    CprsState *s = NULL;
+    int fd, found, format;
+    ssize_t n;
+
+    if (unshare(CLONE_NEWNS) < 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+        return 77;
+    }
+    snprintf(sub, sizeof(sub), "%s/proc", dir);
+    if (mkdir(sub, 0700) < 0 ||
+        mount("/proc", sub, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+        chroot(dir) < 0 || chdir("/") < 0) {
+        return 77;
+    }
+    fd = open("/memfd:" CPRS_EXEC_STATE_NAME, O_RDWR | O_CREAT | O_EXCL,
+              0600);
+    if (fd < 0 || write(fd, empty_stream, sizeof(empty_stream)) !=
+        (ssize_t)sizeof(empty_stream) ||
+        unlink("/memfd:" CPRS_EXEC_STATE_NAME) < 0) {
+        return 77;
+    }
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    n = readlink(path, link, sizeof(link) - 1);
+    if (n <= 0) {
+        return 77;
+    }
+    link[n] = '\0';
+    if (strcmp(link, want)) {
+        return 77;          /* the forgery does not work here */
+    }
+    persist_as_state(fd);
+    if (cprs_exec_find(0, &d, &found, &format) != -EBADMSG ||
+        strcmp(d.clause, "11.1")) {
+        return 1;
+    }
+    if (cprs_state_load_exec(NULL, &d, &s) != -EBADMSG || s) {
+        return 2;
+    }
+    return 0;
+}
+
+/*
+ * Class 7 (spec 11.1 step 2): the /proc link text can be forged by a
+ * regular file named "/memfd:QEMU_CPR_EXEC_STATE", unlinked, in a chroot.
+ * The fd must also be a regular file on the memfds' mount.  Runs in a
+ * child with a mount namespace of its own; skipped where the forgery
+ * cannot be built.
+ */
+static void test_exec_find_not_a_memfd(void **state)
+{
+    char dir[] = "/tmp/cprs-fake-memfd-XXXXXX", sub[64];
+    int status;
+    pid_t pid;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        _exit(fake_memfd_child(dir));
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    /* The mounts were the child's: what is left is two empty dirs. */
+    snprintf(sub, sizeof(sub), "%s/proc", dir);
+    rmdir(sub);
+    rmdir(dir);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) {
+        skip();
+    }
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dual_trailer_first),
         cmocka_unit_test(test_record_names_rollback_fd),
+        cmocka_unit_test(test_legacy_file_rounds),
+        cmocka_unit_test(test_legacy_pipe_early),
+        cmocka_unit_test(test_legacy_drip_linear),
+        cmocka_unit_test(test_legacy_channel_early),
+        cmocka_unit_test(test_exec_find_not_a_memfd),
     };
 
     if (argc > 2 && !strcmp(argv[1], "--filter")) {

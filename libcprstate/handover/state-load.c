@@ -439,6 +439,8 @@ static int load_legacy_in(CprsState *s, CprsSockIn *in, const CprsLoadOpts *o,
     CprsLegacy *l = NULL;
     int ret;
 
+    /* What the channel refuses from here on is QEMU's stream's (L8.1). */
+    in->clause = "L8.1";
     ret = cprs_legacy_recv_in(in, &lo, diag, &l);
     if (!ret) {
         ret = state_from_legacy(s, l, true, NULL, diag);

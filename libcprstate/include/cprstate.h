@@ -1765,8 +1765,17 @@ CPRS_API int cprs_legacy_encode(const CprsLegacy *legacy,
  * @diag: filled on failure, or NULL.
  * @ret_writer: the writer, on success; finish and free it as usual.
  *
- * Returns: as cprs_writer_new() and cprs_legacy_to_writer(); -EINVAL if
- * @opts asks for another mode.
+ * fd records keep their order, name and id; cpr-exec fds go to the fd
+ * field, cpr-transfer records get fd -1 (their slot is their position);
+ * kind is CPRS_FD_KIND_OTHER with no identity.  vfio records become vfio
+ * device records (name, devid, ioas_id, hwpt_id).  The arena is stricter
+ * than QEMU: names outside printable ASCII and duplicate keys, which a
+ * lenient decode accepts, are refused (@diag names the record).  On
+ * failure no writer is returned.
+ *
+ * Returns: 0; -EINVAL bad arguments or opts (as cprs_writer_new()), @opts
+ * asking for another mode, or a name the arena refuses; -EEXIST a
+ * duplicate key; -E2BIG a limit of the arena; -ENOMEM.
  */
 CPRS_API int cprs_legacy_to_arena(const CprsLegacy *legacy,
                                   const CprsWriterOpts *opts, CprsDiag *diag,
