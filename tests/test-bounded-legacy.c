@@ -690,6 +690,56 @@ static void test_legacy_channel_early(void **state)
     }
 }
 
+/* ---- Class 7: refusals name the record and its offset in the stream -- */
+
+/*
+ * A legacy state whose record is refused by the state (a duplicate key,
+ * a record naming the state memfd) is refused at that record: its index
+ * and its offset in the stream, not offset 0.
+ */
+static void test_legacy_record_offsets(void **state)
+{
+    CprsLoadOpts lo = CPRS_OPTS(CprsLoadOpts,
+                                .flags = CPRS_LOAD_F_NO_FD_CHECK);
+    CprsDiag d = CPRS_OPTS(CprsDiag);
+    CprsState *s = NULL;
+    Buf b = one_record(100), c;
+    int fd;
+
+    (void)state;
+    /* ram0 at 8 (18 bytes), then the same key again at 26. */
+    b.len--;
+    put_u8(&b, 1);
+    put_be32(&b, 5);
+    put(&b, "ram0", 5);
+    put_be32(&b, 0);
+    put_be32(&b, 101);
+    put_u8(&b, 0);
+    fd = memfd_create(CPRS_EXEC_STATE_NAME, MFD_CLOEXEC);
+    assert_int_equal(write(fd, b.p, b.len), (ssize_t)b.len);
+    persist_as_state(fd);
+    assert_int_equal(cprs_state_load_exec(&lo, &d, &s), -EEXIST);
+    assert_int_equal(d.offset, 26);
+    assert_int_equal(d.record, 1);
+    assert_non_null(strstr(d.reason, "duplicate"));
+    close(fd);
+
+    /* A record naming the state memfd: the record at 8. */
+    fd = memfd_create(CPRS_EXEC_STATE_NAME, MFD_CLOEXEC);
+    c = one_record(fd);
+    assert_int_equal(write(fd, c.p, c.len), (ssize_t)c.len);
+    persist_as_state(fd);
+    d = CPRS_OPTS(CprsDiag);
+    assert_int_equal(cprs_state_load_exec(&lo, &d, &s), -EBADMSG);
+    assert_string_equal(d.clause, "11.1");
+    assert_int_equal(d.offset, 8);
+    assert_int_equal(d.record, 0);
+    unsetenv(CPRS_EXEC_STATE_NAME);
+    close(fd);
+    free(b.p);
+    free(c.p);
+}
+
 /* ---- The state memfd is a memfd, not a file of that name -------------- */
 
 /* In the child: a file /memfd:QEMU_CPR_EXEC_STATE, unlinked, offered. */
@@ -781,6 +831,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_legacy_drip_linear),
         cmocka_unit_test(test_legacy_channel_early),
         cmocka_unit_test(test_exec_find_not_a_memfd),
+        cmocka_unit_test(test_legacy_record_offsets),
     };
 
     if (argc > 2 && !strcmp(argv[1], "--filter")) {

@@ -191,6 +191,24 @@ static int state_from_reader(CprsState *s, CprsReader *r, const int *fds,
     return 0;
 }
 
+/* The first fd record after @i with the key of @fi (record @i), or @i. */
+static uint32_t later_fd_twin(const CprsLegacy *l, uint32_t i,
+                              const CprsFdInfo *fi)
+{
+    CprsFdInfo t;
+    uint32_t j;
+
+    for (j = i + 1; j < cprs_legacy_fd_count(l); j++) {
+        t = CPRS_OPTS(CprsFdInfo);
+        if (!cprs_legacy_fd_get(l, j, &t) && t.id == fi->id &&
+            t.name_len == fi->name_len &&
+            !memcmp(t.name, fi->name, fi->name_len)) {
+            return j;
+        }
+    }
+    return i;
+}
+
 /*
  * Fill @s from a decoded legacy stream (fds taken from @l if received).
  * A failure names the record and its offset in the stream (spec L1.4).
@@ -228,6 +246,13 @@ static int state_from_legacy(CprsState *s, CprsLegacy *l, bool take,
         if (!ret && take) {
             /* The state's caller owns it from now on. */
             ret = cprs_legacy_fd_take(l, i, &fd);
+        }
+        if (ret == -EEXIST) {
+            /* Inserted last first: name the later of the two (L4.9). */
+            i = later_fd_twin(l, i, &fi);
+            if (cprs_legacy_fd_offset(l, i, &off)) {
+                off = 0;
+            }
         }
         if (ret) {
             return cprs_diag_set(diag, ret, off, -1, i, "11.3",
