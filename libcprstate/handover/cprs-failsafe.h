@@ -236,8 +236,9 @@ CPRS_HIDDEN int cprs_state_rollback_copy(CprsState *s, const char *producer,
 
 /*
  * A dual stream in the cpr-exec memfd @fd (F4.3): -ENOENT when @fd holds
- * no dual trailer.  Otherwise the memfd must be sealed; it is read whole
- * into *@ret_buf (8-aligned; the caller frees it after the reader), the
+ * no dual trailer.  Otherwise the memfd must be sealed, the trailer and
+ * the arena header it points at are checked, and only then is it read
+ * whole into *@ret_buf (8-aligned; the caller frees it after the reader), the
  * QCPR part decoded strictly, the arena opened and verified in
  * *@ret_reader, and the two compared.
  */

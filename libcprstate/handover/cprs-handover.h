@@ -49,6 +49,14 @@ CPRS_HIDDEN int cprs_fd_refresh(int fd, CprsFdInfo *info,
 /* st_dev of memfds in this kernel, or 0 if it cannot be learned. */
 CPRS_HIDDEN uint64_t cprs_memfd_dev(void);
 
+/*
+ * The fds of the rollback QEMU_CPR_ROLLBACK names (rollback.c): its memfd
+ * and the previous executable's fd its record names; -1 each when there
+ * is none.  cprs_rollback_disarm() closes both, so a loaded state's
+ * records may name neither (spec 11.1 step 7).
+ */
+CPRS_HIDDEN void cprs_rollback_env_fds(int *ret_memfd, int *ret_exe_fd);
+
 /* ---- The cpr channel's socket (socket.c) ------------------------------ */
 
 /* The kernel's limit of fds in one SCM_RIGHTS message (SCM_MAX_FD). */
@@ -123,8 +131,9 @@ CPRS_HIDDEN int cprs_legacy_recv_in(CprsSockIn *in,
 
 /**
  * cprs_legacy_recv: receive a cpr-transfer stream and its fds.
- * @sock: a connected unix stream socket; read to EOF (the sender shuts
- *        its write side down).  Borrowed, not closed.  Blocking reads.
+ * @sock: a connected unix stream socket (the sender shuts its write
+ *        side down after the stream).  Borrowed, not closed.  Blocking
+ *        reads.
  * @opts: as cprs_legacy_decode(); mode must be 0 or CPRS_MODE_TRANSFER;
  *        max_size caps the bytes, max_records the fds.
  * @diag: filled on failure, or NULL.
@@ -136,7 +145,12 @@ CPRS_HIDDEN int cprs_legacy_recv_in(CprsSockIn *in,
  * (MSG_CTRUNC) fails; other control messages are ignored (socket.c).
  * fds left unclaimed are closed: an error in strict mode, a warning with
  * CPRS_LEGACY_F_LENIENT.  On any failure every received fd is closed.
- * Peer data is untrusted; at most max_size bytes are read and held.
+ * Peer data is untrusted: the bytes are decoded as they come and reading
+ * stops at the first verdict more bytes cannot change (an error; strict:
+ * EOF after the stream or a byte past it; lenient: a byte past it, where
+ * QEMU stops too, the rest left unread).  At most max_size bytes, and
+ * never more than the stream and one round, are read and held (spec
+ * qemu-legacy-stream L8.1).
  *
  * Returns: as cprs_legacy_decode(), plus -EBADMSG for MSG_CTRUNC, a
  * service byte with no fd, or unclaimed fds (strict); -E2BIG; syscall

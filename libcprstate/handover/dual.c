@@ -69,30 +69,22 @@ bool cprs_dual_probe(const void *buf, size_t size)
                    CPRS_DUAL_MAGIC, CPRS_MAGIC_SIZE);
 }
 
-int cprs_dual_locate(const void *buf, size_t size, CprsDualInfo *info,
-                     CprsDiag *diag)
+/*
+ * spec F4.2: the trailer @t (a copy, read once) of an input of @size
+ * bytes, and the layout it describes, short of the bytes it points at.
+ * Fills @di.  Diagnostic offsets are those of the input.
+ */
+static int trailer_check(const CprsWireDualTrailer *tp, uint64_t size,
+                         CprsDualInfo *di, CprsDiag *diag)
 {
-    const uint8_t *p = buf;
-    CprsWireDualTrailer t;
-    CprsDualInfo di = { .sz = sizeof(di) };
-    CprsLe64 hsize;
-    uint64_t toff, lsize, aoff, asize, end, i;
+    CprsWireDualTrailer t = *tp;
+    uint64_t toff = size - sizeof(t), lsize, aoff, asize, end;
     uint32_t crc;
 
 #define FAIL(err, field, clause, why) \
     cprs_diag_set(diag, (err), toff + offsetof(CprsWireDualTrailer, field), \
                   -1, -1, (clause), (why))
 
-    if ((!buf && size) || !info) {
-        return cprs_diag_set(diag, -EINVAL, 0, -1, -1, "", "bad arguments");
-    }
-    if (!cprs_dual_probe(buf, size)) {
-        return cprs_diag_set(diag, -ENOENT, 0, -1, -1, "F4.2",
-                             "no dual stream trailer");
-    }
-    toff = size - sizeof(t);
-    /* Read once; validate and use the copy (STYLE 4). */
-    memcpy(&t, p + toff, sizeof(t));
     if (cprs_le16_get(&t.version_major) != CPRS_DUAL_VERSION_MAJOR) {
         return FAIL(cprs_le16_get(&t.version_major) ? -EPROTONOSUPPORT :
                     -EBADMSG, version_major, "F4.2",
@@ -123,7 +115,38 @@ int cprs_dual_locate(const void *buf, size_t size, CprsDualInfo *info,
         return FAIL(-EBADMSG, arena_size, "F4.2",
                     "the arena does not end where the trailer starts");
     }
-    for (i = lsize; i < aoff; i++) {
+#undef FAIL
+    di->legacy_size = lsize;
+    di->arena_offset = aoff;
+    di->arena_size = asize;
+    di->size = size;
+    return 0;
+}
+
+int cprs_dual_locate(const void *buf, size_t size, CprsDualInfo *info,
+                     CprsDiag *diag)
+{
+    const uint8_t *p = buf;
+    CprsWireDualTrailer t;
+    CprsDualInfo di = { .sz = sizeof(di) };
+    CprsLe64 hsize;
+    uint64_t i;
+    int ret;
+
+    if ((!buf && size) || !info) {
+        return cprs_diag_set(diag, -EINVAL, 0, -1, -1, "", "bad arguments");
+    }
+    if (!cprs_dual_probe(buf, size)) {
+        return cprs_diag_set(diag, -ENOENT, 0, -1, -1, "F4.2",
+                             "no dual stream trailer");
+    }
+    /* Read once; validate and use the copy (STYLE 4). */
+    memcpy(&t, p + size - sizeof(t), sizeof(t));
+    ret = trailer_check(&t, size, &di, diag);
+    if (ret) {
+        return ret;
+    }
+    for (i = di.legacy_size; i < di.arena_offset; i++) {
         if (p[i]) {
             return cprs_diag_set(diag, -EBADMSG, i, -1, -1, "F4.2",
                                  "dual stream padding is not zero");
@@ -133,24 +156,20 @@ int cprs_dual_locate(const void *buf, size_t size, CprsDualInfo *info,
         return cprs_diag_set(diag, -EBADMSG, 0, -1, -1, "F4.2",
                              "a dual stream starts with a QCPR stream");
     }
-    if (memcmp(p + aoff, CPRS_MAGIC, CPRS_MAGIC_SIZE)) {
-        return cprs_diag_set(diag, -EBADMSG, aoff, -1, -1, "F4.2",
-                             "no arena where the trailer says");
+    if (memcmp(p + di.arena_offset, CPRS_MAGIC, CPRS_MAGIC_SIZE)) {
+        return cprs_diag_set(diag, -EBADMSG, di.arena_offset, -1, -1,
+                             "F4.2", "no arena where the trailer says");
     }
     /* The arena's own size field must say the same (3.6). */
-    memcpy(&hsize, p + aoff + offsetof(CprsWireHeader, arena_size),
+    memcpy(&hsize, p + di.arena_offset + offsetof(CprsWireHeader,
+                                                  arena_size),
            sizeof(hsize));
-    if (cprs_le64_get(&hsize) != asize) {
-        return cprs_diag_set(diag, -EBADMSG, aoff +
+    if (cprs_le64_get(&hsize) != di.arena_size) {
+        return cprs_diag_set(diag, -EBADMSG, di.arena_offset +
                              offsetof(CprsWireHeader, arena_size), -1, -1,
                              "F4.2", "the arena's size differs from the "
                              "trailer's");
     }
-#undef FAIL
-    di.legacy_size = lsize;
-    di.arena_offset = aoff;
-    di.arena_size = asize;
-    di.size = size;
     return cprs_info_fill(info, &di, sizeof(di));
 }
 
@@ -231,6 +250,91 @@ int cprs_dual_check(CprsReader *r, const CprsLegacy *l, CprsDiag *diag)
 
 /* ---- The cpr-exec load path (F4.3) ------------------------------------- */
 
+/* pread() all @len bytes at @off, or -EBADMSG at EOF, or -errno. */
+static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+    size_t done = 0;
+    ssize_t n;
+
+    while (done < len) {
+        n = pread(fd, (uint8_t *)buf + done, len - done,
+                  (off_t)(off + done));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return n < 0 ? -errno : -EBADMSG;
+        }
+        CPRS_WORK_ADD(CPRS_WORK_READ_BYTES, n);
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+/*
+ * spec F4.3 step 1: the arena header at @aoff, read apart and checked
+ * before anything is sized by the trailer: magic, major version,
+ * header_size, header CRC (3.9), and an arena_size equal to the
+ * trailer's @asize.  The reader checks the rest once the bytes are in.
+ */
+static int arena_header_check(int fd, uint64_t aoff, uint64_t asize,
+                              CprsDiag *diag)
+{
+    static const uint8_t zero4[4];
+    const size_t at = offsetof(CprsWireHeader, header_crc32c);
+    uint8_t raw[CPRS_MAX_HEADER_SIZE];
+    CprsWireHeader h;
+    uint32_t hsize, crc;
+    uint16_t major;
+    int ret;
+
+    ret = pread_all(fd, raw, CPRS_HEADER_V1_SIZE, aoff);
+    if (ret) {
+        return cprs_diag_set(diag, ret, aoff, -1, -1, "F4.3",
+                             "cannot read the arena header of the dual "
+                             "stream");
+    }
+    memcpy(&h, raw, sizeof(h));
+    if (memcmp(h.magic, CPRS_MAGIC, CPRS_MAGIC_SIZE)) {
+        return cprs_diag_set(diag, -EBADMSG, aoff, -1, -1, "F4.2",
+                             "no arena where the trailer says");
+    }
+    major = cprs_le16_get(&h.version_major);
+    if (major != CPRS_FORMAT_VERSION_MAJOR) {
+        return cprs_diag_set(diag, major ? -EPROTONOSUPPORT : -EBADMSG,
+                             aoff + offsetof(CprsWireHeader, version_major),
+                             -1, -1, "3.3", major ? "newer major version" :
+                             "major version 0 is invalid");
+    }
+    hsize = cprs_le32_get(&h.header_size);
+    if (hsize < CPRS_HEADER_V1_SIZE || hsize > CPRS_MAX_HEADER_SIZE ||
+        !cprs_aligned(hsize) || hsize > asize) {
+        return cprs_diag_set(diag, -EBADMSG, aoff +
+                             offsetof(CprsWireHeader, header_size), -1, -1,
+                             "3.4", "header_size out of range");
+    }
+    ret = pread_all(fd, raw + CPRS_HEADER_V1_SIZE,
+                    hsize - CPRS_HEADER_V1_SIZE, aoff + CPRS_HEADER_V1_SIZE);
+    if (ret) {
+        return cprs_diag_set(diag, ret, aoff + CPRS_HEADER_V1_SIZE, -1, -1,
+                             "F4.3", "cannot read the arena header of the "
+                             "dual stream");
+    }
+    crc = cprs_crc32c(cprs_crc32c(cprs_crc32c(0, raw, at), zero4, 4),
+                      raw + at + 4, hsize - at - 4);
+    if (crc != cprs_le32_get(&h.header_crc32c)) {
+        return cprs_diag_set(diag, -EBADMSG, aoff + at, -1, -1, "3.9",
+                             "header CRC32C mismatch");
+    }
+    if (cprs_le64_get(&h.arena_size) != asize) {
+        return cprs_diag_set(diag, -EBADMSG, aoff +
+                             offsetof(CprsWireHeader, arena_size), -1, -1,
+                             "F4.2", "the arena's size differs from the "
+                             "trailer's");
+    }
+    return 0;
+}
+
 int cprs_dual_load_fd(int fd, const CprsReaderOpts *ro, CprsDiag *diag,
                       void **ret_buf, CprsReader **ret_reader)
 {
@@ -243,9 +347,9 @@ int cprs_dual_load_fd(int fd, const CprsReaderOpts *ro, CprsDiag *diag,
     struct stat st;
     uint64_t max = ro->max_arena_size ? ro->max_arena_size :
                    CPRS_MAX_ARENA_SIZE;
-    size_t done = 0, size;
+    uint64_t toff;
+    size_t size;
     uint8_t *buf;
-    ssize_t n;
     int seals, ret;
 
     if (!(cprs_caps_self_flags() & CPRS_CAPS_F_DUAL) ||
@@ -255,6 +359,7 @@ int cprs_dual_load_fd(int fd, const CprsReaderOpts *ro, CprsDiag *diag,
                                      sizeof(t.magic))) {
         return -ENOENT;
     }
+    CPRS_WORK_ADD(CPRS_WORK_READ_BYTES, sizeof(t));
     /* Read whole into our memory, so sealing is what makes it final. */
     seals = fcntl(fd, F_GET_SEALS);
     if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW |
@@ -264,31 +369,44 @@ int cprs_dual_load_fd(int fd, const CprsReaderOpts *ro, CprsDiag *diag,
                              "the dual stream memfd is not sealed against "
                              "write, grow and shrink");
     }
-    /* The arena limit, plus what a QCPR stream and a trailer may add. */
-    if ((uint64_t)st.st_size > max + CPRS_LEGACY_MAX_SIZE + sizeof(t) ||
-        (uint64_t)st.st_size > SIZE_MAX) {
-        return cprs_diag_set(diag, -E2BIG, 0, -1, -1, "7",
-                             "the dual stream is over the size limit");
+    /*
+     * spec F4.3 step 1: the trailer in hand and the arena header it
+     * points at are checked before anything is allocated or read whole.
+     */
+    ret = trailer_check(&t, (uint64_t)st.st_size, &di, diag);
+    if (ret) {
+        return ret;
+    }
+    toff = (uint64_t)st.st_size - sizeof(t);
+    if (di.legacy_size > CPRS_LEGACY_MAX_SIZE) {
+        return cprs_diag_set(diag, -E2BIG, toff +
+                             offsetof(CprsWireDualTrailer, legacy_size), -1,
+                             -1, "F4.3", "the QCPR part of the dual stream "
+                             "is over CPRS_LEGACY_MAX_SIZE");
+    }
+    if (di.arena_size > max || (uint64_t)st.st_size > SIZE_MAX) {
+        return cprs_diag_set(diag, -E2BIG, toff +
+                             offsetof(CprsWireDualTrailer, arena_size), -1,
+                             -1, "7", "the arena part of the dual stream is "
+                             "over the arena size limit");
+    }
+    ret = arena_header_check(fd, di.arena_offset, di.arena_size, diag);
+    if (ret) {
+        return ret;
     }
     size = (size_t)st.st_size;
     buf = malloc(size);
     if (!buf) {
         return cprs_diag_set(diag, -ENOMEM, 0, -1, -1, "", "out of memory");
     }
-    while (done < size) {
-        n = pread(fd, buf + done, size - done, (off_t)done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            ret = cprs_diag_set(diag, n < 0 ? -errno : -EBADMSG, done, -1,
-                                -1, "11.1", "cannot read the dual stream");
-            free(buf);
-            return ret;
-        }
-        done += (size_t)n;
+    CPRS_WORK_ALLOC(size);
+    ret = pread_all(fd, buf, size, 0);
+    if (ret) {
+        cprs_diag_set(diag, ret, 0, -1, -1, "11.1",
+                      "cannot read the dual stream");
+        free(buf);
+        return ret;
     }
-    CPRS_WORK_ADD(CPRS_WORK_READ_BYTES, size);
     ret = cprs_dual_locate(buf, size, &di, diag);
     if (!ret) {
         /* The QCPR part as QEMU 10.2 with iommufd writes it, exactly. */

@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cprs-handover.h"
@@ -93,6 +94,8 @@ int cprs_exec_find(uint32_t flags, CprsDiag *diag, int *ret_fd,
     static const char want[] = "/memfd:" CPRS_EXEC_STATE_NAME " (deleted)";
     char path[64], link[sizeof(want) + 8];
     uint8_t magic[CPRS_MAGIC_SIZE];
+    struct stat st;
+    uint64_t memfd_dev;
     ssize_t n;
     int fd, seals, format;
 
@@ -117,14 +120,24 @@ int cprs_exec_find(uint32_t flags, CprsDiag *diag, int *ret_fd,
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
     n = readlink(path, link, sizeof(link) - 1);
     link[n > 0 ? n : 0] = '\0';
-    if (strcmp(link, want)) {
+    /*
+     * The link text alone can be forged by a file of that name: the fd
+     * must also be a regular file on the memfds' own mount.
+     */
+    memfd_dev = cprs_memfd_dev();
+    if (strcmp(link, want) || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+        !memfd_dev || (uint64_t)st.st_dev != memfd_dev) {
         return cprs_diag_set(diag, -EBADMSG, 0, -1, -1, "11.1",
                              "QEMU_CPR_EXEC_STATE names an fd that is not "
                              "the QEMU_CPR_EXEC_STATE memfd");
     }
     /* The inherited offset is at the end of the data: use pread. */
     n = pread(fd, magic, sizeof(magic), 0);
-    format = cprs_detect(magic, n > 0 ? (size_t)n : 0);
+    if (n < 0) {
+        return cprs_diag_set(diag, -errno, 0, -1, -1, "11.1",
+                             "cannot read the state memfd");
+    }
+    format = cprs_detect(magic, (size_t)n);
     if (format != CPRS_DETECT_ARENA && format != CPRS_DETECT_LEGACY) {
         return cprs_diag_set(diag, -EBADMSG, 0, -1, -1, "11.1",
                              "the state memfd holds neither an arena nor a "

@@ -9,8 +9,15 @@
  * byte takes the oldest one.  This file reads the socket to EOF the same
  * way (through the channel's one reader, socket.c), remembering how many
  * bytes had arrived before each fd, and lets the decoder hand the queued
- * fds out.  Reading everything first keeps the decoder a pure function of
- * bytes and fds; the stream is small, and bounded by max_size.
+ * fds out.
+ *
+ * The decoder is a pure function of bytes and fds, so the bytes are
+ * decoded from the start as they come, at the points
+ * cprs_legacy_parse_due() sets (the header, then each doubling), and
+ * reading stops at the first verdict more bytes cannot change: an error,
+ * or (strict) EOF after the stream, or (lenient) the first byte past the
+ * stream, where QEMU stops reading too.  Nothing is held beyond the
+ * stream and one round of bytes read with it.
  *
  * Every fd that arrives is closed on every failure path.
  */
@@ -28,8 +35,8 @@ int cprs_legacy_recv_in(CprsSockIn *in, const CprsLegacyOpts *opts,
     CprsLegacyOpts o;
     CprsLegacy *lg = NULL;
     uint8_t *buf = NULL;
-    size_t len = 0, cap = 0, got = 1;
-    uint32_t i;
+    size_t len = 0, cap = 0, last = 0, got = 0;
+    uint32_t i, flags;
     int ret;
 
     if (!ret_legacy) {
@@ -47,12 +54,15 @@ int cprs_legacy_recv_in(CprsSockIn *in, const CprsLegacyOpts *opts,
     if (in->max_fds > o.max_records) {
         in->max_fds = o.max_records;
     }
+    /* Lenient: QEMU reads nothing past the stream, nor do we. */
+    flags = o.flags & CPRS_LEGACY_F_LENIENT ? CPRS_LEGACY_PARSE_STOP_END : 0;
 
     /*
      * spec L2.2, L8.1: the sender shuts its side down after the last
-     * byte; up to max_size bytes are read and held, one more fails.
+     * byte.  The bytes are decoded as they come; up to max_size bytes
+     * are read and held, one more fails.
      */
-    while (!ret && got) {
+    for (;;) {
         if (len == cap &&
             cprs_grow(&buf, &cap, len + 1, 1, 4096, (size_t)o.max_size + 1)) {
             ret = cprs_diag_set(diag, len > o.max_size ? -E2BIG : -ENOMEM,
@@ -62,10 +72,20 @@ int cprs_legacy_recv_in(CprsSockIn *in, const CprsLegacyOpts *opts,
             break;
         }
         ret = cprs_sock_recv(in, buf + len, cap - len, &got, diag);
+        if (ret) {
+            break;
+        }
         len += got;
-    }
-    if (!ret) {
-        ret = cprs_legacy_parse(buf, len, &o, q, diag, &lg);
+        if (got && !cprs_legacy_parse_due(len, last, cap)) {
+            continue;
+        }
+        last = len;
+        ret = cprs_legacy_parse(buf, len, &o, q, flags |
+                                (got ? CPRS_LEGACY_PARSE_PARTIAL : 0), diag,
+                                &lg);
+        if (ret != CPRS_LEGACY_NEED_MORE) {
+            break;
+        }
     }
     /* spec L8.4: fds no service byte claimed are closed and reported. */
     for (i = q->head; !ret && i < q->count; i++) {

@@ -546,6 +546,40 @@ fail:
     return ret;
 }
 
+/*
+ * spec 11.1 step 7, F5.6: the fds an armed rollback of this process
+ * owns, as QEMU_CPR_ROLLBACK names them (-1 each when there is none):
+ * the QEMU_CPR_ROLLBACK memfd, and the previous executable's fd its
+ * record names.  Both are closed by cprs_rollback_disarm(), so no state
+ * record may name them, whether the state is loaded before or after
+ * cprs_rollback_find().  The memfd is mapped, not read (it is sealed:
+ * an unsealed one is refused by cprs_rollback_find() and so never
+ * closed), and only its ROLLBACK section is looked at.
+ */
+void cprs_rollback_env_fds(int *ret_memfd, int *ret_exe_fd)
+{
+    CprsReader *r = NULL;
+    CprsRollbackRec rec;
+    int fd, seals;
+
+    *ret_memfd = -1;
+    *ret_exe_fd = -1;
+    if (env_fd(CPRS_ROLLBACK_NAME, &fd) || fcntl(fd, F_GETFD) < 0 ||
+        !memfd_named(fd, CPRS_ROLLBACK_NAME)) {
+        return;
+    }
+    *ret_memfd = fd;
+    seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0 || (seals & SEALS_NEEDED) != SEALS_NEEDED ||
+        cprs_reader_open_fd(fd, NULL, NULL, &r)) {
+        return;
+    }
+    if (!cprs_rollback_find_section(r, NULL, &rec) && rec.exe_fd >= 0) {
+        *ret_exe_fd = rec.exe_fd;
+    }
+    cprs_reader_close(r);
+}
+
 /* ---- Triggering (F5.7) ------------------------------------------------ */
 
 /* The environment of the previous binary: F5.7 step 5. */

@@ -73,12 +73,54 @@ static int ram_from_reader(CprsState *s, CprsReader *r)
 }
 
 /*
+ * spec 11.1 step 7: fds this process holds for the hand-over itself,
+ * which no record may name: each is closed when the hand-over is done
+ * with it (cprs_state_release_source(), cprs_rollback_disarm()), and its
+ * number would then name whatever the process opens next.  -1: none.
+ */
+enum { NOT_OURS_STATE, NOT_OURS_ROLLBACK, NOT_OURS_EXE, NOT_OURS__MAX };
+
+typedef struct NotOurs {
+    int fd[NOT_OURS__MAX];
+} NotOurs;
+
+static void not_ours_init(NotOurs *no, int state_fd)
+{
+    no->fd[NOT_OURS_STATE] = state_fd;
+    cprs_rollback_env_fds(&no->fd[NOT_OURS_ROLLBACK],
+                          &no->fd[NOT_OURS_EXE]);
+}
+
+/* Refuse record @rec (at stream offset @off) if it names one of @no. */
+static int check_not_ours(const NotOurs *no, int fd, uint64_t off,
+                          int64_t rec, CprsDiag *diag)
+{
+    static const char *const why[NOT_OURS__MAX] = {
+        [NOT_OURS_STATE] = "a record names the state memfd "
+                           "(QEMU_CPR_EXEC_STATE) itself",
+        [NOT_OURS_ROLLBACK] = "a record names the rollback memfd "
+                              "(QEMU_CPR_ROLLBACK)",
+        [NOT_OURS_EXE] = "a record names the previous executable's fd of "
+                         "the armed rollback (QEMU_CPR_ROLLBACK)",
+    };
+    int k;
+
+    for (k = 0; no && fd >= 0 && k < NOT_OURS__MAX; k++) {
+        if (no->fd[k] == fd) {
+            return cprs_diag_set(diag, -EBADMSG, off, -1, rec, "11.1",
+                                 why[k]);
+        }
+    }
+    return 0;
+}
+
+/*
  * Fill @s from a verified arena.  @fds (transfer) gives the fd of each
  * slot; NULL means the recorded numbers (exec).  Records are appended
  * oldest first so that a later save writes them in the same order.
  */
 static int state_from_reader(CprsState *s, CprsReader *r, const int *fds,
-                             CprsDiag *diag)
+                             const NotOurs *no, CprsDiag *diag)
 {
     CprsArenaInfo ai = CPRS_OPTS(CprsArenaInfo);
     CprsFdInfo fi;
@@ -106,6 +148,9 @@ static int state_from_reader(CprsState *s, CprsReader *r, const int *fds,
         if (!ret && (fds ? fds[fi.slot] : fi.fd) < 0) {
             return cprs_diag_set(diag, -EBADMSG, 0, -1, i, "11.1",
                                  "a cpr-exec fd record has no fd number");
+        }
+        if (!ret && !fds && check_not_ours(no, fi.fd, 0, i, diag)) {
+            return -EBADMSG;
         }
         if (!ret) {
             ret = fd_rec(s, &fi, fds ? fds[fi.slot] : fi.fd, &e);
@@ -146,12 +191,34 @@ static int state_from_reader(CprsState *s, CprsReader *r, const int *fds,
     return 0;
 }
 
-/* Fill @s from a decoded legacy stream (fds taken from @l if received). */
+/* The first fd record after @i with the key of @fi (record @i), or @i. */
+static uint32_t later_fd_twin(const CprsLegacy *l, uint32_t i,
+                              const CprsFdInfo *fi)
+{
+    CprsFdInfo t;
+    uint32_t j;
+
+    for (j = i + 1; j < cprs_legacy_fd_count(l); j++) {
+        t = CPRS_OPTS(CprsFdInfo);
+        if (!cprs_legacy_fd_get(l, j, &t) && t.id == fi->id &&
+            t.name_len == fi->name_len &&
+            !memcmp(t.name, fi->name, fi->name_len)) {
+            return j;
+        }
+    }
+    return i;
+}
+
+/*
+ * Fill @s from a decoded legacy stream (fds taken from @l if received).
+ * A failure names the record and its offset in the stream (spec L1.4).
+ */
 static int state_from_legacy(CprsState *s, CprsLegacy *l, bool take,
-                             CprsDiag *diag)
+                             const NotOurs *no, CprsDiag *diag)
 {
     CprsFdInfo fi;
     CprsVfioDeviceInfo vi;
+    uint64_t off = 0;
     uint32_t i;
     int fd, ret;
 
@@ -159,30 +226,62 @@ static int state_from_legacy(CprsState *s, CprsLegacy *l, bool take,
     if (!ret) {
         ret = cprs_reg_reserve(&s->vfio, cprs_legacy_vfio_count(l));
     }
-    for (i = cprs_legacy_fd_count(l); i-- > 0 && !ret;) {
+    if (ret) {
+        return cprs_diag_set(diag, ret, 0, -1, -1, "", "out of memory");
+    }
+    for (i = cprs_legacy_fd_count(l); i-- > 0;) {
         fi = CPRS_OPTS(CprsFdInfo);
         ret = cprs_legacy_fd_get(l, i, &fi);
         fd = fi.fd;
+        if (cprs_legacy_fd_offset(l, i, &off)) {
+            off = 0;
+        }
         if (!ret) {
+            ret = check_not_ours(no, fd, off, i, diag);
+            if (ret) {
+                return ret;
+            }
             ret = cprs_state_save_fd(s, fi.name, fi.id, fd);
         }
         if (!ret && take) {
             /* The state's caller owns it from now on. */
             ret = cprs_legacy_fd_take(l, i, &fd);
         }
+        if (ret == -EEXIST) {
+            /* Inserted last first: name the later of the two (L4.9). */
+            i = later_fd_twin(l, i, &fi);
+            if (cprs_legacy_fd_offset(l, i, &off)) {
+                off = 0;
+            }
+        }
+        if (ret) {
+            return cprs_diag_set(diag, ret, off, -1, i, "11.3",
+                                 ret == -EEXIST ? "duplicate (name, id) in "
+                                 "the legacy stream" : ret == -EINVAL ?
+                                 "a record of the legacy stream cannot be a "
+                                 "state record (its name)" :
+                                 "cannot build the state from the legacy "
+                                 "stream");
+        }
     }
-    for (i = cprs_legacy_vfio_count(l); i-- > 0 && !ret;) {
+    for (i = cprs_legacy_vfio_count(l); i-- > 0;) {
         vi = CPRS_OPTS(CprsVfioDeviceInfo);
         ret = cprs_legacy_vfio_get(l, i, &vi);
         if (!ret) {
             ret = cprs_state_save_vfio(s, &vi);
         }
-    }
-    if (ret) {
-        return cprs_diag_set(diag, ret, 0, -1, -1, "11.3",
-                             ret == -EEXIST ? "duplicate (name, id) in the "
-                             "legacy stream" :
-                             "cannot build the state from the legacy stream");
+        if (ret) {
+            if (cprs_legacy_vfio_offset(l, i, &off)) {
+                off = 0;
+            }
+            return cprs_diag_set(diag, ret, off, -1, i, "11.3",
+                                 ret == -EEXIST ? "duplicate vfio device "
+                                 "name in the legacy stream" :
+                                 ret == -EINVAL ? "a vfio record of the "
+                                 "legacy stream cannot be a state record "
+                                 "(its name)" : "cannot build the state "
+                                 "from the legacy stream");
+        }
     }
     return 0;
 }
@@ -214,7 +313,7 @@ static CprsLegacyOpts legacy_opts(const CprsLoadOpts *o, uint32_t mode)
  */
 static int load_arena(CprsState *s, const CprsLoadOpts *o, uint32_t mode,
                       int fd, const void *buf, size_t size, const int *fds,
-                      uint32_t nfds, CprsDiag *diag)
+                      uint32_t nfds, const NotOurs *no, CprsDiag *diag)
 {
     CprsReaderOpts ro = CPRS_OPTS(CprsReaderOpts,
                                   .max_records = o->max_records,
@@ -242,7 +341,7 @@ static int load_arena(CprsState *s, const CprsLoadOpts *o, uint32_t mode,
                             "number of fd records");
     }
     if (!ret) {
-        ret = state_from_reader(s, s->reader, fds, diag);
+        ret = state_from_reader(s, s->reader, fds, no, diag);
     }
     if (!ret) {
         /* fail-safe F5.7: a rollback record, only as one handed back. */
@@ -256,7 +355,7 @@ static int load_arena(CprsState *s, const CprsLoadOpts *o, uint32_t mode,
  * stream; -ENOENT when it is not.  The arena part is loaded.
  */
 static int load_dual(CprsState *s, const CprsLoadOpts *o, int fd,
-                     CprsDiag *diag)
+                     const NotOurs *no, CprsDiag *diag)
 {
     CprsReaderOpts ro = CPRS_OPTS(CprsReaderOpts,
                                   .max_records = o->max_records,
@@ -268,35 +367,12 @@ static int load_dual(CprsState *s, const CprsLoadOpts *o, int fd,
         return ret;
     }
     s->format = CPRS_FORMAT_DUAL;
-    ret = state_from_reader(s, s->reader, NULL, diag);
+    ret = state_from_reader(s, s->reader, NULL, no, diag);
     if (!ret) {
         ret = cprs_state_rollback_load(s->reader, CPRS_MODE_EXEC, diag,
                                        &s->rollback);
     }
     return ret;
-}
-
-/*
- * spec 11.1: no record may name the state memfd itself.  Its number is
- * closed when the source is released, and would then point at whatever
- * the process opens next.
- */
-static int check_not_source(const CprsState *s, int src, CprsDiag *diag)
-{
-    uint32_t i, stream = 0;
-
-    for (i = s->fds.n; i-- > 0;) {
-        if (!s->fds.rec[i].live) {
-            continue;
-        }
-        if (s->fds.rec[i].u.f.fd == src) {
-            return cprs_diag_set(diag, -EBADMSG, 0, -1, stream, "11.1",
-                                 "a record names the state memfd "
-                                 "(QEMU_CPR_EXEC_STATE) itself");
-        }
-        stream++;
-    }
-    return 0;
 }
 
 /*
@@ -334,6 +410,7 @@ int cprs_state_load_exec(const CprsLoadOpts *opts, CprsDiag *diag,
     CprsLegacyOpts lo;
     CprsLegacy *l = NULL;
     CprsState *s = NULL;
+    NotOurs no;
     int fd, format, ret;
 
     if (!ret_state || load_opts(opts, &o)) {
@@ -349,20 +426,20 @@ int cprs_state_load_exec(const CprsLoadOpts *opts, CprsDiag *diag,
     }
     s->format = format;
     s->mode = CPRS_MODE_EXEC;
+    not_ours_init(&no, fd);
     /* A QCPR stream may be the first part of a dual one (F4.3). */
-    ret = format == CPRS_DETECT_LEGACY ? load_dual(s, &o, fd, diag) : -ENOENT;
+    ret = format == CPRS_DETECT_LEGACY ? load_dual(s, &o, fd, &no, diag) :
+          -ENOENT;
     if (ret == -ENOENT && format == CPRS_DETECT_ARENA) {
-        ret = load_arena(s, &o, CPRS_MODE_EXEC, fd, NULL, 0, NULL, 0, diag);
+        ret = load_arena(s, &o, CPRS_MODE_EXEC, fd, NULL, 0, NULL, 0, &no,
+                         diag);
     } else if (ret == -ENOENT) {
         lo = legacy_opts(&o, CPRS_MODE_EXEC);
         ret = cprs_legacy_decode_fd(fd, &lo, diag, &l);
         if (!ret) {
-            ret = state_from_legacy(s, l, false, diag);
+            ret = state_from_legacy(s, l, false, &no, diag);
         }
         cprs_legacy_free(l);
-    }
-    if (!ret) {
-        ret = check_not_source(s, fd, diag);
     }
     if (!ret && !(o.flags & CPRS_LOAD_F_NO_FD_CHECK)) {
         ret = cprs_state_check_fds(s, diag, NULL);
@@ -387,9 +464,11 @@ static int load_legacy_in(CprsState *s, CprsSockIn *in, const CprsLoadOpts *o,
     CprsLegacy *l = NULL;
     int ret;
 
+    /* What the channel refuses from here on is QEMU's stream's (L8.1). */
+    in->clause = "L8.1";
     ret = cprs_legacy_recv_in(in, &lo, diag, &l);
     if (!ret) {
-        ret = state_from_legacy(s, l, true, diag);
+        ret = state_from_legacy(s, l, true, NULL, diag);
     }
     if (ret) {
         /* Give back what was taken, so that every fd gets closed. */
@@ -428,7 +507,7 @@ static int load_arena_in(CprsState *s, CprsSockIn *in, const CprsLoadOpts *o,
     }
     /* With no fd at all, fds is NULL: an empty array stands in for it. */
     ret = load_arena(s, o, CPRS_MODE_TRANSFER, -1, s->src_buf, size,
-                     fds ? fds : (const int *)&nfds, nfds, diag);
+                     fds ? fds : (const int *)&nfds, nfds, NULL, diag);
     if (ret) {
         close_all(fds, nfds);
         return ret;

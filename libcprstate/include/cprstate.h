@@ -1422,8 +1422,11 @@ CPRS_API int cprs_state_load_exec(const CprsLoadOpts *opts, CprsDiag *diag,
  * Tells an arena from a legacy stream by its first 8 bytes (read, not
  * peeked, and kept for the receiver of that format), then receives
  * either, verifies it, and checks the fd count against the fd records.
- * All or nothing: on failure every received fd is closed.  Reads block;
- * SO_RCVTIMEO on @sock bounds each wait (spec 11.5).
+ * A legacy stream is decoded as it comes and read no further than its
+ * verdict (with CPRS_LOAD_F_LEGACY_LENIENT, no further than the first
+ * byte past the stream, as QEMU).  All or nothing: on failure every
+ * received fd is closed.  Reads block; SO_RCVTIMEO on @sock bounds each
+ * wait (spec 11.5).
  *
  * Returns: 0; errors of cprs_transfer_recv(), cprs_legacy_recv() and the
  * reader; -EBADMSG fd count differs from the records, or neither format;
@@ -1548,16 +1551,20 @@ CPRS_API int cprs_legacy_decode(const void *buf, size_t size,
  * @fd: e.g. the QEMU_CPR_EXEC_STATE memfd, or /proc/PID/fd/N opened by
  *      path.  Read with pread() from offset 0, so its file offset is not
  *      moved (QEMU leaves it at the end of the data); a non-seekable fd
- *      is read to EOF instead.  Borrowed, not closed.
+ *      is read with read() instead.  Borrowed, not closed.
  * @opts: as cprs_legacy_decode(); max_size caps the bytes read.
  * @diag: filled on failure, or NULL.
  * @ret_legacy: the new handle, on success.
  *
  * Reads only as far as the decoder needs (spec/qemu-legacy-stream.rst
- * L2.3): a strict decode stops where its verdict is known; a file longer
- * than max_size is refused unread; never more than max_size + 1 bytes
- * are read or held.  The verdict is cprs_legacy_decode()'s on the whole
- * input.
+ * L2.3): a file in doubling rounds from 64 KiB, anything else as it
+ * comes, decoded from the start once the 8-byte header is in and each
+ * time the bytes have doubled, so that a verdict in the first bytes of a
+ * pipe is reached without waiting for more.  A strict decode stops where
+ * its verdict is known; a file longer than max_size is refused unread;
+ * never more than max_size + 1 bytes are read or held; the work is
+ * linear in the bytes however the reads split them.  The verdict is
+ * cprs_legacy_decode()'s on the whole input.
  *
  * Returns: as cprs_legacy_decode(), plus -E2BIG for a file larger than
  * max_size or a source that would need more, and the errno of a failed
@@ -1765,8 +1772,17 @@ CPRS_API int cprs_legacy_encode(const CprsLegacy *legacy,
  * @diag: filled on failure, or NULL.
  * @ret_writer: the writer, on success; finish and free it as usual.
  *
- * Returns: as cprs_writer_new() and cprs_legacy_to_writer(); -EINVAL if
- * @opts asks for another mode.
+ * fd records keep their order, name and id; cpr-exec fds go to the fd
+ * field, cpr-transfer records get fd -1 (their slot is their position);
+ * kind is CPRS_FD_KIND_OTHER with no identity.  vfio records become vfio
+ * device records (name, devid, ioas_id, hwpt_id).  The arena is stricter
+ * than QEMU: names outside printable ASCII and duplicate keys, which a
+ * lenient decode accepts, are refused (@diag names the record).  On
+ * failure no writer is returned.
+ *
+ * Returns: 0; -EINVAL bad arguments or opts (as cprs_writer_new()), @opts
+ * asking for another mode, or a name the arena refuses; -EEXIST a
+ * duplicate key; -E2BIG a limit of the arena; -ENOMEM.
  */
 CPRS_API int cprs_legacy_to_arena(const CprsLegacy *legacy,
                                   const CprsWriterOpts *opts, CprsDiag *diag,

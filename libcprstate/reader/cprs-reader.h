@@ -440,15 +440,42 @@ CPRS_HIDDEN int64_t cprs_legacy_lookup(const CprsLegacy *lg,
 CPRS_HIDDEN int cprs_legacy_opts_get(CprsLegacyOpts *dst,
                                      const CprsLegacyOpts *src);
 
+/* Flags of cprs_legacy_parse(). */
+#define CPRS_LEGACY_PARSE_PARTIAL   0x1u  /* more bytes may follow @len */
+#define CPRS_LEGACY_PARSE_STOP_END  0x2u  /* lenient: stop at the first
+                                           * byte past the stream */
+/* With CPRS_LEGACY_PARSE_PARTIAL: the bytes decide nothing yet. */
+#define CPRS_LEGACY_NEED_MORE (-EAGAIN)
+
 /*
  * Decode @len bytes.  @queue is NULL for a plain buffer (transfer records
  * get fd -1); with a queue, each service byte claims the oldest fd that
- * had arrived by then, as QEMU does (L8.3).
+ * had arrived by then, as QEMU does (L8.3).  The claimed fds move from
+ * the queue to the handle only on success: on any failure the queue is
+ * as it was.
+ *
+ * With CPRS_LEGACY_PARSE_PARTIAL the bytes are only the start of the
+ * input: the result is CPRS_LEGACY_NEED_MORE where more bytes could
+ * change the verdict, else the verdict on all the bytes the input could
+ * hold (L2.3).  A partial parse succeeds only with
+ * CPRS_LEGACY_PARSE_STOP_END in lenient mode, once a byte past the
+ * stream is in: the trailing bytes counted are those in hand.
  */
 CPRS_HIDDEN int cprs_legacy_parse(const uint8_t *buf, size_t len,
                                   const CprsLegacyOpts *opts,
-                                  CprsLegacyFdQueue *queue, CprsDiag *diag,
-                                  CprsLegacy **ret_legacy);
+                                  CprsLegacyFdQueue *queue, uint32_t flags,
+                                  CprsDiag *diag, CprsLegacy **ret_legacy);
+
+/*
+ * When a reader that re-parses from the start as bytes arrive parses
+ * again (L2.3): at the first bytes, once the 8-byte header is in, when
+ * the bytes have doubled since the last parse, and when its buffer is
+ * full.  Whatever the reads return, the bytes parsed add up to O(@len).
+ */
+static inline bool cprs_legacy_parse_due(size_t len, size_t last, size_t cap)
+{
+    return len >= 2 * last || (last < 8 && len >= 8) || len == cap;
+}
 
 /* Record a warning (kept up to CPRS_LEGACY_MAX_WARNINGS). */
 CPRS_HIDDEN int cprs_legacy_warn(CprsLegacy *lg, uint64_t offset,

@@ -227,14 +227,16 @@ typedef struct Parse {
     CprsDiag *diag;
     bool lenient;
     bool partial;           /* the bytes may go on past c.len */
+    bool stop_end;          /* lenient, partial: stop past the stream */
+    uint32_t qhead;         /* next queue entry to claim */
 } Parse;
 
 /*
  * Returned when a prefix of the input ends where the decoder needs more:
- * cprs_legacy_decode_fd() reads on and decodes again.  Never seen by a
- * caller of the library.
+ * the reader reads on and decodes again.  Never seen by a caller of the
+ * library.
  */
-#define NEED_MORE (-EAGAIN)
+#define NEED_MORE CPRS_LEGACY_NEED_MORE
 
 /* At the end of the bytes: is that the end of the input? */
 static bool more_to_come(const Parse *p)
@@ -396,14 +398,13 @@ static int fd_field(Parse *p, int64_t rec, int32_t *ret_fd, bool *ret_owned)
     }
     *ret_fd = -1;
     if (q) {
-        /* spec L8.3: the oldest fd that had arrived with this byte. */
-        if (q->head >= q->count || q->at[q->head] > off) {
+        /* spec L8.3: the oldest fd that had arrived with this byte.  It
+         * stays the queue's until the parse succeeds (parse()). */
+        if (p->qhead >= q->count || q->at[p->qhead] > off) {
             return fail(p, -EBADMSG, off, rec, "L8.3",
                         "no fd arrived with this service byte");
         }
-        *ret_fd = q->fd[q->head];
-        *ret_owned = true;
-        q->fd[q->head++] = -1;
+        *ret_fd = q->fd[p->qhead++];
     }
     return 0;
 }
@@ -658,8 +659,9 @@ static int subsections(Parse *p)
         ret = deviate(p, p->c.pos, -1, "L6", "trailing bytes after the "
                       "stream");
     }
-    /* Lenient: the trailing bytes are counted, all of them. */
-    if (!ret && p->partial) {
+    /* Lenient: the trailing bytes are counted, all of them, unless the
+     * reader stops at the first (the cpr channel, L8.1). */
+    if (!ret && p->partial && !p->stop_end) {
         return NEED_MORE;
     }
     if (!ret) {
@@ -670,7 +672,7 @@ static int subsections(Parse *p)
 
 /* Decode @len bytes, which with @partial are only the start of the input. */
 static int parse(const uint8_t *buf, size_t len, const CprsLegacyOpts *opts,
-                 CprsLegacyFdQueue *queue, bool partial, CprsDiag *diag,
+                 CprsLegacyFdQueue *queue, uint32_t flags, CprsDiag *diag,
                  CprsLegacy **ret_legacy)
 {
     Parse p = {
@@ -678,10 +680,16 @@ static int parse(const uint8_t *buf, size_t len, const CprsLegacyOpts *opts,
         .queue = queue,
         .diag = diag,
         .lenient = opts->flags & CPRS_LEGACY_F_LENIENT,
-        .partial = partial,
+        .partial = flags & CPRS_LEGACY_PARSE_PARTIAL,
+        .stop_end = flags & CPRS_LEGACY_PARSE_STOP_END,
+        .qhead = queue ? queue->head : 0,
     };
+    CprsLegacyList *l;
+    uint32_t i;
     int ret;
 
+    /* One pass over the bytes; readers count what re-parsing costs. */
+    CPRS_WORK_ADD(CPRS_WORK_SCAN_BYTES, len);
     ret = cprs_legacy_alloc(&p.lg);
     if (ret) {
         return fail(&p, ret, 0, -1, "", "out of memory");
@@ -706,15 +714,23 @@ static int parse(const uint8_t *buf, size_t len, const CprsLegacyOpts *opts,
     if (!p.lg->mode) {
         p.lg->mode = CPRS_MODE_EXEC;
     }
+    /* Accepted: the fds claimed move from the queue to the handle. */
+    l = &p.lg->fds;
+    for (i = 0; queue && p.lg->mode == CPRS_MODE_TRANSFER && i < l->count;
+         i++) {
+        l->rec[i].owned = true;
+        queue->fd[queue->head++] = -1;
+    }
     *ret_legacy = p.lg;
     return 0;
 }
 
 int cprs_legacy_parse(const uint8_t *buf, size_t len,
                       const CprsLegacyOpts *opts, CprsLegacyFdQueue *queue,
-                      CprsDiag *diag, CprsLegacy **ret_legacy)
+                      uint32_t flags, CprsDiag *diag,
+                      CprsLegacy **ret_legacy)
 {
-    return parse(buf, len, opts, queue, false, diag, ret_legacy);
+    return parse(buf, len, opts, queue, flags, diag, ret_legacy);
 }
 
 int cprs_legacy_decode(const void *buf, size_t size,
@@ -732,39 +748,38 @@ int cprs_legacy_decode(const void *buf, size_t size,
     if (ret) {
         return cprs_diag_set(diag, ret, 0, -1, -1, "", "invalid options");
     }
-    return cprs_legacy_parse(buf, size, &o, NULL, diag, ret_legacy);
+    return cprs_legacy_parse(buf, size, &o, NULL, 0, diag, ret_legacy);
 }
 
 /*
  * Reading from an fd (spec L2.3): only as far as the decoder needs.  The
- * bytes come in rounds, each filling a buffer twice the size of the last
- * (pread from offset 0 when the fd can, so its offset does not move, else
- * read), and each round decodes them from the start.  A strict decode
- * stops at the first byte past the stream; a lenient one reads to the end
- * to count the trailing bytes.  Whatever comes, no more than max_size + 1
- * bytes are read or held: one more is -E2BIG.  Work: O(bytes), as the
- * rounds double.
+ * bytes come into a buffer that doubles when full (pread from offset 0
+ * when the fd can, so its offset does not move, else read), and the
+ * decoder decodes them from the start at the points
+ * cprs_legacy_parse_due() sets: once the header is in, then each time
+ * the bytes have doubled, so that a pipe giving one byte per read costs
+ * no more than one giving them all at once.  A strict decode stops at
+ * the first byte past the stream; a lenient one reads to the end to
+ * count the trailing bytes.  Whatever comes, no more than max_size + 1
+ * bytes are read or held: one more is -E2BIG.  Work: O(bytes).
  */
-typedef struct FdSource {
-    int fd;
-    bool seekable;
-    bool eof;
-} FdSource;
+#define FILE_FIRST_ROUND (64u * 1024)
 
-/* Fill @buf up to @cap from @len on, or to EOF. */
-static int fill(FdSource *src, uint8_t *buf, size_t *len, size_t cap)
+/* One read (pread at @off when @seekable) into @buf; *@ret_n: 0 at EOF. */
+static int read_some(int fd, bool *seekable, uint8_t *buf, size_t len,
+                     size_t off, size_t *ret_n)
 {
     ssize_t n;
 
-    while (*len < cap && !src->eof) {
-        if (src->seekable) {
-            n = pread(src->fd, buf + *len, cap - *len, (off_t)*len);
-            if (n < 0 && errno == ESPIPE && *len == 0) {
-                src->seekable = false;
+    for (;;) {
+        if (*seekable) {
+            n = pread(fd, buf, len, (off_t)off);
+            if (n < 0 && errno == ESPIPE && off == 0) {
+                *seekable = false;
                 continue;
             }
         } else {
-            n = read(src->fd, buf + *len, cap - *len);
+            n = read(fd, buf, len);
         }
         if (n < 0 && errno == EINTR) {
             continue;
@@ -773,20 +788,19 @@ static int fill(FdSource *src, uint8_t *buf, size_t *len, size_t cap)
             return -errno;
         }
         CPRS_WORK_ADD(CPRS_WORK_READ_BYTES, n);
-        src->eof = n == 0;
-        *len += (size_t)n;
+        *ret_n = (size_t)n;
+        return 0;
     }
-    return 0;
 }
 
 int cprs_legacy_decode_fd(int fd, const CprsLegacyOpts *opts, CprsDiag *diag,
                           CprsLegacy **ret_legacy)
 {
-    FdSource src = { fd, true, false };
     CprsLegacyOpts o;
     struct stat st;
     uint8_t *buf = NULL;
-    size_t len = 0, cap = 0, first = 4096;
+    size_t len = 0, cap = 0, last = 0, n = 0, first = 4096;
+    bool seekable = true, eof = false;
     int ret;
 
     if (fd < 0 || !ret_legacy) {
@@ -798,28 +812,41 @@ int cprs_legacy_decode_fd(int fd, const CprsLegacyOpts *opts, CprsDiag *diag,
         return cprs_diag_set(diag, ret, 0, -1, -1, "", "invalid options");
     }
     /* A file (a memfd) says how long it is: refused unread if too long,
-     * else read in one round. */
+     * else read in doubling rounds from its size or 64 KiB. */
     if (!fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_size >= 0) {
         if ((uint64_t)st.st_size > o.max_size) {
             return cprs_diag_set(diag, -E2BIG, o.max_size, -1, -1, "L2",
                                  "input larger than max_size");
         }
-        first = (size_t)st.st_size + 1;
+        first = (uint64_t)st.st_size < FILE_FIRST_ROUND ?
+                (size_t)st.st_size + 1 : FILE_FIRST_ROUND;
     }
-    do {
-        if (cprs_grow(&buf, &cap, len + 1, 1, first, (size_t)o.max_size + 1)) {
+    for (;;) {
+        if (len == cap &&
+            cprs_grow(&buf, &cap, len + 1, 1, first,
+                      (size_t)o.max_size + 1)) {
             ret = len > o.max_size ? -E2BIG : -ENOMEM;
             cprs_diag_set(diag, ret, len, -1, -1, "L2", ret == -E2BIG ?
                           "input larger than max_size" : "out of memory");
             break;
         }
-        ret = fill(&src, buf, &len, cap);
+        ret = read_some(fd, &seekable, buf + len, cap - len, len, &n);
         if (ret) {
             cprs_diag_set(diag, ret, len, -1, -1, "L2", "read failed");
             break;
         }
-        ret = parse(buf, len, &o, NULL, !src.eof, diag, ret_legacy);
-    } while (ret == NEED_MORE);
+        len += n;
+        eof = n == 0;
+        if (!eof && !cprs_legacy_parse_due(len, last, cap)) {
+            continue;
+        }
+        last = len;
+        ret = parse(buf, len, &o, NULL, eof ? 0 : CPRS_LEGACY_PARSE_PARTIAL,
+                    diag, ret_legacy);
+        if (ret != NEED_MORE) {
+            break;
+        }
+    }
     free(buf);
     return ret;
 }
