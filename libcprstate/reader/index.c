@@ -39,9 +39,8 @@ static bool key_equal(const char *a, uint32_t alen, uint32_t aid,
     return aid == bid && alen == blen && !memcmp(a, b, blen);
 }
 
-/* What a lookup table's comparison needs: the reader, the type. */
+/* What a lookup table's comparison needs: the records and the names. */
 typedef struct KeyTabCtx {
-    CprsReader *r;
     uint32_t type;
     const uint8_t *recs;        /* the section's raw bytes */
     uint32_t record_size;
@@ -74,7 +73,6 @@ static int keytab_ctx(CprsReader *r, uint32_t type, KeyTabCtx *c)
     int st = cprs_sec_find(r, CPRS_SECTION_STRTAB);
     int ret;
 
-    c->r = r;
     c->type = type;
     c->record_size = r->sec[sec].record_size;
     ret = cprs_sec_data(r, (uint32_t)sec, &c->recs);
