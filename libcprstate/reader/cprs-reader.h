@@ -44,6 +44,41 @@ typedef struct CprsSec {
     CprsDiag err_diag;
 } CprsSec;
 
+/*
+ * The verdict of a rule that spans a whole section (spec 6.3.7, 6.6.5),
+ * checked once, on the first access that needs it, and kept, failure
+ * included, so that every later access pays nothing for it.
+ */
+typedef struct CprsRule {
+    bool done;
+    int err;
+    CprsDiag diag;
+} CprsRule;
+
+/*
+ * A name reference of CPRS_NAME_MEMO_MIN bytes or more, checked once
+ * (spec 6.1.1, 6.1.2) and hashed once (spec 6.8.1), whatever the number
+ * of records that carry it: kept in CprsReader.names.
+ */
+typedef struct CprsNameMemo {
+    uint32_t off;
+    uint32_t len;
+    uint32_t hash;          /* cprs_name_hash(), when !bad */
+    uint32_t bad;           /* 1: a byte outside 6.1.2 */
+} CprsNameMemo;
+
+/*
+ * Shorter names are checked on each access: that costs no more than
+ * reading the record that refers to them (spec 8.7).
+ */
+#define CPRS_NAME_MEMO_MIN 64u
+/* Bytes charged to the budget per entry of the name memo's capacity:
+ * the entry and up to 8 table slots of 8 bytes, twice while it grows. */
+#define CPRS_NAME_MEMO_COST 144u
+/* Bytes charged per record (4 at least) for a lookup table (spec 6.8):
+ * fewer than 4 slots of 8 bytes a record. */
+#define CPRS_KEYTAB_COST 32u
+
 /* A devstate payload decompressed for cprs_reader_devstate_data(). */
 typedef struct CprsPayloadSlot {
     void *data;
@@ -70,6 +105,20 @@ struct CprsReader {
     int8_t index_of[CPRS_SECTION__MAX];  /* INDEX section for a type, -1 */
     CprsPayloadSlot *payloads;  /* one per DEVSTATE record, or NULL */
     uint64_t kept;              /* bytes kept for accessors (spec 7.1) */
+    CprsRule ds_order;          /* DEVSTATE payload order (6.6.5) */
+    CprsRule ram_ranges;        /* RAMBLOCKS range claims (6.3.7) */
+    /* Lookup tables of the sections without an index (spec 6.8), built
+     * on the first lookup: 0 not yet, 1 built, -1 scan (over the budget),
+     * -2 failed (the failure kept in keytab_fail). */
+    int8_t keytab_state[CPRS_SECTION__MAX];
+    CprsTable keytab[CPRS_SECTION__MAX];
+    CprsRule keytab_fail[CPRS_SECTION__MAX];
+    /* Long names checked once per distinct (off, len) (cprs_str_get()). */
+    CprsTable name_index;
+    CprsNameMemo *names;
+    size_t names_cap;
+    uint32_t names_count;
+    bool names_full;            /* the budget allows no more entries */
     /* The last string reference found valid, so that records sharing a
      * name (spec 9.4) resolve it once: off, len, and the name's hash. */
     uint32_t memo_off;

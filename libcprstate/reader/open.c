@@ -619,20 +619,19 @@ static int read_head(const Source *src, uint8_t *head, uint64_t *ret_len)
 /*
  * spec 8.5: may the arena be used in place?  Only when its bytes can no
  * longer change: a memfd sealed against writes and shrinking (seals are
- * never removed, and F_SEAL_WRITE cannot be added while a writable
- * shared mapping exists), or a file with the immutable attribute.
+ * never removed, F_SEAL_WRITE cannot be added while a writable shared
+ * mapping exists, and the kernel itself keeps them).  Nothing else
+ * qualifies: a file's immutable attribute is what its filesystem says,
+ * and a FUSE server says what it likes, then changes or truncates the
+ * file under the mapping (changed bytes after the checks, SIGBUS).
  */
 static bool source_frozen(int fd)
 {
-    int seals, attr = 0;
+    int seals;
 
     seals = fcntl(fd, F_GET_SEALS);
-    if (seals >= 0 && (seals & (F_SEAL_WRITE | F_SEAL_SHRINK)) ==
-        (F_SEAL_WRITE | F_SEAL_SHRINK)) {
-        return true;
-    }
-    return ioctl(fd, FS_IOC_GETFLAGS, &attr) == 0 &&
-           (attr & FS_IMMUTABLE_FL);
+    return seals >= 0 && (seals & (F_SEAL_WRITE | F_SEAL_SHRINK)) ==
+           (F_SEAL_WRITE | F_SEAL_SHRINK);
 }
 
 /*

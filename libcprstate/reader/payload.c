@@ -90,6 +90,59 @@ int cprs_devstate_decode(CprsReader *r, const uint8_t *p, int sec,
     return 0;
 }
 
+/*
+ * spec 6.6.5 over the whole section, in O(r), once: payloads lie in the
+ * BLOB in record order without overlap.  Without it, records could all
+ * name one large frame, and each access would decode it again.  A
+ * record whose payload lies outside the BLOB is left to its own access
+ * check.  The verdict is kept, failure included.
+ */
+static int ds_order_check(CprsReader *r, int sec)
+{
+    CprsRule *rule = &r->ds_order;
+    const CprsSec *s = &r->sec[sec];
+    int bsec = cprs_sec_find(r, CPRS_SECTION_BLOB);
+    uint64_t blob_size = bsec >= 0 ? r->sec[bsec].raw_size : 0;
+    uint64_t pos = 0, data_off, stored;
+    const CprsWireDevState *w;
+    const uint8_t *data;
+    uint32_t i;
+    int ret = 0;
+
+    if (rule->done) {
+        if (rule->err) {
+            r->last = rule->diag;
+        }
+        return rule->err;
+    }
+    ret = cprs_sec_data(r, (uint32_t)sec, &data);
+    if (ret) {
+        return ret;     /* the section keeps its own verdict */
+    }
+    CPRS_WORK_ADD(CPRS_WORK_SCAN_BYTES, s->raw_size);
+    for (i = 0; i < s->record_count; i++) {
+        w = (const CprsWireDevState *)(data + (uint64_t)i * s->record_size);
+        data_off = cprs_le64_get(&w->data_off);
+        stored = cprs_le64_get(&w->stored_size);
+        if (!cprs_range_ok(blob_size, data_off, stored)) {
+            continue;
+        }
+        if (data_off < pos) {
+            ret = cprs_reader_fail(r, -EBADMSG, s->offset +
+                                   (uint64_t)i * s->record_size +
+                                   offsetof(CprsWireDevState, data_off),
+                                   sec, i, "6.6.5", "payload overlaps or "
+                                   "precedes the previous one");
+            rule->diag = r->last;
+            break;
+        }
+        pos = data_off + stored;
+    }
+    rule->done = true;
+    rule->err = ret;
+    return ret;
+}
+
 /* Decode and check record @index; *ret_stored points at its bytes. */
 static int devstate_get(CprsReader *r, uint32_t index, CprsDevStateInfo *di,
                         const uint8_t **ret_stored)
@@ -102,8 +155,9 @@ static int devstate_get(CprsReader *r, uint32_t index, CprsDevStateInfo *di,
     if (ret) {
         return ret;
     }
-    return cprs_devstate_decode(r, p, sec, index, off, di, ret_stored,
-                                &data_off);
+    ret = cprs_devstate_decode(r, p, sec, index, off, di, ret_stored,
+                               &data_off);
+    return ret ? ret : ds_order_check(r, sec);
 }
 
 int cprs_reader_devstate_get(CprsReader *r, uint32_t index,
@@ -126,11 +180,15 @@ int cprs_reader_devstate_get(CprsReader *r, uint32_t index,
 int cprs_reader_devstate_find(CprsReader *r, const char *name,
                               uint32_t instance_id, uint32_t *ret_index)
 {
+    int sec, ret;
+
     if (!r || !name || !ret_index) {
         return -EINVAL;
     }
-    return cprs_lookup(r, CPRS_SECTION_DEVSTATE, name, instance_id,
-                       ret_index);
+    sec = cprs_sec_find(r, CPRS_SECTION_DEVSTATE);
+    ret = sec < 0 ? 0 : ds_order_check(r, sec);
+    return ret ? ret : cprs_lookup(r, CPRS_SECTION_DEVSTATE, name,
+                                   instance_id, ret_index);
 }
 
 /* Declared in cprs-reader.h. */
@@ -170,13 +228,55 @@ static int payload_inflate(CprsReader *r, uint32_t index,
     return cprs_payload_frame(r, di, stored, kept, off, sec, index, dst);
 }
 
+/* The payload slots, one per record, charged to the budget like bytes. */
+static int payload_slots(CprsReader *r, int sec, uint32_t index)
+{
+    uint32_t n;
+
+    if (r->payloads) {
+        return 0;
+    }
+    n = cprs_reader_devstate_count(r);
+    if (cprs_budget_check(r, r->kept, (uint64_t)n * sizeof(*r->payloads),
+                          r->sec[sec].offset, sec, index)) {
+        return -E2BIG;
+    }
+    r->payloads = calloc(n, sizeof(*r->payloads));
+    if (!r->payloads) {
+        return -ENOMEM;
+    }
+    CPRS_WORK_ALLOC((uint64_t)n * sizeof(*r->payloads));
+    r->kept += (uint64_t)n * sizeof(*r->payloads);
+    return 0;
+}
+
+/* Payload @index's kept failure again: the record, the clause, the reason. */
+static int payload_failed(CprsReader *r, int sec, uint32_t index)
+{
+    const CprsPayloadSlot *slot = &r->payloads[index];
+
+    return cprs_reader_fail(r, slot->err, r->sec[sec].offset +
+                            (uint64_t)index * r->sec[sec].record_size,
+                            sec, index, slot->err == -E2BIG ? "7.1" : "5.3",
+                            slot->reason);
+}
+
+/* Keep @ret, the failure of payload @index (not a shortage of memory). */
+static int payload_fail(CprsReader *r, uint32_t index, int ret)
+{
+    if (ret != -ENOMEM && r->payloads) {
+        r->payloads[index].err = ret;
+        r->payloads[index].reason = r->last.reason;
+    }
+    return ret;
+}
+
 int cprs_reader_devstate_data(CprsReader *r, uint32_t index,
                               const void **ret_data, size_t *ret_size)
 {
     CprsDevStateInfo di;
     const uint8_t *stored;
     CprsPayloadSlot *slot;
-    uint32_t n;
     uint8_t *buf;
     int sec, ret;
 
@@ -193,20 +293,9 @@ int cprs_reader_devstate_data(CprsReader *r, uint32_t index,
         return 0;
     }
     sec = cprs_sec_find(r, CPRS_SECTION_DEVSTATE);
-    if (!r->payloads) {
-        /* One slot per record: charged to the budget like the bytes. */
-        n = cprs_reader_devstate_count(r);
-        ret = cprs_budget_check(r, r->kept, (uint64_t)n * sizeof(*slot),
-                                r->sec[sec].offset, sec, index);
-        if (ret) {
-            return ret;
-        }
-        r->payloads = calloc(n, sizeof(*r->payloads));
-        if (!r->payloads) {
-            return -ENOMEM;
-        }
-        CPRS_WORK_ALLOC((uint64_t)n * sizeof(*slot));
-        r->kept += (uint64_t)n * sizeof(*slot);
+    ret = payload_slots(r, sec, index);
+    if (ret) {
+        return ret;
     }
     slot = &r->payloads[index];
     if (!slot->data && !slot->err) {
@@ -225,23 +314,14 @@ int cprs_reader_devstate_data(CprsReader *r, uint32_t index,
         }
         if (ret) {
             free(buf);
-            /* Kept like a section's failure: not paid twice (but a
-             * shortage of memory is not the payload's fault). */
-            if (ret != -ENOMEM) {
-                slot->err = ret;
-                slot->reason = r->last.reason;
-            }
-            return ret;
+            /* Kept like a section's failure: not paid twice. */
+            return payload_fail(r, index, ret);
         }
         slot->data = buf;
         r->kept += di.raw_size;
     }
     if (slot->err) {
-        /* Its diagnostic again: the record, the clause, the reason. */
-        return cprs_reader_fail(r, slot->err, r->sec[sec].offset +
-                                (uint64_t)index * r->sec[sec].record_size,
-                                sec, index, slot->err == -E2BIG ? "7.1" :
-                                "5.3", slot->reason);
+        return payload_failed(r, sec, index);
     }
     *ret_data = slot->data;
     *ret_size = (size_t)di.raw_size;
@@ -253,7 +333,8 @@ int cprs_reader_devstate_read(CprsReader *r, uint32_t index, void *buf,
 {
     CprsDevStateInfo di;
     const uint8_t *stored;
-    int ret;
+    CprsDiag err_diag;
+    int sec, ret;
 
     if (!r || (!buf && size)) {
         return -EINVAL;
@@ -265,7 +346,14 @@ int cprs_reader_devstate_read(CprsReader *r, uint32_t index, void *buf,
     if (size < di.raw_size) {
         return -EINVAL;
     }
+    sec = cprs_sec_find(r, CPRS_SECTION_DEVSTATE);
     if ((di.flags & CPRS_DEVSTATE_F_ZSTD) && r->payloads &&
+        r->payloads[index].err && r->payloads[index].err != -E2BIG) {
+        /* Its frame failed before, here or in devstate_data() (a
+         * budget that refused to keep it does not bind this call,
+         * which keeps nothing). */
+        return payload_failed(r, sec, index);
+    } else if ((di.flags & CPRS_DEVSTATE_F_ZSTD) && r->payloads &&
         r->payloads[index].data) {
         /* Decompressed already by cprs_reader_devstate_data(). */
         CPRS_WORK_ADD(CPRS_WORK_COPY_BYTES, di.raw_size);
@@ -273,6 +361,16 @@ int cprs_reader_devstate_read(CprsReader *r, uint32_t index, void *buf,
     } else if (di.flags & CPRS_DEVSTATE_F_ZSTD) {
         /* The caller holds the output; the decoder is charged. */
         ret = payload_inflate(r, index, &di, stored, r->kept, buf);
+        if (ret && ret != -ENOMEM && ret != -E2BIG) {
+            /* Kept, so that it is not decoded again (spec 8.7): in the
+             * slots, when the budget allows them. */
+            err_diag = r->last;
+            if (!payload_slots(r, sec, index)) {
+                r->last = err_diag;
+                payload_fail(r, index, ret);
+            }
+            r->last = err_diag;
+        }
         if (ret) {
             return ret;
         }

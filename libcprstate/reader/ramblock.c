@@ -74,6 +74,51 @@ int cprs_ramblock_decode(CprsReader *r, const uint8_t *p, int sec,
     return 0;
 }
 
+/*
+ * spec 6.3.7 over the whole section, in O(r), once: the blocks claim
+ * consecutive ranges, in record order, so that no range belongs to two
+ * blocks and a walk over every block's ranges reads each range once.
+ * The verdict is kept, failure included.
+ */
+static int ram_ranges_check(CprsReader *r, int sec)
+{
+    CprsRule *rule = &r->ram_ranges;
+    const CprsSec *s = &r->sec[sec];
+    const CprsWireRamBlock *w;
+    const uint8_t *data;
+    uint64_t next = 0;
+    uint32_t i;
+    int ret = 0;
+
+    if (rule->done) {
+        if (rule->err) {
+            r->last = rule->diag;
+        }
+        return rule->err;
+    }
+    ret = cprs_sec_data(r, (uint32_t)sec, &data);
+    if (ret) {
+        return ret;     /* the section keeps its own verdict */
+    }
+    CPRS_WORK_ADD(CPRS_WORK_SCAN_BYTES, s->raw_size);
+    for (i = 0; i < s->record_count; i++) {
+        w = (const CprsWireRamBlock *)(data + (uint64_t)i * s->record_size);
+        if (cprs_le32_get(&w->range_first) != next) {
+            ret = cprs_reader_fail(r, -EBADMSG, s->offset +
+                                   (uint64_t)i * s->record_size +
+                                   offsetof(CprsWireRamBlock, range_first),
+                                   sec, i, "6.3.7", "range_first does not "
+                                   "follow the previous block's ranges");
+            rule->diag = r->last;
+            break;
+        }
+        next += cprs_le32_get(&w->range_count);
+    }
+    rule->done = true;
+    rule->err = ret;
+    return ret;
+}
+
 /* Decode and check block @index; also returns its first range. */
 static int ramblock_get(CprsReader *r, uint32_t index, CprsRamBlockInfo *bi,
                         uint32_t *ret_first)
@@ -86,7 +131,8 @@ static int ramblock_get(CprsReader *r, uint32_t index, CprsRamBlockInfo *bi,
     if (ret) {
         return ret;
     }
-    return cprs_ramblock_decode(r, p, sec, index, off, bi, ret_first);
+    ret = cprs_ramblock_decode(r, p, sec, index, off, bi, ret_first);
+    return ret ? ret : ram_ranges_check(r, sec);
 }
 
 int cprs_reader_ramblock_get(CprsReader *r, uint32_t index,
@@ -109,10 +155,15 @@ int cprs_reader_ramblock_get(CprsReader *r, uint32_t index,
 int cprs_reader_ramblock_find(CprsReader *r, const char *idstr,
                               uint32_t *ret_index)
 {
+    int sec, ret;
+
     if (!r || !idstr || !ret_index) {
         return -EINVAL;
     }
-    return cprs_lookup(r, CPRS_SECTION_RAMBLOCKS, idstr, 0, ret_index);
+    sec = cprs_sec_find(r, CPRS_SECTION_RAMBLOCKS);
+    ret = sec < 0 ? 0 : ram_ranges_check(r, sec);
+    return ret ? ret : cprs_lookup(r, CPRS_SECTION_RAMBLOCKS, idstr, 0,
+                                   ret_index);
 }
 
 int cprs_gpa_range_decode(CprsReader *r, const uint8_t *p, int sec,

@@ -230,6 +230,11 @@ void cprs_sec_release_all(CprsReader *r)
     for (i = 0; i < r->nsec; i++) {
         free(r->sec[i].owned);
     }
+    for (i = 0; i < CPRS_SECTION__MAX; i++) {
+        cprs_table_free(&r->keytab[i]);
+    }
+    cprs_table_free(&r->name_index);
+    free(r->names);
 }
 
 int cprs_rec_get(CprsReader *r, uint32_t type, uint32_t i,
@@ -255,6 +260,94 @@ int cprs_rec_get(CprsReader *r, uint32_t type, uint32_t i,
     return 0;
 }
 
+/* ---- Long names: checked and hashed once per distinct reference ------- */
+
+static bool name_memo_eq(const void *ctx, uint32_t val,
+                         const CprsTableKey *key)
+{
+    const CprsReader *r = ctx;
+    uint32_t k[2];
+
+    memcpy(k, key->name, sizeof(k));
+    return r->names[val].off == k[0] && r->names[val].len == k[1];
+}
+
+/* The table's hash of the reference (@off, @len): its 8 bytes as a key. */
+static uint32_t name_memo_hash(const CprsReader *r, const uint32_t k[2])
+{
+    return cprs_table_hash(&r->name_index, (const char *)k, 2 * sizeof(*k),
+                           0);
+}
+
+/* The memo of (@off, @len), or NULL. */
+static CprsNameMemo *name_memo_find(CprsReader *r, uint32_t off,
+                                    uint32_t len)
+{
+    uint32_t k[2] = { off, len };
+    CprsTableKey key = { (const char *)k, sizeof(k), 0 };
+    int64_t i;
+
+    if (!r->names_count) {
+        return NULL;
+    }
+    i = cprs_table_find(&r->name_index, name_memo_hash(r, k), name_memo_eq,
+                        r, &key);
+    return i < 0 ? NULL : &r->names[i];
+}
+
+/*
+ * Room for one more memo, charged to the budget before anything is
+ * allocated (spec 7.1).  When the budget allows no more, names are
+ * checked on each access again (spec 8.7): slower, never wrong.
+ */
+static bool name_memo_room(CprsReader *r)
+{
+    size_t cap = r->names_cap;
+    uint64_t more;
+    CprsDiag keep = r->last;
+
+    if (r->names_full) {
+        return false;
+    }
+    if (r->names_count < cap) {
+        return true;
+    }
+    more = (uint64_t)(cap ? cap : 64) * CPRS_NAME_MEMO_COST;
+    if (cprs_budget_check(r, r->kept, more, 0, -1, -1)) {
+        r->last = keep;     /* not the access's failure */
+        r->names_full = true;
+        return false;
+    }
+    if (!r->names_cap) {
+        cprs_table_init(&r->name_index);
+    }
+    if (cprs_grow(&r->names, &r->names_cap, r->names_count + 1,
+                  sizeof(*r->names), 64, UINT32_MAX / 2)) {
+        r->names_full = true;   /* -ENOMEM: the same fall-back */
+        return false;
+    }
+    r->kept += ((uint64_t)r->names_cap - cap) * CPRS_NAME_MEMO_COST;
+    if (cprs_table_reserve(&r->name_index,
+                           (uint32_t)(r->names_cap - r->names_count))) {
+        r->names_full = true;   /* -ENOMEM: no more memos, no harm */
+        return false;
+    }
+    return true;
+}
+
+static void name_memo_put(CprsReader *r, uint32_t off, uint32_t len,
+                          uint32_t hash, bool bad)
+{
+    uint32_t k[2] = { off, len };
+
+    if (!name_memo_room(r)) {
+        return;
+    }
+    r->names[r->names_count] = (CprsNameMemo) { off, len, hash, bad };
+    cprs_table_put(&r->name_index, name_memo_hash(r, k), r->names_count);
+    r->names_count++;
+}
+
 int cprs_str_resolve(CprsReader *r, const CprsWireStr *ref, uint64_t ref_off,
                      int sec, int64_t rec, const char **ret_str,
                      uint32_t *ret_len)
@@ -263,6 +356,7 @@ int cprs_str_resolve(CprsReader *r, const CprsWireStr *ref, uint64_t ref_off,
     uint32_t off = cprs_le32_get(&ref->off);
     uint32_t len = cprs_le32_get(&ref->len);
     const uint8_t *tab;
+    CprsNameMemo *memo;
     uint64_t size;
     size_t bad;
     int ret;
@@ -292,8 +386,24 @@ int cprs_str_resolve(CprsReader *r, const CprsWireStr *ref, uint64_t ref_off,
         return cprs_reader_fail(r, -EBADMSG, ref_off, sec, rec, "6.1.1",
                                 "name not NUL-terminated at its length");
     }
-    /* spec 6.1.2: printable ASCII only, so no NUL inside either. */
-    bad = cprs_name_bad_char((const char *)tab + off, len);
+    /*
+     * spec 6.1.2: printable ASCII only, so no NUL inside either.  A long
+     * name is checked and hashed once per distinct reference, its
+     * verdict kept, failure included (spec 8.7).
+     */
+    memo = len >= CPRS_NAME_MEMO_MIN ? name_memo_find(r, off, len) : NULL;
+    if (memo) {
+        bad = memo->bad ? 0 : len;
+    } else {
+        bad = cprs_name_bad_char((const char *)tab + off, len);
+        CPRS_WORK_ADD(CPRS_WORK_SCAN_BYTES, len);
+    }
+    if (len >= CPRS_NAME_MEMO_MIN && !memo) {
+        name_memo_put(r, off, len, bad < len ? 0 :
+                      cprs_name_hash((const char *)tab + off, len),
+                      bad < len);
+        memo = name_memo_find(r, off, len);
+    }
     if (bad < len) {
         return cprs_reader_fail(r, -EBADMSG, ref_off, sec, rec, "6.1.2",
                                 "name has a byte outside printable ASCII");
@@ -301,7 +411,8 @@ int cprs_str_resolve(CprsReader *r, const CprsWireStr *ref, uint64_t ref_off,
     /* Remembered for the next record (cprs_str_get()). */
     r->memo_off = off;
     r->memo_len = len;
-    r->memo_hashed = false;
+    r->memo_hashed = memo != NULL;
+    r->memo_hash = memo ? memo->hash : 0;
     *ret_str = (const char *)tab + off;
     *ret_len = len;
     return 0;

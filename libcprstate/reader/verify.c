@@ -505,7 +505,8 @@ static inline uint32_t slot_hash(const IndexSweep *w, uint32_t p)
 static bool key_same(const Verify *v, const KeyRef *a, const KeyRef *b)
 {
     return a->len == b->len && a->id == b->id &&
-           !memcmp(v->strtab + a->off, v->strtab + b->off, a->len);
+           (a->off == b->off ||
+            !memcmp(v->strtab + a->off, v->strtab + b->off, a->len));
 }
 
 /*
@@ -1001,19 +1002,24 @@ static int check_ramblocks(Verify *v)
 
 /* ---- Keys (spec 6.8 and the uniqueness clauses) ------------------------ */
 
-/* qsort_r() order of keys: name bytes, length, id, then record index. */
-static int keyref_cmp(const void *a, const void *b, void *strtab)
+/*
+ * Order of keys for the sort: name bytes, length, id, then record index.
+ * Records that share a name reference (spec 9.4) share its bytes: equal
+ * without reading them.
+ */
+static int keyref_cmp(const KeyRef *x, const KeyRef *y, const char *tab)
 {
-    const KeyRef *x = a, *y = b;
-    const char *tab = strtab;
     uint32_t n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(tab + x->off, tab + y->off, n);
+    int c;
 
-    if (c) {
-        return c;
-    }
-    if (x->len != y->len) {
-        return x->len < y->len ? -1 : 1;
+    if (x->off != y->off || x->len != y->len) {
+        c = memcmp(tab + x->off, tab + y->off, n);
+        if (c) {
+            return c;
+        }
+        if (x->len != y->len) {
+            return x->len < y->len ? -1 : 1;
+        }
     }
     if (x->id != y->id) {
         return x->id < y->id ? -1 : 1;
@@ -1032,6 +1038,51 @@ static const char *dup_clause(uint32_t type)
         return "6.5.4";
     default:
         return "6.6.7";
+    }
+}
+
+/* Sift key @i down the max-heap @k[0..n). */
+static void heap_sift(KeyRef *k, uint32_t i, uint32_t n, const char *tab)
+{
+    uint32_t c;
+    KeyRef t;
+
+    for (;;) {
+        c = 2 * i + 1;
+        if (c >= n || c < i) {
+            return;
+        }
+        if (c + 1 < n && keyref_cmp(&k[c], &k[c + 1], tab) < 0) {
+            c++;
+        }
+        if (keyref_cmp(&k[i], &k[c], tab) >= 0) {
+            return;
+        }
+        t = k[i];
+        k[i] = k[c];
+        k[c] = t;
+        i = c;
+    }
+}
+
+/*
+ * Heapsort: O(n log n) comparisons whatever the input, in place, so
+ * the sort allocates nothing beside the keys charged to the working set
+ * (spec 7.1; qsort() may allocate a buffer as large as the keys).
+ */
+static void keys_sort(KeyRef *k, uint32_t n, const char *tab)
+{
+    uint32_t i;
+    KeyRef t;
+
+    for (i = n / 2; i-- > 0;) {
+        heap_sift(k, i, n, tab);
+    }
+    for (i = n; i-- > 1;) {
+        t = k[0];
+        k[0] = k[i];
+        k[i] = t;
+        heap_sift(k, 0, i, tab);
     }
 }
 
@@ -1055,7 +1106,7 @@ static int check_unique_sorted(Verify *v, uint32_t type, uint32_t n)
         }
         v->keys[type] = keys;
     }
-    qsort_r(keys, n, sizeof(*keys), keyref_cmp, (void *)v->strtab);
+    keys_sort(keys, n, v->strtab);
     for (i = 1; i < n; i++) {
         if (key_same(v, &keys[i], &keys[i - 1])) {
             return fail(v, -EBADMSG, r->sec[sec].offset +
