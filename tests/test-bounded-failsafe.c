@@ -242,7 +242,7 @@ static Work sparse_scan(uint32_t n)
     Work w;
     int fd;
 
-    buf = one_segment(PT_LOAD, NULL, 0, &size);
+    buf = one_segment(PT_LOAD, (const uint8_t *)"", 0, &size);
     buf = realloc(buf, off);
     assert_non_null(buf);
     ((Elf64_Ehdr *)buf)->e_phnum = (uint16_t)n;
