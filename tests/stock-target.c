@@ -36,6 +36,8 @@
 __attribute__((used)) static const char mark_state[] = "QEMU_CPR_EXEC_STATE";
 __attribute__((used)) static const char mark_subsec[] =
     "CprState/vfio devices";
+/* The name of one fd's vmstate in QEMU's migration/cpr.c. */
+__attribute__((used)) static const char mark_cpr_fd[] = "cpr fd";
 #ifndef STOCK_STUB
 __attribute__((used)) static const char mark_device[] = "cpr vfio device";
 #define FORM "full"

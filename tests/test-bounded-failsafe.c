@@ -7,11 +7,16 @@
  *   test_elf_marks   a data segment full of near-misses of every mark
  *   test_elf_notes   a note segment of empty notes, the most per byte
  *   test_argv        a ROLLBACK record of one-byte arguments
+ *   test_elf_overlap_loads  N PT_LOAD headers over the same bytes
+ *   test_elf_overlap_notes  N PT_NOTE headers over the same bytes
+ *   test_elf_sparse_cut     a sparse file's PT_LOAD over the scan cap
  *
  * "--filter NAME" runs one of them.
  */
 #include <elf.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "bounded.h"
 #include "cprs-failsafe.h"
@@ -136,6 +141,148 @@ static void test_elf_notes(void **state)
     free(b8);
 }
 
+/*
+ * An ELF64 image of this machine with @n program headers of @type, all
+ * over the same @len bytes of @data (spec F2.3: each byte read once).
+ */
+static uint8_t *overlapping(uint32_t type, uint32_t n, const uint8_t *data,
+                            size_t len, size_t *ret_size)
+{
+    size_t off = sizeof(Elf64_Ehdr) + n * sizeof(Elf64_Phdr);
+    uint8_t *buf = one_segment(type, data, 0, ret_size);
+    Elf64_Ehdr *h;
+    Elf64_Phdr *ph;
+    uint32_t i;
+
+    buf = realloc(buf, off + len);
+    assert_non_null(buf);
+    h = (Elf64_Ehdr *)buf;
+    h->e_phnum = (uint16_t)n;
+    for (i = 0; i < n; i++) {
+        ph = (Elf64_Phdr *)(buf + sizeof(*h)) + i;
+        memset(ph, 0, sizeof(*ph));
+        ph->p_type = type;
+        ph->p_flags = PF_R;
+        /* Starts a little apart, so that no two are identical. */
+        ph->p_offset = off + i;
+        ph->p_filesz = len - i;
+        ph->p_align = 4;
+    }
+    memcpy(buf + off, data, len);
+    *ret_size = off + len;
+    return buf;
+}
+
+static void overlap_case(uint32_t type, size_t unit, uint32_t n)
+{
+    uint8_t *d1, *d8, *b1, *b8;
+    size_t s1, s8;
+    Work w1, w8;
+
+    d1 = near_misses(unit);
+    d8 = near_misses(8 * unit);
+    b1 = overlapping(type, n, d1, unit, &s1);
+    b8 = overlapping(type, 8 * n, d8, 8 * unit, &s8);
+    w1 = scan_once(b1, s1);
+    w8 = scan_once(b8, s8);
+    check_linear(type == PT_LOAD ? "overlapping loads" :
+                 "overlapping notes", &w1, &w8);
+    /* Each byte of the file read once at most (headers included). */
+    assert_true(w8.n[CPRS_WORK_READ_BYTES] <= s8 + 64);
+    free(d1);
+    free(d8);
+    free(b1);
+    free(b8);
+}
+
+static void test_elf_overlap_loads(void **state)
+{
+    (void)state;
+    /* 1x: 128 headers over 128 KiB; 8x: 1024 over 1 MiB. */
+    overlap_case(PT_LOAD, 128u << 10, 128);
+}
+
+static void test_elf_overlap_notes(void **state)
+{
+    CprsElfScan s;
+    CprsElfSrc src;
+    uint8_t *d, *b;
+    size_t size;
+
+    (void)state;
+    overlap_case(PT_NOTE, 128u << 10, 128);
+    /* And such notes are not believed: malformed, hence uncertain. */
+    d = calloc(1, 4096);
+    assert_non_null(d);
+    b = overlapping(PT_NOTE, 2, d, 4096, &size);
+    src = (CprsElfSrc) { .fd = -1, .buf = b, .size = size };
+    assert_int_equal(cprs_elf_scan(&src, 0, &s), 0);
+    assert_true(s.flags & CPRS_ELF_F_MALFORMED);
+    assert_string_equal(s.why, "PT_NOTE segments overlap");
+    free(d);
+    free(b);
+}
+
+/*
+ * A sparse file whose PT_LOAD segments add up to more than the cap: cut
+ * before a byte of them is read, whatever the file's size (1x: the cap
+ * plus 1 MiB in one segment; 8x: eight such segments side by side).
+ */
+static Work sparse_scan(uint32_t n)
+{
+    const uint64_t len = CPRS_TARGET_MAX_SCAN + (UINT64_C(1) << 20);
+    uint64_t off = sizeof(Elf64_Ehdr) + n * sizeof(Elf64_Phdr);
+    char path[4096];
+    uint8_t *buf;
+    size_t size;
+    CprsElfSrc src;
+    CprsElfScan s;
+    Elf64_Phdr *ph;
+    uint32_t i;
+    Work w;
+    int fd;
+
+    buf = one_segment(PT_LOAD, (const uint8_t *)"", 0, &size);
+    buf = realloc(buf, off);
+    assert_non_null(buf);
+    ((Elf64_Ehdr *)buf)->e_phnum = (uint16_t)n;
+    for (i = 0; i < n; i++) {
+        ph = (Elf64_Phdr *)(buf + sizeof(Elf64_Ehdr)) + i;
+        memset(ph, 0, sizeof(*ph));
+        ph->p_type = PT_LOAD;
+        ph->p_flags = PF_R;
+        ph->p_offset = off + i * len;
+        ph->p_filesz = len;
+        ph->p_align = 4;
+    }
+    snprintf(path, sizeof(path), "%s/sparse-elf-XXXXXX", th_build_root());
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    assert_int_equal(pwrite(fd, buf, off, 0), (ssize_t)off);
+    assert_int_equal(ftruncate(fd, (off_t)(off + n * len)), 0);
+    src = (CprsElfSrc) { .fd = fd, .size = off + n * len };
+    work_reset();
+    assert_int_equal(cprs_elf_scan(&src, 0, &s), 0);
+    w = work_now();
+    assert_true(s.flags & CPRS_ELF_F_SCAN_CUT);
+    /* The headers (and our own e_machine) only: none of the segments. */
+    assert_true(w.n[CPRS_WORK_READ_BYTES] <= off + 128);
+    close(fd);
+    free(buf);
+    return w;
+}
+
+static void test_elf_sparse_cut(void **state)
+{
+    Work w1, w8;
+
+    (void)state;
+    w1 = sparse_scan(1);
+    w8 = sparse_scan(8);
+    check_linear("sparse", &w1, &w8);
+}
+
 /* A ROLLBACK record with @argc arguments of one byte each. */
 static uint8_t *argv_record(uint32_t argc, size_t *ret_size)
 {
@@ -188,6 +335,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_elf_marks),
         cmocka_unit_test(test_elf_notes),
         cmocka_unit_test(test_argv),
+        cmocka_unit_test(test_elf_overlap_loads),
+        cmocka_unit_test(test_elf_overlap_notes),
+        cmocka_unit_test(test_elf_sparse_cut),
     };
 
     if (argc > 2 && !strcmp(argv[1], "--filter")) {

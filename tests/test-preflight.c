@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -326,7 +327,7 @@ static void test_elf_hostile_headers(void **state)
 static void test_elf_marks(void **state)
 {
     static const char marks[] = "QEMU_CPR_EXEC_STATE\0CprState/vfio "
-                                "devices\0cpr vfio device";
+                                "devices\0cpr fd\0cpr vfio device";
     const size_t big = (1u << 20) + 4096;
     uint8_t *data = calloc(1, big);
     Seg seg = { PT_LOAD, PF_R, data, big };
@@ -338,8 +339,14 @@ static void test_elf_marks(void **state)
     memcpy(data + (1u << 20) - 10, marks, sizeof(marks));
     buf = make_elf(&seg, 1, 0, &size);
     s = scan_buf(buf, size);
-    assert_int_equal(s.marks, CPRS_MARK_ALL);
+    assert_int_equal(s.marks, CPRS_MARK_STOCK | CPRS_MARK_VFIO_DEVICE);
     free(buf);
+    /* This library's name, anywhere: libcprstate's code is there. */
+    memcpy(data + 100, "xlibcprstate.so", 15);
+    buf = make_elf(&seg, 1, 0, &size);
+    assert_int_equal(scan_buf(buf, size).marks, CPRS_MARK_ALL);
+    free(buf);
+    memset(data + 100, 0, 15);
     /* In executable code only they do not count, if data exists. */
     seg.flags = PF_R | PF_X;
     {
@@ -486,13 +493,13 @@ static void test_classify_binaries(void **state)
     t = open_target(fixture("stock-target"), &ti);
     assert_int_equal(ti.klass, CPRS_TARGET_STOCK_QEMU);
     assert_int_equal(ti.stock_form, CPRS_LEGACY_VFIO_FULL);
-    assert_int_equal(ti.marks, 7);
+    assert_int_equal(ti.marks, CPRS_MARK_STOCK | CPRS_MARK_VFIO_DEVICE);
     assert_int_equal(notes_in(fixture("stock-target")), 0);
     cprs_target_free(t);
     t = open_target(fixture("stock-target-stub"), &ti);
     assert_int_equal(ti.klass, CPRS_TARGET_STOCK_QEMU);
     assert_int_equal(ti.stock_form, CPRS_LEGACY_VFIO_STUB);
-    assert_int_equal(ti.marks, 3);
+    assert_int_equal(ti.marks, CPRS_MARK_STOCK);
     cprs_target_free(t);
     /* Forged notes. */
     t = open_target(fixture("caps-future"), &ti);
@@ -621,6 +628,257 @@ static void test_path_search(void **state)
     o.path_env = "/nonexistent:/nonexistent2";
     assert_int_equal(cprs_target_open_exec(argv, &o, &d, &t), -ENOENT);
     unlink(shadow);
+}
+
+/* ---- Not a stock QEMU: our own code (F2.4) ---------------------------- */
+
+/* Write @buf as an executable file in the temporary directory. */
+static const char *write_exe(const char *name, const void *buf, size_t size)
+{
+    static char path[4][4096];
+    static int next;
+    char *p = path[next++ % 4];
+
+    snprintf(p, 4096, "%s/%s", tmp_dir(), name);
+    unlink(p);
+    th_write_file(p, buf, size);
+    assert_int_equal(chmod(p, 0755), 0);
+    return p;
+}
+
+static void test_not_stock(void **state)
+{
+    static const char qemu[] = "QEMU_CPR_EXEC_STATE\0CprState/vfio "
+                               "devices\0cpr fd\0cpr vfio device";
+    static const char ours[] = "libcprstate: a wrapper";
+    CprsStateInfo si = CPRS_OPTS(CprsStateInfo, .fd_count = 3);
+    CprsPlanOpts po = CPRS_OPTS(CprsPlanOpts);
+    CprsDiag d = CPRS_OPTS(CprsDiag);
+    CprsPlan p = CPRS_OPTS(CprsPlan);
+    uint8_t data[256] = { 0 };
+    Seg seg = { PT_LOAD, PF_R, data, sizeof(data) };
+    CprsTargetInfo ti;
+    CprsTarget *t;
+    size_t size;
+    uint8_t *buf;
+
+    (void)state;
+    /*
+     * A wrapper linked with libcprstate-reader.a only: it holds the
+     * state's variable and the vfio subsection's name, not a name of
+     * QEMU's own cpr code.  Uncertain, so a dual stream and a rollback.
+     */
+    t = open_target(fixture("reader-wrapper"), &ti);
+    assert_int_equal(ti.marks & (CPRS_MARK_EXEC_STATE |
+                                 CPRS_MARK_VFIO_SUBSEC),
+                     CPRS_MARK_EXEC_STATE | CPRS_MARK_VFIO_SUBSEC);
+    assert_false(ti.marks & CPRS_MARK_CPR_FD);
+    assert_int_equal(ti.klass, CPRS_TARGET_UNCERTAIN);
+    assert_int_equal(notes_in(fixture("reader-wrapper")), 0);
+    assert_int_equal(cprs_target_plan(t, &si, &po, &d, &p), 0);
+    assert_int_equal(p.format, CPRS_FORMAT_DUAL);
+    assert_true(p.flags & CPRS_PLAN_F_ROLLBACK);
+    cprs_target_free(t);
+    /* Every QEMU name: stock, as the stand-ins... */
+    memcpy(data, qemu, sizeof(qemu));
+    buf = make_elf(&seg, 1, 0, &size);
+    t = open_target(write_exe("all-marks", buf, size), &ti);
+    assert_int_equal(ti.klass, CPRS_TARGET_STOCK_QEMU);
+    assert_int_equal(ti.stock_form, CPRS_LEGACY_VFIO_FULL);
+    cprs_target_free(t);
+    free(buf);
+    /* ...unless libcprstate's name is there too: a program of ours. */
+    memcpy(data + sizeof(qemu) + 8, ours, sizeof(ours));
+    buf = make_elf(&seg, 1, 0, &size);
+    t = open_target(write_exe("all-marks-ours", buf, size), &ti);
+    assert_int_equal(ti.klass, CPRS_TARGET_UNCERTAIN);
+    assert_true(ti.marks & CPRS_MARK_OURS);
+    assert_non_null(strstr(ti.reason, "libcprstate's own code"));
+    cprs_target_free(t);
+    free(buf);
+    /* Our test programs without a note (linked with the library). */
+    t = open_target(fixture("state-holder"), &ti);
+    assert_int_not_equal(ti.klass, CPRS_TARGET_STOCK_QEMU);
+    cprs_target_free(t);
+}
+
+/* ---- Files that are not regular (F2.1, F2.5) --------------------------- */
+
+/*
+ * Run @fn in a child with a deadline: its wait status (a blocked open
+ * ends with SIGALRM).
+ */
+static int with_deadline(void (*fn)(void), unsigned seconds)
+{
+    pid_t pid = fork();
+    int status;
+
+    assert_true(pid >= 0);
+    if (!pid) {
+        alarm(seconds);
+        fn();
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+static void no_hang(void (*fn)(void), unsigned seconds)
+{
+    int status = with_deadline(fn, seconds);
+
+    if (WIFSIGNALED(status)) {
+        fail_msg("pre-flight blocked (signal %d)", WTERMSIG(status));
+    }
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static char fifo_exe[4096];
+
+/* Pre-flight of @fifo_exe, which finds a FIFO named libcprstate.so.0. */
+static void preflight_fifo_lib(void)
+{
+    CprsTargetOpts o = CPRS_OPTS(CprsTargetOpts, .library_path = "");
+    CprsTargetInfo ti = CPRS_OPTS(CprsTargetInfo);
+    CprsTarget *t;
+
+    if (cprs_target_open_path(fifo_exe, &o, NULL, &t) ||
+        cprs_target_get_info(t, &ti) ||
+        ti.klass != CPRS_TARGET_UNCERTAIN) {
+        _exit(3);
+    }
+    cprs_target_free(t);
+}
+
+static void test_fifo_library(void **state)
+{
+    char dir[1024], path[4096];
+
+    (void)state;
+    /* cprs-vmm's DT_RUNPATH is $ORIGIN/../libcprstate: put a FIFO there. */
+    assert_true((size_t)snprintf(dir, sizeof(dir), "%s/fifo", tmp_dir()) <
+                sizeof(dir));
+    mkdir(dir, 0755);
+    snprintf(path, sizeof(path), "%s/bin", dir);
+    mkdir(path, 0755);
+    snprintf(fifo_exe, sizeof(fifo_exe), "%s/bin/cprs-vmm", dir);
+    copy_file(fixture("cprs-vmm"), fifo_exe, 0755);
+    snprintf(path, sizeof(path), "%s/libcprstate", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/libcprstate/libcprstate.so.0", dir);
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    no_hang(preflight_fifo_lib, 20);
+    /* A device under that name is not opened either: skipped. */
+    unlink(path);
+    assert_int_equal(symlink("/dev/null", path), 0);
+    no_hang(preflight_fifo_lib, 20);
+    unlink(path);
+}
+
+static char race_name[4096];
+
+/* Pre-flight of a name that is now a script, now a FIFO (F2.1). */
+static void preflight_race(void)
+{
+    CprsTarget *t;
+    int i, ret;
+
+    for (i = 0; i < 50000; i++) {
+        ret = cprs_target_open_path(race_name, NULL, NULL, &t);
+        if (!ret) {
+            cprs_target_free(t);
+        } else if (ret != -EACCES && ret != -ENOENT && ret != -ESTALE) {
+            _exit(4);
+        }
+    }
+}
+
+static void test_fifo_target(void **state)
+{
+    char reg[4096], fifo[4200], l1[4200], l2[4200];
+    CprsDiag d = CPRS_OPTS(CprsDiag);
+    CprsTarget *t;
+    pid_t pid;
+    int status, ret;
+
+    (void)state;
+    snprintf(reg, sizeof(reg), "%s", tmp_file("race.sh", "#!/bin/sh\n",
+                                              0755));
+    snprintf(fifo, sizeof(fifo), "%s/race-fifo", tmp_dir());
+    snprintf(l1, sizeof(l1), "%s/race-l1", tmp_dir());
+    snprintf(l2, sizeof(l2), "%s/race-l2", tmp_dir());
+    snprintf(race_name, sizeof(race_name), "%s/race-target", tmp_dir());
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0755), 0);
+    /* A FIFO as the target: refused, not opened. */
+    assert_int_equal(cprs_target_open_path(fifo, NULL, &d, &t), -EACCES);
+    /* The name swapped between stat() and open(): never blocks. */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (!pid) {
+        /* Never outlive the test, whatever happens to it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        alarm(120);
+        for (;;) {
+            unlink(l1);
+            unlink(l2);
+            if (symlink(reg, l1) || rename(l1, race_name) ||
+                symlink(fifo, l2) || rename(l2, race_name)) {
+                _exit(1);
+            }
+        }
+    }
+    /* With the old open(), blocked within seconds; 50,000 tries. */
+    ret = with_deadline(preflight_race, 90);
+    kill(pid, SIGKILL);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    unlink(race_name);
+    unlink(fifo);
+    if (WIFSIGNALED(ret)) {
+        fail_msg("pre-flight blocked (signal %d)", WTERMSIG(ret));
+    }
+    assert_int_equal(WEXITSTATUS(ret), 0);
+}
+
+/* ---- execvp's errors (F2.1) -------------------------------------------- */
+
+static void test_path_errors(void **state)
+{
+    CprsTargetOpts o = CPRS_OPTS(CprsTargetOpts);
+    CprsDiag d = CPRS_OPTS(CprsDiag);
+    char *argv[] = { (char *)"loopy", NULL };
+    char p1[2048], p2[2048], path[4096], search[8192];
+    CprsTarget *t;
+
+    (void)state;
+    snprintf(p1, sizeof(p1), "%s/p1", tmp_dir());
+    snprintf(p2, sizeof(p2), "%s/p2", tmp_dir());
+    mkdir(p1, 0755);
+    mkdir(p2, 0755);
+    snprintf(path, sizeof(path), "%s/loopy", p1);
+    unlink(path);
+    assert_int_equal(symlink("loopy", path), 0);
+    snprintf(path, sizeof(path), "%s/loopy", p2);
+    copy_file(fixture("caps-plain"), path, 0755);
+    /* execvp stops at the loop with ELOOP; it does not run p2/loopy. */
+    snprintf(search, sizeof(search), "%s:%s", p1, p2);
+    o.path_env = search;
+    assert_int_equal(cprs_target_open_exec(argv, &o, &d, &t), -ELOOP);
+    assert_non_null(strstr(d.reason, "symbolic links"));
+    /* The same loop named by a path: ELOOP, not "does not exist". */
+    snprintf(path, sizeof(path), "%s/loopy", p1);
+    assert_int_equal(cprs_target_open_path(path, NULL, &d, &t), -ELOOP);
+    assert_non_null(strstr(d.reason, "symbolic links"));
+    /* Missing directories and files are still skipped. */
+    snprintf(search, sizeof(search), "/nonexistent:%s/caps-plain:%s",
+             tmp_dir(), p2);
+    assert_int_equal(cprs_target_open_exec(argv, &o, &d, &t), 0);
+    cprs_target_free(t);
+    snprintf(path, sizeof(path), "%s/loopy", p1);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/loopy", p2);
+    unlink(path);
 }
 
 /* ---- Plans (F6) -------------------------------------------------------- */
@@ -882,6 +1140,25 @@ static void append_byte(void *arg)
     close(fd);
 }
 
+/* An ELF header of a machine nobody runs, then a line for sh. */
+static const char *foreign_elf(void)
+{
+    Elf64_Ehdr h;
+    uint8_t buf[sizeof(h) + 16];
+
+    memset(&h, 0, sizeof(h));
+    memcpy(h.e_ident, ELFMAG, SELFMAG);
+    h.e_ident[EI_CLASS] = ELFCLASS64;
+    h.e_ident[EI_DATA] = ELFDATA2LSB;
+    h.e_ident[EI_VERSION] = EV_CURRENT;
+    h.e_type = ET_EXEC;
+    h.e_machine = 0x7e57;
+    h.e_version = EV_CURRENT;
+    memcpy(buf, &h, sizeof(h));
+    memcpy(buf + sizeof(h), "\nexit 42\n\0\0\0\0\0\0\0", 16);
+    return write_exe("foreign.elf", buf, sizeof(h) + 9);
+}
+
 static void test_exec(void **state)
 {
     char link[4096], evil[4096], copy[4096];
@@ -895,6 +1172,12 @@ static void test_exec(void **state)
     assert_int_equal(exec_child(tmp_file("five", "exit 5\n", 0755), NULL,
                                 NULL, &err), 5);
     assert_int_equal(exec_child(fixture("caps-plain"), NULL, NULL, &err), 0);
+    /*
+     * An ELF file of another machine: by its path, as execvp() (and
+     * binfmt_misc, which needs one) would; the kernel refuses this one
+     * (ENOEXEC), so sh runs it, as execvp() does.
+     */
+    assert_int_equal(exec_child(foreign_elf(), NULL, NULL, &err), 42);
     /* A symlink swapped after pre-flight: refused, nothing runs. */
     snprintf(link, sizeof(link), "%s/qemu", tmp_dir());
     snprintf(evil, sizeof(evil), "%s/evil", tmp_dir());
@@ -1076,6 +1359,10 @@ int main(void)
         cmocka_unit_test(test_classify_files),
         cmocka_unit_test(test_library_search),
         cmocka_unit_test(test_path_search),
+        cmocka_unit_test(test_not_stock),
+        cmocka_unit_test(test_fifo_library),
+        cmocka_unit_test(test_fifo_target),
+        cmocka_unit_test(test_path_errors),
         cmocka_unit_test(test_plans),
         cmocka_unit_test(test_policy_names),
         cmocka_unit_test(test_save_with_plan),

@@ -65,7 +65,12 @@ CPRS_HIDDEN int cprs_elf_read(const CprsElfSrc *src, uint64_t off,
 #define CPRS_MARK_EXEC_STATE    UINT32_C(0x1)   /* "QEMU_CPR_EXEC_STATE" */
 #define CPRS_MARK_VFIO_SUBSEC   UINT32_C(0x2)   /* "CprState/vfio devices" */
 #define CPRS_MARK_VFIO_DEVICE   UINT32_C(0x4)   /* "cpr vfio device" */
-#define CPRS_MARK_ALL           UINT32_C(0x7)
+#define CPRS_MARK_CPR_FD        UINT32_C(0x8)   /* "cpr fd" */
+#define CPRS_MARK_OURS          UINT32_C(0x10)  /* "libcprstate": not QEMU */
+#define CPRS_MARK_ALL           UINT32_C(0x1f)
+/* What a stock QEMU 10.2 carries, at least (F2.4). */
+#define CPRS_MARK_STOCK         (CPRS_MARK_EXEC_STATE | \
+                                 CPRS_MARK_VFIO_SUBSEC | CPRS_MARK_CPR_FD)
 
 /* What the scan found (CprsElfScan.flags). */
 #define CPRS_ELF_F_ELF          UINT32_C(0x001)  /* a well-formed header */
@@ -104,8 +109,10 @@ typedef struct CprsElfScan {
  * the caps notes of its PT_NOTE segments, DT_NEEDED, DT_RPATH and
  * DT_RUNPATH of its PT_DYNAMIC, and (unless asked not to, or a note was
  * found) the marks in its non-executable PT_LOAD segments.  Every size
- * and offset is checked; work is linear in the bytes read, and at most
- * CPRS_TARGET_MAX_SCAN bytes are scanned.  Malformed input is reported
+ * and offset is checked; each byte of the file is read at most once per
+ * kind of segment (overlapping PT_LOAD ranges merged, overlapping
+ * PT_NOTE segments malformed), and at most CPRS_TARGET_MAX_SCAN bytes
+ * are scanned, a larger total refused before any is read.  Malformed input is reported
  * in @ret->flags, never as a failure.
  *
  * Returns 0 (see @ret->flags), -ENOMEM, or an I/O error of pread().
@@ -113,8 +120,11 @@ typedef struct CprsElfScan {
 CPRS_HIDDEN int cprs_elf_scan(const CprsElfSrc *src, uint32_t flags,
                               CprsElfScan *ret);
 
-/* Bytes of PT_LOAD data a scan looks at, at most (F2.4). */
-#define CPRS_TARGET_MAX_SCAN    (UINT64_C(1) << 30)
+/*
+ * Bytes of PT_LOAD data a scan looks at, at most (F2.4): three times a
+ * whole QEMU 10.2 binary (82 MB unstripped).
+ */
+#define CPRS_TARGET_MAX_SCAN    (UINT64_C(256) << 20)
 
 /* ---- Dual stream (dual.c) ---------------------------------------------- */
 

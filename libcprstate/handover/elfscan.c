@@ -17,6 +17,7 @@
  */
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cprs-failsafe.h"
@@ -107,19 +108,23 @@ static uint8_t host_data(void)
 #endif
 }
 
-/* e_machine of the running executable, read once per call; 0 unknown. */
+/* e_machine of the running executable; 0 unknown. */
 static uint16_t host_machine(void)
 {
     uint8_t h[20];
+    struct stat st;
     CprsElfSrc self;
-    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    int fd = open("/proc/self/exe",
+                  O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     uint16_t m = 0;
 
     if (fd < 0) {
         return 0;
     }
     self = (CprsElfSrc) { .fd = fd, .size = sizeof(h) };
-    if (!cprs_elf_read(&self, 0, h, sizeof(h)) && !memcmp(h, "\x7f" "ELF", 4)) {
+    if (!fstat(fd, &st) && S_ISREG(st.st_mode) &&
+        !cprs_elf_read(&self, 0, h, sizeof(h)) &&
+        !memcmp(h, "\x7f" "ELF", 4)) {
         m = (uint16_t)rd(h + 18, 2, h[5] == ELFDATA2MSB_);
     }
     close(fd);
@@ -216,27 +221,74 @@ static void scan_notes(const uint8_t *buf, uint64_t len, bool be,
     }
 }
 
+/* A range of file bytes. */
+typedef struct Range {
+    uint64_t off;
+    uint64_t len;
+} Range;
+
+static int range_cmp(const void *a, const void *b)
+{
+    const Range *x = a, *y = b;
+
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
 static int read_notes(const Elf *e, CprsElfScan *out)
 {
+    Range *r;
     uint8_t *buf;
-    uint32_t i;
-    int ret;
+    uint32_t i, n = 0;
+    int ret = 0;
 
+    r = calloc(e->phnum ? e->phnum : 1, sizeof(*r));
+    if (!r) {
+        return -ENOMEM;
+    }
+    CPRS_WORK_ALLOC(e->phnum * sizeof(*r));
     for (i = 0; i < e->phnum; i++) {
         const Phdr *p = &e->ph[i];
 
         if (p->type != PT_NOTE_ || !p->filesz) {
             continue;
         }
-        if (p->filesz > MAX_NOTE_SEG ||
-            !cprs_range_ok(e->src->size, p->offset, p->filesz)) {
+        if (p->filesz > MAX_NOTE_SEG) {
+            out->flags |= CPRS_ELF_F_MALFORMED;
+            out->why = "a PT_NOTE segment is larger than 1 MiB";
+            continue;
+        }
+        if (!cprs_range_ok(e->src->size, p->offset, p->filesz)) {
             out->flags |= CPRS_ELF_F_MALFORMED;
             out->why = "a PT_NOTE segment lies outside the file";
             continue;
         }
+        r[n++] = (Range) { p->offset, p->filesz };
+    }
+    /*
+     * Segments that share bytes would have them read and walked once per
+     * segment (F2.3): a linker never lays notes out so; malformed.
+     */
+    qsort(r, n, sizeof(*r), range_cmp);
+    CPRS_WORK_ADD(CPRS_WORK_PROBES, n);
+    for (i = 1; i < n; i++) {
+        if (r[i].off - r[i - 1].off < r[i - 1].len) {
+            out->flags |= CPRS_ELF_F_MALFORMED;
+            out->why = "PT_NOTE segments overlap";
+            n = 0;
+            break;
+        }
+    }
+    for (i = 0; i < e->phnum && n && !ret; i++) {
+        const Phdr *p = &e->ph[i];
+
+        if (p->type != PT_NOTE_ || !p->filesz || p->filesz > MAX_NOTE_SEG ||
+            !cprs_range_ok(e->src->size, p->offset, p->filesz)) {
+            continue;
+        }
         buf = malloc(p->filesz);
         if (!buf) {
-            return -ENOMEM;
+            ret = -ENOMEM;
+            break;
         }
         CPRS_WORK_ALLOC(p->filesz);
         ret = cprs_elf_read(e->src, p->offset, buf, p->filesz);
@@ -244,11 +296,12 @@ static int read_notes(const Elf *e, CprsElfScan *out)
             scan_notes(buf, p->filesz, e->be, p->align, out);
         }
         free(buf);
-        if (ret && ret != -EBADMSG) {
-            return ret;
+        if (ret == -EBADMSG) {
+            ret = 0;
         }
     }
-    return 0;
+    free(r);
+    return ret;
 }
 
 /* ---- Dynamic section (F2.5) -------------------------------------------- */
@@ -392,17 +445,32 @@ static int read_dynamic(const Elf *e, CprsElfScan *out)
 
 /* ---- Marks (F2.4) ------------------------------------------------------ */
 
+/*
+ * The texts searched, kept in one array with no NUL between them, so
+ * that this object (linked into every program that inspects targets)
+ * holds none of QEMU's marks as a whole string.  QEMU's marks match with
+ * their NUL, the last one (this library's own name) anywhere.
+ */
+static const char mark_text[] =
+    "QEMU_CPR_EXEC_STATE|CprState/vfio devices|cpr vfio device|cpr fd|"
+    "libcprstate|";
+
 static const struct {
-    const char *text;
-    size_t len;                 /* with the NUL: whole strings only */
+    uint8_t off;
+    uint8_t len;                /* without the NUL */
+    bool nul;                   /* matched with its NUL: whole strings */
     uint32_t bit;
 } marks[] = {
-    { "QEMU_CPR_EXEC_STATE", 20, CPRS_MARK_EXEC_STATE },
-    { "CprState/vfio devices", 22, CPRS_MARK_VFIO_SUBSEC },
-    { "cpr vfio device", 16, CPRS_MARK_VFIO_DEVICE },
+    { 0, 19, true, CPRS_MARK_EXEC_STATE },
+    { 20, 21, true, CPRS_MARK_VFIO_SUBSEC },
+    { 42, 15, true, CPRS_MARK_VFIO_DEVICE },
+    { 58, 6, true, CPRS_MARK_CPR_FD },
+    { 65, 11, false, CPRS_MARK_OURS },
 };
-/* Consecutive chunks share this many bytes: a mark is never cut. */
-#define MARK_OVERLAP 22u
+#define N_MARKS (sizeof(marks) / sizeof(marks[0]))
+/* The longest pattern, with its NUL: a chunk keeps one byte less. */
+#define MARK_MAX 22u
+#define MARK_CARRY (MARK_MAX - 1)
 
 /*
  * A mark matches with its NUL, wherever it starts: the linker may store
@@ -412,23 +480,34 @@ static const struct {
  */
 static void find_marks(const uint8_t *p, size_t n, uint32_t *found)
 {
+    char pat[MARK_MAX];
     size_t i;
 
-    for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+    for (i = 0; i < N_MARKS; i++) {
+        if (*found & marks[i].bit) {
+            continue;
+        }
+        memcpy(pat, mark_text + marks[i].off, marks[i].len);
+        pat[marks[i].len] = '\0';
         /* memmem() is linear (two-way): one pass per pattern. */
-        if (!(*found & marks[i].bit) &&
-            memmem(p, n, marks[i].text, marks[i].len)) {
+        if (memmem(p, n, pat, marks[i].len + marks[i].nul)) {
             *found |= marks[i].bit;
         }
         CPRS_WORK_ADD(CPRS_WORK_SCAN_BYTES, n);
     }
 }
 
-/* Scan one file range in overlapping chunks; @budget bounds the total. */
+/*
+ * Scan one file range in chunks, each byte read once: the last
+ * MARK_CARRY bytes of a chunk are searched again with the next, so that
+ * a mark across two chunks is seen whole.  @chunk holds SCAN_CHUNK +
+ * MARK_CARRY bytes.
+ */
 static int scan_range(const CprsElfSrc *s, uint64_t off, uint64_t len,
-                      uint8_t *chunk, uint64_t *budget, uint32_t *found)
+                      uint8_t *chunk, uint32_t *found)
 {
     uint64_t pos = 0, n;
+    size_t carry = 0;
     int ret;
 
     while (pos < len && *found != CPRS_MARK_ALL) {
@@ -436,42 +515,41 @@ static int scan_range(const CprsElfSrc *s, uint64_t off, uint64_t len,
         if (n > SCAN_CHUNK) {
             n = SCAN_CHUNK;
         }
-        if (n > *budget) {
-            return -E2BIG;
-        }
-        *budget -= n;
-        ret = cprs_elf_read(s, off + pos, chunk, (size_t)n);
+        ret = cprs_elf_read(s, off + pos, chunk + carry, (size_t)n);
         if (ret) {
             return ret;
         }
-        find_marks(chunk, (size_t)n, found);
-        if (pos + n >= len) {
-            break;
+        find_marks(chunk, carry + (size_t)n, found);
+        pos += n;
+        if (carry + n > MARK_CARRY) {
+            memmove(chunk, chunk + carry + n - MARK_CARRY, MARK_CARRY);
+            carry = MARK_CARRY;
+        } else {
+            carry += (size_t)n;
         }
-        /* Overlap so that a mark across two chunks is seen once whole. */
-        pos += n - MARK_OVERLAP;
     }
     return 0;
 }
 
 static int read_marks(const Elf *e, CprsElfScan *out)
 {
-    uint64_t budget = CPRS_TARGET_MAX_SCAN;
-    uint32_t i;
+    uint64_t total = 0, end;
+    uint32_t i, n = 0, m;
     bool any_data = false;
-    uint8_t *chunk;
+    uint8_t *chunk = NULL;
+    Range *r;
     int ret = 0;
 
-    chunk = malloc(SCAN_CHUNK);
-    if (!chunk) {
+    r = calloc(e->phnum ? e->phnum : 1, sizeof(*r));
+    if (!r) {
         return -ENOMEM;
     }
-    CPRS_WORK_ALLOC(SCAN_CHUNK);
+    CPRS_WORK_ALLOC(e->phnum * sizeof(*r));
     /* Read-only data first; text too only when nothing else exists. */
     for (i = 0; i < e->phnum; i++) {
         any_data |= e->ph[i].type == PT_LOAD_ && !(e->ph[i].flags & PF_X_);
     }
-    for (i = 0; i < e->phnum && !ret; i++) {
+    for (i = 0; i < e->phnum; i++) {
         const Phdr *p = &e->ph[i];
 
         if (p->type != PT_LOAD_ || (any_data && (p->flags & PF_X_)) ||
@@ -483,13 +561,47 @@ static int read_marks(const Elf *e, CprsElfScan *out)
             out->why = "a PT_LOAD segment lies outside the file";
             continue;
         }
-        ret = scan_range(e->src, p->offset, p->filesz, chunk, &budget,
-                         &out->marks);
+        r[n++] = (Range) { p->offset, p->filesz };
+    }
+    /* Overlapping segments merged: each byte of the file once (F2.4). */
+    qsort(r, n, sizeof(*r), range_cmp);
+    CPRS_WORK_ADD(CPRS_WORK_PROBES, n);
+    for (i = 0, m = 0; i < n; i++) {
+        /* In the file, hence no overflow: off + len <= size. */
+        if (m && r[i].off <= r[m - 1].off + r[m - 1].len) {
+            end = r[i].off + r[i].len;
+            if (end > r[m - 1].off + r[m - 1].len) {
+                r[m - 1].len = end - r[m - 1].off;
+            }
+        } else {
+            r[m++] = r[i];
+        }
+    }
+    for (i = 0; i < m; i++) {
+        total += r[i].len;
+    }
+    /* Too much to look through: said before a byte is read. */
+    if (total > CPRS_TARGET_MAX_SCAN) {
+        out->flags |= CPRS_ELF_F_SCAN_CUT;
+        free(r);
+        return 0;
+    }
+    if (m) {
+        chunk = malloc(SCAN_CHUNK + MARK_CARRY);
+        if (!chunk) {
+            free(r);
+            return -ENOMEM;
+        }
+        CPRS_WORK_ALLOC(SCAN_CHUNK + MARK_CARRY);
+    }
+    for (i = 0; i < m && !ret; i++) {
+        ret = scan_range(e->src, r[i].off, r[i].len, chunk, &out->marks);
     }
     free(chunk);
-    if (ret == -E2BIG || ret == -EBADMSG) {
-        out->flags |= ret == -E2BIG ? CPRS_ELF_F_SCAN_CUT :
-                      CPRS_ELF_F_MALFORMED;
+    free(r);
+    if (ret == -EBADMSG) {
+        out->flags |= CPRS_ELF_F_MALFORMED;
+        out->why = "the file shrank while it was read";
         return 0;
     }
     return ret;
@@ -500,7 +612,8 @@ static int read_marks(const Elf *e, CprsElfScan *out)
 static int read_phdrs(Elf *e, uint64_t phoff, uint32_t phentsize,
                       CprsElfScan *out)
 {
-    uint64_t size;
+    const char *why = NULL;
+    uint64_t size = 0;
     uint8_t *buf;
     uint32_t i;
     int ret;
@@ -508,11 +621,17 @@ static int read_phdrs(Elf *e, uint64_t phoff, uint32_t phentsize,
     if (!e->phnum) {
         return 0;
     }
-    if (phentsize != (e->is64 ? 56u : 32u) || e->phnum > MAX_PHNUM ||
-        !cprs_mul_ok(e->phnum, phentsize, &size) ||
-        !cprs_range_ok(e->src->size, phoff, size)) {
+    if (phentsize != (e->is64 ? 56u : 32u)) {
+        why = "e_phentsize is not the size of a program header";
+    } else if (e->phnum > MAX_PHNUM) {
+        why = "more than 1024 program headers";
+    } else if (!cprs_mul_ok(e->phnum, phentsize, &size) ||
+               !cprs_range_ok(e->src->size, phoff, size)) {
+        why = "the program headers lie outside the file";
+    }
+    if (why) {
         out->flags |= CPRS_ELF_F_MALFORMED;
-        out->why = "the program headers lie outside the file";
+        out->why = why;
         e->phnum = 0;
         return 0;
     }
@@ -562,7 +681,7 @@ int cprs_elf_scan(const CprsElfSrc *src, uint32_t flags, CprsElfScan *ret)
     uint8_t h[64];
     uint64_t phoff;
     uint32_t phentsize;
-    uint16_t type, machine;
+    uint16_t type, machine, host;
     Elf e = { .src = src };
     int r;
 
@@ -599,8 +718,9 @@ int cprs_elf_scan(const CprsElfSrc *src, uint32_t flags, CprsElfScan *ret)
         return 0;
     }
     ret->flags |= CPRS_ELF_F_ELF;
+    host = host_machine();
     if (h[4] != host_class() || h[5] != host_data() ||
-        (host_machine() && machine != host_machine())) {
+        (host && machine != host)) {
         /* Runs elsewhere, or through binfmt_misc: not for us to read. */
         ret->flags |= CPRS_ELF_F_FOREIGN;
         ret->why = "an ELF file for another machine";

@@ -30,6 +30,7 @@ extern char **environ;
 struct CprsTarget {
     int fd;                     /* the file inspected, or -1 (peer) */
     bool readable;              /* fd is O_RDONLY, not O_PATH */
+    bool exec_fd;               /* an ELF of this host: exec through fd */
     struct stat st;             /* at inspection */
     char *path;                 /* what exec would run */
     char *real;                 /* canonical path */
@@ -82,7 +83,8 @@ static int exec_ok(const char *path, struct stat *st)
  * The file execvp(@file) would run: @file itself when it holds a '/';
  * otherwise the first executable regular file in @search.  Like execvp,
  * a missing entry or directory is skipped, and so is one that exists but
- * cannot be run (EACCES, reported if nothing else is found).
+ * cannot be run (EACCES, reported if nothing else is found); any other
+ * error (ELOOP, ENAMETOOLONG, EIO) stops the search and is returned.
  */
 static int resolve(const char *file, const char *search, char **ret_path)
 {
@@ -129,7 +131,18 @@ static int resolve(const char *file, const char *search, char **ret_path)
                 return 0;
             }
             free(path);
-            denied |= ret == -EACCES;
+            /*
+             * execvp() goes on after these errors only; any other (a
+             * symlink loop, a name too long, an I/O error) ends the
+             * search with it, and so does it here.
+             */
+            if (ret == -EACCES) {
+                denied = true;
+            } else if (ret != -ENOENT && ret != -ESTALE &&
+                       ret != -ENOTDIR && ret != -ENODEV &&
+                       ret != -ETIMEDOUT) {
+                return ret;
+            }
         }
         if (!*end) {
             break;
@@ -140,6 +153,58 @@ static int resolve(const char *file, const char *search, char **ret_path)
 
 /* ---- The libcprstate.so a dynamic target needs (F2.5) ----------------- */
 
+/*
+ * Open @path to read it, only if it is a regular file (F2.1, F2.5).  The
+ * name is opened first with O_PATH, which opens nothing (no FIFO to wait
+ * on, no device driver), and looked at with fstat(); only a regular file
+ * is then opened for reading, through /proc/self/fd (the same inode,
+ * whatever the name says by then), with O_NONBLOCK and O_NOCTTY in case.
+ * Returns the fd and its fstat() in @st; -EACCES (not a regular file, or
+ * one that may not be read); -ESTALE (the name changed files, without
+ * /proc); -errno of open().  When a regular file may not be read and
+ * @ret_opath is not NULL, its O_PATH fd is left there.
+ */
+static int open_regular(const char *path, struct stat *st, int *ret_opath)
+{
+    const int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+    char proc[64];
+    struct stat now;
+    int pfd, fd, err;
+
+    pfd = open(path, O_PATH | O_CLOEXEC);
+    if (pfd < 0) {
+        return -errno;
+    }
+    if (fstat(pfd, st) < 0 || !S_ISREG(st->st_mode)) {
+        close(pfd);
+        return -EACCES;
+    }
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+    fd = open(proc, flags);
+    if (fd < 0 && errno == ENOENT) {
+        /* No /proc: by name, and it must still be that file. */
+        fd = open(path, flags);
+    }
+    err = errno;
+    if (fd >= 0 && (fstat(fd, &now) < 0 || !S_ISREG(now.st_mode) ||
+                    now.st_dev != st->st_dev || now.st_ino != st->st_ino)) {
+        close(fd);
+        fd = -1;
+        err = ESTALE;
+    }
+    if (fd < 0) {
+        if (err == EACCES && ret_opath) {
+            *ret_opath = pfd;
+        } else {
+            close(pfd);
+        }
+        return -err;
+    }
+    close(pfd);
+    *st = now;
+    return fd;
+}
+
 /* A file that ld.so could load for this target: same kind of ELF. */
 static int lib_candidate(const CprsTarget *t, const CprsElfScan *exe,
                          const char *path, CprsElfScan *ret_scan)
@@ -148,13 +213,9 @@ static int lib_candidate(const CprsTarget *t, const CprsElfScan *exe,
     CprsElfSrc src;
     int fd, ret;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open_regular(path, &st, NULL);
     if (fd < 0) {
-        return -errno;
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return -ENOENT;
+        return fd;
     }
     src = (CprsElfSrc) { .fd = fd, .size = (uint64_t)st.st_size };
     ret = cprs_elf_scan(&src, CPRS_ELF_SCAN_NO_MARKS, ret_scan);
@@ -312,12 +373,11 @@ static int search_cache(LibSearch *ls, CprsCaps *caps, uint32_t *n_found)
     int fd, ret = 0;
 
     klen = (size_t)snprintf(key, sizeof(key), "/%s", soname);
-    fd = open(LD_CACHE, O_RDONLY | O_CLOEXEC);
+    fd = open_regular(LD_CACHE, &st, NULL);
     if (fd < 0) {
         return 0;
     }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-        (uint64_t)st.st_size > LD_CACHE_MAX) {
+    if ((uint64_t)st.st_size > LD_CACHE_MAX) {
         close(fd);
         return 0;
     }
@@ -467,6 +527,14 @@ static int classify_elf(CprsTarget *t, const CprsTargetOpts *o)
     if (scan->flags & CPRS_ELF_F_ELF) {
         t->flags |= CPRS_TARGET_F_ELF;
     }
+    /*
+     * spec F2.7: only an ELF file this host's kernel runs itself goes
+     * through the descriptor; one run by binfmt_misc (foreign) needs a
+     * path its interpreter can open, and a malformed one is the kernel's
+     * to judge, by path, as execvp() would.
+     */
+    t->exec_fd = (scan->flags & CPRS_ELF_F_ELF) &&
+                 !(scan->flags & (CPRS_ELF_F_FOREIGN | CPRS_ELF_F_MALFORMED));
     if (scan->flags & CPRS_ELF_F_DYNAMIC) {
         t->flags |= CPRS_TARGET_F_DYNAMIC;
     }
@@ -498,9 +566,11 @@ static int classify_elf(CprsTarget *t, const CprsTargetOpts *o)
         ret = ret == -ENOMEM ? ret : 0;
     } else if (scan->flags & CPRS_ELF_F_SCAN_CUT) {
         t->reason = "too large to look for QEMU's marks";
-    } else if ((scan->marks & (CPRS_MARK_EXEC_STATE |
-                               CPRS_MARK_VFIO_SUBSEC)) ==
-               (CPRS_MARK_EXEC_STATE | CPRS_MARK_VFIO_SUBSEC)) {
+    } else if (scan->marks & CPRS_MARK_OURS) {
+        /* A wrapper or a tool of ours: it may hold QEMU's names too. */
+        t->reason = "no note, and libcprstate's own code (a wrapper, or "
+                    "a tool): not a stock QEMU";
+    } else if ((scan->marks & CPRS_MARK_STOCK) == CPRS_MARK_STOCK) {
         /* spec F2.4: QEMU 10.2's cpr code, with or without iommufd. */
         t->klass = CPRS_TARGET_STOCK_QEMU;
         t->stock_form = scan->marks & CPRS_MARK_VFIO_DEVICE ?
@@ -510,8 +580,11 @@ static int classify_elf(CprsTarget *t, const CprsTargetOpts *o)
                     "iommufd" : "no note; the marks of QEMU's cpr code, "
                     "built without iommufd";
     } else if (scan->marks) {
-        t->reason = "no note and only some marks of QEMU's cpr code (a "
-                    "wrapper, or another version)";
+        t->reason = scan->marks & CPRS_MARK_CPR_FD ?
+                    "no note and only some marks of QEMU's cpr code (a "
+                    "wrapper, or another version)" :
+                    "no note and some of QEMU's names, but not its cpr "
+                    "code's own (a wrapper, or another version)";
     } else {
         t->reason = "no capability note and no marks of QEMU's cpr code "
                     "(a wrapper, or not QEMU)";
@@ -575,20 +648,20 @@ static int inspect(CprsTarget *t, const CprsTargetOpts *o, CprsDiag *diag)
     ssize_t n;
     int ret;
 
-    t->fd = open(t->path, O_RDONLY | O_CLOEXEC);
-    t->readable = t->fd >= 0;
-    if (t->fd < 0 && errno == EACCES) {
+    /* A FIFO or a device swapped in since resolve() is not opened. */
+    ret = open_regular(t->path, &t->st, &t->fd);
+    if (ret >= 0) {
+        t->fd = ret;
+        t->readable = true;
+    } else if (ret == -EACCES && t->fd >= 0) {
         /* Executable but not readable: exec works, inspection not. */
-        t->fd = open(t->path, O_PATH | O_CLOEXEC);
         t->flags |= CPRS_TARGET_F_UNREADABLE;
-    }
-    if (t->fd < 0) {
-        return cprs_diag_set(diag, -errno, 0, -1, -1, "F2.1",
-                             "the target cannot be opened");
-    }
-    if (fstat(t->fd, &t->st) < 0 || !S_ISREG(t->st.st_mode)) {
+    } else if (ret == -EACCES) {
         return cprs_diag_set(diag, -EACCES, 0, -1, -1, "F2.2",
                              "the target is not a regular file");
+    } else {
+        return cprs_diag_set(diag, ret, 0, -1, -1, "F2.1",
+                             "the target cannot be opened");
     }
     snprintf(link, sizeof(link), "/proc/self/fd/%d", t->fd);
     n = readlink(link, real, sizeof(real) - 1);
@@ -603,6 +676,28 @@ static int inspect(CprsTarget *t, const CprsTargetOpts *o, CprsDiag *diag)
                              "the target cannot be inspected");
     }
     return 0;
+}
+
+/* What a failure of resolve() means, as precisely as execvp's errno. */
+static const char *resolve_reason(int ret)
+{
+    switch (ret) {
+    case -ENOENT:
+        return "the target does not exist (nor in PATH)";
+    case -EACCES:
+        return "the target is not an executable regular file";
+    case -ELOOP:
+        return "the target's path has too many levels of symbolic links "
+               "(a loop)";
+    case -ENAMETOOLONG:
+        return "the target's path or name is too long";
+    case -ENOTDIR:
+        return "a component of the target's path is not a directory";
+    case -ENOMEM:
+        return "out of memory";
+    default:
+        return "the target cannot be found";
+    }
 }
 
 static int open_common(const char *file, bool search,
@@ -636,10 +731,7 @@ static int open_common(const char *file, bool search,
     if (ret) {
         cprs_target_free(t);
         return cprs_diag_set(diag, ret, 0, -1, -1, "F2.2",
-                             ret == -ENOENT ? "the target does not exist "
-                             "(nor in PATH)" : ret == -EACCES ?
-                             "the target is not an executable regular "
-                             "file" : "the target cannot be found");
+                             resolve_reason(ret));
     }
     ret = inspect(t, &o, diag);
     if (ret) {
@@ -1031,7 +1123,7 @@ int cprs_target_exec(CprsTarget *t, char *const argv[],
                              "the target file changed since it was "
                              "inspected");
     }
-    if (t->flags & CPRS_TARGET_F_ELF) {
+    if (t->exec_fd) {
         free(path);
         /* What runs is the file inspected, whatever its name says now. */
         syscall(SYS_execveat, t->fd, "", argv, envp, AT_EMPTY_PATH);

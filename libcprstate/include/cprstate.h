@@ -1919,7 +1919,9 @@ typedef struct CprsTargetInfo {
     uint32_t stock_form;            /* CPRS_LEGACY_VFIO_FULL or _STUB */
     uint32_t marks;                 /* marks found (bit 0 exec state,
                                      * bit 1 vfio subsection, bit 2 vfio
-                                     * device), for diagnostics */
+                                     * device, bit 3 "cpr fd", bit 4
+                                     * libcprstate's own name: F2.4),
+                                     * for diagnostics */
     int32_t pid;                    /* a peer's pid, or 0 */
     uint64_t dev;                   /* the file inspected */
     uint64_t ino;
@@ -1937,7 +1939,8 @@ typedef struct CprsTargetInfo {
  * @diag: filled on failure, or NULL.
  * @ret_target: the new target, on success; free with cprs_target_free().
  *
- * Opens the file once (O_RDONLY, or O_PATH when it may be executed but
+ * Opens the file once (O_PATH, then for reading only if it is a regular
+ * file, never blocking: F2.1; O_PATH only when it may be executed but
  * not read) and inspects it through that fd only: its first bytes, and
  * for an ELF file its capability note, the libcprstate.so it needs
  * (found by the subset of ld.so's rules in F2.5) or the marks of QEMU's
@@ -1947,7 +1950,8 @@ typedef struct CprsTargetInfo {
  *
  * Returns: 0; -EINVAL empty @argv or bad opts; -ENOENT no such file
  * (also not in PATH); -EACCES found but not an executable regular file
- * (F2.2 (iv)); -ENOMEM; errors of open() and pread().
+ * (F2.2 (iv)); -ELOOP, -ENAMETOOLONG and other errors that end
+ * execvp()'s search (F2.1); -ENOMEM; errors of open() and pread().
  */
 CPRS_API int cprs_target_open_exec(char *const argv[],
                                    const CprsTargetOpts *opts,
