@@ -1506,9 +1506,56 @@ static void evil_stream(char *path, size_t size)
     write_tmp("evil.qcpr", buf, (size_t)(p - buf), path, size);
 }
 
+/*
+ * An ELF file whose one PT_NOTE is a libcprstate capability note with a
+ * producer of escape sequences, CR and a forged verdict (what the library
+ * refuses, cprdump's libelf reading still prints); and a script whose
+ * interpreter line does the same.
+ */
+static void evil_targets(char *elf, char *script, size_t size)
+{
+    static const char producer[24] = "\r\x1b[2KVerdict: load\x1b]0;x";
+    uint8_t b[0x200] = { 0x7f, 'E', 'L', 'F', 2, 1, 1 };
+    uint8_t *ph = b + 64, *n = b + 0x100;
+    static const char sh[] = "#!/bin/\x1b[2J\rsh\n";
+
+    /* ELF64 header: ET_DYN, x86-64, one program header at 64. */
+    b[16] = 3;
+    b[18] = 62;
+    b[20] = 1;
+    b[32] = 64;                         /* e_phoff */
+    b[52] = 64;                         /* e_ehsize */
+    b[54] = 56;                         /* e_phentsize */
+    b[56] = 1;                          /* e_phnum */
+    /* PT_NOTE, readable, at 0x100, 88 bytes, 4-aligned. */
+    ph[0] = 4;
+    ph[4] = 4;
+    ph[9] = 1;                          /* p_offset 0x100 */
+    ph[32] = 88;                        /* p_filesz */
+    ph[40] = 88;                        /* p_memsz */
+    ph[48] = 4;
+    /* The note: name "libcprstate", 64 bytes of description, type 1. */
+    n[0] = 12;
+    n[4] = 64;
+    n[8] = 1;
+    memcpy(n + 12, "libcprstate", 12);
+    n[24] = 1;                          /* note version 1.0 */
+    n[28] = 64;                         /* descriptor size */
+    n[33] = 2;                          /* library version 0x200 */
+    n[36] = 1;                          /* arena 1.0 */
+    n[48] = 3;                          /* modes */
+    n[52] = 0xe;                        /* legacy forms */
+    n[56] = 3;                          /* flags */
+    memcpy(n + 64, producer, sizeof(producer));
+    write_tmp("evil-note.elf", b, sizeof(b), elf, size);
+    assert_int_equal(chmod(elf, 0755), 0);
+    write_tmp("evil-interp.sh", sh, sizeof(sh) - 1, script, size);
+    assert_int_equal(chmod(script, 0755), 0);
+}
+
 static void test_escapes(void **state)
 {
-    char evil[4096], arena[4096], want[512];
+    char evil[4096], arena[4096], want[512], elf[4096], script[4096];
     Holder h;
     Run r;
 
@@ -1532,6 +1579,16 @@ static void test_escapes(void **state)
     run_free(&r);
     CPRDUMP(&r, NULL, "--hex '%s'", evil);
     expect_clean(&r, "hex");
+    run_free(&r);
+    /* A target's note and #! line are the target's words too. */
+    evil_targets(elf, script, sizeof(elf));
+    CPRDUMP(&r, NULL, "target '%s'", elf);
+    expect_clean(&r, "target, evil note");
+    expect_in(r.out, "\\x0d\\x1b[2KVerdict", "producer escaped");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "target '%s'", script);
+    expect_clean(&r, "target, evil #! line");
+    expect_in(r.out, "(#!/bin/?[2J?sh)", "interpreter made printable");
     run_free(&r);
     /* A link name: check-live and --pid print what /proc says. */
     holder_start(&h, "");

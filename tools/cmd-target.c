@@ -44,7 +44,7 @@ static void caps_line(FILE *f, const char *label, const InspectCaps *c)
     forms_str(forms, sizeof(forms), c->legacy_forms);
     fprintf(f, "  %-18s note %u.%u, %s; arena %u.%u%s; modes%s%s; QCPR "
             "forms%s; %s%s\n", label, c->version_major, c->version_minor,
-            c->producer, c->arena_major, c->arena_minor,
+            tx(c->producer), c->arena_major, c->arena_minor,
             c->arena_incompat & CPRS_INCOMPAT_ZSTD ? " with zstd" : "",
             c->modes & CPRS_CAPS_MODE_BIT(CPRS_MODE_EXEC) ? " exec" : "",
             c->modes & CPRS_CAPS_MODE_BIT(CPRS_MODE_TRANSFER) ?
@@ -112,7 +112,7 @@ static const char *kind_str(const CprsTargetInfo *ti, char *buf,
                             size_t size)
 {
     if (ti->flags & CPRS_TARGET_F_SCRIPT) {
-        snprintf(buf, size, "a #! script (#!%s)", ti->interp);
+        snprintf(buf, size, "a #! script (#!%s)", tx(ti->interp));
     } else if (ti->flags & CPRS_TARGET_F_ELF) {
         snprintf(buf, size, "ELF, %s", ti->flags & CPRS_TARGET_F_DYNAMIC ?
                  "dynamically linked" : "statically linked");
