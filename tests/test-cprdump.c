@@ -1603,6 +1603,51 @@ static void test_escapes(void **state)
     holder_stop(&h);
 }
 
+/*
+ * A dual stream (spec/fail-safe.rst F4) as the library saves it, with
+ * enough fd records that its arena part is far larger than what cprdump
+ * reads past a QCPR stream to show its tail: from a file and from a
+ * pipe, it is read as far as its layout says and checked whole.
+ */
+static void test_dual_large(void **state)
+{
+    CprsSaveOpts so = CPRS_OPTS(CprsSaveOpts, .flags = CPRS_SAVE_F_DUAL);
+    char name[32], path[4096];
+    struct stat st;
+    CprsState *s;
+    uint8_t *buf;
+    int i, fd;
+    Run r;
+
+    (void)state;
+    assert_int_equal(cprs_state_new(&s), 0);
+    for (i = 0; i < 4000; i++) {
+        snprintf(name, sizeof(name), "fd-%06d", i);
+        assert_int_equal(cprs_state_save_fd(s, name, i, 0), 0);
+    }
+    assert_int_equal(cprs_state_save_exec(s, &so, NULL, &fd), 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_true(st.st_size > 4 * 65536);
+    buf = malloc((size_t)st.st_size);
+    assert_non_null(buf);
+    assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+    write_tmp("dual.bin", buf, (size_t)st.st_size, path, sizeof(path));
+    cprs_exec_unpersist(fd);
+    cprs_state_free(s);
+    free(buf);
+
+    CPRDUMP(&r, NULL, "verify '%s'", path);
+    expect_status(&r, 0, "dual stream from a file");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "verify - < '%s'", path);
+    expect_status(&r, 0, "dual stream from a pipe");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "show '%s'", path);
+    expect_status(&r, 0, "dual stream, show");
+    expect_in(r.out, "Dual stream (spec/fail-safe.rst F4)", "shown as one");
+    run_free(&r);
+}
+
 /* ---- Hosts with many QEMUs (issue 13) ----------------------------------- */
 
 /* How many times @needle occurs in @hay. */
@@ -1994,6 +2039,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bounded_pipe),
         cmocka_unit_test(test_bounded_tail),
         cmocka_unit_test(test_escapes),
+        cmocka_unit_test(test_dual_large),
         cmocka_unit_test(test_multi),
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_selectors),

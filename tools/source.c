@@ -263,9 +263,10 @@ static int decode(Source *src, const Options *o)
  * An arena: its header, then exactly the arena_size that a header with a
  * valid checksum announces, within --max-size; nothing past it (spec 3.6:
  * trailing bytes are not part of the arena).  A header that does not
- * check out stops the reading: the reader reports why.
+ * check out stops the reading: the reader reports why.  The arena starts
+ * @at bytes into the input (0, or in a dual stream after its QCPR part).
  */
-static int read_arena(int fd, Input *in, uint64_t max)
+static int read_arena_at(int fd, Input *in, uint64_t at, uint64_t max)
 {
     const CprsWireHeader *h;
     uint64_t arena_size;
@@ -273,31 +274,76 @@ static int read_arena(int fd, Input *in, uint64_t max)
     uint8_t head[CPRS_MAX_HEADER_SIZE];
     int ret;
 
-    ret = input_read(fd, in, CPRS_HEADER_V1_SIZE, max);
-    if (ret || in->len < CPRS_HEADER_V1_SIZE) {
+    ret = input_read(fd, in, at + CPRS_HEADER_V1_SIZE, max);
+    if (ret || in->len < at + CPRS_HEADER_V1_SIZE) {
         return ret;
     }
-    h = (const CprsWireHeader *)in->buf;
+    h = (const CprsWireHeader *)(in->buf + at);
     hsize = cprs_le32_get(&h->header_size);
     if (hsize < CPRS_HEADER_V1_SIZE || hsize > CPRS_MAX_HEADER_SIZE ||
         (hsize & (CPRS_ALIGN - 1))) {
         return 0;
     }
-    ret = input_read(fd, in, hsize, max);
-    if (ret || in->len < hsize) {
+    ret = input_read(fd, in, at + hsize, max);
+    if (ret || in->len < at + hsize) {
         return ret;
     }
     /* spec 3.9: the header checksum, before its size is believed. */
-    memcpy(head, in->buf, hsize);
+    memcpy(head, in->buf + at, hsize);
     h = (const CprsWireHeader *)head;
     crc = cprs_le32_get(&h->header_crc32c);
     memset(head + offsetof(CprsWireHeader, header_crc32c), 0, 4);
     arena_size = cprs_le64_get(&h->arena_size);
     if (cprs_crc32c(0, head, hsize) != crc || arena_size < hsize ||
-        arena_size > CPRS_MAX_ARENA_SIZE || arena_size > max) {
+        arena_size > CPRS_MAX_ARENA_SIZE || arena_size > max - at) {
         return 0;
     }
-    return input_read(fd, in, arena_size, max);
+    return input_read(fd, in, at + arena_size, max);
+}
+
+/*
+ * What follows a QCPR stream of @len bytes in a dual stream (spec/fail-
+ * safe.rst F4.2): zero bytes up to the next multiple of 8, an arena (its
+ * header, then its arena_size), then the 48-byte trailer; read as far as
+ * those say, within @max.  The library checks it all (source_decode_dual).
+ * Returns 0 when it was read, 1 when the bytes are not laid out so (the
+ * caller goes on as for a plain stream), or an error.
+ */
+static int read_dual_rest(int fd, Input *in, uint64_t len, uint64_t max)
+{
+    uint64_t at = (len + CPRS_ALIGN - 1) & ~(uint64_t)(CPRS_ALIGN - 1), i;
+    uint64_t end;
+    int ret;
+
+    if (max - len < CPRS_MAGIC_SIZE + (at - len)) {
+        return 1;
+    }
+    ret = input_read(fd, in, at + CPRS_MAGIC_SIZE, max);
+    if (ret) {
+        return ret;
+    }
+    if (in->len < at + CPRS_MAGIC_SIZE ||
+        cprs_detect(in->buf + at, CPRS_MAGIC_SIZE) != CPRS_DETECT_ARENA) {
+        return 1;
+    }
+    for (i = len; i < at; i++) {
+        if (in->buf[i]) {
+            return 1;
+        }
+    }
+    ret = read_arena_at(fd, in, at, max);
+    if (ret) {
+        return ret;
+    }
+    /* Only an arena whose header checked out was read to its end. */
+    end = in->len;
+    if (end < at + CPRS_HEADER_V1_SIZE ||
+        end - at != cprs_le64_get(&((const CprsWireHeader *)
+                                    (in->buf + at))->arena_size) ||
+        max - end < sizeof(CprsWireDualTrailer)) {
+        return 1;
+    }
+    return input_read(fd, in, end + sizeof(CprsWireDualTrailer), max);
 }
 
 /*
@@ -344,6 +390,10 @@ static int read_legacy(int fd, Input *in, uint64_t max)
     }
     if (dret || in->eof) {
         return 0;
+    }
+    ret = read_dual_rest(fd, in, li.size, max);
+    if (ret <= 0) {
+        return ret;
     }
     want = li.size + LEGACY_PEEK;
     return input_read(fd, in, want < max ? want : max, max);
@@ -396,7 +446,7 @@ static int read_source(Source *src, int fd, const Options *o)
             return ret;
         }
     } else if (!ret && cprs_detect(in.buf, in.len) == CPRS_DETECT_ARENA) {
-        ret = read_arena(fd, &in, o->max_size);
+        ret = read_arena_at(fd, &in, 0, o->max_size);
     } else if (!ret && cprs_detect(in.buf, in.len) == CPRS_DETECT_LEGACY) {
         ret = read_legacy(fd, &in, o->max_size);
     }
