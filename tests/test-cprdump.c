@@ -614,6 +614,230 @@ static void test_diff(void **state)
     run_free(&r);
 }
 
+/*
+ * An arena of device-state payloads @data[i] (@size bytes each, zstd when
+ * @zstd), written reproducibly.  Returns the buffer; free() it.
+ */
+static uint8_t *payload_arena(const uint8_t *const *data, size_t size,
+                              uint32_t n, bool zstd, size_t *ret_len)
+{
+    CprsWriterOpts o = CPRS_OPTS(CprsWriterOpts,
+                                 .flags = CPRS_WRITER_F_REPRODUCIBLE,
+                                 .producer = "test-cprdump");
+    CprsDevStateInfo ds = CPRS_OPTS(CprsDevStateInfo, .name = "dev",
+                                    .version_id = 1,
+                                    .flags = zstd ? CPRS_DEVSTATE_F_ZSTD : 0);
+    CprsWriter *w;
+    void *buf;
+    uint32_t i;
+
+    assert_int_equal(cprs_writer_new(&o, &w), 0);
+    for (i = 0; i < n; i++) {
+        ds.instance_id = i;
+        assert_int_equal(cprs_writer_add_devstate(w, &ds, data[i], size,
+                                                  NULL), 0);
+    }
+    assert_int_equal(cprs_writer_finish_buffer(w, &buf, ret_len), 0);
+    cprs_writer_free(w);
+    return buf;
+}
+
+/*
+ * Set the last 4 bytes of @buf (@len bytes) so that its CRC32C is @want:
+ * the CRC is affine in those bits, so solve the 32 x 32 system over GF(2).
+ */
+static void forge_crc32c(uint8_t *buf, size_t len, uint32_t want)
+{
+    uint32_t col[32], base, rhs, x = 0, m;
+    uint32_t rows[32], sol[32];
+    int b, r, piv, k;
+
+    memset(buf + len - 4, 0, 4);
+    base = cprs_crc32c(0, buf, len);
+    for (b = 0; b < 32; b++) {
+        buf[len - 4 + b / 8] = (uint8_t)(1u << (b % 8));
+        col[b] = cprs_crc32c(0, buf, len) ^ base;
+        buf[len - 4 + b / 8] = 0;
+    }
+    rhs = want ^ base;
+    /* Row r: bit b set when column b has bit r; augmented by rhs bit r. */
+    for (r = 0; r < 32; r++) {
+        rows[r] = 0;
+        for (b = 0; b < 32; b++) {
+            rows[r] |= ((col[b] >> r) & 1u) << b;
+        }
+        sol[r] = (rhs >> r) & 1u;
+    }
+    for (b = 0, r = 0; b < 32 && r < 32; b++) {
+        for (piv = r; piv < 32 && !((rows[piv] >> b) & 1u); piv++) {
+        }
+        assert_true(piv < 32);
+        m = rows[piv], rows[piv] = rows[r], rows[r] = m;
+        m = sol[piv], sol[piv] = sol[r], sol[r] = m;
+        for (k = 0; k < 32; k++) {
+            if (k != r && ((rows[k] >> b) & 1u)) {
+                rows[k] ^= rows[r];
+                sol[k] ^= sol[r];
+            }
+        }
+        r++;
+    }
+    for (r = 0; r < 32; r++) {
+        x |= sol[r] << r;       /* row r now has only bit r */
+    }
+    for (b = 0; b < 4; b++) {
+        buf[len - 4 + b] = (uint8_t)(x >> (8 * b));
+    }
+    assert_int_equal(cprs_crc32c(0, buf, len), want);
+}
+
+/*
+ * diff compares payloads by their bytes, and a payload it cannot read is
+ * an error: it never made two states equal.  Two payloads with the same
+ * CRC32C and different bytes differ; two that do not decompress (both
+ * sides broken, different contents) cannot be compared (exit 2); each
+ * payload is read through cprs_reader_devstate_read(), which keeps
+ * nothing, so the reader's budget never turns a later payload into
+ * "unreadable" on both sides.
+ */
+static void test_diff_payloads(void **state)
+{
+    uint8_t pa[256], pb[256], za[4096], zb[4096];
+    const uint8_t *da[1] = { pa }, *db[1] = { pb };
+    char a[4096], b[4096];
+    uint8_t *buf;
+    uint64_t off;
+    size_t len;
+    int which;
+    Run r;
+
+    (void)state;
+    memset(pa, 'a', sizeof(pa));
+    memset(pb, 'b', sizeof(pb));
+    forge_crc32c(pb, sizeof(pb), cprs_crc32c(0, pa, sizeof(pa)));
+    buf = payload_arena(da, sizeof(pa), 1, false, &len);
+    write_tmp("pa.cprs", buf, len, a, sizeof(a));
+    free(buf);
+    buf = payload_arena(db, sizeof(pb), 1, false, &len);
+    write_tmp("pb.cprs", buf, len, b, sizeof(b));
+    free(buf);
+    CPRDUMP(&r, NULL, "diff '%s' '%s'", a, b);
+    expect_status(&r, 1, "same CRC32C, other bytes");
+    expect_in(r.out, "payload crc32c", "same CRC32C");
+    expect_in(r.out, "(same CRC32C, other bytes)", "same CRC32C");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "diff --json '%s' '%s'", a, b);
+    expect_status(&r, 1, "same CRC32C, --json");
+    expect_in(r.out, "\"field\": \"payload\"", "same CRC32C, --json");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "diff '%s' '%s'", a, a);
+    expect_status(&r, 0, "same payload");
+    run_free(&r);
+
+    /* zstd frames broken after the writer, every CRC repaired. */
+    memset(za, 'x', sizeof(za));
+    memset(zb, 'y', sizeof(zb));
+    for (which = 0; which < 2; which++) {
+        da[0] = which ? zb : za;
+        buf = payload_arena(da, sizeof(za), 1, true, &len);
+        off = th_rec_off(buf, CPRS_SECTION_DEVSTATE, 0);
+        assert_true(cprs_le32_get(&((CprsWireDevState *)(buf + off))->flags)
+                    & CPRS_DEVSTATE_F_ZSTD);
+        off = th_sec_off(buf, CPRS_SECTION_BLOB) +
+              cprs_le64_get(&((CprsWireDevState *)(buf + off))->data_off);
+        buf[off] ^= 0xff;       /* the zstd magic */
+        th_fix_crcs(buf, len);
+        write_tmp(which ? "zb.cprs" : "za.cprs", buf, len,
+                  which ? b : a, sizeof(a));
+        free(buf);
+    }
+    CPRDUMP(&r, NULL, "diff '%s' '%s'", a, b);
+    expect_failure(&r, 2, "cannot be read", "unreadable payloads");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "diff --json '%s' '%s'", a, b);
+    expect_failure(&r, 2, "cannot be compared", "unreadable, --json");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "diff '%s' '%s'", a, a);
+    expect_failure(&r, 2, "cannot be read", "unreadable, same file");
+    run_free(&r);
+}
+
+/*
+ * diff compares every guest-physical range of a RAM block and whole
+ * names: a difference in the 11th range or past a name's 200th byte
+ * is found (both were cut to 200 bytes and never compared).  A long
+ * value is shown from a little before its first difference.
+ */
+static void test_diff_ranges(void **state)
+{
+    CprsWriterOpts o = CPRS_OPTS(CprsWriterOpts,
+                                 .flags = CPRS_WRITER_F_REPRODUCIBLE,
+                                 .producer = "test-cprdump");
+    CprsFdInfo fi = CPRS_OPTS(CprsFdInfo, .fd = 11,
+                              .kind = CPRS_FD_KIND_MEMFD);
+    CprsRamBlockInfo bi = CPRS_OPTS(CprsRamBlockInfo, .idstr = "ram0",
+                                    .fd_index = 0,
+                                    .flags = CPRS_RAM_F_SHARED,
+                                    .used_length = 0x100000,
+                                    .max_length = 0x100000,
+                                    .page_size = 4096);
+    CprsGpaRange gr[12];
+    char path[2][4096], name[1024];
+    CprsWriter *w;
+    void *buf;
+    size_t len;
+    uint32_t k;
+    int side, what;
+    Run r;
+
+    (void)state;
+    for (what = 0; what < 2; what++) {
+        for (side = 0; side < 2; side++) {
+            for (k = 0; k < 12; k++) {
+                gr[k].gpa = UINT64_C(0x100000000) * (k + 1);
+                gr[k].size = 0x1000;
+                gr[k].block_offset = 0x1000 * k;
+            }
+            memset(name, 'm', 900);
+            snprintf(name + 900, sizeof(name) - 900, "%s",
+                     what == 1 && side ? "-b" : "-a");
+            if (what == 0 && side) {
+                gr[11].gpa = UINT64_C(0x7700000000);
+            }
+            fi.name = name;
+            assert_int_equal(cprs_writer_new(&o, &w), 0);
+            assert_int_equal(cprs_writer_add_fd(w, &fi, NULL), 0);
+            assert_int_equal(cprs_writer_add_ramblock(w, &bi, gr, 12, NULL),
+                             0);
+            assert_int_equal(cprs_writer_finish_buffer(w, &buf, &len), 0);
+            cprs_writer_free(w);
+            write_tmp(side ? "rb.cprs" : "ra.cprs", buf, len, path[side],
+                      sizeof(path[side]));
+            free(buf);
+        }
+        CPRDUMP(&r, NULL, "diff --records-only '%s' '%s'", path[0], path[1]);
+        expect_status(&r, 1, what ? "long fd name" : "12th range");
+        if (what == 0) {
+            expect_in(r.out, "  ~ ram0: gpa-ranges ...", "range shown");
+            expect_in(r.out, " 0xc00000000+0x1000@0xb000 -> ...",
+                      "range shown");
+            expect_in(r.out, " 0x7700000000+0x1000@0xb000\n",
+                      "range shown");
+        } else {
+            /* The fd records differ by name; so does the backing fd. */
+            expect_in(r.out, "mmm-a -> ...mmm", "long name shown");
+            expect_in(r.out, "mmm-b\n", "long name shown");
+        }
+        run_free(&r);
+        CPRDUMP(&r, NULL, "diff --json --records-only '%s' '%s'", path[0],
+                path[1]);
+        expect_status(&r, 1, "--json");
+        expect_in(r.out, what ? "\"field\": \"fd\"" :
+                  "\"field\": \"gpa-ranges\"", "--json");
+        run_free(&r);
+    }
+}
+
 /* ---- convert ------------------------------------------------------------- */
 
 static void test_convert(void **state)
@@ -2028,6 +2252,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_stdin),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_diff),
+        cmocka_unit_test(test_diff_payloads),
+        cmocka_unit_test(test_diff_ranges),
         cmocka_unit_test(test_convert),
         cmocka_unit_test(test_live_arena),
         cmocka_unit_test(test_live_legacy),
