@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1514,6 +1515,112 @@ static void test_not_ours(void **state)
     holder_stop(&h);
 }
 
+/*
+ * The first field of /proc/@pid/syscall once @pid sleeps in a system
+ * call: its number (the process is not running, so it is stable).
+ */
+static long blocked_syscall(pid_t pid)
+{
+    char path[64], line[256];
+    long nr;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+    for (;;) {
+        f = fopen(path, "re");
+        assert_non_null(f);
+        if (!fgets(line, sizeof(line), f)) {
+            line[0] = '\0';
+        }
+        fclose(f);
+        if (sscanf(line, "%ld", &nr) == 1 && nr >= 0) {
+            return nr;
+        }
+        usleep(1000);   /* "running": not yet asleep */
+    }
+}
+
+/*
+ * Nothing another process holds is disturbed, whatever the path (issue
+ * 11, class 6): a terminal's queued input is not read (it was: 30 bytes
+ * taken from the holder), a writer blocked opening a FIFO is not released
+ * (it was: cprdump's non-blocking open let it go, then its write met no
+ * reader).  cprdump decides by an O_PATH open and fstat() before it opens
+ * anything.
+ */
+static void test_not_ours_devices(void **state)
+{
+    static const char typed[] = "typed by the user\n";
+    char path[4096], fifo[4096], got[64];
+    int master, slave, ctl[2];
+    long nr;
+    ssize_t n;
+    pid_t pid;
+    Run r;
+
+    (void)state;
+    master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    assert_true(master >= 0);
+    assert_int_equal(grantpt(master), 0);
+    assert_int_equal(unlockpt(master), 0);
+    slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC |
+                 O_NONBLOCK);
+    assert_true(slave >= 0);
+    assert_int_equal(write(master, typed, strlen(typed)),
+                     (ssize_t)strlen(typed));
+    snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), slave);
+    CPRDUMP(&r, NULL, "show '%s' < /dev/null", path);
+    expect_failure(&r, 1, "is a character device", "terminal");
+    run_free(&r);
+    CPRDUMP(&r, NULL, "show /dev/ptmx < /dev/null");
+    expect_failure(&r, 1, "is a character device", "ptmx");
+    run_free(&r);
+    n = -1;
+    for (int i = 0; i < 1000 && n < 0; i++) {
+        n = read(slave, got, sizeof(got));
+        if (n < 0) {
+            assert_int_equal(errno, EAGAIN);
+            usleep(1000);
+        }
+    }
+    assert_int_equal(n, (ssize_t)strlen(typed));
+    assert_memory_equal(got, typed, strlen(typed));
+    close(slave);
+    close(master);
+
+    /* A writer blocked in open(O_WRONLY) on a FIFO stays blocked. */
+    snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(pipe2(ctl, O_CLOEXEC), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (!pid) {
+        int fd = open(fifo, O_WRONLY);
+        char c;
+
+        /* Released: wait in read() until the parent has looked. */
+        _exit(fd < 0 || read(ctl[0], &c, 1) != 1 ? 2 : 0);
+    }
+    close(ctl[0]);
+    assert_int_equal(blocked_syscall(pid), SYS_openat);
+    CPRDUMP(&r, NULL, "show '%s'", fifo);
+    expect_failure(&r, 1, "is a pipe", "FIFO");
+    run_free(&r);
+    nr = blocked_syscall(pid);
+    /* Let it go: open the FIFO for reading, then tell it to finish. */
+    slave = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    assert_true(slave >= 0);
+    assert_int_equal(write(ctl[1], "x", 1), 1);
+    close(ctl[1]);
+    assert_int_equal(waitpid(pid, NULL, 0), pid);
+    close(slave);
+    unlink(fifo);
+    if (nr != SYS_openat) {
+        fail_msg("cprdump released the FIFO's writer (it is in syscall "
+                 "%ld, not open)", nr);
+    }
+}
+
 /* ---- Bounded reading (issue 11, class 5) -------------------------------- */
 
 /*
@@ -2262,6 +2369,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_core_gcore),
         cmocka_unit_test(test_core_kernel),
         cmocka_unit_test(test_not_ours),
+        cmocka_unit_test(test_not_ours_devices),
         cmocka_unit_test(test_bounded_pipe),
         cmocka_unit_test(test_bounded_tail),
         cmocka_unit_test(test_escapes),

@@ -462,39 +462,32 @@ static int read_source(Source *src, int fd, const Options *o)
 }
 
 /*
- * Open a path: never one that reading would take from someone.  The open
- * does not wait (O_NONBLOCK: a FIFO without a writer), and what the fd
- * turns out to be decides, whatever path led to it (/proc/PID/fd/N,
- * /proc/PID/task/TID/fd/N, a symlink...): a pipe or a socket is refused.
- * cprdump reads a pipe only as its own standard input ("-").
+ * Open a path: never one that reading (or even opening) would take from
+ * someone.  What the file is decides, whatever path led to it
+ * (/proc/PID/fd/N, /proc/PID/task/TID/fd/N, a symlink...), and it is
+ * decided before the file is opened (open_regular()): only a regular
+ * file (a memfd) or a block device is read.  A pipe, a socket, a
+ * terminal or any other device is refused.  cprdump reads a pipe only as
+ * its own standard input ("-").
  */
 static int open_source(const char *path, int *ret_fd)
 {
     struct stat st;
-    int fd, ret;
+    int ret;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        ret = -errno;
+    ret = open_regular(path, ret_fd, &st);
+    if (ret < 0) {
         report_io_error(path, ret);
         return ret;
     }
-    if (fstat(fd, &st) < 0) {
-        ret = -errno;
-        close(fd);
-        report_io_error(path, ret);
-        return ret;
-    }
-    if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
-        close(fd);
-        cprdump_err("%s is a %s, not a regular file or memfd: cprdump does "
-                    "not read it (that would take the data from whoever "
-                    "it is meant for); to inspect a stream you own, pipe it "
-                    "to standard input: cprdump show - < ...", tx(path),
-                    S_ISFIFO(st.st_mode) ? "pipe" : "socket");
+    if (ret > 0) {
+        cprdump_err("%s is a %s, not a regular file or memfd (or a block "
+                    "device): cprdump does not open it (that could take "
+                    "the data from whoever it is meant for); to inspect a "
+                    "stream you own, pipe it to standard input: cprdump "
+                    "show - < ...", tx(path), file_kind(st.st_mode));
         return -EINVAL;
     }
-    *ret_fd = fd;
     return 0;
 }
 
