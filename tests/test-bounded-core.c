@@ -22,10 +22,13 @@
  *              scanned them again)
  *   named      many NT_FILE mappings of the state memfd at one address
  *              (was: each decoded the stream there again)
+ *   notes      many PT_NOTE headers, at one offset or at many (was: libelf
+ *              read and kept a chunk for each)
  */
 #include <elf.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bounded.h"
@@ -150,7 +153,7 @@ static void search(const uint8_t *core, size_t size, CoreWork *cw,
 
 /* CoreWork's counters, in order. */
 static const char *const cw_names[] = {
-    "scan", "read", "crc", "decode", "probes", "walk", "named",
+    "scan", "read", "crc", "decode", "probes", "walk", "named", "notes",
 };
 #define CW_N (sizeof(CoreWork) / sizeof(uint64_t))
 _Static_assert(sizeof(cw_names) / sizeof(cw_names[0]) == CW_N,
@@ -160,9 +163,9 @@ static void print_cw(const char *label, const CoreWork *w)
 {
     printf("# %s: scan=%" PRIu64 " read=%" PRIu64 " crc=%" PRIu64
            " decode=%" PRIu64 " probes=%" PRIu64 " walk=%" PRIu64
-           " named=%" PRIu64 "\n", label, w->scan_bytes, w->read_bytes,
-           w->crc_bytes, w->decode_bytes, w->probes, w->walk_bytes,
-           w->named);
+           " named=%" PRIu64 " notes=%" PRIu64 "\n", label, w->scan_bytes,
+           w->read_bytes, w->crc_bytes, w->decode_bytes, w->probes,
+           w->walk_bytes, w->named, w->note_bytes);
 }
 
 /*
@@ -505,6 +508,117 @@ static void test_spread(void **state)
     assert_int_equal(w.probes, 4);
 }
 
+/*
+ * A core of @k PT_NOTE headers over one region of @size zero bytes (a
+ * valid chain of empty notes from every 4-byte offset), at offsets 4 * i
+ * when @distinct, else all at one offset, and one PT_LOAD of a page.
+ */
+static uint8_t *build_notes(size_t k, size_t size, bool distinct,
+                            size_t *ret_size)
+{
+    size_t phnum = k + 1, note, data, total, i;
+    uint8_t *b, *p;
+
+    note = (64 + phnum * 56 + 4095) / 4096 * 4096;
+    data = (note + size + 4 * k + 4095) / 4096 * 4096;
+    total = data + 4096;
+    b = calloc(1, total);
+    assert_non_null(b);
+    memcpy(b, ELFMAG, SELFMAG);
+    b[EI_CLASS] = ELFCLASS64;
+    b[EI_DATA] = ELFDATA2LSB;
+    b[EI_VERSION] = EV_CURRENT;
+    put(b + 16, ET_CORE, 2);
+    put(b + 18, EM_X86_64, 2);
+    put(b + 20, EV_CURRENT, 4);
+    put(b + 32, 64, 8);
+    put(b + 52, 64, 2);
+    put(b + 54, 56, 2);
+    put(b + 56, phnum, 2);
+    for (i = 0; i < phnum; i++) {
+        p = b + 64 + i * 56;
+        if (i < k) {
+            put(p, PT_NOTE, 4);
+            put(p + 8, note + (distinct ? 4 * i : 0), 8);
+            put(p + 32, size, 8);
+            put(p + 48, 4, 8);
+        } else {
+            put(p, PT_LOAD, 4);
+            put(p + 8, data, 8);
+            put(p + 16, VADDR, 8);
+            put(p + 32, 4096, 8);
+            put(p + 40, 4096, 8);
+        }
+    }
+    *ret_size = total;
+    return b;
+}
+
+/* The peak RSS of this process, in KiB. */
+static long max_rss_kib(void)
+{
+    struct rusage ru;
+
+    assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+    return ru.ru_maxrss;
+}
+
+/*
+ * Many PT_NOTE headers (issue 11, class 3; cprdump finding F): each
+ * (offset, size) is read once, into one buffer, and all of them together
+ * at most 64 MiB, whatever their number; the NT_FILE search stops at the
+ * first.  libelf read each into a chunk of its own and kept them all: 512
+ * headers of 1 MiB at distinct offsets held 512 MiB, and the same offset
+ * 512 times was walked 512 times.
+ */
+static void test_notes(void **state)
+{
+    const size_t size = 1u << 20, cap = (size_t)64 << 20;
+    CoreOpts o = (CoreOpts){ 0 };
+    CprsDiag diag = CPRS_OPTS(CprsDiag);
+    CoreWork w;
+    CoreState st;
+    uint8_t *core;
+    size_t len, k;
+    long rss;
+    int fd, distinct;
+
+    (void)state;
+    o.work = &w;
+    for (distinct = 0; distinct < 2; distinct++) {
+        for (k = 64; k <= 512; k *= 8) {
+            core = build_notes(k, size, distinct, &len);
+            fd = memfd_create("core", MFD_CLOEXEC);
+            assert_true(fd >= 0);
+            assert_int_equal(write(fd, core, len), (ssize_t)len);
+            memset(&w, 0, sizeof(w));
+            rss = max_rss_kib();
+            assert_int_equal(core_find_state(fd, &o, &diag, &st), -ENOENT);
+            rss = max_rss_kib() - rss;
+            printf("# notes %s k=%zu: %" PRIu64 " note bytes, %ld KiB more "
+                   "peak RSS\n", distinct ? "distinct" : "same", k,
+                   w.note_bytes, rss);
+            if (distinct) {
+                assert_true(w.note_bytes <= cap);
+                assert_true(w.note_bytes >= cap - size);
+            } else {
+                assert_int_equal(w.note_bytes, size);
+            }
+            /* One 1 MiB buffer, not one per header (old: 64/512 MiB). */
+            if (rss > 32 * 1024) {
+                fail_msg("%zu PT_NOTE headers: peak RSS grew by %ld KiB", k,
+                         rss);
+            }
+            memset(&w, 0, sizeof(w));
+            assert_int_equal(core_find_state_buffer(core, len, &o, &diag,
+                                                    &st), -ENOENT);
+            assert_true(w.note_bytes <= cap);
+            close(fd);
+            free(core);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -519,6 +633,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_subsection),
         cmocka_unit_test(test_found),
         cmocka_unit_test(test_spread),
+        cmocka_unit_test(test_notes),
     };
 
     if (argc == 3 && !strcmp(argv[1], "--filter")) {

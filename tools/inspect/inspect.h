@@ -68,6 +68,7 @@ typedef struct CoreWork {
     uint64_t probes;            /* candidates looked at */
     uint64_t walk_bytes;        /* legacy bytes walked without the decoder */
     uint64_t named;             /* NT_FILE candidates told apart */
+    uint64_t note_bytes;        /* PT_NOTE bytes read and walked */
 } CoreWork;
 
 typedef struct CoreOpts {
