@@ -23,6 +23,7 @@
  *   round trip of every vfio form.
  */
 #include <dirent.h>
+#include <elf.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -1621,6 +1622,125 @@ static void test_not_ours_devices(void **state)
     }
 }
 
+/*
+ * Run "cprdump target @file" with its output to /dev/null; returns its
+ * peak RSS in KiB (wait4), *@status its exit status.
+ */
+static long target_rss(const char *file, int *status)
+{
+    struct rusage ru;
+    int st;
+    pid_t pid;
+
+    pid = fork();
+    assert_true(pid >= 0);
+    if (!pid) {
+        int null = open("/dev/null", O_WRONLY);
+
+        dup2(null, 1);
+        dup2(null, 2);
+        execl(cprdump_path(), "cprdump", "target", file, (char *)NULL);
+        _exit(127);
+    }
+    assert_int_equal(wait4(pid, &st, 0, &ru), pid);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return ru.ru_maxrss;
+}
+
+/* An x86-64 ET_EXEC header at @b: @phnum headers at 64, sections. */
+static void exec_header(uint8_t *b, uint16_t phnum, uint64_t shoff,
+                        uint16_t shnum)
+{
+    memcpy(b, ELFMAG, SELFMAG);
+    b[EI_CLASS] = ELFCLASS64;
+    b[EI_DATA] = ELFDATA2LSB;
+    b[EI_VERSION] = EV_CURRENT;
+    b[16] = ET_EXEC;
+    b[18] = EM_X86_64;
+    b[20] = EV_CURRENT;
+    b[32] = 64;                         /* e_phoff */
+    memcpy(b + 40, &shoff, 8);          /* e_shoff (little-endian host) */
+    b[52] = 64;                         /* e_ehsize */
+    b[54] = 56;                         /* e_phentsize */
+    memcpy(b + 56, &phnum, 2);
+    b[58] = 64;                         /* e_shentsize */
+    memcpy(b + 60, &shnum, 2);
+}
+
+/*
+ * libelf never sees a count it would size its tables by, unchecked
+ * (issue 11; cprdump findings G, H): a sparse file whose first section
+ * header claims 2^21 sections (e_shnum 0) made libelf allocate an
+ * Elf_Scn for each, 428 MB for 128 MiB on disk of nothing; 1024 PT_NOTE
+ * headers of 1 MiB each made it read and keep 1 GiB.  Now the section
+ * count is checked first (at most 65536), and at most 64 MiB of notes
+ * are read.  Peak RSS of the cprdump process, from wait4().
+ */
+static void test_target_libelf(void **state)
+{
+    uint8_t *b;
+    uint64_t v, size;
+    char path[4096];
+    long rss;
+    int fd, st;
+    size_t i;
+
+    (void)state;
+    if (__BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__) {
+        skip();
+    }
+    /* Sections: the count in shdr[0].sh_size, the table all zeros. */
+    snprintf(path, sizeof(path), "%s/shn.elf", tmpdir);
+    size = UINT64_C(128) << 20;
+    b = calloc(1, 4096);
+    assert_non_null(b);
+    exec_header(b, 0, 4096, 0);
+    v = size / 64 - 64;
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, b, 4096), 4096);
+    /* shdr[0] at 4096: sh_size (offset 32) is the section count. */
+    assert_int_equal(pwrite(fd, &v, 8, 4096 + 32), 8);
+    assert_int_equal(ftruncate(fd, (off_t)size), 0);
+    close(fd);
+    free(b);
+    rss = target_rss(path, &st);
+    printf("# target, 2^21 sections claimed: exit %d, peak RSS %ld KiB\n",
+           st, rss);
+    if (rss > 64 * 1024) {
+        fail_msg("cprdump target: peak RSS %ld KiB on a file claiming "
+                 "%" PRIu64 " sections", rss, v);
+    }
+    unlink(path);
+
+    /* Notes: 1024 PT_NOTE headers of 1 MiB at 4 KiB steps. */
+    snprintf(path, sizeof(path), "%s/notes.elf", tmpdir);
+    size = (UINT64_C(1) << 20) + 1024 * 4096 + 65536;
+    b = calloc(1, size);
+    assert_non_null(b);
+    exec_header(b, 1024, 0, 0);
+    for (i = 0; i < 1024; i++) {
+        uint8_t *p = b + 64 + i * 56;
+        uint64_t off = 65536 + i * 4096, len = UINT64_C(1) << 20;
+
+        p[0] = PT_NOTE;
+        memcpy(p + 8, &off, 8);
+        memcpy(p + 32, &len, 8);
+        p[48] = 4;
+    }
+    th_write_file(path, b, size);
+    assert_int_equal(chmod(path, 0755), 0);
+    free(b);
+    rss = target_rss(path, &st);
+    printf("# target, 1024 notes of 1 MiB: exit %d, peak RSS %ld KiB\n",
+           st, rss);
+    if (rss > 160 * 1024) {
+        fail_msg("cprdump target: peak RSS %ld KiB for 1024 note headers",
+                 rss);
+    }
+    unlink(path);
+}
+
 /* ---- Bounded reading (issue 11, class 5) -------------------------------- */
 
 /*
@@ -2370,6 +2490,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_core_kernel),
         cmocka_unit_test(test_not_ours),
         cmocka_unit_test(test_not_ours_devices),
+        cmocka_unit_test(test_target_libelf),
         cmocka_unit_test(test_bounded_pipe),
         cmocka_unit_test(test_bounded_tail),
         cmocka_unit_test(test_escapes),

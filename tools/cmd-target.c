@@ -13,9 +13,11 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "proc.h"
 #include "render.h"
 
 enum {
@@ -64,14 +66,29 @@ static bool caps_agree(const CprsTargetInfo *ti, const InspectCaps *c)
            c->flags == ti->caps && !strcmp(c->producer, ti->producer);
 }
 
-/* The notes of @path with libelf; -1 if it cannot be read as ELF. */
-static int notes_of(const char *path, InspectCaps *caps, size_t *n)
+/*
+ * The notes of @path with libelf; <0 if it cannot be read as ELF.  The
+ * path is opened only if it is a regular file (never a FIFO swapped in
+ * since the library looked: that open would block), and when @ti is
+ * given it must be the very file the library inspected (dev, inode):
+ * else -ESTALE, the two readings would not be of one file.
+ */
+static int notes_of(const char *path, const CprsTargetInfo *ti,
+                    InspectCaps *caps, size_t *n)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+    struct stat st;
+    int fd, ret;
 
     *n = 0;
-    if (fd < 0) {
-        return -errno;
+    ret = open_regular(path, &fd, &st);
+    if (ret) {
+        return ret < 0 ? ret : -EBADMSG;
+    }
+    if (!S_ISREG(st.st_mode) ||
+        (ti && ((uint64_t)st.st_dev != ti->dev ||
+                (uint64_t)st.st_ino != ti->ino))) {
+        close(fd);
+        return S_ISREG(st.st_mode) ? -ESTALE : -EBADMSG;
     }
     ret = elf_cprs_caps(fd, caps, MAX_NOTES, n);
     close(fd);
@@ -181,8 +198,8 @@ static int target(const Options *o, const char *binary, const char *state)
     printf("  Why:              %s\n", ti.reason);
     /* cprdump's own reading of the note, with libelf (F3). */
     note_file = ti.lib_path ? ti.lib_path : ti.real_path;
-    lret = (ti.flags & CPRS_TARGET_F_ELF) ? notes_of(note_file, caps, &n) :
-           -ENOENT;
+    lret = (ti.flags & CPRS_TARGET_F_ELF) ?
+           notes_of(note_file, ti.lib_path ? NULL : &ti, caps, &n) : -ENOENT;
     if (ti.lib_path) {
         printf("  Note read from:   %s\n", tx(ti.lib_path));
     }
@@ -194,7 +211,10 @@ static int target(const Options *o, const char *binary, const char *state)
         }
     }
     if (!n) {
-        printf("  Note (libelf):    none%s\n", lret && lret != -ENOENT ?
+        printf("  Note (libelf):    none%s\n", lret == -ESTALE ?
+               " (the file changed since libcprstate read it)" :
+               lret == -E2BIG ? " (more program headers or sections than "
+               "cprdump reads)" : lret && lret != -ENOENT ?
                " (not readable as ELF)" : "");
     }
     if (ti.klass == CPRS_TARGET_LIBCPRSTATE && !n) {
