@@ -1821,6 +1821,63 @@ static void test_hex_overlap(void **state)
     unlink(path);
 }
 
+/*
+ * An arena header with a valid checksum claiming 512 MiB, on a sparse
+ * file (cprdump finding K: "list" and /proc sources read all of it, for
+ * any process holding a memfd of the state's name): the body is read
+ * only once the directory checks out and its sections reach to within
+ * 1 MiB of arena_size.  An empty directory: the unclaimed tail is
+ * refused; a directory whose checksum fails: that is the fault reported.
+ */
+static void test_arena_directory_first(void **state)
+{
+    const uint64_t size = UINT64_C(512) << 20;
+    CprsWireHeader *hd;
+    char path[4096], cmd[4200];
+    uint8_t b[4096];
+    long rss;
+    int k, fd, st;
+    Run r;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/claims.cprs", tmpdir);
+    for (k = 0; k < 2; k++) {
+        memset(b, 0, sizeof(b));
+        memcpy(b, CPRS_MAGIC, CPRS_MAGIC_SIZE);
+        hd = (CprsWireHeader *)b;
+        cprs_le16_set(&hd->version_major, 1);
+        cprs_le32_set(&hd->header_size, 192);
+        cprs_le64_set(&hd->arena_size, size);
+        cprs_le64_set(&hd->dir_offset, 192);
+        cprs_le32_set(&hd->dir_count, (uint32_t)k);
+        cprs_le32_set(&hd->dir_entry_size, 48);
+        cprs_le32_set(&hd->mode, CPRS_MODE_EXEC);
+        th_fix_crcs(b, sizeof(b));
+        if (k) {
+            b[192] ^= 1;        /* the entry, after its checksum */
+        }
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, b, sizeof(b)), (ssize_t)sizeof(b));
+        assert_int_equal(ftruncate(fd, (off_t)size), 0);
+        close(fd);
+        snprintf(cmd, sizeof(cmd), "verify '%s'", path);
+        rss = sh_rss(cmd, &st);
+        printf("# arena of 512 MiB claimed, %d entries: exit %d, peak RSS "
+               "%ld KiB\n", k, st, rss);
+        if (rss > 64 * 1024) {
+            fail_msg("verify read the body: peak RSS %ld KiB", rss);
+        }
+        CPRDUMP(&r, NULL, "verify '%s'", path);
+        expect_status(&r, 2, "claims");         /* invalid */
+        expect_in(r.out, k ? "offset 0x50: directory CRC32C mismatch "
+                  "[spec 3.8]" : "more than 1 MiB past every section",
+                  "claims");
+        run_free(&r);
+    }
+    unlink(path);
+}
+
 /* ---- Bounded reading (issue 11, class 5) -------------------------------- */
 
 /*
@@ -2572,6 +2629,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_not_ours_devices),
         cmocka_unit_test(test_target_libelf),
         cmocka_unit_test(test_hex_overlap),
+        cmocka_unit_test(test_arena_directory_first),
         cmocka_unit_test(test_bounded_pipe),
         cmocka_unit_test(test_bounded_tail),
         cmocka_unit_test(test_escapes),

@@ -214,6 +214,12 @@ static int decode(Source *src, const Options *o)
 
     src->diag = CPRS_OPTS(CprsDiag);
     src->format = cprs_detect(src->bytes, src->size);
+    if (src->format == CPRS_DETECT_ARENA && src->stop_err) {
+        /* Read no further than its directory: that fault, not "short". */
+        src->err = src->stop_err;
+        src->diag = src->stop_diag;
+        return 0;
+    }
     if (src->format == CPRS_DETECT_ARENA) {
         ro.max_arena_size = o->max_size;
         ret = cprs_reader_open_buffer(src->bytes, src->size, &ro,
@@ -266,7 +272,112 @@ static int decode(Source *src, const Options *o)
  * check out stops the reading: the reader reports why.  The arena starts
  * @at bytes into the input (0, or in a dual stream after its QCPR part).
  */
-static int read_arena_at(int fd, Input *in, uint64_t at, uint64_t max)
+/*
+ * Bytes of an arena read before its directory must check out: past them,
+ * the body is read only for a directory whose checksum matches (spec
+ * 3.7, 3.8) and whose sections reach to within this of arena_size.  A
+ * header with a valid checksum is 192 bytes anyone can write; without
+ * this, any process holding a memfd of that name made "cprdump list"
+ * read up to 16 GiB.
+ */
+#define ARENA_EAGER (UINT64_C(1) << 20)
+
+static int stop_at(CprsDiag *stop, int err, uint64_t offset,
+                   const char *clause, const char *reason)
+{
+    *stop = CPRS_OPTS(CprsDiag, .offset = offset, .section = -1,
+                      .error = err, .record = -1, .clause = clause,
+                      .reason = reason);
+    return 0;
+}
+
+/*
+ * The directory of the arena at @at, whose header (@head, @hsize bytes)
+ * checked out, before its body is read: fields (3.7), checksum (3.8), and
+ * the furthest byte a section claims.  Fills @stop (error non-zero) when
+ * the body is not to be read; returns 0 or an I/O error.
+ */
+static int check_directory(int fd, Input *in, uint64_t at,
+                           const CprsWireHeader *h, uint64_t arena_size,
+                           uint64_t max, CprsDiag *stop)
+{
+    uint64_t dir_off = cprs_le64_get(&h->dir_offset), dir_len, end, reach;
+    uint32_t count = cprs_le32_get(&h->dir_count);
+    uint32_t esize = cprs_le32_get(&h->dir_entry_size);
+    uint32_t hsize = cprs_le32_get(&h->header_size), i;
+    const CprsWireSection *e;
+    const uint8_t *dir;
+    uint8_t *copy = NULL;
+    int ret = 0;
+
+    if (count > CPRS_MAX_SECTIONS) {
+        return stop_at(stop, -E2BIG, offsetof(CprsWireHeader, dir_count),
+                       "7", "more directory entries than allowed");
+    }
+    if (esize < CPRS_SECTION_V1_SIZE || esize > CPRS_MAX_RECORD_SIZE ||
+        (esize & (CPRS_ALIGN - 1))) {
+        return stop_at(stop, -EBADMSG,
+                       offsetof(CprsWireHeader, dir_entry_size), "3.7",
+                       "dir_entry_size out of range");
+    }
+    dir_len = (uint64_t)count * esize;
+    if (dir_off < hsize || (dir_off & (CPRS_ALIGN - 1)) ||
+        dir_off > arena_size || dir_len > arena_size - dir_off) {
+        return stop_at(stop, -EBADMSG, offsetof(CprsWireHeader, dir_offset),
+                       "3.7", "directory outside the arena, misaligned or "
+                       "overlapping the header");
+    }
+    end = dir_off + dir_len;
+    if (end <= ARENA_EAGER) {
+        ret = input_read(fd, in, at + end, max);
+        if (ret || in->len < at + end) {
+            return ret;
+        }
+        dir = in->buf + at + dir_off;
+    } else if (in->seekable) {
+        copy = malloc(dir_len ? (size_t)dir_len : 1);
+        if (!copy) {
+            return -ENOMEM;
+        }
+        ret = pread_exact(fd, copy, (size_t)dir_len, at + dir_off);
+        if (ret) {
+            free(copy);
+            return ret == -EIO ? 0 : ret;   /* short: the reader says so */
+        }
+        dir = copy;
+    } else {
+        return 0;   /* a pipe of our own, its directory far: read it all */
+    }
+    if (cprs_crc32c(0, dir, (size_t)dir_len) !=
+        cprs_le32_get(&h->dir_crc32c)) {
+        free(copy);
+        return stop_at(stop, -EBADMSG, offsetof(CprsWireHeader, dir_crc32c),
+                       "3.8", "directory CRC32C mismatch");
+    }
+    reach = end;
+    for (i = 0; i < count; i++) {
+        e = (const CprsWireSection *)(dir + (uint64_t)i * esize);
+        if (cprs_le64_get(&e->offset) <= arena_size &&
+            cprs_le64_get(&e->stored_size) <=
+            arena_size - cprs_le64_get(&e->offset) &&
+            cprs_le64_get(&e->offset) + cprs_le64_get(&e->stored_size) >
+            reach) {
+            reach = cprs_le64_get(&e->offset) +
+                    cprs_le64_get(&e->stored_size);
+        }
+    }
+    free(copy);
+    if (arena_size - reach > ARENA_EAGER) {
+        return stop_at(stop, -E2BIG, offsetof(CprsWireHeader, arena_size),
+                       "7", "arena_size reaches more than 1 MiB past every "
+                       "section: cprdump does not read that many unclaimed "
+                       "bytes");
+    }
+    return 0;
+}
+
+static int read_arena_at(int fd, Input *in, uint64_t at, uint64_t max,
+                         CprsDiag *stop)
 {
     const CprsWireHeader *h;
     uint64_t arena_size;
@@ -298,6 +409,12 @@ static int read_arena_at(int fd, Input *in, uint64_t at, uint64_t max)
         arena_size > CPRS_MAX_ARENA_SIZE || arena_size > max - at) {
         return 0;
     }
+    if (arena_size > ARENA_EAGER) {
+        ret = check_directory(fd, in, at, h, arena_size, max, stop);
+        if (ret || stop->error) {
+            return ret;
+        }
+    }
     return input_read(fd, in, at + arena_size, max);
 }
 
@@ -311,6 +428,7 @@ static int read_arena_at(int fd, Input *in, uint64_t at, uint64_t max)
  */
 static int read_dual_rest(int fd, Input *in, uint64_t len, uint64_t max)
 {
+    CprsDiag stop = CPRS_OPTS(CprsDiag, .error = 0);
     uint64_t at = (len + CPRS_ALIGN - 1) & ~(uint64_t)(CPRS_ALIGN - 1), i;
     uint64_t end;
     int ret;
@@ -331,9 +449,12 @@ static int read_dual_rest(int fd, Input *in, uint64_t len, uint64_t max)
             return 1;
         }
     }
-    ret = read_arena_at(fd, in, at, max);
+    ret = read_arena_at(fd, in, at, max, &stop);
     if (ret) {
         return ret;
+    }
+    if (stop.error) {
+        return 1;
     }
     /* Only an arena whose header checked out was read to its end. */
     end = in->len;
@@ -446,7 +567,9 @@ static int read_source(Source *src, int fd, const Options *o)
             return ret;
         }
     } else if (!ret && cprs_detect(in.buf, in.len) == CPRS_DETECT_ARENA) {
-        ret = read_arena_at(fd, &in, 0, o->max_size);
+        src->stop_diag = CPRS_OPTS(CprsDiag, .error = 0);
+        ret = read_arena_at(fd, &in, 0, o->max_size, &src->stop_diag);
+        src->stop_err = src->stop_diag.error;
     } else if (!ret && cprs_detect(in.buf, in.len) == CPRS_DETECT_LEGACY) {
         ret = read_legacy(fd, &in, o->max_size);
     }
