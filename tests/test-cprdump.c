@@ -29,6 +29,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1553,7 +1554,7 @@ static void test_not_ours_devices(void **state)
 {
     static const char typed[] = "typed by the user\n";
     char path[4096], fifo[4096], got[64];
-    int master, slave, ctl[2];
+    int master, slave, ctl[2], efd;
     long nr;
     ssize_t n;
     pid_t pid;
@@ -1575,6 +1576,17 @@ static void test_not_ours_devices(void **state)
     run_free(&r);
     CPRDUMP(&r, NULL, "show /dev/ptmx < /dev/null");
     expect_failure(&r, 1, "is a character device", "ptmx");
+    run_free(&r);
+    /* An eventfd: not "a socket" (ENXIO), but what it is. */
+    efd = eventfd(0, EFD_CLOEXEC);
+    assert_true(efd >= 0);
+    snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), efd);
+    CPRDUMP(&r, NULL, "show '%s'", path);
+    expect_failure(&r, 1, "is a special file (an eventfd", "eventfd");
+    run_free(&r);
+    close(efd);
+    CPRDUMP(&r, NULL, "--core-index 4000000000 /dev/null");
+    expect_failure(&r, 1, "a number from 0 to 2147483647", "core-index");
     run_free(&r);
     n = -1;
     for (int i = 0; i < 1000 && n < 0; i++) {

@@ -91,7 +91,7 @@ const char *file_kind(mode_t mode)
     case S_IFREG:
         return "regular file";
     default:
-        return "special file";
+        return "special file (an eventfd, timerfd, epoll or the like)";
     }
 }
 
@@ -132,8 +132,11 @@ void report_io_error(const char *raw, int err)
         cprdump_err("cannot open %s: no such file or directory", path);
         break;
     case -ENXIO:
-        cprdump_err("cannot open %s: it is a socket, and cprdump does not "
-                    "read another process's socket", path);
+        cprdump_err("cannot open %s: no device or address behind it (a "
+                    "socket, or a device that is gone)", path);
+        break;
+    case -ESTALE:
+        cprdump_err("cannot open %s: it changed while it was opened", path);
         break;
     case -EISDIR:
         cprdump_err("%s is a directory: give the state file itself", path);
