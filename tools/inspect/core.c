@@ -567,7 +567,9 @@ static int core_load(Core *c)
     if (phnum && (phent != (c->is64 ? sizeof(Elf64_Phdr) :
                             sizeof(Elf32_Phdr)) ||
                   !inspect_range_ok(c->src.size, phoff, phnum * phent))) {
-        return core_fail(c, -EBADMSG, phoff, "bad program header");
+        /* The field that says where, or how big: inside the file. */
+        return core_fail(c, -EBADMSG, c->is64 ? 32 : 28,
+                         "bad program header");
     }
     c->segs = calloc(phnum ? phnum : 1, sizeof(*c->segs));
     notes = calloc(phnum ? phnum : 1, sizeof(*notes));
