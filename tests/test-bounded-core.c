@@ -22,10 +22,15 @@
  *              scanned them again)
  *   named      many NT_FILE mappings of the state memfd at one address
  *              (was: each decoded the stream there again)
+ *   named-offsets  NT_FILE mappings of the state memfd 16 bytes apart,
+ *              each on an arena magic (was: 4 KiB read for each)
+ *   notes      many PT_NOTE headers, at one offset or at many (was: libelf
+ *              read and kept a chunk for each)
  */
 #include <elf.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bounded.h"
@@ -150,7 +155,7 @@ static void search(const uint8_t *core, size_t size, CoreWork *cw,
 
 /* CoreWork's counters, in order. */
 static const char *const cw_names[] = {
-    "scan", "read", "crc", "decode", "probes", "walk", "named",
+    "scan", "read", "crc", "decode", "probes", "walk", "named", "notes",
 };
 #define CW_N (sizeof(CoreWork) / sizeof(uint64_t))
 _Static_assert(sizeof(cw_names) / sizeof(cw_names[0]) == CW_N,
@@ -160,9 +165,9 @@ static void print_cw(const char *label, const CoreWork *w)
 {
     printf("# %s: scan=%" PRIu64 " read=%" PRIu64 " crc=%" PRIu64
            " decode=%" PRIu64 " probes=%" PRIu64 " walk=%" PRIu64
-           " named=%" PRIu64 "\n", label, w->scan_bytes, w->read_bytes,
-           w->crc_bytes, w->decode_bytes, w->probes, w->walk_bytes,
-           w->named);
+           " named=%" PRIu64 " notes=%" PRIu64 "\n", label, w->scan_bytes,
+           w->read_bytes, w->crc_bytes, w->decode_bytes, w->probes,
+           w->walk_bytes, w->named, w->note_bytes);
 }
 
 /*
@@ -505,6 +510,212 @@ static void test_spread(void **state)
     assert_int_equal(w.probes, 4);
 }
 
+/*
+ * A core of one PT_LOAD of @size bytes, an arena magic every 16 bytes,
+ * and an NT_FILE mapping of the state memfd at each of them (cprdump
+ * finding L): each candidate was read twice (its magic, then 4 KiB of
+ * header), 256 times the core for these.  Returns the core.
+ */
+static uint8_t *build_named_spread(size_t size, size_t *ret_size)
+{
+    static const char name[] = "/memfd:QEMU_CPR_EXEC_STATE (deleted)";
+    size_t k = size / 16, desc = 16 + k * (24 + sizeof(name)), note, data;
+    size_t total, i;
+    uint8_t *b, *p;
+
+    note = 64 + 2 * 56;
+    data = (note + 20 + desc + 4095) / 4096 * 4096;
+    total = data + size;
+    b = calloc(1, total);
+    assert_non_null(b);
+    memcpy(b, ELFMAG, SELFMAG);
+    b[EI_CLASS] = ELFCLASS64;
+    b[EI_DATA] = ELFDATA2LSB;
+    b[EI_VERSION] = EV_CURRENT;
+    put(b + 16, ET_CORE, 2);
+    put(b + 18, EM_X86_64, 2);
+    put(b + 20, EV_CURRENT, 4);
+    put(b + 32, 64, 8);
+    put(b + 52, 64, 2);
+    put(b + 54, 56, 2);
+    put(b + 56, 2, 2);
+    p = b + 64;
+    put(p, PT_NOTE, 4);
+    put(p + 8, note, 8);
+    put(p + 32, 20 + desc, 8);
+    p += 56;
+    put(p, PT_LOAD, 4);
+    put(p + 8, data, 8);
+    put(p + 16, VADDR, 8);
+    put(p + 32, size, 8);
+    put(p + 40, size, 8);
+    p = b + note;
+    put(p, 5, 4);
+    put(p + 4, desc, 4);
+    put(p + 8, NT_FILE, 4);
+    memcpy(p + 12, "CORE", 5);
+    p += 20;
+    put(p, k, 8);
+    put(p + 8, 4096, 8);
+    for (i = 0; i < k; i++) {
+        put(p + 16 + i * 24, VADDR + 16 * i, 8);
+        put(p + 24 + i * 24, VADDR + size, 8);
+        memcpy(p + 16 + k * 24 + i * sizeof(name), name, sizeof(name));
+    }
+    for (i = 0; i + 16 <= size; i += 16) {
+        memcpy(b + data + i, CPRS_MAGIC, CPRS_MAGIC_SIZE);
+    }
+    *ret_size = total;
+    return b;
+}
+
+/*
+ * Named candidates at distinct offsets are read through one sliding
+ * window: the bytes read stay within the core's size (plus the windows'
+ * overlap), at 1x and 8x.
+ */
+static void test_named_offsets(void **state)
+{
+    CoreOpts o = (CoreOpts){ 0 };
+    CprsDiag diag = CPRS_OPTS(CprsDiag);
+    CoreWork w;
+    CoreState st;
+    uint8_t *core;
+    size_t len, size;
+    int fd;
+
+    (void)state;
+    o.work = &w;
+    for (size = 64 << 10; size <= (512 << 10); size *= 8) {
+        core = build_named_spread(size, &len);
+        fd = memfd_create("core", MFD_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, core, len), (ssize_t)len);
+        memset(&w, 0, sizeof(w));
+        o.flags = CORE_F_NO_SCAN;
+        core_find_state(fd, &o, &diag, &st);
+        print_cw("named offsets", &w);
+        if (w.read_bytes > 2 * (uint64_t)len + 65536) {
+            fail_msg("%zu named candidates 16 bytes apart: %" PRIu64
+                     " bytes read for a core of %zu", size / 16,
+                     w.read_bytes, len);
+        }
+        close(fd);
+        free(core);
+    }
+}
+
+/*
+ * A core of @k PT_NOTE headers over one region of @size zero bytes (a
+ * valid chain of empty notes from every 4-byte offset), at offsets 4 * i
+ * when @distinct, else all at one offset, and one PT_LOAD of a page.
+ */
+static uint8_t *build_notes(size_t k, size_t size, bool distinct,
+                            size_t *ret_size)
+{
+    size_t phnum = k + 1, note, data, total, i;
+    uint8_t *b, *p;
+
+    note = (64 + phnum * 56 + 4095) / 4096 * 4096;
+    data = (note + size + 4 * k + 4095) / 4096 * 4096;
+    total = data + 4096;
+    b = calloc(1, total);
+    assert_non_null(b);
+    memcpy(b, ELFMAG, SELFMAG);
+    b[EI_CLASS] = ELFCLASS64;
+    b[EI_DATA] = ELFDATA2LSB;
+    b[EI_VERSION] = EV_CURRENT;
+    put(b + 16, ET_CORE, 2);
+    put(b + 18, EM_X86_64, 2);
+    put(b + 20, EV_CURRENT, 4);
+    put(b + 32, 64, 8);
+    put(b + 52, 64, 2);
+    put(b + 54, 56, 2);
+    put(b + 56, phnum, 2);
+    for (i = 0; i < phnum; i++) {
+        p = b + 64 + i * 56;
+        if (i < k) {
+            put(p, PT_NOTE, 4);
+            put(p + 8, note + (distinct ? 4 * i : 0), 8);
+            put(p + 32, size, 8);
+            put(p + 48, 4, 8);
+        } else {
+            put(p, PT_LOAD, 4);
+            put(p + 8, data, 8);
+            put(p + 16, VADDR, 8);
+            put(p + 32, 4096, 8);
+            put(p + 40, 4096, 8);
+        }
+    }
+    *ret_size = total;
+    return b;
+}
+
+/* The peak RSS of this process, in KiB. */
+static long max_rss_kib(void)
+{
+    struct rusage ru;
+
+    assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+    return ru.ru_maxrss;
+}
+
+/*
+ * Many PT_NOTE headers (issue 11, class 3; cprdump finding F): each
+ * (offset, size) is read once, into one buffer, and all of them together
+ * at most 64 MiB, whatever their number; the NT_FILE search stops at the
+ * first.  libelf read each into a chunk of its own and kept them all: 512
+ * headers of 1 MiB at distinct offsets held 512 MiB, and the same offset
+ * 512 times was walked 512 times.
+ */
+static void test_notes(void **state)
+{
+    const size_t size = 1u << 20, cap = (size_t)64 << 20;
+    CoreOpts o = (CoreOpts){ 0 };
+    CprsDiag diag = CPRS_OPTS(CprsDiag);
+    CoreWork w;
+    CoreState st;
+    uint8_t *core;
+    size_t len, k;
+    long rss;
+    int fd, distinct;
+
+    (void)state;
+    o.work = &w;
+    for (distinct = 0; distinct < 2; distinct++) {
+        for (k = 64; k <= 512; k *= 8) {
+            core = build_notes(k, size, distinct, &len);
+            fd = memfd_create("core", MFD_CLOEXEC);
+            assert_true(fd >= 0);
+            assert_int_equal(write(fd, core, len), (ssize_t)len);
+            memset(&w, 0, sizeof(w));
+            rss = max_rss_kib();
+            assert_int_equal(core_find_state(fd, &o, &diag, &st), -ENOENT);
+            rss = max_rss_kib() - rss;
+            printf("# notes %s k=%zu: %" PRIu64 " note bytes, %ld KiB more "
+                   "peak RSS\n", distinct ? "distinct" : "same", k,
+                   w.note_bytes, rss);
+            if (distinct) {
+                assert_true(w.note_bytes <= cap);
+                assert_true(w.note_bytes >= cap - size);
+            } else {
+                assert_int_equal(w.note_bytes, size);
+            }
+            /* One 1 MiB buffer, not one per header (old: 64/512 MiB). */
+            if (rss > 32 * 1024) {
+                fail_msg("%zu PT_NOTE headers: peak RSS grew by %ld KiB", k,
+                         rss);
+            }
+            memset(&w, 0, sizeof(w));
+            assert_int_equal(core_find_state_buffer(core, len, &o, &diag,
+                                                    &st), -ENOENT);
+            assert_true(w.note_bytes <= cap);
+            close(fd);
+            free(core);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -519,6 +730,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_subsection),
         cmocka_unit_test(test_found),
         cmocka_unit_test(test_spread),
+        cmocka_unit_test(test_notes),
+        cmocka_unit_test(test_named_offsets),
     };
 
     if (argc == 3 && !strcmp(argv[1], "--filter")) {

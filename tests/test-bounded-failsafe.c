@@ -329,6 +329,63 @@ static void test_argv(void **state)
     free(b8);
 }
 
+/*
+ * Every argument of a ROLLBACK section in an arena, read as cprdump reads
+ * them (show, --json): one cprs_rollback_read(), then a walk of
+ * CprsRollbackInfo.argv.  One argument per call used to check the whole
+ * section (its CRC, its decoding) again: argc times the section.
+ */
+static Work argv_walk(uint32_t argc)
+{
+    CprsWriterOpts o = CPRS_OPTS(CprsWriterOpts,
+                                 .flags = CPRS_WRITER_F_REPRODUCIBLE);
+    CprsFdInfo fi = CPRS_OPTS(CprsFdInfo, .name = "ram0", .fd = 3);
+    CprsRollbackInfo ri = CPRS_OPTS(CprsRollbackInfo);
+    size_t sec_size, arena_size, size;
+    void *arena, *buf;
+    const char *a, *arg;
+    uint8_t *sec;
+    CprsReader *r;
+    CprsWriter *w;
+    uint32_t i;
+    Work work;
+
+    assert_int_equal(cprs_writer_new(&o, &w), 0);
+    assert_int_equal(cprs_writer_add_fd(w, &fi, NULL), 0);
+    assert_int_equal(cprs_writer_finish_buffer(w, &arena, &arena_size), 0);
+    cprs_writer_free(w);
+    sec = argv_record(argc, &sec_size);
+    assert_int_equal(cprs_arena_append_section(arena, arena_size,
+                                               CPRS_SECTION_ROLLBACK, 0, sec,
+                                               sec_size, &buf, &size), 0);
+    assert_int_equal(cprs_reader_open_buffer(buf, size, NULL, NULL, &r), 0);
+    work_reset();
+    assert_int_equal(cprs_rollback_read(r, &ri, NULL), 0);
+    assert_int_equal(ri.argc, argc);
+    for (i = 0, a = ri.argv; i < ri.argc; i++, a += strlen(a) + 1) {
+        assert_string_equal(a, "a");
+    }
+    work = work_now();
+    /* The one-by-one reading agrees with the walk where it is used. */
+    assert_int_equal(cprs_rollback_read_arg(r, argc - 1, &arg), 0);
+    assert_ptr_equal(arg, a - 2);
+    cprs_reader_close(r);
+    free(buf);
+    free(arena);
+    free(sec);
+    return work;
+}
+
+static void test_argv_walk(void **state)
+{
+    Work w1, w8;
+
+    (void)state;
+    w1 = argv_walk(4096);
+    w8 = argv_walk(8 * 4096);
+    check_linear("argv walk", &w1, &w8);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +395,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_elf_overlap_loads),
         cmocka_unit_test(test_elf_overlap_notes),
         cmocka_unit_test(test_elf_sparse_cut),
+        cmocka_unit_test(test_argv_walk),
     };
 
     if (argc > 2 && !strcmp(argv[1], "--filter")) {

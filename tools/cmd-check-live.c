@@ -130,14 +130,22 @@ static bool read_fdinfo(int pid, int fd, unsigned long *ret_flags,
     return have_flags;
 }
 
-/* Seals of a regular file of the process, through a new description. */
+/*
+ * Seals of a regular file of the process, through a new description;
+ * what the fd is now is checked before it is opened (it may have been
+ * replaced by a FIFO or a terminal since it was looked at).
+ */
 static int live_seals(const char *path, uint32_t *ret)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    int seals;
+    struct stat st;
+    int fd, seals;
 
-    if (fd < 0) {
-        return -errno;
+    seals = open_regular(path, &fd, &st);
+    if (seals < 0) {
+        return seals;
+    }
+    if (seals > 0) {
+        return -EINVAL;
     }
     seals = fcntl(fd, F_GET_SEALS);
     close(fd);

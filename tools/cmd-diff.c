@@ -14,6 +14,7 @@
  *
  * Exit: 0 identical, 1 different, 2 error.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,16 +27,31 @@
 
 #define MAX_FIELDS 16
 
-enum { V_NULL, V_UNSIGNED, V_SIGNED, V_STR };
+/*
+ * Characters of a long text value the text output shows; the values are
+ * compared whole (names, backing fds, every guest-physical range), and a
+ * changed value is shown from a little before its first difference.
+ */
+#define SHOW_CHARS 200
+#define SHOW_BEFORE 40
+
+enum { V_NULL, V_UNSIGNED, V_SIGNED, V_STR, V_PAYLOAD };
 
 enum { SHOW_DEC, SHOW_HEX, SHOW_OCT };
 
 typedef struct Val {
     int kind;
     int show;               /* text: SHOW_* for V_UNSIGNED */
-    uint64_t u;
+    uint64_t u;             /* V_PAYLOAD: raw size */
     int64_t i;
-    char s[200];
+    char *s;                /* V_STR: the whole text, owned */
+    size_t len;             /* V_STR: its length */
+    /* V_PAYLOAD: the record, read when compared or shown. */
+    const Source *src;
+    uint32_t rec;
+    bool have_crc;
+    bool same_crc_differs;  /* equal CRC32C, different bytes */
+    uint32_t crc;
 } Val;
 
 /* One record, or the header, as named values. */
@@ -44,9 +60,16 @@ typedef struct View {
     int64_t id;             /* key id, or INT64_MIN when the key has none */
     uint32_t index;
     int n;
+    int err;                /* an allocation failed while building it */
     const char *field[MAX_FIELDS];
     Val val[MAX_FIELDS];
 } View;
+
+/* Names of the vfio devices of a legacy stream, sorted once. */
+typedef struct NameIdx {
+    const char *name;
+    uint32_t index;
+} NameIdx;
 
 typedef struct Diff {
     const Options *o;
@@ -56,7 +79,20 @@ typedef struct Diff {
     Json j;
     uint32_t differences;
     bool list_open;         /* text: the list heading was printed */
+    NameIdx *vfio[2];       /* legacy sides a, b: sorted by name */
+    uint32_t nvfio[2];
+    bool vfio_built[2];
 } Diff;
+
+static void view_free(View *v)
+{
+    int i;
+
+    for (i = 0; i < v->n; i++) {
+        free(v->val[i].s);
+    }
+    memset(v, 0, sizeof(*v));
+}
 
 static Val *add(View *v, const char *field)
 {
@@ -93,12 +129,30 @@ static void add_i(View *v, const char *field, int64_t i)
     x->i = i;
 }
 
-static void add_s(View *v, const char *field, const char *s)
+/* A text value, kept whole; @len bytes of @s (a NULL @s is null). */
+static void add_sn(View *v, const char *field, const char *s, size_t len)
 {
     Val *x = add(v, field);
 
-    x->kind = s ? V_STR : V_NULL;
-    snprintf(x->s, sizeof(x->s), "%s", s ? s : "");
+    if (!s) {
+        x->kind = V_NULL;
+        return;
+    }
+    x->kind = V_STR;
+    x->s = malloc(len + 1);
+    if (!x->s) {
+        x->kind = V_NULL;
+        v->err = -ENOMEM;
+        return;
+    }
+    memcpy(x->s, s, len);
+    x->s[len] = '\0';
+    x->len = len;
+}
+
+static void add_s(View *v, const char *field, const char *s)
+{
+    add_sn(v, field, s, s ? strlen(s) : 0);
 }
 
 static void add_null(View *v, const char *field)
@@ -106,10 +160,104 @@ static void add_null(View *v, const char *field)
     add(v, field)->kind = V_NULL;
 }
 
-static bool val_eq(const Val *x, const Val *y)
+/*
+ * Read payload @rec of @s whole into a new buffer (the reader keeps
+ * nothing: cprs_reader_devstate_read()).  Returns 0 or a negative errno.
+ */
+static int payload_read(const Source *s, uint32_t rec, uint64_t raw,
+                        void **ret_buf)
+{
+    size_t got;
+    void *buf;
+    int ret;
+
+    *ret_buf = NULL;
+    if (raw > CPRS_MAX_PAYLOAD_SIZE || raw > SIZE_MAX - 1) {
+        return -E2BIG;
+    }
+    buf = malloc(raw ? (size_t)raw : 1);
+    if (!buf) {
+        return -ENOMEM;
+    }
+    ret = cprs_reader_devstate_read(s->reader, rec, buf, raw ? raw : 1,
+                                    &got);
+    if (!ret && got != raw) {
+        ret = -EBADMSG;
+    }
+    if (ret) {
+        free(buf);
+        return ret;
+    }
+    *ret_buf = buf;
+    return 0;
+}
+
+static void payload_error(const Val *x, int err)
+{
+    cprdump_err("%s: the payload of device-state record %u cannot be read "
+                "(%s): the states cannot be compared", x->src->label,
+                x->rec, strerror(-err));
+}
+
+/* The CRC32C of a payload, for the output. */
+static int payload_crc(Val *x)
+{
+    void *buf;
+    int ret;
+
+    if (x->have_crc) {
+        return 0;
+    }
+    ret = payload_read(x->src, x->rec, x->u, &buf);
+    if (ret) {
+        payload_error(x, ret);
+        return ret;
+    }
+    x->crc = cprs_crc32c(0, buf, (size_t)x->u);
+    x->have_crc = true;
+    free(buf);
+    return 0;
+}
+
+/*
+ * Two payloads: equal only when their bytes are (a CRC32C match is not
+ * enough, a producer can forge one).  Each side is read once; at most
+ * the two payloads are held at a time.
+ */
+static int payload_eq(Val *x, Val *y)
+{
+    void *bx, *by;
+    int ret, eq;
+
+    if (x->u != y->u) {
+        return payload_crc(x) ? -1 : payload_crc(y) ? -1 : 0;
+    }
+    ret = payload_read(x->src, x->rec, x->u, &bx);
+    if (ret) {
+        payload_error(x, ret);
+        return -1;
+    }
+    ret = payload_read(y->src, y->rec, y->u, &by);
+    if (ret) {
+        free(bx);
+        payload_error(y, ret);
+        return -1;
+    }
+    eq = !memcmp(bx, by, (size_t)x->u);
+    x->crc = cprs_crc32c(0, bx, (size_t)x->u);
+    y->crc = cprs_crc32c(0, by, (size_t)y->u);
+    x->have_crc = y->have_crc = true;
+    y->same_crc_differs = !eq && x->crc == y->crc;
+    free(bx);
+    free(by);
+    return eq;
+}
+
+/* 1 equal, 0 different, -1 error (reported). */
+static int val_eq(Val *x, Val *y)
 {
     if (x->kind != y->kind) {
-        return false;
+        return 0;
     }
     switch (x->kind) {
     case V_UNSIGNED:
@@ -117,38 +265,74 @@ static bool val_eq(const Val *x, const Val *y)
     case V_SIGNED:
         return x->i == y->i;
     case V_STR:
-        return !strcmp(x->s, y->s);
+        return x->len == y->len && !memcmp(x->s, y->s, x->len);
+    case V_PAYLOAD:
+        return payload_eq(x, y);
     default:
-        return true;
+        return 1;
     }
 }
 
-static void val_text(const Val *x, char *buf, size_t size)
+/* Where two values first differ, for the text output: 0 unless texts. */
+static size_t val_first_diff(const Val *x, const Val *y)
 {
+    size_t k = 0;
+
+    if (x->kind != V_STR || !y || y->kind != V_STR) {
+        return 0;
+    }
+    while (k < x->len && k < y->len && x->s[k] == y->s[k]) {
+        k++;
+    }
+    return k > SHOW_BEFORE ? k - SHOW_BEFORE : 0;
+}
+
+/*
+ * A value on the text output; a long text from @from (see SHOW_CHARS),
+ * cut with "..." where it goes on.  A payload must have its CRC.
+ */
+static void val_print(FILE *out, const Val *x, size_t from)
+{
+    size_t n;
+
     switch (x->kind) {
     case V_UNSIGNED:
         if (x->show == SHOW_HEX) {
-            snprintf(buf, size, "0x%" PRIx64, x->u);
+            fprintf(out, "0x%" PRIx64, x->u);
         } else if (x->show == SHOW_OCT) {
-            snprintf(buf, size, "0%" PRIo64, x->u);
+            fprintf(out, "0%" PRIo64, x->u);
         } else {
-            snprintf(buf, size, "%" PRIu64, x->u);
+            fprintf(out, "%" PRIu64, x->u);
         }
         break;
     case V_SIGNED:
-        snprintf(buf, size, "%" PRId64, x->i);
+        fprintf(out, "%" PRId64, x->i);
         break;
     case V_STR:
-        snprintf(buf, size, "%s", tx(x->s));
+        if (from > x->len) {
+            from = x->len;
+        }
+        n = x->len - from;
+        if (n > SHOW_CHARS) {
+            n = SHOW_CHARS;
+        }
+        fprintf(out, "%s%s%s", from ? "..." : "", txn(x->s + from, n),
+                from + n < x->len ? "..." : "");
+        break;
+    case V_PAYLOAD:
+        fprintf(out, "crc32c 0x%08x%s", x->crc,
+                x->same_crc_differs ? " (same CRC32C, other bytes)" : "");
         break;
     default:
-        snprintf(buf, size, "-");
+        fprintf(out, "-");
         break;
     }
 }
 
 static void val_json(Json *j, const char *key, const Val *x)
 {
+    char buf[64];
+
     switch (x->kind) {
     case V_UNSIGNED:
         json_u64(j, key, x->u);
@@ -159,13 +343,18 @@ static void val_json(Json *j, const char *key, const Val *x)
     case V_STR:
         json_str(j, key, x->s);
         break;
+    case V_PAYLOAD:
+        snprintf(buf, sizeof(buf), "crc32c 0x%08x%s", x->crc,
+                 x->same_crc_differs ? " (same CRC32C, other bytes)" : "");
+        json_str(j, key, buf);
+        break;
     default:
         json_null(j, key);
         break;
     }
 }
 
-static const Val *view_get(const View *v, const char *field)
+static Val *view_get(View *v, const char *field)
 {
     int i;
 
@@ -179,7 +368,7 @@ static const Val *view_get(const View *v, const char *field)
 
 /* ---- Views of the header and of each record kind ----------------------- */
 
-static void header_view(const Source *s, View *v)
+static int header_view(const Source *s, View *v)
 {
     CprsArenaInfo ai = CPRS_OPTS(CprsArenaInfo);
     CprsLegacyInfo li = CPRS_OPTS(CprsLegacyInfo);
@@ -214,16 +403,19 @@ static void header_view(const Source *s, View *v)
         add_u(v, "trailing-bytes", li.trailing);
         add_u(v, "warnings", li.warning_count);
     }
+    return v->err;
 }
 
 static int fd_view(const Source *s, uint32_t i, View *v)
 {
     CprsFdInfo fi;
     const char *kind;
+    int ret;
 
     memset(v, 0, sizeof(*v));
-    if (src_fd_get(s, i, &fi)) {
-        return -1;
+    ret = src_fd_get(s, i, &fi);
+    if (ret) {
+        return ret;
     }
     v->name = fi.name;
     v->id = fi.id;
@@ -256,7 +448,32 @@ static int fd_view(const Source *s, uint32_t i, View *v)
         add_null(v, "mode");
         add_null(v, "size");
     }
-    return 0;
+    return v->err;
+}
+
+/* Append to a growing text; false when out of memory. */
+static bool text_add(char **buf, size_t *len, size_t *cap, const char *s,
+                     size_t n)
+{
+    size_t ncap;
+    char *nbuf;
+
+    if (*len + n + 1 > *cap) {
+        ncap = *cap ? *cap : 256;
+        while (ncap < *len + n + 1) {
+            ncap *= 2;
+        }
+        nbuf = realloc(*buf, ncap);
+        if (!nbuf) {
+            return false;
+        }
+        *buf = nbuf;
+        *cap = ncap;
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return true;
 }
 
 static int ram_view(const Source *s, uint32_t i, View *v)
@@ -265,12 +482,15 @@ static int ram_view(const Source *s, uint32_t i, View *v)
     CprsFdInfo fi = CPRS_OPTS(CprsFdInfo);
     CprsGpaRange gr;
     Val *ranges;
-    size_t len;
+    char one[80];
+    size_t cap = 0;
     uint32_t k;
+    int ret, n;
 
     memset(v, 0, sizeof(*v));
-    if (cprs_reader_ramblock_get(s->reader, i, &bi)) {
-        return -1;
+    ret = cprs_reader_ramblock_get(s->reader, i, &bi);
+    if (ret) {
+        return ret;
     }
     v->name = bi.idstr;
     v->id = INT64_MIN;
@@ -278,10 +498,12 @@ static int ram_view(const Source *s, uint32_t i, View *v)
     /* The backing fd by its name: indexes differ between arenas. */
     if (bi.fd_index == CPRS_NO_INDEX) {
         add_null(v, "fd");
-    } else if (!cprs_reader_fd_get(s->reader, bi.fd_index, &fi)) {
-        add_s(v, "fd", fi.name);
     } else {
-        add_s(v, "fd", "(unreadable)");
+        ret = cprs_reader_fd_get(s->reader, bi.fd_index, &fi);
+        if (ret) {
+            return ret;
+        }
+        add_s(v, "fd", fi.name);
     }
     add_x(v, "flags", bi.flags, SHOW_HEX);
     add_x(v, "fd-offset", bi.fd_offset, SHOW_HEX);
@@ -289,27 +511,36 @@ static int ram_view(const Source *s, uint32_t i, View *v)
     add_x(v, "max-length", bi.max_length, SHOW_HEX);
     add_x(v, "page-size", bi.page_size, SHOW_HEX);
     add_x(v, "align", bi.align, SHOW_HEX);
+    /* Every range, in order: the whole list is compared. */
     ranges = add(v, "gpa-ranges");
     ranges->kind = V_STR;
-    for (k = 0; k < bi.range_count; k++) {
-        if (cprs_reader_gpa_range_get(s->reader, i, k, &gr)) {
-            continue;
-        }
-        len = strlen(ranges->s);
-        snprintf(ranges->s + len, sizeof(ranges->s) - len, "%s0x%" PRIx64
-                 "+0x%" PRIx64 "@0x%" PRIx64, k ? " " : "", gr.gpa,
-                 gr.size, gr.block_offset);
+    if (!text_add(&ranges->s, &ranges->len, &cap, "", 0)) {
+        return -ENOMEM;
     }
-    return 0;
+    for (k = 0; k < bi.range_count; k++) {
+        ret = cprs_reader_gpa_range_get(s->reader, i, k, &gr);
+        if (ret) {
+            return ret;
+        }
+        n = snprintf(one, sizeof(one), "%s0x%" PRIx64 "+0x%" PRIx64
+                     "@0x%" PRIx64, k ? " " : "", gr.gpa, gr.size,
+                     gr.block_offset);
+        if (!text_add(&ranges->s, &ranges->len, &cap, one, (size_t)n)) {
+            return -ENOMEM;
+        }
+    }
+    return v->err;
 }
 
 static int vfio_view(const Source *s, uint32_t i, View *v)
 {
     CprsVfioDeviceInfo vi;
+    int ret;
 
     memset(v, 0, sizeof(*v));
-    if (src_vfio_get(s, i, &vi)) {
-        return -1;
+    ret = src_vfio_get(s, i, &vi);
+    if (ret) {
+        return ret;
     }
     v->name = vi.name;
     v->id = INT64_MIN;
@@ -323,13 +554,13 @@ static int vfio_view(const Source *s, uint32_t i, View *v)
 static int devstate_view(const Source *s, uint32_t i, View *v)
 {
     CprsDevStateInfo di = CPRS_OPTS(CprsDevStateInfo);
-    const void *data;
-    size_t size;
-    char buf[64];
+    Val *x;
+    int ret;
 
     memset(v, 0, sizeof(*v));
-    if (cprs_reader_devstate_get(s->reader, i, &di)) {
-        return -1;
+    ret = cprs_reader_devstate_get(s->reader, i, &di);
+    if (ret) {
+        return ret;
     }
     v->name = di.name;
     v->id = di.instance_id;
@@ -338,14 +569,15 @@ static int devstate_view(const Source *s, uint32_t i, View *v)
     add_x(v, "flags", di.flags, SHOW_HEX);
     add_u(v, "stored-size", di.stored_size);
     add_u(v, "raw-size", di.raw_size);
-    /* The payload itself, by the CRC32C of its uncompressed bytes. */
-    if (!cprs_reader_devstate_data(s->reader, i, &data, &size)) {
-        snprintf(buf, sizeof(buf), "crc32c 0x%08x",
-                 cprs_crc32c(0, data, size));
-        add_s(v, "payload", buf);
-    } else {
-        add_s(v, "payload", "(unreadable)");
-    }
+    /*
+     * The payload itself: its bytes are compared, its CRC32C shown.  It
+     * is read only then, and not kept (an unreadable one is an error).
+     */
+    x = add(v, "payload");
+    x->kind = V_PAYLOAD;
+    x->u = di.raw_size;
+    x->src = s;
+    x->rec = i;
     return 0;
 }
 
@@ -356,8 +588,8 @@ typedef struct Kind {
     const char *json;       /* JSON member */
     uint32_t (*count)(const Source *);
     int (*view)(const Source *, uint32_t, View *);
-    /* Index in @s of the record keyed like @v, or -1. */
-    int64_t (*find)(const Source *, const View *);
+    /* Index in @s of the record keyed like @v, or -1 (-2: error). */
+    int64_t (*find)(Diff *, const Source *, const View *);
 } Kind;
 
 static uint32_t fd_count(const Source *s)
@@ -365,11 +597,12 @@ static uint32_t fd_count(const Source *s)
     return src_fd_count(s);
 }
 
-static int64_t fd_find(const Source *s, const View *v)
+static int64_t fd_find(Diff *df, const Source *s, const View *v)
 {
     uint32_t idx;
     int ret;
 
+    (void)df;
     if (s->reader) {
         ret = cprs_reader_fd_find(s->reader, v->name, (int32_t)v->id, &idx);
     } else {
@@ -383,10 +616,11 @@ static uint32_t ram_count(const Source *s)
     return s->reader ? cprs_reader_ramblock_count(s->reader) : 0;
 }
 
-static int64_t ram_find(const Source *s, const View *v)
+static int64_t ram_find(Diff *df, const Source *s, const View *v)
 {
     uint32_t idx;
 
+    (void)df;
     if (!s->reader || cprs_reader_ramblock_find(s->reader, v->name, &idx)) {
         return -1;
     }
@@ -398,21 +632,74 @@ static uint32_t vfio_count(const Source *s)
     return src_vfio_count(s);
 }
 
-static int64_t vfio_find(const Source *s, const View *v)
+static int name_idx_cmp(const void *pa, const void *pb)
+{
+    const NameIdx *a = pa, *b = pb;
+    int c = strcmp(a->name, b->name);
+
+    if (c) {
+        return c;
+    }
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
+/*
+ * The names of a legacy stream's vfio devices, sorted once (by name, then
+ * index: a lookup finds the first device of a name, as a scan would).
+ */
+static int vfio_sort(Diff *df, const Source *s, int side)
 {
     CprsVfioDeviceInfo vi;
-    uint32_t idx, i, n;
+    uint32_t n = cprs_legacy_vfio_count(s->legacy), i;
+    NameIdx *list;
+
+    df->vfio_built[side] = true;
+    list = calloc(n ? n : 1, sizeof(*list));
+    if (!list) {
+        return -ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        if (src_vfio_get(s, i, &vi)) {
+            free(list);
+            return -EBADMSG;
+        }
+        list[i].name = vi.name;
+        list[i].index = i;
+    }
+    qsort(list, n, sizeof(*list), name_idx_cmp);
+    df->vfio[side] = list;
+    df->nvfio[side] = n;
+    return 0;
+}
+
+static int64_t vfio_find(Diff *df, const Source *s, const View *v)
+{
+    int side = s == df->a ? 0 : 1;
+    const NameIdx *list;
+    uint32_t idx, lo, hi, mid;
 
     if (s->reader) {
         return cprs_reader_vfio_find(s->reader, v->name, &idx) ? -1 :
                (int64_t)idx;
     }
-    /* The legacy handle has no name lookup; devices are few. */
-    n = cprs_legacy_vfio_count(s->legacy);
-    for (i = 0; i < n; i++) {
-        if (!src_vfio_get(s, i, &vi) && !strcmp(vi.name, v->name)) {
-            return i;
+    /* The legacy handle has no name lookup: one sort, then bisection. */
+    if (!df->vfio_built[side] && vfio_sort(df, s, side)) {
+        cprdump_err("%s: cannot index the vfio devices", s->label);
+        return -2;
+    }
+    list = df->vfio[side];
+    lo = 0;
+    hi = df->nvfio[side];
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        if (strcmp(list[mid].name, v->name) < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
+    }
+    if (lo < df->nvfio[side] && !strcmp(list[lo].name, v->name)) {
+        return list[lo].index;
     }
     return -1;
 }
@@ -422,10 +709,11 @@ static uint32_t devstate_count(const Source *s)
     return s->reader ? cprs_reader_devstate_count(s->reader) : 0;
 }
 
-static int64_t devstate_find(const Source *s, const View *v)
+static int64_t devstate_find(Diff *df, const Source *s, const View *v)
 {
     uint32_t idx;
 
+    (void)df;
     if (!s->reader || cprs_reader_devstate_find(s->reader, v->name,
                                                 (uint32_t)v->id, &idx)) {
         return -1;
@@ -441,14 +729,15 @@ static const Kind kinds[] = {
       devstate_find },
 };
 
-static void key_text(const Kind *k, const View *v, char *buf, size_t size)
+/* The key of a record, whole (names are at most 4095 bytes). */
+static void key_print(FILE *out, const Kind *k, const View *v)
 {
     if (v->id == INT64_MIN) {
-        snprintf(buf, size, "%s", tx(v->name));
+        fprintf(out, "%s", tx(v->name));
     } else if (k->view == devstate_view) {
-        snprintf(buf, size, "%s (instance %" PRId64 ")", tx(v->name), v->id);
+        fprintf(out, "%s (instance %" PRId64 ")", tx(v->name), v->id);
     } else {
-        snprintf(buf, size, "%s (id %" PRId64 ")", tx(v->name), v->id);
+        fprintf(out, "%s (id %" PRId64 ")", tx(v->name), v->id);
     }
 }
 
@@ -464,9 +753,9 @@ static void json_key(Json *j, const View *v)
 }
 
 /* A record present on one side only: one line with its fields. */
-static void one_side(Diff *df, const Kind *k, const View *v, char sign)
+static int one_side(Diff *df, const Kind *k, View *v, char sign)
 {
-    char key[300], val[220];
+    FILE *out = df->d->out;
     int i;
 
     df->differences++;
@@ -475,15 +764,22 @@ static void one_side(Diff *df, const Kind *k, const View *v, char sign)
         json_key(&df->j, v);
         json_u64(&df->j, "index", v->index);
         json_obj_end(&df->j);
-        return;
+        return 0;
     }
-    key_text(k, v, key, sizeof(key));
-    fprintf(df->d->out, "  %c [%u] %s:", sign, v->index, key);
     for (i = 0; i < v->n; i++) {
-        val_text(&v->val[i], val, sizeof(val));
-        fprintf(df->d->out, "%s %s %s", i ? "," : "", v->field[i], val);
+        if (v->val[i].kind == V_PAYLOAD && payload_crc(&v->val[i])) {
+            return -1;
+        }
     }
-    fprintf(df->d->out, "\n");
+    fprintf(out, "  %c [%u] ", sign, v->index);
+    key_print(out, k, v);
+    fprintf(out, ":");
+    for (i = 0; i < v->n; i++) {
+        fprintf(out, "%s %s ", i ? "," : "", v->field[i]);
+        val_print(out, &v->val[i], 0);
+    }
+    fprintf(out, "\n");
+    return 0;
 }
 
 static void heading(Diff *df, const Kind *k)
@@ -494,59 +790,76 @@ static void heading(Diff *df, const Kind *k)
     }
 }
 
-/* Compare two records with the same key; true if they differ. */
-static bool changed(Diff *df, const Kind *k, const View *va, const View *vb,
-                    bool emit)
+/*
+ * Compare two records with the same key and print the fields that
+ * differ.  Returns 1 if they differ, 0 if not, -1 on error (reported).
+ */
+static int changed(Diff *df, const Kind *k, View *va, View *vb)
 {
-    char key[300], x[220], y[220];
-    const Val *other;
-    bool any = false;
-    int i;
+    FILE *out = df->d->out;
+    int diff[MAX_FIELDS], nd = 0, i, eq;
+    Val *x, *y;
+    size_t from;
 
     for (i = 0; i < va->n; i++) {
-        other = view_get(vb, va->field[i]);
-        if (!other || val_eq(&va->val[i], other)) {
+        y = view_get(vb, va->field[i]);
+        if (!y) {
             continue;
         }
-        if (!emit) {
-            return true;
+        eq = val_eq(&va->val[i], y);
+        if (eq < 0) {
+            return -1;
         }
-        if (!any) {
-            df->differences++;
-            if (df->o->json) {
-                json_obj(&df->j, NULL);
-                json_key(&df->j, va);
-                json_u64(&df->j, "index-a", va->index);
-                json_u64(&df->j, "index-b", vb->index);
-                json_arr(&df->j, "changes");
-            } else {
-                key_text(k, va, key, sizeof(key));
-                fprintf(df->d->out, "  ~ %s:", key);
-            }
+        if (!eq) {
+            diff[nd++] = i;
         }
+    }
+    if (!nd) {
+        return 0;
+    }
+    heading(df, k);
+    df->differences++;
+    if (df->o->json) {
+        json_obj(&df->j, NULL);
+        json_key(&df->j, va);
+        json_u64(&df->j, "index-a", va->index);
+        json_u64(&df->j, "index-b", vb->index);
+        json_arr(&df->j, "changes");
+    } else {
+        fprintf(out, "  ~ ");
+        key_print(out, k, va);
+        fprintf(out, ":");
+    }
+    for (i = 0; i < nd; i++) {
+        x = &va->val[diff[i]];
+        y = view_get(vb, va->field[diff[i]]);
         if (df->o->json) {
             json_obj(&df->j, NULL);
-            json_str(&df->j, "field", va->field[i]);
-            val_json(&df->j, "a", &va->val[i]);
-            val_json(&df->j, "b", other);
+            json_str(&df->j, "field", va->field[diff[i]]);
+            val_json(&df->j, "a", x);
+            val_json(&df->j, "b", y);
             json_obj_end(&df->j);
-        } else {
-            val_text(&va->val[i], x, sizeof(x));
-            val_text(other, y, sizeof(y));
-            fprintf(df->d->out, "%s %s %s -> %s", any ? ";" : "",
-                    va->field[i], x, y);
+            continue;
         }
-        any = true;
+        from = val_first_diff(x, y);
+        fprintf(out, "%s %s ", i ? ";" : "", va->field[diff[i]]);
+        val_print(out, x, from);
+        fprintf(out, " -> ");
+        val_print(out, y, from);
     }
-    if (any) {
-        if (df->o->json) {
-            json_arr_end(&df->j);
-            json_obj_end(&df->j);
-        } else {
-            fprintf(df->d->out, "\n");
-        }
+    if (df->o->json) {
+        json_arr_end(&df->j);
+        json_obj_end(&df->j);
+    } else {
+        fprintf(out, "\n");
     }
-    return any;
+    return 1;
+}
+
+static void view_error(const Source *s, const Kind *k, int64_t i, int err)
+{
+    cprdump_err("%s: record %" PRId64 " of %s does not decode (%s)",
+                s->label, i, k->title, strerror(-err));
 }
 
 /*
@@ -558,8 +871,8 @@ static int diff_kind(Diff *df, const Kind *k)
     uint32_t na = k->count(df->a), nb = k->count(df->b), i;
     int64_t other, last = -1;
     bool order = true;
-    View va, vb;
-    int pass;
+    View va = { 0 }, vb = { 0 };
+    int pass, ret = 0;
 
     df->list_open = false;
     if (df->o->json) {
@@ -576,16 +889,25 @@ static int diff_kind(Diff *df, const Kind *k)
                      "changed");
         }
         for (i = 0; i < n; i++) {
-            if (k->view(from, i, &va)) {
-                cprdump_err("%s: record %u of %s does not decode",
-                            from->label, i, k->title);
-                return -1;
+            view_free(&va);
+            view_free(&vb);
+            ret = k->view(from, i, &va);
+            if (ret) {
+                view_error(from, k, i, ret);
+                goto out;
             }
-            other = k->find(to, &va);
+            other = k->find(df, to, &va);
+            if (other < -1) {
+                ret = -1;
+                goto out;
+            }
             if (pass < 2) {
                 if (other < 0) {
                     heading(df, k);
-                    one_side(df, k, &va, pass == 0 ? '-' : '+');
+                    ret = one_side(df, k, &va, pass == 0 ? '-' : '+');
+                    if (ret) {
+                        goto out;
+                    }
                 }
                 continue;
             }
@@ -596,14 +918,14 @@ static int diff_kind(Diff *df, const Kind *k)
                 order = false;
             }
             last = other;
-            if (k->view(to, (uint32_t)other, &vb)) {
-                cprdump_err("%s: record %" PRId64 " of %s does not decode",
-                            to->label, other, k->title);
-                return -1;
+            ret = k->view(to, (uint32_t)other, &vb);
+            if (ret) {
+                view_error(to, k, other, ret);
+                goto out;
             }
-            if (changed(df, k, &va, &vb, false)) {
-                heading(df, k);
-                changed(df, k, &va, &vb, true);
+            if (changed(df, k, &va, &vb) < 0) {
+                ret = -1;
+                goto out;
             }
         }
         if (df->o->json) {
@@ -621,19 +943,29 @@ static int diff_kind(Diff *df, const Kind *k)
         fprintf(df->d->out, "  the records both have are in a different "
                 "order (it decides the bytes of a legacy stream)\n");
     }
-    return 0;
+out:
+    view_free(&va);
+    view_free(&vb);
+    return ret ? -1 : 0;
 }
 
-static void diff_header(Diff *df)
+static int diff_header(Diff *df)
 {
     View ha, hb;
-    const Val *x, *y;
-    char ta[220], tb[220];
+    Val *x, *y;
     bool open = false, same_format;
-    int i, side;
+    int i, side, ret;
 
-    header_view(df->a, &ha);
-    header_view(df->b, &hb);
+    ret = header_view(df->a, &ha);
+    if (!ret) {
+        ret = header_view(df->b, &hb);
+    } else {
+        memset(&hb, 0, sizeof(hb));
+    }
+    if (ret) {
+        cprdump_err("%s", strerror(-ret));
+        goto out;
+    }
     /* Across formats, "format" says it: compare only the common fields. */
     same_format = val_eq(view_get(&ha, "format"), view_get(&hb, "format"));
     if (df->o->json) {
@@ -641,7 +973,7 @@ static void diff_header(Diff *df)
     }
     /* Fields of A (with B's value or null), then fields only B has. */
     for (side = 0; side < 2 && !df->o->records_only; side++) {
-        const View *v = side ? &hb : &ha;
+        View *v = side ? &hb : &ha;
 
         for (i = 0; i < v->n; i++) {
             if (side && view_get(&ha, v->field[i])) {
@@ -649,7 +981,9 @@ static void diff_header(Diff *df)
             }
             x = side ? view_get(&ha, v->field[i]) : &v->val[i];
             y = side ? &v->val[i] : view_get(&hb, v->field[i]);
-            if ((x && y && val_eq(x, y)) || (!same_format && (!x || !y))) {
+            /* Header values are numbers and texts: no error. */
+            if ((x && y && val_eq(x, y) > 0) ||
+                (!same_format && (!x || !y))) {
                 continue;
             }
             df->differences++;
@@ -673,20 +1007,28 @@ static void diff_header(Diff *df)
                 fprintf(df->d->out, "Header:\n");
                 open = true;
             }
-            snprintf(ta, sizeof(ta), "-");
-            snprintf(tb, sizeof(tb), "-");
+            fprintf(df->d->out, "  ~ %s: ", v->field[i]);
             if (x) {
-                val_text(x, ta, sizeof(ta));
+                val_print(df->d->out, x, x && y ? val_first_diff(x, y) : 0);
+            } else {
+                fprintf(df->d->out, "-");
             }
+            fprintf(df->d->out, " -> ");
             if (y) {
-                val_text(y, tb, sizeof(tb));
+                val_print(df->d->out, y, x && y ? val_first_diff(x, y) : 0);
+            } else {
+                fprintf(df->d->out, "-");
             }
-            fprintf(df->d->out, "  ~ %s: %s -> %s\n", v->field[i], ta, tb);
+            fprintf(df->d->out, "\n");
         }
     }
     if (df->o->json) {
         json_arr_end(&df->j);
     }
+out:
+    view_free(&ha);
+    view_free(&hb);
+    return ret ? -1 : 0;
 }
 
 /* Load a side; a state that does not open cannot be compared. */
@@ -748,7 +1090,7 @@ static int diff_run(const Options *o)
     } else {
         fprintf(d.out, "--- %s\n+++ %s\n", sa.label, sb.label);
     }
-    diff_header(&df);
+    ret = diff_header(&df);
     for (i = 0; !ret && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         ret = diff_kind(&df, &kinds[i]);
     }
@@ -765,6 +1107,8 @@ static int diff_run(const Options *o)
     }
     source_free(&sa);
     source_free(&sb);
+    free(df.vfio[0]);
+    free(df.vfio[1]);
     if (ret) {
         dump_discard(&d);
         return CPRDUMP_CMP_ERROR;

@@ -13,9 +13,11 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "proc.h"
 #include "render.h"
 
 enum {
@@ -44,7 +46,7 @@ static void caps_line(FILE *f, const char *label, const InspectCaps *c)
     forms_str(forms, sizeof(forms), c->legacy_forms);
     fprintf(f, "  %-18s note %u.%u, %s; arena %u.%u%s; modes%s%s; QCPR "
             "forms%s; %s%s\n", label, c->version_major, c->version_minor,
-            c->producer, c->arena_major, c->arena_minor,
+            tx(c->producer), c->arena_major, c->arena_minor,
             c->arena_incompat & CPRS_INCOMPAT_ZSTD ? " with zstd" : "",
             c->modes & CPRS_CAPS_MODE_BIT(CPRS_MODE_EXEC) ? " exec" : "",
             c->modes & CPRS_CAPS_MODE_BIT(CPRS_MODE_TRANSFER) ?
@@ -64,14 +66,29 @@ static bool caps_agree(const CprsTargetInfo *ti, const InspectCaps *c)
            c->flags == ti->caps && !strcmp(c->producer, ti->producer);
 }
 
-/* The notes of @path with libelf; -1 if it cannot be read as ELF. */
-static int notes_of(const char *path, InspectCaps *caps, size_t *n)
+/*
+ * The notes of @path with libelf; <0 if it cannot be read as ELF.  The
+ * path is opened only if it is a regular file (never a FIFO swapped in
+ * since the library looked: that open would block), and when @ti is
+ * given it must be the very file the library inspected (dev, inode):
+ * else -ESTALE, the two readings would not be of one file.
+ */
+static int notes_of(const char *path, const CprsTargetInfo *ti,
+                    InspectCaps *caps, size_t *n)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+    struct stat st;
+    int fd, ret;
 
     *n = 0;
-    if (fd < 0) {
-        return -errno;
+    ret = open_regular(path, &fd, &st);
+    if (ret) {
+        return ret < 0 ? ret : -EBADMSG;
+    }
+    if (!S_ISREG(st.st_mode) ||
+        (ti && ((uint64_t)st.st_dev != ti->dev ||
+                (uint64_t)st.st_ino != ti->ino))) {
+        close(fd);
+        return S_ISREG(st.st_mode) ? -ESTALE : -EBADMSG;
     }
     ret = elf_cprs_caps(fd, caps, MAX_NOTES, n);
     close(fd);
@@ -112,7 +129,7 @@ static const char *kind_str(const CprsTargetInfo *ti, char *buf,
                             size_t size)
 {
     if (ti->flags & CPRS_TARGET_F_SCRIPT) {
-        snprintf(buf, size, "a #! script (#!%s)", ti->interp);
+        snprintf(buf, size, "a #! script (#!%s)", tx(ti->interp));
     } else if (ti->flags & CPRS_TARGET_F_ELF) {
         snprintf(buf, size, "ELF, %s", ti->flags & CPRS_TARGET_F_DYNAMIC ?
                  "dynamically linked" : "statically linked");
@@ -181,8 +198,8 @@ static int target(const Options *o, const char *binary, const char *state)
     printf("  Why:              %s\n", ti.reason);
     /* cprdump's own reading of the note, with libelf (F3). */
     note_file = ti.lib_path ? ti.lib_path : ti.real_path;
-    lret = (ti.flags & CPRS_TARGET_F_ELF) ? notes_of(note_file, caps, &n) :
-           -ENOENT;
+    lret = (ti.flags & CPRS_TARGET_F_ELF) ?
+           notes_of(note_file, ti.lib_path ? NULL : &ti, caps, &n) : -ENOENT;
     if (ti.lib_path) {
         printf("  Note read from:   %s\n", tx(ti.lib_path));
     }
@@ -194,7 +211,10 @@ static int target(const Options *o, const char *binary, const char *state)
         }
     }
     if (!n) {
-        printf("  Note (libelf):    none%s\n", lret && lret != -ENOENT ?
+        printf("  Note (libelf):    none%s\n", lret == -ESTALE ?
+               " (the file changed since libcprstate read it)" :
+               lret == -E2BIG ? " (more program headers or sections than "
+               "cprdump reads)" : lret && lret != -ENOENT ?
                " (not readable as ELF)" : "");
     }
     if (ti.klass == CPRS_TARGET_LIBCPRSTATE && !n) {

@@ -25,7 +25,6 @@ static void put_escaped(FILE *f, const char *s)
 
 static void dump_rollback(Dump *d, const Source *s)
 {
-    CprsReader *r = s->reader;
     CprsRollbackInfo ri;
     CprsDiag diag;
     char when[64], text[512];
@@ -50,28 +49,27 @@ static void dump_rollback(Dump *d, const Source *s)
     fprintf(d->out, "  Generation:       %" PRIu64 "\n", ri.generation);
     time_str(when, sizeof(when), ri.armed_ns);
     fprintf(d->out, "  Armed:            %s, by pid %u\n", when, ri.pid);
-    fprintf(d->out, "  Previous binary:  %s\n", ri.exe_path);
+    fprintf(d->out, "  Previous binary:  %s\n", tx(ri.exe_path));
     fprintf(d->out, "                    fd %d, device 0x%" PRIx64 ", inode %"
             PRIu64 ", %" PRIu64 " bytes, mode 0%o\n", ri.exe_fd, ri.exe_dev,
             ri.exe_ino, ri.exe_size, ri.exe_mode);
     fprintf(d->out, "  Command (%u args): ", ri.argc);
-    for (i = 0; i < ri.argc; i++) {
-        if (!cprs_rollback_read_arg(r, i, &arg)) {
-            if (i) {
-                fputc(' ', d->out);
-            }
-            put_escaped(d->out, arg);
+    /* The arguments follow each other: one walk, not one read each. */
+    for (i = 0, arg = ri.argv; i < ri.argc; i++, arg += strlen(arg) + 1) {
+        if (i) {
+            fputc(' ', d->out);
         }
+        put_escaped(d->out, arg);
     }
     fprintf(d->out, "\n");
     if (ri.flags & CPRS_ROLLBACK_F_FAILURE) {
         time_str(when, sizeof(when), ri.failed_ns);
-        fprintf(d->out, "  Failed binary:    %s\n", ri.failed_exe);
+        fprintf(d->out, "  Failed binary:    %s\n", tx(ri.failed_exe));
         fprintf(d->out, "  Failure:          stage %s, error %d (%s), %s\n",
                 cprs_failure_stage_name(ri.failure_stage), ri.failure_error,
                 ri.failure_error ? strerror(-ri.failure_error) : "unknown",
                 when);
-        fprintf(d->out, "  Message:          %s\n", ri.failure_message);
+        fprintf(d->out, "  Message:          %s\n", tx(ri.failure_message));
     }
 }
 

@@ -575,12 +575,29 @@ static void hex_blob(Hex *h, const Sec *blob, const Sec *ds)
     }
 }
 
+/* The first section before @i already walked whose bytes meet @i's. */
+static int overlapped(const Sec *secs, uint32_t i, const bool *walked)
+{
+    uint32_t j;
+
+    for (j = 0; j < i; j++) {
+        if (walked[j] && secs[i].size &&
+            secs[i].off < secs[j].off + secs[j].size &&
+            secs[j].off < secs[i].off + secs[i].size) {
+            return (int)j;
+        }
+    }
+    return -1;
+}
+
 static void hex_arena(Hex *h)
 {
     Sec secs[CPRS_MAX_SECTIONS];
+    bool walked[CPRS_MAX_SECTIONS];
     const Sec *ds = NULL;
     uint64_t dir_off, entry, base;
     uint32_t hsize, count, esize, i;
+    int j;
     char prefix[32];
     const char *tname;
 
@@ -595,6 +612,7 @@ static void hex_arena(Hex *h)
         return;
     }
     memset(secs, 0, sizeof(secs));
+    memset(walked, 0, sizeof(walked));
     for (i = 0; i < count; i++) {
         entry = dir_off + (uint64_t)i * esize;
         snprintf(prefix, sizeof(prefix), "dir[%u]", i);
@@ -612,6 +630,7 @@ static void hex_arena(Hex *h)
         if (secs[i].type == CPRS_SECTION_STRTAB && secs[i].sane &&
             !(secs[i].flags & CPRS_SECTION_F_ZSTD) && !h->strtab) {
             hex_strtab(h, secs[i].off, secs[i].size);
+            walked[i] = secs[i].size != 0;
         }
         if (secs[i].type == CPRS_SECTION_DEVSTATE && !ds) {
             ds = &secs[i];
@@ -628,6 +647,19 @@ static void hex_arena(Hex *h)
         base = s->off;
         tname = cprs_section_type_name(s->type);
         snprintf(prefix, sizeof(prefix), "section[%u]", i);
+        /*
+         * Bytes another section already claimed are annotated once, as
+         * one region: 64 sections over one range would otherwise each
+         * be walked record by record (64 times the annotations).
+         */
+        j = overlapped(secs, i, walked);
+        if (j >= 0) {
+            ann(h, base, s->size, prefix, "section[%u] %s: %" PRIu64 " "
+                "bytes overlapping section[%d] (not walked again)", i,
+                tname ? tname : "(unknown type)", s->size, j);
+            continue;
+        }
+        walked[i] = s->size != 0;
         if (s->flags & CPRS_SECTION_F_ZSTD) {
             ann(h, base, s->size, prefix, "section[%u] %s: one zstd frame, "
                 "%" PRIu64 " bytes, %u records once decompressed", i,

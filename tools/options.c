@@ -208,7 +208,8 @@ static int parse_one(Options *o, int c, const char *arg)
     case LONG_CORE_INDEX:
         o->seen |= OPT_CORE_INDEX;
         if (!parse_int(arg, 0, INT_MAX, &v)) {
-            cprdump_err("--core-index: not a number: %s", arg);
+            cprdump_err("--core-index: %s: a number from 0 to %d", tx(arg),
+                        INT_MAX);
             return -1;
         }
         o->core_index = (uint32_t)v;

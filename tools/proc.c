@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "output.h"
@@ -33,6 +34,65 @@ bool parse_proc_fd(const char *path, int *ret_pid, int *ret_fd)
     *ret_pid = pid;
     *ret_fd = fd;
     return true;
+}
+
+int open_regular(const char *path, int *ret_fd, struct stat *ret_st)
+{
+    char self[64];
+    struct stat st;
+    int pfd, fd, ret;
+
+    pfd = open(path, O_PATH | O_CLOEXEC);
+    if (pfd < 0) {
+        return -errno;
+    }
+    if (fstat(pfd, ret_st) < 0) {
+        ret = -errno;
+        close(pfd);
+        return ret;
+    }
+    if (!S_ISREG(ret_st->st_mode) && !S_ISBLK(ret_st->st_mode)) {
+        close(pfd);
+        return 1;
+    }
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+    fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    ret = fd < 0 ? -errno : 0;
+    close(pfd);
+    if (ret) {
+        return ret;
+    }
+    if (fstat(fd, &st) < 0 || st.st_dev != ret_st->st_dev ||
+        st.st_ino != ret_st->st_ino ||
+        (st.st_mode & S_IFMT) != (ret_st->st_mode & S_IFMT)) {
+        close(fd);
+        return -ESTALE;     /* not the file we looked at */
+    }
+    *ret_st = st;
+    *ret_fd = fd;
+    return 0;
+}
+
+const char *file_kind(mode_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFIFO:
+        return "pipe";
+    case S_IFSOCK:
+        return "socket";
+    case S_IFCHR:
+        return "character device";
+    case S_IFDIR:
+        return "directory";
+    case S_IFLNK:
+        return "symbolic link";
+    case S_IFBLK:
+        return "block device";
+    case S_IFREG:
+        return "regular file";
+    default:
+        return "special file (an eventfd, timerfd, epoll or the like)";
+    }
 }
 
 void report_io_error(const char *raw, int err)
@@ -72,8 +132,11 @@ void report_io_error(const char *raw, int err)
         cprdump_err("cannot open %s: no such file or directory", path);
         break;
     case -ENXIO:
-        cprdump_err("cannot open %s: it is a socket, and cprdump does not "
-                    "read another process's socket", path);
+        cprdump_err("cannot open %s: no device or address behind it (a "
+                    "socket, or a device that is gone)", path);
+        break;
+    case -ESTALE:
+        cprdump_err("cannot open %s: it changed while it was opened", path);
         break;
     case -EISDIR:
         cprdump_err("%s is a directory: give the state file itself", path);

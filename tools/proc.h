@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "cprstate.h"
 
@@ -16,6 +17,22 @@
 
 /* Parse "/proc/PID/fd/N"; false if @path is not of that form. */
 bool parse_proc_fd(const char *path, int *ret_pid, int *ret_fd);
+
+/*
+ * Open @path for reading only if it is a regular file (a memfd) or a
+ * block device, deciding by what it is before any open that could act on
+ * it: an O_PATH open (which opens no FIFO, terminal or device), fstat(),
+ * then, for those two kinds only, a new open through /proc/self/fd/N of
+ * that very file (dev and inode checked again).  A FIFO's writer is not
+ * released, a terminal's input not taken, /dev/ptmx makes no pair.
+ * Returns 0 with *@ret_fd (O_RDONLY, O_NONBLOCK, close-on-exec) and
+ * *@ret_st; 1 if it is another kind (*@ret_st says which; nothing is
+ * open); or -errno of the open (nothing reported).
+ */
+int open_regular(const char *path, int *ret_fd, struct stat *ret_st);
+
+/* "pipe", "socket", "character device", "directory"... for messages. */
+const char *file_kind(mode_t mode);
 
 /* Report an open()/read() failure of @path with advice. */
 void report_io_error(const char *path, int err);

@@ -543,10 +543,8 @@ static void show_rollback(Json *j, const Source *s)
     json_u64(j, "exe-size", ri.exe_size);
     json_u64(j, "exe-mode", ri.exe_mode);
     json_arr(j, "argv");
-    for (i = 0; i < ri.argc; i++) {
-        if (!cprs_rollback_read_arg(s->reader, i, &arg)) {
-            json_str(j, NULL, arg);
-        }
+    for (i = 0, arg = ri.argv; i < ri.argc; i++, arg += strlen(arg) + 1) {
+        json_str(j, NULL, arg);
     }
     json_arr_end(j);
     if (ri.flags & CPRS_ROLLBACK_F_FAILURE) {

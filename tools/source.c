@@ -214,6 +214,12 @@ static int decode(Source *src, const Options *o)
 
     src->diag = CPRS_OPTS(CprsDiag);
     src->format = cprs_detect(src->bytes, src->size);
+    if (src->format == CPRS_DETECT_ARENA && src->stop_err) {
+        /* Read no further than its directory: that fault, not "short". */
+        src->err = src->stop_err;
+        src->diag = src->stop_diag;
+        return 0;
+    }
     if (src->format == CPRS_DETECT_ARENA) {
         ro.max_arena_size = o->max_size;
         ret = cprs_reader_open_buffer(src->bytes, src->size, &ro,
@@ -263,9 +269,115 @@ static int decode(Source *src, const Options *o)
  * An arena: its header, then exactly the arena_size that a header with a
  * valid checksum announces, within --max-size; nothing past it (spec 3.6:
  * trailing bytes are not part of the arena).  A header that does not
- * check out stops the reading: the reader reports why.
+ * check out stops the reading: the reader reports why.  The arena starts
+ * @at bytes into the input (0, or in a dual stream after its QCPR part).
  */
-static int read_arena(int fd, Input *in, uint64_t max)
+/*
+ * Bytes of an arena read before its directory must check out: past them,
+ * the body is read only for a directory whose checksum matches (spec
+ * 3.7, 3.8) and whose sections reach to within this of arena_size.  A
+ * header with a valid checksum is 192 bytes anyone can write; without
+ * this, any process holding a memfd of that name made "cprdump list"
+ * read up to 16 GiB.
+ */
+#define ARENA_EAGER (UINT64_C(1) << 20)
+
+static int stop_at(CprsDiag *stop, int err, uint64_t offset,
+                   const char *clause, const char *reason)
+{
+    *stop = CPRS_OPTS(CprsDiag, .offset = offset, .section = -1,
+                      .error = err, .record = -1, .clause = clause,
+                      .reason = reason);
+    return 0;
+}
+
+/*
+ * The directory of the arena at @at, whose header (@head, @hsize bytes)
+ * checked out, before its body is read: fields (3.7), checksum (3.8), and
+ * the furthest byte a section claims.  Fills @stop (error non-zero) when
+ * the body is not to be read; returns 0 or an I/O error.
+ */
+static int check_directory(int fd, Input *in, uint64_t at,
+                           const CprsWireHeader *h, uint64_t arena_size,
+                           uint64_t max, CprsDiag *stop)
+{
+    uint64_t dir_off = cprs_le64_get(&h->dir_offset), dir_len, end, reach;
+    uint32_t count = cprs_le32_get(&h->dir_count);
+    uint32_t esize = cprs_le32_get(&h->dir_entry_size);
+    uint32_t hsize = cprs_le32_get(&h->header_size), i;
+    const CprsWireSection *e;
+    const uint8_t *dir;
+    uint8_t *copy = NULL;
+    int ret = 0;
+
+    if (count > CPRS_MAX_SECTIONS) {
+        return stop_at(stop, -E2BIG, offsetof(CprsWireHeader, dir_count),
+                       "7", "more directory entries than allowed");
+    }
+    if (esize < CPRS_SECTION_V1_SIZE || esize > CPRS_MAX_RECORD_SIZE ||
+        (esize & (CPRS_ALIGN - 1))) {
+        return stop_at(stop, -EBADMSG,
+                       offsetof(CprsWireHeader, dir_entry_size), "3.7",
+                       "dir_entry_size out of range");
+    }
+    dir_len = (uint64_t)count * esize;
+    if (dir_off < hsize || (dir_off & (CPRS_ALIGN - 1)) ||
+        dir_off > arena_size || dir_len > arena_size - dir_off) {
+        return stop_at(stop, -EBADMSG, offsetof(CprsWireHeader, dir_offset),
+                       "3.7", "directory outside the arena, misaligned or "
+                       "overlapping the header");
+    }
+    end = dir_off + dir_len;
+    if (end <= ARENA_EAGER) {
+        ret = input_read(fd, in, at + end, max);
+        if (ret || in->len < at + end) {
+            return ret;
+        }
+        dir = in->buf + at + dir_off;
+    } else if (in->seekable) {
+        copy = malloc(dir_len ? (size_t)dir_len : 1);
+        if (!copy) {
+            return -ENOMEM;
+        }
+        ret = pread_exact(fd, copy, (size_t)dir_len, at + dir_off);
+        if (ret) {
+            free(copy);
+            return ret == -EIO ? 0 : ret;   /* short: the reader says so */
+        }
+        dir = copy;
+    } else {
+        return 0;   /* a pipe of our own, its directory far: read it all */
+    }
+    if (cprs_crc32c(0, dir, (size_t)dir_len) !=
+        cprs_le32_get(&h->dir_crc32c)) {
+        free(copy);
+        return stop_at(stop, -EBADMSG, offsetof(CprsWireHeader, dir_crc32c),
+                       "3.8", "directory CRC32C mismatch");
+    }
+    reach = end;
+    for (i = 0; i < count; i++) {
+        e = (const CprsWireSection *)(dir + (uint64_t)i * esize);
+        if (cprs_le64_get(&e->offset) <= arena_size &&
+            cprs_le64_get(&e->stored_size) <=
+            arena_size - cprs_le64_get(&e->offset) &&
+            cprs_le64_get(&e->offset) + cprs_le64_get(&e->stored_size) >
+            reach) {
+            reach = cprs_le64_get(&e->offset) +
+                    cprs_le64_get(&e->stored_size);
+        }
+    }
+    free(copy);
+    if (arena_size - reach > ARENA_EAGER) {
+        return stop_at(stop, -E2BIG, offsetof(CprsWireHeader, arena_size),
+                       "7", "arena_size reaches more than 1 MiB past every "
+                       "section: cprdump does not read that many unclaimed "
+                       "bytes");
+    }
+    return 0;
+}
+
+static int read_arena_at(int fd, Input *in, uint64_t at, uint64_t max,
+                         CprsDiag *stop)
 {
     const CprsWireHeader *h;
     uint64_t arena_size;
@@ -273,31 +385,86 @@ static int read_arena(int fd, Input *in, uint64_t max)
     uint8_t head[CPRS_MAX_HEADER_SIZE];
     int ret;
 
-    ret = input_read(fd, in, CPRS_HEADER_V1_SIZE, max);
-    if (ret || in->len < CPRS_HEADER_V1_SIZE) {
+    ret = input_read(fd, in, at + CPRS_HEADER_V1_SIZE, max);
+    if (ret || in->len < at + CPRS_HEADER_V1_SIZE) {
         return ret;
     }
-    h = (const CprsWireHeader *)in->buf;
+    h = (const CprsWireHeader *)(in->buf + at);
     hsize = cprs_le32_get(&h->header_size);
     if (hsize < CPRS_HEADER_V1_SIZE || hsize > CPRS_MAX_HEADER_SIZE ||
         (hsize & (CPRS_ALIGN - 1))) {
         return 0;
     }
-    ret = input_read(fd, in, hsize, max);
-    if (ret || in->len < hsize) {
+    ret = input_read(fd, in, at + hsize, max);
+    if (ret || in->len < at + hsize) {
         return ret;
     }
     /* spec 3.9: the header checksum, before its size is believed. */
-    memcpy(head, in->buf, hsize);
+    memcpy(head, in->buf + at, hsize);
     h = (const CprsWireHeader *)head;
     crc = cprs_le32_get(&h->header_crc32c);
     memset(head + offsetof(CprsWireHeader, header_crc32c), 0, 4);
     arena_size = cprs_le64_get(&h->arena_size);
     if (cprs_crc32c(0, head, hsize) != crc || arena_size < hsize ||
-        arena_size > CPRS_MAX_ARENA_SIZE || arena_size > max) {
+        arena_size > CPRS_MAX_ARENA_SIZE || arena_size > max - at) {
         return 0;
     }
-    return input_read(fd, in, arena_size, max);
+    if (arena_size > ARENA_EAGER) {
+        ret = check_directory(fd, in, at, h, arena_size, max, stop);
+        if (ret || stop->error) {
+            return ret;
+        }
+    }
+    return input_read(fd, in, at + arena_size, max);
+}
+
+/*
+ * What follows a QCPR stream of @len bytes in a dual stream (spec/fail-
+ * safe.rst F4.2): zero bytes up to the next multiple of 8, an arena (its
+ * header, then its arena_size), then the 48-byte trailer; read as far as
+ * those say, within @max.  The library checks it all (source_decode_dual).
+ * Returns 0 when it was read, 1 when the bytes are not laid out so (the
+ * caller goes on as for a plain stream), or an error.
+ */
+static int read_dual_rest(int fd, Input *in, uint64_t len, uint64_t max)
+{
+    CprsDiag stop = CPRS_OPTS(CprsDiag, .error = 0);
+    uint64_t at = (len + CPRS_ALIGN - 1) & ~(uint64_t)(CPRS_ALIGN - 1), i;
+    uint64_t end;
+    int ret;
+
+    if (max - len < CPRS_MAGIC_SIZE + (at - len)) {
+        return 1;
+    }
+    ret = input_read(fd, in, at + CPRS_MAGIC_SIZE, max);
+    if (ret) {
+        return ret;
+    }
+    if (in->len < at + CPRS_MAGIC_SIZE ||
+        cprs_detect(in->buf + at, CPRS_MAGIC_SIZE) != CPRS_DETECT_ARENA) {
+        return 1;
+    }
+    for (i = len; i < at; i++) {
+        if (in->buf[i]) {
+            return 1;
+        }
+    }
+    ret = read_arena_at(fd, in, at, max, &stop);
+    if (ret) {
+        return ret;
+    }
+    if (stop.error) {
+        return 1;
+    }
+    /* Only an arena whose header checked out was read to its end. */
+    end = in->len;
+    if (end < at + CPRS_HEADER_V1_SIZE ||
+        end - at != cprs_le64_get(&((const CprsWireHeader *)
+                                    (in->buf + at))->arena_size) ||
+        max - end < sizeof(CprsWireDualTrailer)) {
+        return 1;
+    }
+    return input_read(fd, in, end + sizeof(CprsWireDualTrailer), max);
 }
 
 /*
@@ -344,6 +511,10 @@ static int read_legacy(int fd, Input *in, uint64_t max)
     }
     if (dret || in->eof) {
         return 0;
+    }
+    ret = read_dual_rest(fd, in, li.size, max);
+    if (ret <= 0) {
+        return ret;
     }
     want = li.size + LEGACY_PEEK;
     return input_read(fd, in, want < max ? want : max, max);
@@ -396,7 +567,9 @@ static int read_source(Source *src, int fd, const Options *o)
             return ret;
         }
     } else if (!ret && cprs_detect(in.buf, in.len) == CPRS_DETECT_ARENA) {
-        ret = read_arena(fd, &in, o->max_size);
+        src->stop_diag = CPRS_OPTS(CprsDiag, .error = 0);
+        ret = read_arena_at(fd, &in, 0, o->max_size, &src->stop_diag);
+        src->stop_err = src->stop_diag.error;
     } else if (!ret && cprs_detect(in.buf, in.len) == CPRS_DETECT_LEGACY) {
         ret = read_legacy(fd, &in, o->max_size);
     }
@@ -412,39 +585,32 @@ static int read_source(Source *src, int fd, const Options *o)
 }
 
 /*
- * Open a path: never one that reading would take from someone.  The open
- * does not wait (O_NONBLOCK: a FIFO without a writer), and what the fd
- * turns out to be decides, whatever path led to it (/proc/PID/fd/N,
- * /proc/PID/task/TID/fd/N, a symlink...): a pipe or a socket is refused.
- * cprdump reads a pipe only as its own standard input ("-").
+ * Open a path: never one that reading (or even opening) would take from
+ * someone.  What the file is decides, whatever path led to it
+ * (/proc/PID/fd/N, /proc/PID/task/TID/fd/N, a symlink...), and it is
+ * decided before the file is opened (open_regular()): only a regular
+ * file (a memfd) or a block device is read.  A pipe, a socket, a
+ * terminal or any other device is refused.  cprdump reads a pipe only as
+ * its own standard input ("-").
  */
 static int open_source(const char *path, int *ret_fd)
 {
     struct stat st;
-    int fd, ret;
+    int ret;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        ret = -errno;
+    ret = open_regular(path, ret_fd, &st);
+    if (ret < 0) {
         report_io_error(path, ret);
         return ret;
     }
-    if (fstat(fd, &st) < 0) {
-        ret = -errno;
-        close(fd);
-        report_io_error(path, ret);
-        return ret;
-    }
-    if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
-        close(fd);
-        cprdump_err("%s is a %s, not a regular file or memfd: cprdump does "
-                    "not read it (that would take the data from whoever "
-                    "it is meant for); to inspect a stream you own, pipe it "
-                    "to standard input: cprdump show - < ...", tx(path),
-                    S_ISFIFO(st.st_mode) ? "pipe" : "socket");
+    if (ret > 0) {
+        cprdump_err("%s is a %s, not a regular file or memfd (or a block "
+                    "device): cprdump does not open it (that could take "
+                    "the data from whoever it is meant for); to inspect a "
+                    "stream you own, pipe it to standard input: cprdump "
+                    "show - < ...", tx(path), file_kind(st.st_mode));
         return -EINVAL;
     }
-    *ret_fd = fd;
     return 0;
 }
 

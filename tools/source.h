@@ -43,6 +43,13 @@ typedef struct Source {
     char core_path[4200];
     bool dual;              /* a dual stream: bytes hold its arena part */
     uint64_t dual_legacy_size;
+    /*
+     * An arena read no further than its directory, which did not check
+     * out (source.c read_arena_at()): the fault, reported instead of
+     * the reader's "truncated".
+     */
+    int stop_err;
+    CprsDiag stop_diag;
 } Source;
 
 /* One SOURCE of the command line: a path (or "-"), or a process id. */

@@ -461,6 +461,7 @@ void cprs_rollback_rec_info(const CprsRollbackRec *r, CprsRollbackInfo *ri)
         .exe_path = r->exe_path,
         .failure_message = r->failure_message,
         .failed_exe = r->failed_exe,
+        .argv = r->argv,
     };
 }
 

@@ -2216,6 +2216,9 @@ typedef struct CprsRollbackInfo {
     const char *exe_path;           /* the previous executable's path */
     const char *failure_message;
     const char *failed_exe;         /* the image that failed */
+    const char *argv;               /* the argc arguments, in the arena,
+                                     * each NUL-terminated, one after the
+                                     * other */
 } CprsRollbackInfo;
 
 /**
@@ -2350,6 +2353,9 @@ CPRS_API int cprs_rollback_read(CprsReader *reader, CprsRollbackInfo *info,
  * @reader: an open reader.
  * @index: below the record's argc.
  * @ret_arg: the NUL-terminated argument, in the arena, on success.
+ *
+ * Each call checks the whole section again (its CRC, its decoding): to
+ * walk every argument, read them once through CprsRollbackInfo.argv.
  *
  * Returns: 0; -EINVAL bad index; errors of cprs_rollback_read().
  */

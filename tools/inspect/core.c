@@ -14,11 +14,13 @@
  * A core file is hostile input, like an arena: every header, note, count,
  * offset and size is checked before use, with the overflow-safe helpers,
  * and every allocation is bounded by the file size or a named limit.  The
- * file is read with pread() only; libelf decodes the ELF and program
- * headers and the note framing, this file the NT_FILE payload.
+ * file is read with pread() only, and decoded here: the ELF and program
+ * headers, the note framing and the NT_FILE payload.  Not with libelf,
+ * which sizes its own tables from a hostile file's counts (one Elf_Scn
+ * per section a header claims), keeps every note chunk it reads until
+ * the end, and wants its own copy of an image in memory.
  */
-#include <gelf.h>
-#include <libelf.h>
+#include <elf.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +47,12 @@
 
 /* Bytes of one PT_NOTE segment we read; a big process needs ~1 MiB. */
 #define CORE_MAX_NOTE_SIZE      (UINT64_C(64) << 20)
+/*
+ * PT_NOTE bytes read in all, each segment once (duplicates are one), up
+ * to the NT_FILE note: notes past this are ignored (real cores have a few
+ * MiB of notes at most).
+ */
+#define CORE_MAX_NOTE_TOTAL     (UINT64_C(64) << 20)
 /* Program headers we accept; the kernel caps mappings at 65530 by default. */
 #define CORE_MAX_PHDRS          (1u << 20)
 /* NT_FILE entries we accept (same bound). */
@@ -89,7 +97,7 @@ typedef struct CoreSeg {
     uint64_t filesz;
 } CoreSeg;
 
-/* An NT_FILE entry; @name points into the note data held by libelf. */
+/* An NT_FILE entry; @name points into Core.notes. */
 typedef struct CoreMap {
     uint64_t start;
     uint64_t end;
@@ -97,10 +105,15 @@ typedef struct CoreMap {
     const char *name;
 } CoreMap;
 
+/* A PT_NOTE segment. */
+typedef struct CoreNote {
+    uint64_t offset;
+    uint64_t filesz;
+} CoreNote;
+
 typedef struct Core {
     CoreSrc src;
-    Elf *elf;
-    uint8_t *image;         /* buffer source: libelf's private copy */
+    uint8_t *notes;         /* the PT_NOTE segment that holds NT_FILE */
     bool big_endian;
     bool is64;
     CoreSeg *segs;
@@ -254,39 +267,118 @@ static int parse_nt_file(Core *c, const uint8_t *desc, uint64_t len)
     return 0;
 }
 
-/* Look for NT_FILE in one PT_NOTE segment. */
-static int scan_notes(Core *c, const GElf_Phdr *ph)
+/* A field of @w bytes at @p, in the core's byte order. */
+static uint64_t core_uint(const Core *c, const uint8_t *p, unsigned w)
 {
-    size_t off = 0, next, name_off, desc_off;
-    const uint8_t *base;
-    Elf_Data *d;
-    GElf_Nhdr nh;
+    uint64_t v = 0;
+    unsigned i;
 
-    if (!ph->p_filesz || !inspect_range_ok(c->src.size, ph->p_offset,
-                                        ph->p_filesz) ||
-        ph->p_filesz > CORE_MAX_NOTE_SIZE) {
-        return 0;
+    for (i = 0; i < w; i++) {
+        v = (v << 8) | p[c->big_endian ? i : w - 1 - i];
     }
-    d = elf_getdata_rawchunk(c->elf, (int64_t)ph->p_offset,
-                             (size_t)ph->p_filesz, ELF_T_NHDR);
-    if (!d || !d->d_buf) {
-        return 0;
-    }
-    base = d->d_buf;
-    while ((next = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0) {
-        /* gelf_getnote() checked that name and desc lie within @d. */
-        if (nh.n_type == NT_FILE && nh.n_namesz == 5 &&
-            inspect_range_ok(d->d_size, name_off, 5) &&
-            !memcmp(base + name_off, "CORE", 5) && !c->nt_file_seen &&
-            inspect_range_ok(d->d_size, desc_off, nh.n_descsz)) {
-            return parse_nt_file(c, base + desc_off, nh.n_descsz);
+    return v;
+}
+
+/*
+ * Look for NT_FILE in one PT_NOTE segment of @len bytes at @p (ELF notes:
+ * namesz, descsz, type, then name and descriptor, each padded to 4).
+ * Returns 1 when it is there (parsed: the segment must stay), 0 if not.
+ */
+static int scan_notes(Core *c, const uint8_t *p, uint64_t len)
+{
+    uint64_t off = 0, namesz, descsz, name_off, desc_off, next;
+    uint32_t type;
+
+    while (len - off >= 12) {
+        namesz = core_uint(c, p + off, 4);
+        descsz = core_uint(c, p + off + 4, 4);
+        type = (uint32_t)core_uint(c, p + off + 8, 4);
+        name_off = off + 12;
+        /* Sizes below 2^32 and @len below 2^26: no overflow. */
+        desc_off = name_off + ((namesz + 3) & ~UINT64_C(3));
+        next = desc_off + ((descsz + 3) & ~UINT64_C(3));
+        if (name_off + namesz > len || desc_off + descsz > len) {
+            break;
         }
-        if (next <= off) {
+        if (type == NT_FILE && namesz == 5 &&
+            !memcmp(p + name_off, "CORE", 5)) {
+            return parse_nt_file(c, p + desc_off, descsz) < 0 ? -ENOMEM : 1;
+        }
+        if (next > len) {
             break;
         }
         off = next;
     }
     return 0;
+}
+
+static int cmp_note(const void *x, const void *y)
+{
+    const CoreNote *a = x, *b = y;
+
+    if (a->offset != b->offset) {
+        return a->offset < b->offset ? -1 : 1;
+    }
+    return a->filesz < b->filesz ? -1 : a->filesz > b->filesz;
+}
+
+/*
+ * The PT_NOTE segments, in file order, each (offset, size) once: read
+ * with pread() into one buffer, walked, until NT_FILE is found (its
+ * segment is then kept: the mappings' names point into it) or
+ * CORE_MAX_NOTE_TOTAL bytes were read.
+ */
+static int load_notes(Core *c, CoreNote *notes, size_t n)
+{
+    uint64_t total = 0, cap = 0;
+    uint8_t *buf = NULL, *nb;
+    size_t i;
+    int ret = 0;
+
+    qsort(notes, n, sizeof(*notes), cmp_note);
+    for (i = 0; i < n && !c->nt_file_seen; i++) {
+        const CoreNote *nt = &notes[i];
+
+        if (i && nt->offset == notes[i - 1].offset &&
+            nt->filesz == notes[i - 1].filesz) {
+            continue;
+        }
+        if (!nt->filesz || nt->filesz > CORE_MAX_NOTE_SIZE ||
+            !inspect_range_ok(c->src.size, nt->offset, nt->filesz)) {
+            continue;
+        }
+        if (nt->filesz > CORE_MAX_NOTE_TOTAL - total) {
+            break;
+        }
+        total += nt->filesz;
+        if (nt->filesz > cap) {
+            nb = realloc(buf, (size_t)nt->filesz);
+            if (!nb) {
+                ret = core_fail(c, -ENOMEM, nt->offset, "out of memory");
+                break;
+            }
+            buf = nb;
+            cap = nt->filesz;
+        }
+        ret = src_read(&c->src, nt->offset, buf, (size_t)nt->filesz);
+        if (ret) {
+            ret = core_fail(c, ret, nt->offset, "cannot read a note");
+            break;
+        }
+        WORK(c, read_bytes, nt->filesz);
+        WORK(c, note_bytes, nt->filesz);
+        ret = scan_notes(c, buf, nt->filesz);
+        if (ret < 0) {
+            ret = core_fail(c, ret, nt->offset, "out of memory");
+            break;
+        }
+        if (ret > 0) {
+            c->notes = buf;     /* the mappings' names are in it */
+            return 0;
+        }
+    }
+    free(buf);
+    return ret;
 }
 
 /* ---- Lookups, by binary search ----------------------------------------- */
@@ -407,81 +499,135 @@ static bool vaddr_to_file(const Core *c, uint64_t vaddr, uint64_t *ret_off,
     return true;
 }
 
-/* Read the ELF header and the program headers. */
+/* Program headers read at a time. */
+#define CORE_PHDR_BATCH 1024u
+
+/* Read the ELF header and the program headers, then the notes. */
 static int core_load(Core *c)
 {
-    GElf_Ehdr eh;
-    GElf_Phdr ph;
-    const char *ident;
-    size_t n, i;
+    uint8_t eh[sizeof(Elf64_Ehdr)], *ph, *batch = NULL;
+    uint64_t phoff, phent, phnum, shoff, shent, ehsize, i, k, cnt, off;
+    CoreNote *notes = NULL;
+    size_t nnotes = 0;
+    unsigned w;
     int ret;
 
-    if (elf_version(EV_CURRENT) == EV_NONE) {
-        return core_fail(c, -ENOMEM, 0, "libelf unavailable");
-    }
-    if (c->src.fd >= 0) {
-        /* ELF_C_READ reads with pread(): the fd offset does not move. */
-        c->elf = elf_begin(c->src.fd, ELF_C_READ, NULL);
-    } else {
-        /* libelf may rewrite an image in place: give it its own copy. */
-        c->image = malloc(c->src.size ? c->src.size : 1);
-        if (!c->image) {
-            return core_fail(c, -ENOMEM, 0, "out of memory");
-        }
-        memcpy(c->image, c->src.buf, c->src.size);
-        c->elf = elf_memory((char *)c->image, c->src.size);
-    }
-    if (!c->elf || elf_kind(c->elf) != ELF_K_ELF) {
+    if (c->src.size < EI_NIDENT) {
         return core_fail(c, -EBADMSG, 0, "not an ELF file");
     }
-    ident = elf_getident(c->elf, NULL);
-    if (!ident || !gelf_getehdr(c->elf, &eh)) {
+    ret = src_read(&c->src, 0, eh, EI_NIDENT);
+    if (ret) {
+        return core_fail(c, ret, 0, "cannot read the ELF header");
+    }
+    if (memcmp(eh, ELFMAG, SELFMAG) || (eh[EI_CLASS] != ELFCLASS32 &&
+                                        eh[EI_CLASS] != ELFCLASS64) ||
+        (eh[EI_DATA] != ELFDATA2LSB && eh[EI_DATA] != ELFDATA2MSB) ||
+        eh[EI_VERSION] != EV_CURRENT) {
+        return core_fail(c, -EBADMSG, 0, "not an ELF file");
+    }
+    c->is64 = eh[EI_CLASS] == ELFCLASS64;
+    c->big_endian = eh[EI_DATA] == ELFDATA2MSB;
+    w = c->is64 ? 8 : 4;
+    ehsize = c->is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr);
+    if (c->src.size < ehsize) {
         return core_fail(c, -EBADMSG, 0, "bad ELF header");
     }
-    if (eh.e_type != ET_CORE) {
+    ret = src_read(&c->src, 0, eh, (size_t)ehsize);
+    if (ret) {
+        return core_fail(c, ret, 0, "cannot read the ELF header");
+    }
+    WORK(c, read_bytes, ehsize);
+    if (core_uint(c, eh + 16, 2) != ET_CORE) {
         return core_fail(c, -EBADMSG, 16, "ELF file is not a core dump");
     }
-    c->is64 = ident[EI_CLASS] == ELFCLASS64;
-    c->big_endian = ident[EI_DATA] == ELFDATA2MSB;
-    if (elf_getphdrnum(c->elf, &n)) {
-        return core_fail(c, -EBADMSG, 0, "bad program header count");
+    phoff = core_uint(c, eh + (c->is64 ? 32 : 28), w);
+    shoff = core_uint(c, eh + (c->is64 ? 40 : 32), w);
+    phent = core_uint(c, eh + (c->is64 ? 54 : 42), 2);
+    phnum = core_uint(c, eh + (c->is64 ? 56 : 44), 2);
+    shent = core_uint(c, eh + (c->is64 ? 58 : 46), 2);
+    if (phnum == PN_XNUM) {
+        /* The count is in the first section header's sh_info. */
+        uint8_t sh0[sizeof(Elf64_Shdr)];
+        uint64_t shsize = c->is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
+
+        if (!shoff || shent != shsize ||
+            !inspect_range_ok(c->src.size, shoff, shsize)) {
+            return core_fail(c, -EBADMSG, c->is64 ? 40 : 32,
+                             "bad program header count");
+        }
+        ret = src_read(&c->src, shoff, sh0, (size_t)shsize);
+        if (ret) {
+            return core_fail(c, ret, shoff, "cannot read a section header");
+        }
+        phnum = core_uint(c, sh0 + (c->is64 ? 44 : 28), 4);
     }
-    if (n > CORE_MAX_PHDRS) {
+    if (phnum > CORE_MAX_PHDRS) {
         return core_fail(c, -E2BIG, 0, "too many program headers");
     }
-    c->segs = calloc(n ? n : 1, sizeof(*c->segs));
-    if (!c->segs) {
-        return core_fail(c, -ENOMEM, 0, "out of memory");
+    if (phnum && (phent != (c->is64 ? sizeof(Elf64_Phdr) :
+                            sizeof(Elf32_Phdr)) ||
+                  !inspect_range_ok(c->src.size, phoff, phnum * phent))) {
+        /* The field that says where, or how big: inside the file. */
+        return core_fail(c, -EBADMSG, c->is64 ? 32 : 28,
+                         "bad program header");
     }
-    for (i = 0; i < n; i++) {
-        if (!gelf_getphdr(c->elf, (int)i, &ph)) {
-            return core_fail(c, -EBADMSG, eh.e_phoff, "bad program header");
+    c->segs = calloc(phnum ? phnum : 1, sizeof(*c->segs));
+    notes = calloc(phnum ? phnum : 1, sizeof(*notes));
+    batch = malloc(CORE_PHDR_BATCH * sizeof(Elf64_Phdr));
+    if (!c->segs || !notes || !batch) {
+        ret = core_fail(c, -ENOMEM, 0, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < phnum; i += cnt) {
+        cnt = phnum - i < CORE_PHDR_BATCH ? phnum - i : CORE_PHDR_BATCH;
+        ret = src_read(&c->src, phoff + i * phent, batch,
+                       (size_t)(cnt * phent));
+        if (ret) {
+            ret = core_fail(c, ret, phoff + i * phent, "bad program header");
+            goto out;
         }
-        if (ph.p_type == PT_NOTE) {
-            ret = scan_notes(c, &ph);
-            if (ret) {
-                return core_fail(c, ret, ph.p_offset, "out of memory");
-            }
-        } else if (ph.p_type == PT_LOAD) {
-            CoreSeg *s = &c->segs[c->nsegs++];
+        WORK(c, read_bytes, cnt * phent);
+        for (k = 0; k < cnt; k++) {
+            uint32_t type;
+            uint64_t vaddr, filesz, memsz;
 
-            s->vaddr = ph.p_vaddr;
-            s->memsz = ph.p_memsz;
-            s->offset = ph.p_offset;
-            /* A truncated core: keep only the bytes that are there. */
-            if (ph.p_offset >= c->src.size) {
-                s->filesz = 0;
-            } else if (ph.p_filesz > c->src.size - ph.p_offset) {
-                s->filesz = c->src.size - ph.p_offset;
-            } else {
-                s->filesz = ph.p_filesz;
-            }
-            if (s->filesz > s->memsz) {
-                s->filesz = s->memsz;
+            ph = batch + k * phent;
+            type = (uint32_t)core_uint(c, ph, 4);
+            off = core_uint(c, ph + (c->is64 ? 8 : 4), w);
+            vaddr = core_uint(c, ph + (c->is64 ? 16 : 8), w);
+            filesz = core_uint(c, ph + (c->is64 ? 32 : 16), w);
+            memsz = core_uint(c, ph + (c->is64 ? 40 : 20), w);
+            if (type == PT_NOTE) {
+                notes[nnotes].offset = off;
+                notes[nnotes++].filesz = filesz;
+            } else if (type == PT_LOAD) {
+                CoreSeg *s = &c->segs[c->nsegs++];
+
+                s->vaddr = vaddr;
+                s->memsz = memsz;
+                s->offset = off;
+                /* A truncated core: keep only the bytes that are there. */
+                if (off >= c->src.size) {
+                    s->filesz = 0;
+                } else if (filesz > c->src.size - off) {
+                    s->filesz = c->src.size - off;
+                } else {
+                    s->filesz = filesz;
+                }
+                if (s->filesz > s->memsz) {
+                    s->filesz = s->memsz;
+                }
             }
         }
     }
-    return core_index(c);
+    ret = load_notes(c, notes, nnotes);
+    if (!ret) {
+        ret = core_index(c);
+    }
+out:
+    free(batch);
+    free(notes);
+    return ret;
 }
 
 /* ---- Reading candidates ------------------------------------------------ */
@@ -1300,14 +1446,50 @@ static int cmp_named_off(const void *x, const void *y)
  * first found in note order, whatever the count (sorted, not compared
  * pair by pair).
  */
+/*
+ * The named candidates are probed in file order through a window of
+ * CORE_SCAN_CHUNK bytes read ahead from the first offset it must hold:
+ * one read for all the candidates it covers, not a read of the magic and
+ * another of the header for each (a million of them, 16 bytes apart, cost
+ * 4 KiB of reading each).  Windows overlap by CORE_SCAN_AHEAD at most, so
+ * the file is read about once.
+ */
+static int named_window(Core *c, uint8_t *win, uint64_t off)
+{
+    uint64_t len;
+    int ret;
+
+    if (c->src.fd < 0 || (c->chunk && off >= c->chunk_off &&
+                          (off - c->chunk_off + CORE_SCAN_AHEAD <=
+                           c->chunk_len ||
+                           (c->chunk_off + c->chunk_len == c->src.size &&
+                            off - c->chunk_off <= c->chunk_len)))) {
+        return 0;
+    }
+    len = c->src.size - off < CORE_SCAN_CHUNK ? c->src.size - off :
+          CORE_SCAN_CHUNK;
+    ret = src_read(&c->src, off, win, (size_t)len);
+    if (ret) {
+        return ret;
+    }
+    WORK(c, read_bytes, len);
+    c->chunk = win;
+    c->chunk_off = off;
+    c->chunk_len = len;
+    return 0;
+}
+
 static int probe_named(Core *c, Named *n, size_t count)
 {
     Named **by_off = calloc(count ? count : 1, sizeof(*by_off));
+    uint8_t *win = c->src.fd >= 0 && count ? malloc(CORE_SCAN_CHUNK) : NULL;
     uint64_t span;
     size_t i, k, best;
     int ret = 0;
 
-    if (!by_off) {
+    if (!by_off || (c->src.fd >= 0 && count && !win)) {
+        free(by_off);
+        free(win);
         return -ENOMEM;
     }
     for (i = 0; i < count; i++) {
@@ -1322,6 +1504,10 @@ static int probe_named(Core *c, Named *n, size_t count)
             }
         }
         memset(&by_off[best]->st, 0, sizeof(CoreState));
+        ret = named_window(c, win, by_off[i]->off);
+        if (ret) {
+            break;
+        }
         ret = probe(c, by_off[i]->off, by_off[best]->avail,
                     &by_off[best]->st, &span);
         for (; i < k && ret >= 0; i++) {
@@ -1349,6 +1535,10 @@ static int probe_named(Core *c, Named *n, size_t count)
             met = met || by_off[k]->found;
         }
     }
+    /* The scan reads its own chunks. */
+    c->chunk = NULL;
+    c->chunk_len = 0;
+    free(win);
     free(by_off);
     return ret < 0 ? ret : 0;
 }
@@ -1715,10 +1905,7 @@ static int core_find(Core *c, const CoreOpts *opts,
 
 static void core_release(Core *c)
 {
-    if (c->elf) {
-        elf_end(c->elf);
-    }
-    free(c->image);
+    free(c->notes);
     free(c->segs);
     free(c->maps);
     free(c->named);

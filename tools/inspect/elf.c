@@ -5,11 +5,16 @@
  *
  * The file is untrusted (it may be any path a tool is pointed at): libelf
  * does the bounds checking of headers and notes, and we check every size
- * it hands back.
+ * it hands back.  libelf also trusts the file's counts for its own
+ * allocations (an Elf_Scn for each section the header claims, a chunk
+ * kept for each note segment it reads), so those counts and sizes are
+ * checked first, by hand, with pread (elf_precheck()).
  */
 #include <gelf.h>
 #include <libelf.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "inspect.h"
 
@@ -42,18 +47,156 @@ static int scan_notes(Elf_Data *data, const InspectNoteWant *want)
     return 0;
 }
 
+/* Limits checked before libelf sees a file (the library's, F2.3). */
+#define ELF_MAX_PHNUM       1024u
+#define ELF_MAX_SECTIONS    65536u
+/* A note segment or section larger than this is not read. */
+#define ELF_MAX_NOTE        (UINT64_C(1) << 20)
+/* Note bytes read in all: libelf keeps each chunk until elf_end(). */
+#define ELF_MAX_NOTE_TOTAL  (UINT64_C(64) << 20)
+
+/* A field of @w bytes at @p in the byte order of the ELF file. */
+static uint64_t elf_word(const uint8_t *p, unsigned w, bool be);
+
+static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+    uint8_t *p = buf;
+    ssize_t n;
+
+    while (len) {
+        n = pread(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return n < 0 ? -errno : -EBADMSG;
+        }
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/*
+ * Before libelf: the file is a regular file holding an ELF header whose
+ * program header table (at most ELF_MAX_PHNUM entries) and section header
+ * table (at most ELF_MAX_SECTIONS, counted as libelf counts them: e_shnum,
+ * or the first section header's sh_size when e_shnum is 0) lie inside it.
+ * Returns 0 or -EBADMSG / -E2BIG; *@ret_size the file's size.
+ */
+static int elf_precheck(int fd, uint64_t *ret_size)
+{
+    uint8_t eh[sizeof(Elf64_Ehdr)], sh0[sizeof(Elf64_Shdr)];
+    uint64_t size, phoff, shoff, phent, phnum, shent, shnum, end;
+    struct stat st;
+    bool is64, be;
+    unsigned w;
+    int ret;
+
+    if (fstat(fd, &st) < 0) {
+        return -errno;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return -EBADMSG;
+    }
+    size = (uint64_t)st.st_size;
+    *ret_size = size;
+    if (size < EI_NIDENT) {
+        return -EBADMSG;
+    }
+    ret = pread_all(fd, eh, EI_NIDENT, 0);
+    if (ret) {
+        return ret;
+    }
+    if (memcmp(eh, ELFMAG, SELFMAG) || (eh[EI_CLASS] != ELFCLASS32 &&
+                                        eh[EI_CLASS] != ELFCLASS64) ||
+        (eh[EI_DATA] != ELFDATA2LSB && eh[EI_DATA] != ELFDATA2MSB)) {
+        return -EBADMSG;
+    }
+    is64 = eh[EI_CLASS] == ELFCLASS64;
+    be = eh[EI_DATA] == ELFDATA2MSB;
+    w = is64 ? 8 : 4;
+    if (size < (is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr))) {
+        return -EBADMSG;
+    }
+    ret = pread_all(fd, eh, is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr),
+                    0);
+    if (ret) {
+        return ret;
+    }
+    phoff = elf_word(eh + (is64 ? 32 : 28), w, be);
+    shoff = elf_word(eh + (is64 ? 40 : 32), w, be);
+    phent = elf_word(eh + (is64 ? 54 : 42), 2, be);
+    phnum = elf_word(eh + (is64 ? 56 : 44), 2, be);
+    shent = elf_word(eh + (is64 ? 58 : 46), 2, be);
+    shnum = elf_word(eh + (is64 ? 60 : 48), 2, be);
+    if (shoff && (shnum == 0 || phnum == PN_XNUM)) {
+        /* The real counts are in the first section header. */
+        if (shent != (is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr)) ||
+            !inspect_range_ok(size, shoff, shent)) {
+            return -EBADMSG;
+        }
+        ret = pread_all(fd, sh0, (size_t)shent, shoff);
+        if (ret) {
+            return ret;
+        }
+        if (!shnum) {
+            shnum = elf_word(sh0 + (is64 ? 32 : 20), w, be);
+        }
+        if (phnum == PN_XNUM) {
+            phnum = elf_word(sh0 + (is64 ? 44 : 28), 4, be);
+        }
+    } else if (phnum == PN_XNUM) {
+        return -EBADMSG;
+    }
+    if (phnum > ELF_MAX_PHNUM || shnum > ELF_MAX_SECTIONS) {
+        return -E2BIG;
+    }
+    if (phnum && (phent != (is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr))
+                  || !inspect_range_ok(size, phoff, phnum * phent))) {
+        return -EBADMSG;
+    }
+    if (shoff && shnum) {
+        if (shent != (is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr)) ||
+            __builtin_mul_overflow(shnum, shent, &end) ||
+            !inspect_range_ok(size, shoff, end)) {
+            return -EBADMSG;
+        }
+    }
+    return 0;
+}
+
+/* May a note of @size bytes at @off be read, @total read before? */
+static bool note_ok(uint64_t file_size, uint64_t off, uint64_t size,
+                    uint64_t *total)
+{
+    if (!size || size > ELF_MAX_NOTE ||
+        !inspect_range_ok(file_size, off, size) ||
+        size > ELF_MAX_NOTE_TOTAL - *total) {
+        return false;
+    }
+    *total += size;
+    return true;
+}
+
 int elf_notes(int fd, const InspectNoteWant *want)
 {
     Elf *elf;
     Elf_Scn *scn = NULL;
     GElf_Shdr sh;
     GElf_Phdr ph;
+    uint64_t file_size = 0, total = 0;
     size_t n, i;
     bool have_ph;
     int ret = 0;
 
     if (fd < 0 || !want || !want->fn) {
         return -EINVAL;
+    }
+    ret = elf_precheck(fd, &file_size);
+    if (ret) {
+        return ret;
     }
     if (elf_version(EV_CURRENT) == EV_NONE) {
         return -ENOMEM;
@@ -74,7 +217,8 @@ int elf_notes(int fd, const InspectNoteWant *want)
         for (i = 0; i < n && ret == 0; i++) {
             Elf_Data *d;
 
-            if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_NOTE) {
+            if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_NOTE ||
+                !note_ok(file_size, ph.p_offset, ph.p_filesz, &total)) {
                 continue;
             }
             d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
@@ -88,7 +232,8 @@ int elf_notes(int fd, const InspectNoteWant *want)
            (scn = elf_nextscn(elf, scn)) != NULL) {
         Elf_Data *d = NULL;
 
-        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE) {
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE ||
+            !note_ok(file_size, sh.sh_offset, sh.sh_size, &total)) {
             continue;
         }
         while (ret == 0 && (d = elf_getdata(scn, d)) != NULL) {
@@ -139,7 +284,6 @@ int elf_build_id(int fd, void *buf, size_t size, size_t *ret_size)
     return b.found ? 0 : -ENOENT;
 }
 
-/* A field of @w bytes at @p in the byte order of the ELF file. */
 static uint64_t elf_word(const uint8_t *p, unsigned w, bool be)
 {
     uint64_t v = 0;

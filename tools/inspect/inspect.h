@@ -68,6 +68,7 @@ typedef struct CoreWork {
     uint64_t probes;            /* candidates looked at */
     uint64_t walk_bytes;        /* legacy bytes walked without the decoder */
     uint64_t named;             /* NT_FILE candidates told apart */
+    uint64_t note_bytes;        /* PT_NOTE bytes read and walked */
 } CoreWork;
 
 typedef struct CoreOpts {
@@ -219,11 +220,14 @@ typedef struct InspectNoteWant {
  *
  * PT_NOTE segments first, then (unless @want->segments_only) SHT_NOTE
  * sections, until the callback says stop.  Uses libelf; the file is
- * untrusted: every descriptor is inside its note buffer.
+ * untrusted: every descriptor is inside its note buffer.  Before libelf
+ * sees it, the file must be a regular file with at most 1024 program
+ * headers and 65536 sections, their tables inside it; a note segment or
+ * section over 1 MiB is skipped, and at most 64 MiB of notes are read.
  *
  * Returns: 0; the callback's error; -EBADMSG not a valid ELF file (or,
  * with segments_only, no program headers) or a note out of bounds;
- * -EINVAL; -ENOMEM.
+ * -E2BIG more headers or sections than those limits; -EINVAL; -ENOMEM.
  */
 int elf_notes(int fd, const InspectNoteWant *want);
 
