@@ -90,30 +90,6 @@ static int input_read(int fd, Input *in, uint64_t upto, uint64_t max)
     return 0;
 }
 
-/* Read exactly @len bytes at @off. */
-static int pread_exact(int fd, void *buf, size_t len, uint64_t off)
-{
-    uint8_t *p = buf;
-    ssize_t n;
-
-    while (len) {
-        n = pread(fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            return -errno;
-        }
-        if (!n) {
-            return -EIO;
-        }
-        p += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static void core_advice(const Source *src, int err, const CprsDiag *diag)
 {
     switch (err) {
@@ -194,7 +170,7 @@ static int load_core(Source *src, int fd, const uint8_t *buf, size_t size,
         memcpy(src->bytes, buf + cs->file_offset, src->size);
         return 0;
     }
-    ret = pread_exact(fd, src->bytes, src->size, cs->file_offset);
+    ret = inspect_pread(fd, src->bytes, src->size, cs->file_offset);
     if (ret) {
         report_io_error(src->label, ret);
     }
@@ -339,10 +315,10 @@ static int check_directory(int fd, Input *in, uint64_t at,
         if (!copy) {
             return -ENOMEM;
         }
-        ret = pread_exact(fd, copy, (size_t)dir_len, at + dir_off);
+        ret = inspect_pread(fd, copy, (size_t)dir_len, at + dir_off);
         if (ret) {
             free(copy);
-            return ret == -EIO ? 0 : ret;   /* short: the reader says so */
+            return ret == -EBADMSG ? 0 : ret;   /* short: the reader says so */
         }
         dir = copy;
     } else {

@@ -188,6 +188,41 @@ static inline int cprs_sec_data(CprsReader *r, uint32_t idx,
     return cprs_sec_load(r, idx, false, ret_data);
 }
 
+/* Checks a section-wide rule over the raw records of section @sec. */
+typedef int (*CprsRuleCheck)(CprsReader *r, int sec, const uint8_t *data);
+
+/*
+ * Rule @rule of section @sec, decided by @check once, on first access, in
+ * O(r) (spec 6.3.7, 6.6.5): its verdict is kept, a failure with its
+ * diagnostic, so that every later access pays nothing for it.  A section
+ * that cannot be read keeps its own verdict.
+ */
+static inline int cprs_rule_run(CprsReader *r, CprsRule *rule, int sec,
+                                CprsRuleCheck check)
+{
+    const uint8_t *data;
+    int ret;
+
+    if (rule->done) {
+        if (rule->err) {
+            r->last = rule->diag;
+        }
+        return rule->err;
+    }
+    ret = cprs_sec_data(r, (uint32_t)sec, &data);
+    if (ret) {
+        return ret;
+    }
+    CPRS_WORK_ADD(CPRS_WORK_SCAN_BYTES, r->sec[sec].raw_size);
+    ret = check(r, sec, data);
+    rule->done = true;
+    rule->err = ret;
+    if (ret) {
+        rule->diag = r->last;
+    }
+    return ret;
+}
+
 /*
  * Decompress section @idx (after cprs_sec_frame()) into a new buffer that
  * only the caller holds: full verification's copy when the accessors'

@@ -97,29 +97,15 @@ int cprs_devstate_decode(CprsReader *r, const uint8_t *p, int sec,
  * record whose payload lies outside the BLOB is left to its own access
  * check.  The verdict is kept, failure included.
  */
-static int ds_order_check(CprsReader *r, int sec)
+static int ds_order_scan(CprsReader *r, int sec, const uint8_t *data)
 {
-    CprsRule *rule = &r->ds_order;
     const CprsSec *s = &r->sec[sec];
     int bsec = cprs_sec_find(r, CPRS_SECTION_BLOB);
     uint64_t blob_size = bsec >= 0 ? r->sec[bsec].raw_size : 0;
     uint64_t pos = 0, data_off, stored;
     const CprsWireDevState *w;
-    const uint8_t *data;
     uint32_t i;
-    int ret = 0;
 
-    if (rule->done) {
-        if (rule->err) {
-            r->last = rule->diag;
-        }
-        return rule->err;
-    }
-    ret = cprs_sec_data(r, (uint32_t)sec, &data);
-    if (ret) {
-        return ret;     /* the section keeps its own verdict */
-    }
-    CPRS_WORK_ADD(CPRS_WORK_SCAN_BYTES, s->raw_size);
     for (i = 0; i < s->record_count; i++) {
         w = (const CprsWireDevState *)(data + (uint64_t)i * s->record_size);
         data_off = cprs_le64_get(&w->data_off);
@@ -128,19 +114,20 @@ static int ds_order_check(CprsReader *r, int sec)
             continue;
         }
         if (data_off < pos) {
-            ret = cprs_reader_fail(r, -EBADMSG, s->offset +
-                                   (uint64_t)i * s->record_size +
-                                   offsetof(CprsWireDevState, data_off),
-                                   sec, i, "6.6.5", "payload overlaps or "
-                                   "precedes the previous one");
-            rule->diag = r->last;
-            break;
+            return cprs_reader_fail(r, -EBADMSG, s->offset +
+                                    (uint64_t)i * s->record_size +
+                                    offsetof(CprsWireDevState, data_off),
+                                    sec, i, "6.6.5", "payload overlaps or "
+                                    "precedes the previous one");
         }
         pos = data_off + stored;
     }
-    rule->done = true;
-    rule->err = ret;
-    return ret;
+    return 0;
+}
+
+static int ds_order_check(CprsReader *r, int sec)
+{
+    return cprs_rule_run(r, &r->ds_order, sec, ds_order_scan);
 }
 
 /* Decode and check record @index; *ret_stored points at its bytes. */

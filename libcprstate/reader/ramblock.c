@@ -80,43 +80,30 @@ int cprs_ramblock_decode(CprsReader *r, const uint8_t *p, int sec,
  * blocks and a walk over every block's ranges reads each range once.
  * The verdict is kept, failure included.
  */
-static int ram_ranges_check(CprsReader *r, int sec)
+static int ram_ranges_scan(CprsReader *r, int sec, const uint8_t *data)
 {
-    CprsRule *rule = &r->ram_ranges;
     const CprsSec *s = &r->sec[sec];
     const CprsWireRamBlock *w;
-    const uint8_t *data;
     uint64_t next = 0;
     uint32_t i;
-    int ret = 0;
 
-    if (rule->done) {
-        if (rule->err) {
-            r->last = rule->diag;
-        }
-        return rule->err;
-    }
-    ret = cprs_sec_data(r, (uint32_t)sec, &data);
-    if (ret) {
-        return ret;     /* the section keeps its own verdict */
-    }
-    CPRS_WORK_ADD(CPRS_WORK_SCAN_BYTES, s->raw_size);
     for (i = 0; i < s->record_count; i++) {
         w = (const CprsWireRamBlock *)(data + (uint64_t)i * s->record_size);
         if (cprs_le32_get(&w->range_first) != next) {
-            ret = cprs_reader_fail(r, -EBADMSG, s->offset +
-                                   (uint64_t)i * s->record_size +
-                                   offsetof(CprsWireRamBlock, range_first),
-                                   sec, i, "6.3.7", "range_first does not "
-                                   "follow the previous block's ranges");
-            rule->diag = r->last;
-            break;
+            return cprs_reader_fail(r, -EBADMSG, s->offset +
+                                    (uint64_t)i * s->record_size +
+                                    offsetof(CprsWireRamBlock, range_first),
+                                    sec, i, "6.3.7", "range_first does not "
+                                    "follow the previous block's ranges");
         }
         next += cprs_le32_get(&w->range_count);
     }
-    rule->done = true;
-    rule->err = ret;
-    return ret;
+    return 0;
+}
+
+static int ram_ranges_check(CprsReader *r, int sec)
+{
+    return cprs_rule_run(r, &r->ram_ranges, sec, ram_ranges_scan);
 }
 
 /* Decode and check block @index; also returns its first range. */

@@ -174,30 +174,12 @@ static int core_fail(Core *c, int error, uint64_t offset, const char *reason)
 /* Copy @len bytes at @off; the caller checked the range. */
 static int src_read(const CoreSrc *s, uint64_t off, void *dst, size_t len)
 {
-    uint8_t *p = dst;
-    ssize_t n;
-
     if (s->fd < 0) {
         memcpy(dst, s->buf + off, len);
         return 0;
     }
-    while (len) {
-        n = pread(s->fd, p, len, (off_t)off);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        if (n == 0) {
-            /* The file shrank under us: what we were told is gone. */
-            return -EBADMSG;
-        }
-        p += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
-    }
-    return 0;
+    /* A file that shrank under us: what we were told is gone. */
+    return inspect_pread(s->fd, dst, len, off);
 }
 
 /* A word of the NT_FILE payload, in the core's byte order and class. */
@@ -1953,6 +1935,29 @@ int core_find_state_buffer(const void *buf, size_t size,
     ret = core_find(&c, opts, ret_state);
     core_release(&c);
     return ret;
+}
+
+int inspect_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+    uint8_t *p = buf;
+    ssize_t n;
+
+    while (len) {
+        n = pread(fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -errno;
+        }
+        if (n == 0) {
+            return -EBADMSG;
+        }
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return 0;
 }
 
 int inspect_fail(CprsDiag *diag, int error, uint64_t offset,

@@ -58,26 +58,6 @@ static int scan_notes(Elf_Data *data, const InspectNoteWant *want)
 /* A field of @w bytes at @p in the byte order of the ELF file. */
 static uint64_t elf_word(const uint8_t *p, unsigned w, bool be);
 
-static int pread_all(int fd, void *buf, size_t len, uint64_t off)
-{
-    uint8_t *p = buf;
-    ssize_t n;
-
-    while (len) {
-        n = pread(fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return n < 0 ? -errno : -EBADMSG;
-        }
-        p += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /*
  * Before libelf: the file is a regular file holding an ELF header whose
  * program header table (at most ELF_MAX_PHNUM entries) and section header
@@ -105,7 +85,7 @@ static int elf_precheck(int fd, uint64_t *ret_size)
     if (size < EI_NIDENT) {
         return -EBADMSG;
     }
-    ret = pread_all(fd, eh, EI_NIDENT, 0);
+    ret = inspect_pread(fd, eh, EI_NIDENT, 0);
     if (ret) {
         return ret;
     }
@@ -120,7 +100,7 @@ static int elf_precheck(int fd, uint64_t *ret_size)
     if (size < (is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr))) {
         return -EBADMSG;
     }
-    ret = pread_all(fd, eh, is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr),
+    ret = inspect_pread(fd, eh, is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr),
                     0);
     if (ret) {
         return ret;
@@ -137,7 +117,7 @@ static int elf_precheck(int fd, uint64_t *ret_size)
             !inspect_range_ok(size, shoff, shent)) {
             return -EBADMSG;
         }
-        ret = pread_all(fd, sh0, (size_t)shent, shoff);
+        ret = inspect_pread(fd, sh0, (size_t)shent, shoff);
         if (ret) {
             return ret;
         }

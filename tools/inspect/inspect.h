@@ -27,6 +27,13 @@ static inline bool inspect_range_ok(uint64_t total, uint64_t off,
 int inspect_fail(CprsDiag *diag, int error, uint64_t offset,
                  const char *reason);
 
+/*
+ * Read exactly @len bytes at @off of @fd with pread() (the fd's offset
+ * does not move), through EINTR and short reads.  Returns 0, -errno, or
+ * -EBADMSG when the file ends first (it shrank, or lied about its size).
+ */
+int inspect_pread(int fd, void *buf, size_t len, uint64_t off);
+
 /* ---- ELF core dumps (core.c) ------------------------------------------- */
 
 /*
