@@ -385,3 +385,26 @@ unsigned th_count_fds(void)
     closedir(d);
     return n - 1;   /* the directory's own fd */
 }
+
+void th_put(ThBuf *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        b->cap = (b->len + n) * 2;
+        b->p = realloc(b->p, b->cap);
+        assert_non_null(b->p);
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+void th_put_u8(ThBuf *b, uint8_t v)
+{
+    th_put(b, &v, 1);
+}
+
+void th_put_be32(ThBuf *b, uint32_t v)
+{
+    uint8_t x[4] = { v >> 24, v >> 16, v >> 8, v };
+
+    th_put(b, x, 4);
+}

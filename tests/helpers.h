@@ -95,4 +95,16 @@ typedef struct ThArena {
 
 /* Lay out and checksum an arena from raw parts.  free() the result. */
 uint8_t *th_assemble(const ThArena *a, size_t *ret_size);
+
+/* A stream built byte by byte (legacy streams); free() p. */
+typedef struct ThBuf {
+    uint8_t *p;
+    size_t len;
+    size_t cap;
+} ThBuf;
+
+/* Append @n bytes, a byte, a big-endian 32-bit word (QEMU's order). */
+void th_put(ThBuf *b, const void *p, size_t n);
+void th_put_u8(ThBuf *b, uint8_t v);
+void th_put_be32(ThBuf *b, uint32_t v);
 #endif

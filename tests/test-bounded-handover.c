@@ -25,53 +25,30 @@
 
 /* ---- Legacy streams built byte by byte --------------------------------- */
 
-typedef struct Buf {
-    uint8_t *p;
-    size_t len;
-    size_t cap;
-} Buf;
-
-static void put(Buf *b, const void *p, size_t n)
-{
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2;
-        b->p = realloc(b->p, b->cap);
-        assert_non_null(b->p);
-    }
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-}
-
-static void put_be32(Buf *b, uint32_t v)
-{
-    uint8_t x[4] = { v >> 24, v >> 16, v >> 8, v };
-
-    put(b, x, 4);
-}
-
 /*
  * A cpr-exec stream of @n fd records, no vfio subsection (QEMU 10.0's
  * form).  @name_of gives record i's name and id.
  */
-static Buf exec_stream(uint32_t n, void (*name_of)(uint32_t, char *, size_t,
-                                                   uint32_t *))
+static ThBuf exec_stream(uint32_t n,
+                         void (*name_of)(uint32_t, char *, size_t,
+                                         uint32_t *))
 {
-    Buf b = { 0 };
+    ThBuf b = { 0 };
     char name[64];
     uint32_t i, id;
     uint8_t one = 1, zero = 0;
 
-    put(&b, "QCPR", 4);
-    put_be32(&b, 1);
+    th_put(&b, "QCPR", 4);
+    th_put_be32(&b, 1);
     for (i = 0; i < n; i++) {
         name_of(i, name, sizeof(name), &id);
-        put(&b, &one, 1);
-        put_be32(&b, (uint32_t)strlen(name) + 1);
-        put(&b, name, strlen(name) + 1);
-        put_be32(&b, id);
-        put_be32(&b, 100 + (i & 7));
+        th_put(&b, &one, 1);
+        th_put_be32(&b, (uint32_t)strlen(name) + 1);
+        th_put(&b, name, strlen(name) + 1);
+        th_put_be32(&b, id);
+        th_put_be32(&b, 100 + (i & 7));
     }
-    put(&b, &zero, 1);
+    th_put(&b, &zero, 1);
     return b;
 }
 
@@ -90,7 +67,7 @@ static void unique_key(uint32_t i, char *name, size_t size, uint32_t *ret_id)
 }
 
 /* Decode @b; returns the work counted. */
-static Work decode_work(const Buf *b, uint32_t want_records)
+static Work decode_work(const ThBuf *b, uint32_t want_records)
 {
     CprsLegacyOpts o = CPRS_OPTS(CprsLegacyOpts,
                                  .flags = CPRS_LEGACY_F_ALL_FORMS);
@@ -126,8 +103,8 @@ static void expect_linear(const char *what, const Work *w1, const Work *w8,
  */
 static void test_legacy_duplicates(void **state)
 {
-    Buf b1 = exec_stream(10000, same_key), b8 = exec_stream(80000, same_key);
-    Buf u8 = exec_stream(80000, unique_key);
+    ThBuf b1 = exec_stream(10000, same_key), b8 = exec_stream(80000, same_key);
+    ThBuf u8 = exec_stream(80000, unique_key);
     Work w1, w8, wu;
 
     (void)state;
@@ -151,7 +128,7 @@ static void test_legacy_duplicates(void **state)
  * stream of duplicates.  The state refuses the duplicate key, after a
  * decode whose work is linear.
  */
-static Work load_exec_work(const Buf *b)
+static Work load_exec_work(const ThBuf *b)
 {
     CprsDiag d = CPRS_OPTS(CprsDiag);
     CprsState *s = NULL;
@@ -176,7 +153,7 @@ static Work load_exec_work(const Buf *b)
 
 static void test_load_exec_duplicates(void **state)
 {
-    Buf b1 = exec_stream(10000, same_key), b8 = exec_stream(80000, same_key);
+    ThBuf b1 = exec_stream(10000, same_key), b8 = exec_stream(80000, same_key);
     Work w1, w8;
 
     (void)state;
@@ -441,7 +418,7 @@ static void test_record_names_state_fd(void **state)
     uint8_t *buf, *probe;
     size_t size, psize;
     char name[16] = "ram0";
-    Buf b = { 0 };
+    ThBuf b = { 0 };
     int fd;
     uint8_t one = 1, zero = 0;
 
@@ -461,14 +438,14 @@ static void test_record_names_state_fd(void **state)
     free(probe);
 
     /* Legacy form: the same record in QEMU's stream. */
-    put(&b, "QCPR", 4);
-    put_be32(&b, 1);
-    put(&b, &one, 1);
-    put_be32(&b, (uint32_t)strlen(name) + 1);
-    put(&b, name, strlen(name) + 1);
-    put_be32(&b, 0);
-    put_be32(&b, (uint32_t)fd);
-    put(&b, &zero, 1);
+    th_put(&b, "QCPR", 4);
+    th_put_be32(&b, 1);
+    th_put(&b, &one, 1);
+    th_put_be32(&b, (uint32_t)strlen(name) + 1);
+    th_put(&b, name, strlen(name) + 1);
+    th_put_be32(&b, 0);
+    th_put_be32(&b, (uint32_t)fd);
+    th_put(&b, &zero, 1);
     assert_int_equal(exec_state(b.p, b.len, false), fd);
     expect_refused(fd, -EBADMSG, "11.1", "state memfd", 0);
     unsetenv(CPRS_EXEC_STATE_NAME);

@@ -25,50 +25,21 @@
 #include "helpers.h"
 #include "bounded.h"
 
-/* ---- Byte buffers ------------------------------------------------------- */
-
-typedef struct Buf {
-    uint8_t *p;
-    size_t len;
-    size_t cap;
-} Buf;
-
-static void put(Buf *b, const void *p, size_t n)
-{
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2;
-        b->p = realloc(b->p, b->cap);
-        assert_non_null(b->p);
-    }
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-}
-
-static void put_u8(Buf *b, uint8_t v)
-{
-    put(b, &v, 1);
-}
-
-static void put_be32(Buf *b, uint32_t v)
-{
-    uint8_t x[4] = { v >> 24, v >> 16, v >> 8, v };
-
-    put(b, x, 4);
-}
+/* ---- Streams (tests/helpers.h: ThBuf) ----------------------------------- */
 
 /* A cpr-exec stream "QCPR" 1, one record ("ram0", 0, @fd), 0x00. */
-static Buf one_record(int fd)
+static ThBuf one_record(int fd)
 {
-    Buf b = { 0 };
+    ThBuf b = { 0 };
 
-    put(&b, "QCPR", 4);
-    put_be32(&b, 1);
-    put_u8(&b, 1);
-    put_be32(&b, 5);
-    put(&b, "ram0", 5);
-    put_be32(&b, 0);
-    put_be32(&b, (uint32_t)fd);
-    put_u8(&b, 0);
+    th_put(&b, "QCPR", 4);
+    th_put_be32(&b, 1);
+    th_put_u8(&b, 1);
+    th_put_be32(&b, 5);
+    th_put(&b, "ram0", 5);
+    th_put_be32(&b, 0);
+    th_put_be32(&b, (uint32_t)fd);
+    th_put_u8(&b, 0);
     return b;
 }
 
@@ -143,7 +114,7 @@ enum {
  */
 static int dual_memfd(uint64_t size, int kind)
 {
-    Buf b = one_record(0);
+    ThBuf b = one_record(0);
     CprsWireDualTrailer t;
     CprsWireHeader h;
     const uint64_t aoff = 24, asize = size - aoff - sizeof(t);
@@ -274,7 +245,7 @@ static void arm(Armed *a)
 /* The state memfd holds one record naming @fd. */
 static void state_names(const Armed *a, int fd)
 {
-    Buf b = one_record(fd);
+    ThBuf b = one_record(fd);
 
     assert_int_equal(ftruncate(a->state_fd, 0), 0);
     assert_int_equal(pwrite(a->state_fd, b.p, b.len, 0), (ssize_t)b.len);
@@ -518,23 +489,23 @@ static void *drip_writer(void *arg)
 }
 
 /* A cpr-exec stream of @n records of distinct keys, no vfio. */
-static Buf many_records(uint32_t n)
+static ThBuf many_records(uint32_t n)
 {
-    Buf b = { 0 };
+    ThBuf b = { 0 };
     char name[32];
     uint32_t i;
 
-    put(&b, "QCPR", 4);
-    put_be32(&b, 1);
+    th_put(&b, "QCPR", 4);
+    th_put_be32(&b, 1);
     for (i = 0; i < n; i++) {
         snprintf(name, sizeof(name), "ram%u", i);
-        put_u8(&b, 1);
-        put_be32(&b, (uint32_t)strlen(name) + 1);
-        put(&b, name, strlen(name) + 1);
-        put_be32(&b, i);
-        put_be32(&b, 100 + (i & 7));
+        th_put_u8(&b, 1);
+        th_put_be32(&b, (uint32_t)strlen(name) + 1);
+        th_put(&b, name, strlen(name) + 1);
+        th_put_be32(&b, i);
+        th_put_be32(&b, 100 + (i & 7));
     }
-    put_u8(&b, 0);
+    th_put_u8(&b, 0);
     return b;
 }
 
@@ -544,7 +515,7 @@ static Work drip_decode(uint32_t n)
                                  .flags = CPRS_LEGACY_F_ALL_FORMS);
     CprsDiag d = CPRS_OPTS(CprsDiag);
     CprsLegacy *lg = NULL;
-    Buf b = many_records(n);
+    ThBuf b = many_records(n);
     Drip dr = { -1, b.p, b.len };
     pthread_t t;
     int sv[2];
@@ -703,18 +674,18 @@ static void test_legacy_record_offsets(void **state)
                                 .flags = CPRS_LOAD_F_NO_FD_CHECK);
     CprsDiag d = CPRS_OPTS(CprsDiag);
     CprsState *s = NULL;
-    Buf b = one_record(100), c;
+    ThBuf b = one_record(100), c;
     int fd;
 
     (void)state;
     /* ram0 at 8 (18 bytes), then the same key again at 26. */
     b.len--;
-    put_u8(&b, 1);
-    put_be32(&b, 5);
-    put(&b, "ram0", 5);
-    put_be32(&b, 0);
-    put_be32(&b, 101);
-    put_u8(&b, 0);
+    th_put_u8(&b, 1);
+    th_put_be32(&b, 5);
+    th_put(&b, "ram0", 5);
+    th_put_be32(&b, 0);
+    th_put_be32(&b, 101);
+    th_put_u8(&b, 0);
     fd = memfd_create(CPRS_EXEC_STATE_NAME, MFD_CLOEXEC);
     assert_int_equal(write(fd, b.p, b.len), (ssize_t)b.len);
     persist_as_state(fd);
