@@ -688,6 +688,42 @@ static uint64_t blockdev_size(int fd)
     return ioctl(fd, BLKGETSIZE64, &size) == 0 ? size : UINT64_MAX;
 }
 
+/*
+ * A source of unknown length (a pipe) whose header failed a check that
+ * spec 8.1 orders after the truncation check (3.6): a buffer of the same
+ * bytes would report the truncation first if they end before arena_size.
+ * Those checks passed arena_size against its range and the limit, so it
+ * is read as far as arena_size and the header checked again with the
+ * bytes that came: the verdict, offset and clause are the buffer's.
+ * Returns @ret, the first verdict, when the failure came before 3.6.
+ */
+static int stream_verdict(CprsReader *r, const Source *src,
+                          const uint8_t *head, uint64_t have, int ret,
+                          CprsDiag *diag)
+{
+    CprsDiag probe = CPRS_OPTS(CprsDiag);
+    CprsWireHeader h;
+    uint64_t len;
+    uint8_t *buf;
+    int again;
+
+    /* With no byte past the header, every check before 3.6 passes iff
+     * the verdict is that truncation, at offset 0. */
+    again = check_header(r, head, have, 0, &probe);
+    if (again != -EBADMSG || probe.offset || strcmp(probe.clause, "3.6")) {
+        return ret;
+    }
+    memcpy(&h, head, sizeof(h));
+    again = read_rest(src, head, have, cprs_le64_get(&h.arena_size), &buf,
+                      &len);
+    if (again) {
+        return cprs_diag_set(diag, again, 0, -1, -1, "", "read failed");
+    }
+    again = check_header(r, buf, len, len, diag);
+    free(buf);
+    return again;
+}
+
 int cprs_reader_open_fd(int fd, const CprsReaderOpts *opts, CprsDiag *diag,
                         CprsReader **ret_reader)
 {
@@ -732,6 +768,9 @@ int cprs_reader_open_fd(int fd, const CprsReaderOpts *opts, CprsDiag *diag,
     /* Checked on its own; a short read means the source ended there. */
     ret = check_header(r, head, have, have < CPRS_HEADER_V1_SIZE ? have :
                        src.size, diag);
+    if (ret && src.size == UINT64_MAX && have >= CPRS_HEADER_V1_SIZE) {
+        ret = stream_verdict(r, &src, head, have, ret, diag);
+    }
     if (!ret) {
         ret = check_fits(r->size, diag);
     }
