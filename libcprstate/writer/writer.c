@@ -210,6 +210,33 @@ static int index_probe(const CprsWriter *w, uint32_t type, const char *name,
 }
 
 /*
+ * spec 6.8: place records 0..@n-1 of key hashes @hashes in order, by
+ * linear probing, in the zeroed table @tab of @mask + 1 slots.  False
+ * when a record would land CPRS_INDEX_MAX_PROBE slots or more from home
+ * (the table is then partly filled).
+ */
+static bool index_fill(CprsWireIndexSlot *tab, uint32_t mask,
+                       const uint32_t *hashes, uint32_t n)
+{
+    uint32_t i, pos, d;
+
+    for (i = 0; i < n; i++) {
+        pos = hashes[i] & mask;
+        for (d = 0; d < CPRS_INDEX_MAX_PROBE &&
+                    cprs_le32_get(&tab[pos].record); d++) {
+            pos = (pos + 1) & mask;
+        }
+        CPRS_WORK_ADD(CPRS_WORK_PROBES, d + 1);
+        if (d >= CPRS_INDEX_MAX_PROBE) {
+            return false;
+        }
+        cprs_le32_set(&tab[pos].record, i + 1);
+        cprs_le32_set(&tab[pos].hash, hashes[i]);
+    }
+    return true;
+}
+
+/*
  * Give the index of @t room for @n records: re-place the records in order
  * in the slots build_index() would use for @n.  -EAGAIN when that is more
  * than CPRS_MAX_INDEX_SLOTS or a record would land too far from home (the
@@ -220,7 +247,7 @@ static int index_room(Table *t, uint64_t n)
     const uint32_t *hashes = (const uint32_t *)t->hashes.p;
     uint64_t slots = index_slots_for(n);
     CprsWireIndexSlot *tab;
-    uint32_t i, pos, d, mask;
+    uint32_t mask;
 
     if (t->index && slots <= (uint64_t)t->index_mask + 1) {
         return 0;
@@ -234,18 +261,9 @@ static int index_room(Table *t, uint64_t n)
     }
     CPRS_WORK_ALLOC(slots * sizeof(*tab));
     mask = (uint32_t)slots - 1;
-    for (i = 0; i < t->count; i++) {
-        pos = hashes[i] & mask;
-        for (d = 0; cprs_le32_get(&tab[pos].record); d++) {
-            if (d + 1 >= CPRS_INDEX_MAX_PROBE) {
-                free(tab);
-                return -EAGAIN;
-            }
-            pos = (pos + 1) & mask;
-        }
-        CPRS_WORK_ADD(CPRS_WORK_PROBES, d + 1);
-        cprs_le32_set(&tab[pos].record, i + 1);
-        cprs_le32_set(&tab[pos].hash, hashes[i]);
+    if (!index_fill(tab, mask, hashes, t->count)) {
+        free(tab);
+        return -EAGAIN;
     }
     free(t->index);
     t->index = tab;
@@ -1168,8 +1186,8 @@ static int build_index(const uint32_t *hashes, uint32_t n, uint8_t **ret_buf,
                        uint32_t *ret_slots)
 {
     uint64_t slots = index_slots_for(n);
-    uint32_t i, pos, probe, attempt;
     CprsWireIndexSlot *tab;
+    uint32_t attempt;
 
     for (attempt = 0; attempt < 4 && slots <= CPRS_MAX_INDEX_SLOTS;
          attempt++, slots *= 2) {
@@ -1177,20 +1195,7 @@ static int build_index(const uint32_t *hashes, uint32_t n, uint8_t **ret_buf,
         if (!tab) {
             return -ENOMEM;
         }
-        for (i = 0; i < n; i++) {
-            pos = hashes[i] & (uint32_t)(slots - 1);
-            for (probe = 0; probe < CPRS_INDEX_MAX_PROBE &&
-                            cprs_le32_get(&tab[pos].record); probe++) {
-                pos = (pos + 1) & (uint32_t)(slots - 1);
-            }
-            CPRS_WORK_ADD(CPRS_WORK_PROBES, probe + 1);
-            if (probe >= CPRS_INDEX_MAX_PROBE) {
-                break;
-            }
-            cprs_le32_set(&tab[pos].record, i + 1);
-            cprs_le32_set(&tab[pos].hash, hashes[i]);
-        }
-        if (i == n) {
+        if (index_fill(tab, (uint32_t)(slots - 1), hashes, n)) {
             *ret_buf = (uint8_t *)tab;
             *ret_slots = (uint32_t)slots;
             return 0;
