@@ -13,8 +13,13 @@
 #define CPRS_TEST_BOUNDED_H
 
 #include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "cprs-internal.h"
 
@@ -81,6 +86,25 @@ static inline int work_linear(const Work *w1, const Work *w8, double slack,
         }
     }
     return -1;
+}
+
+/*
+ * Print both runs' counters, and fail the test unless @w8 grew at most
+ * linearly from @w1 (work_linear() with @slack and @fixed).
+ */
+static inline void work_expect_linear(const char *what, const Work *w1,
+                                      const Work *w8, double slack,
+                                      uint64_t fixed)
+{
+    int k;
+
+    work_print("1x", w1);
+    work_print("8x", w8);
+    k = work_linear(w1, w8, slack, fixed);
+    if (k >= 0) {
+        fail_msg("%s: %s grew faster than the input (%" PRIu64 " -> %"
+                 PRIu64 ")", what, work_names[k], w1->n[k], w8->n[k]);
+    }
 }
 
 #endif /* CPRS_TEST_BOUNDED_H */

@@ -22,6 +22,10 @@
 #include "cprs-failsafe.h"
 #include "helpers.h"
 
+/* Linear from 1x to 8x, give or take 5% and 2 MiB of fixed work. */
+#define SLACK 1.05
+#define FIXED (1u << 21)
+
 /* An ELF64 image of this machine with one segment of @len bytes. */
 static uint8_t *one_segment(uint32_t type, const uint8_t *data, size_t len,
                             size_t *ret_size)
@@ -64,18 +68,6 @@ static Work scan_once(const uint8_t *buf, size_t size)
     return work_now();
 }
 
-static void check_linear(const char *what, const Work *w1, const Work *w8)
-{
-    int k;
-
-    work_print("1x", w1);
-    work_print("8x", w8);
-    k = work_linear(w1, w8, 1.05, 1u << 21);
-    if (k >= 0) {
-        fail_msg("%s: %s grew faster than the input", what, work_names[k]);
-    }
-}
-
 /* Every position one byte short of a mark: the search's worst case. */
 static uint8_t *near_misses(size_t len)
 {
@@ -111,7 +103,7 @@ static void test_elf_marks(void **state)
     b8 = one_segment(PT_LOAD, d8, 8 * unit, &s8);
     w1 = scan_once(b1, s1);
     w8 = scan_once(b8, s8);
-    check_linear("marks", &w1, &w8);
+    work_expect_linear("marks", &w1, &w8, SLACK, FIXED);
     assert_true(w8.n[CPRS_WORK_SCAN_BYTES] >= 8 * unit);
     free(d1);
     free(d8);
@@ -134,7 +126,7 @@ static void test_elf_notes(void **state)
     b8 = one_segment(PT_NOTE, d8, 8 * unit, &s8);
     w1 = scan_once(b1, s1);
     w8 = scan_once(b8, s8);
-    check_linear("notes", &w1, &w8);
+    work_expect_linear("notes", &w1, &w8, SLACK, FIXED);
     free(d1);
     free(d8);
     free(b1);
@@ -185,8 +177,8 @@ static void overlap_case(uint32_t type, size_t unit, uint32_t n)
     b8 = overlapping(type, 8 * n, d8, 8 * unit, &s8);
     w1 = scan_once(b1, s1);
     w8 = scan_once(b8, s8);
-    check_linear(type == PT_LOAD ? "overlapping loads" :
-                 "overlapping notes", &w1, &w8);
+    work_expect_linear(type == PT_LOAD ? "overlapping loads" :
+                       "overlapping notes", &w1, &w8, SLACK, FIXED);
     /* Each byte of the file read once at most (headers included). */
     assert_true(w8.n[CPRS_WORK_READ_BYTES] <= s8 + 64);
     free(d1);
@@ -280,7 +272,7 @@ static void test_elf_sparse_cut(void **state)
     (void)state;
     w1 = sparse_scan(1);
     w8 = sparse_scan(8);
-    check_linear("sparse", &w1, &w8);
+    work_expect_linear("sparse", &w1, &w8, SLACK, FIXED);
 }
 
 /* A ROLLBACK record with @argc arguments of one byte each. */
@@ -324,7 +316,7 @@ static void test_argv(void **state)
     work_reset();
     assert_int_equal(cprs_rollback_decode(b8, s8, 0, NULL, &r), 0);
     w8 = work_now();
-    check_linear("argv", &w1, &w8);
+    work_expect_linear("argv", &w1, &w8, SLACK, FIXED);
     free(b1);
     free(b8);
 }
@@ -383,7 +375,7 @@ static void test_argv_walk(void **state)
     (void)state;
     w1 = argv_walk(4096);
     w8 = argv_walk(8 * 4096);
-    check_linear("argv walk", &w1, &w8);
+    work_expect_linear("argv walk", &w1, &w8, SLACK, FIXED);
 }
 
 int main(int argc, char **argv)

@@ -83,19 +83,6 @@ static Work decode_work(const ThBuf *b, uint32_t want_records)
     return w;
 }
 
-static void expect_linear(const char *what, const Work *w1, const Work *w8,
-                          double slack, uint64_t fixed)
-{
-    int k;
-
-    work_print("1x", w1);
-    work_print("8x", w8);
-    k = work_linear(w1, w8, slack, fixed);
-    if (k >= 0) {
-        fail_msg("%s: %s grew faster than linearly", what, work_names[k]);
-    }
-}
-
 /*
  * Class 1: 10k and 80k records of one key.  Every record is looked up
  * once; only the first of a key is indexed, so each lookup meets one
@@ -113,7 +100,7 @@ static void test_legacy_duplicates(void **state)
     wu = decode_work(&u8, 80000);
     work_print("80k unique", &wu);
     assert_true(w1.n[CPRS_WORK_PROBES] > 0);
-    expect_linear("legacy duplicates", &w1, &w8, 1.25, 4096);
+    work_expect_linear("legacy duplicates", &w1, &w8, 1.25, 4096);
     /* A lookup and an insert per record, a few probes each. */
     assert_true(w8.n[CPRS_WORK_PROBES] <= 4 * 80000);
     /* Duplicates cost no more than distinct keys. */
@@ -160,7 +147,7 @@ static void test_load_exec_duplicates(void **state)
     w1 = load_exec_work(&b1);
     w8 = load_exec_work(&b8);
     assert_true(w1.n[CPRS_WORK_PROBES] > 0);
-    expect_linear("load_exec duplicates", &w1, &w8, 1.25, 1 << 16);
+    work_expect_linear("load_exec duplicates", &w1, &w8, 1.25, 1 << 16);
     free(b1.p);
     free(b8.p);
 }

@@ -43,19 +43,6 @@ static ThBuf one_record(int fd)
     return b;
 }
 
-static void expect_linear(const char *what, const Work *w1, const Work *w8,
-                          double slack, uint64_t fixed)
-{
-    int k;
-
-    work_print("1x", w1);
-    work_print("8x", w8);
-    k = work_linear(w1, w8, slack, fixed);
-    if (k >= 0) {
-        fail_msg("%s: %s grew faster than linearly", what, work_names[k]);
-    }
-}
-
 /* Set QEMU_CPR_EXEC_STATE to @fd, persisted (no close-on-exec). */
 static void persist_as_state(int fd)
 {
@@ -197,7 +184,7 @@ static void test_dual_trailer_first(void **state)
                           cases[i].clause, cases[i].part);
         w8 = dual_refused(32 * mib, cases[i].kind, cases[i].err,
                           cases[i].clause, cases[i].part);
-        expect_linear("dual stream", &w1, &w8, 1.0, 0);
+        work_expect_linear("dual stream", &w1, &w8, 1.0, 0);
         assert_true(w1.n[CPRS_WORK_READ_BYTES] > 0);
         /* The trailer and at most an arena header: not the file. */
         assert_true(w8.n[CPRS_WORK_READ_BYTES] <=
@@ -402,7 +389,7 @@ static void test_legacy_file_rounds(void **state)
     (void)state;
     w1 = decode_file_refused(4 * mib);
     w8 = decode_file_refused(32 * mib);
-    expect_linear("decode_fd of a file", &w1, &w8, 1.0, 0);
+    work_expect_linear("decode_fd of a file", &w1, &w8, 1.0, 0);
     assert_true(w1.n[CPRS_WORK_READ_BYTES] > 0);
     assert_int_equal(w8.n[CPRS_WORK_READ_BYTES],
                      w1.n[CPRS_WORK_READ_BYTES]);
@@ -411,7 +398,7 @@ static void test_legacy_file_rounds(void **state)
 
     w1 = load_file_refused(4 * mib);
     w8 = load_file_refused(32 * mib);
-    expect_linear("load_exec of a file", &w1, &w8, 1.0, 0);
+    work_expect_linear("load_exec of a file", &w1, &w8, 1.0, 0);
     assert_int_equal(w8.n[CPRS_WORK_READ_BYTES],
                      w1.n[CPRS_WORK_READ_BYTES]);
     assert_true(w8.n[CPRS_WORK_READ_BYTES] <= 64 * 1024 + 64);
@@ -553,7 +540,7 @@ static void test_legacy_drip_linear(void **state)
     w8 = drip_decode(4000);
     assert_true(w1.n[CPRS_WORK_SCAN_BYTES] > 0);
     assert_true(w1.n[CPRS_WORK_PROBES] > 0);
-    expect_linear("decode_fd of a dripping source", &w1, &w8, 1.25, 4096);
+    work_expect_linear("decode_fd of a dripping source", &w1, &w8, 1.25, 4096);
 }
 
 /* ---- Class 5: QEMU's stream over the cpr channel ------------------------ */
@@ -653,7 +640,7 @@ static void test_legacy_channel_early(void **state)
             assert_string_equal(d.clause, "L6");
             assert_int_equal(d.offset, sizeof(empty_stream));
         }
-        expect_linear("legacy stream on the channel", &w1, &w8, 1.0, 0);
+        work_expect_linear("legacy stream on the channel", &w1, &w8, 1.0, 0);
         assert_true(w1.n[CPRS_WORK_READ_BYTES] > 0);
         /* The stream and one round, whatever follows. */
         assert_true(w8.n[CPRS_WORK_READ_BYTES] <= 8192);
