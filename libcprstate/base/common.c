@@ -60,6 +60,71 @@ void *cprs_alloc_large_zero(size_t size)
     return p;
 }
 
+/* What a CprsRoom reserves at first: the largest section (1 GiB), or
+ * less where address space is scarce. */
+#define ROOM_RESERVE (sizeof(size_t) > 4 ? (size_t)1 << 30 : (size_t)64 << 20)
+
+int cprs_room_grow(CprsRoom *r, size_t need)
+{
+    const size_t huge = CPRS_HUGE_PAGE_SIZE;
+    size_t cap = r->cap ? r->cap : huge, reserve, len;
+    uint8_t *p;
+    void *map;
+
+    if (need <= r->cap) {
+        return 0;
+    }
+    while (cap < need) {
+        if (cap > SIZE_MAX / 4) {
+            return -ENOMEM;
+        }
+        cap *= 2;
+    }
+    if (cap <= r->reserved) {
+        if (mprotect(r->p + r->cap, cap - r->cap, PROT_READ | PROT_WRITE)) {
+            return -ENOMEM;
+        }
+        CPRS_WORK_ALLOC(cap - r->cap);
+        r->cap = cap;
+        return 0;
+    }
+    reserve = cap > ROOM_RESERVE ? cap : ROOM_RESERVE;
+    len = reserve + huge;
+    map = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+               MAP_NORESERVE, -1, 0);
+    if (map == MAP_FAILED) {
+        return -ENOMEM;
+    }
+    p = (uint8_t *)map + (-(uintptr_t)map & (huge - 1));
+    if (mprotect(p, cap, PROT_READ | PROT_WRITE)) {
+        munmap(map, len);
+        return -ENOMEM;
+    }
+#ifdef MADV_HUGEPAGE
+    /* A hint: a kernel without transparent huge pages refuses it. */
+    (void)madvise(p, reserve, MADV_HUGEPAGE);
+#endif
+    CPRS_WORK_ALLOC(cap);
+    if (r->p) {
+        memcpy(p, r->p, r->cap);
+        munmap(r->map, r->map_len);
+    }
+    r->p = p;
+    r->cap = cap;
+    r->reserved = reserve;
+    r->map = map;
+    r->map_len = len;
+    return 0;
+}
+
+void cprs_room_free(CprsRoom *r)
+{
+    if (r->map) {
+        munmap(r->map, r->map_len);
+    }
+    memset(r, 0, sizeof(*r));
+}
+
 int cprs_opts_copy(void *dst, size_t known, const void *src)
 {
     size_t sz;

@@ -140,6 +140,33 @@ CPRS_HIDDEN void *cprs_alloc_large_zero(size_t size);
 /* The huge page size of x86-64, and of arm64 with 4 KiB pages. */
 #define CPRS_HUGE_PAGE_SIZE ((size_t)2 << 20)
 
+/*
+ * CprsRoom: a large array that grows in place.  Its address range is
+ * reserved once (PROT_NONE: no memory, nothing charged to the commit
+ * limit), 2 MiB-aligned with transparent huge pages asked for, and
+ * growing makes more of it writable.  Nothing is copied and no page is
+ * faulted twice, where doubling by realloc() copies the bytes into fresh
+ * pages at each step.  A zeroed CprsRoom is empty.
+ */
+typedef struct CprsRoom {
+    uint8_t *p;             /* the array, or NULL */
+    size_t cap;             /* bytes writable from p */
+    size_t reserved;        /* bytes reserved from p */
+    void *map;              /* the whole mapping, for munmap() */
+    size_t map_len;
+} CprsRoom;
+
+/*
+ * Make at least @need bytes of @r writable (a power-of-two multiple of
+ * 2 MiB), keeping its bytes; bytes never written read as zero.  Past the
+ * reservation the array moves once into a larger one.  Counted as an
+ * allocation.  Returns 0 or -ENOMEM (no address space), @r unchanged.
+ */
+CPRS_HIDDEN int cprs_room_grow(CprsRoom *r, size_t need);
+
+/* Unmap @r and empty it. */
+CPRS_HIDDEN void cprs_room_free(CprsRoom *r);
+
 /* ---- Containers (table.c): growable arrays, the one hash table -------- */
 
 /*

@@ -35,16 +35,48 @@ typedef struct Vec {
     uint8_t *p;
     size_t len;     /* bytes used */
     size_t cap;     /* bytes allocated */
+    CprsRoom room;  /* where p is once it passes 2 MiB, else malloc() */
 } Vec;
 
 static int vec_reserve(Vec *v, size_t more)
 {
+    size_t need;
+
     /* Any failure to grow is out of memory to the writer's callers. */
-    if (more > SIZE_MAX - v->len ||
-        cprs_grow(&v->p, &v->cap, v->len + more, 1, 256, SIZE_MAX)) {
+    if (more > SIZE_MAX - v->len) {
         return -ENOMEM;
     }
-    return 0;
+    need = v->len + more;
+    if (need <= v->cap) {
+        return 0;
+    }
+    /* A large table grows in place: its bytes are not copied at each
+     * doubling into pages faulted afresh. */
+    if (v->room.p || need >= CPRS_HUGE_PAGE_SIZE) {
+        if (cprs_room_grow(&v->room, need)) {
+            return -ENOMEM;
+        }
+        if (v->p != v->room.p) {
+            if (v->len) {
+                memcpy(v->room.p, v->p, v->len);
+            }
+            free(v->p);
+            v->p = v->room.p;
+        }
+        v->cap = v->room.cap;
+        return 0;
+    }
+    return cprs_grow(&v->p, &v->cap, need, 1, 256, SIZE_MAX) ? -ENOMEM : 0;
+}
+
+static void vec_free(Vec *v)
+{
+    if (v->room.p) {
+        cprs_room_free(&v->room);
+    } else {
+        free(v->p);
+    }
+    memset(v, 0, sizeof(*v));
 }
 
 /* Append after a successful vec_reserve(): cannot fail. */
@@ -101,6 +133,8 @@ typedef struct Table {
     Vec hashes;             /* uint32_t per record */
     CprsWireIndexSlot *index;   /* the key set as an index, or NULL */
     uint32_t index_mask;    /* its slots - 1 */
+    CprsRoom index_big;     /* where index is once it passes 2 MiB */
+    size_t index_dirty;     /* bytes of index_big written so far */
     bool keyed;             /* the key set is 'keys' from now on */
     CprsTable keys;         /* key -> record number, once keyed */
     uint32_t count;
@@ -236,6 +270,55 @@ static bool index_fill(CprsWireIndexSlot *tab, uint32_t mask,
     return true;
 }
 
+static void index_free(Table *t)
+{
+    if (t->index_big.p) {
+        cprs_room_free(&t->index_big);
+    } else {
+        free(t->index);
+    }
+    t->index = NULL;
+    t->index_mask = 0;
+    t->index_dirty = 0;
+}
+
+/*
+ * index_room() for an index of 2 MiB or more: it grows in place, in
+ * index_big, and is placed again from the record hashes (the old slots
+ * are not needed); only the bytes written before are zeroed.  Undone if
+ * a record lands too far from home.
+ */
+static int index_room_big(Table *t, uint64_t slots)
+{
+    const uint32_t *hashes = (const uint32_t *)t->hashes.p;
+    size_t bytes = (size_t)slots * sizeof(*t->index);
+    CprsWireIndexSlot *tab;
+    uint32_t mask = (uint32_t)slots - 1;
+
+    if (cprs_room_grow(&t->index_big, bytes)) {
+        return -ENOMEM;
+    }
+    tab = (CprsWireIndexSlot *)t->index_big.p;
+    if (t->index_dirty) {
+        memset(tab, 0, t->index_dirty);
+    }
+    t->index_dirty = bytes;
+    if (!index_fill(tab, mask, hashes, t->count)) {
+        memset(tab, 0, bytes);
+        if (t->index == tab) {
+            /* In place: the old layout again (it was placed before). */
+            index_fill(tab, t->index_mask, hashes, t->count);
+        }
+        return -EAGAIN;
+    }
+    if (t->index != tab) {
+        free(t->index);
+    }
+    t->index = tab;
+    t->index_mask = mask;
+    return 0;
+}
+
 /*
  * Give the index of @t room for @n records: re-place the records in order
  * in the slots build_index() would use for @n.  -EAGAIN when that is more
@@ -255,7 +338,10 @@ static int index_room(Table *t, uint64_t n)
     if (slots > CPRS_MAX_INDEX_SLOTS) {
         return -EAGAIN;
     }
-    tab = cprs_alloc_large_zero((size_t)slots * sizeof(*tab));
+    if (slots * sizeof(*tab) >= CPRS_HUGE_PAGE_SIZE) {
+        return index_room_big(t, slots);
+    }
+    tab = calloc(slots, sizeof(*tab));
     if (!tab) {
         return -ENOMEM;
     }
@@ -289,9 +375,7 @@ static int go_keyed(CprsWriter *w, uint32_t type, uint32_t more)
         name = table_name(w, type, i, &len, &id);
         cprs_table_put(&t->keys, cprs_table_hash(&t->keys, name, len, id), i);
     }
-    free(t->index);
-    t->index = NULL;
-    t->index_mask = 0;
+    index_free(t);
     t->keyed = true;
     return 0;
 }
@@ -673,13 +757,13 @@ void cprs_writer_free(CprsWriter *w)
         close(w->stage_fd);
     }
     for (i = 0; i < CPRS_SECTION__MAX; i++) {
-        free(w->tab[i].recs.p);
-        free(w->tab[i].hashes.p);
-        free(w->tab[i].index);
+        vec_free(&w->tab[i].recs);
+        vec_free(&w->tab[i].hashes);
+        index_free(&w->tab[i]);
         cprs_table_free(&w->tab[i].keys);
     }
-    free(w->ranges.p);
-    free(w->strtab.p);
+    vec_free(&w->ranges);
+    vec_free(&w->strtab);
     free(w);
 }
 
