@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * output.c - messages, the buffered report, exit codes, escapes and the
+ * output.c - messages, the report's spool, exit codes, escapes and the
  * names the text and JSON output share.  Calls nothing else of cprdump.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "output.h"
 
@@ -96,13 +98,160 @@ int cprdump_exit_merge(int a, int b)
     return rank[a] >= rank[b] ? a : b;
 }
 
+/* ---- The report's spool ------------------------------------------------ */
+
+struct Spool {
+    char *buf;          /* the report, while in memory */
+    size_t len;
+    size_t cap;
+    int fd;             /* the temporary file once spilled, else -1 */
+    int err;            /* errno of the first failure, or 0 */
+    const char *dir;    /* where the temporary file is */
+};
+
+/* An unlinked temporary file in $TMPDIR (else /tmp), or -1 (errno). */
+static int spool_file(Spool *sp)
+{
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    int fd;
+
+    if (!dir || !*dir) {
+        dir = "/tmp";
+    }
+    sp->dir = dir;
+#ifdef O_TMPFILE
+    fd = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR &&
+                    errno != EINVAL)) {
+        return fd;
+    }
+#endif
+    if ((size_t)snprintf(path, sizeof(path), "%s/cprdump-XXXXXX", dir) >=
+        sizeof(path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0) {
+        unlink(path);
+    }
+    return fd;
+}
+
+static ssize_t write_all(int fd, const char *p, size_t n)
+{
+    size_t done = 0;
+    ssize_t k;
+
+    while (done < n) {
+        k = write(fd, p + done, n - done);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            return -1;
+        }
+        done += (size_t)k;
+    }
+    return (ssize_t)n;
+}
+
+/* fopencookie() write: memory up to CPRDUMP_SPOOL_MEMORY, then the file. */
+static ssize_t spool_write(void *cookie, const char *p, size_t n)
+{
+    Spool *sp = cookie;
+    size_t cap;
+    char *nb;
+
+    if (sp->err) {
+        errno = sp->err;
+        return -1;
+    }
+    if (sp->fd < 0 && n <= CPRDUMP_SPOOL_MEMORY - sp->len) {
+        if (sp->len + n > sp->cap) {
+            cap = sp->cap ? sp->cap : 65536;
+            while (cap < sp->len + n) {
+                cap *= 2;
+            }
+            nb = realloc(sp->buf, cap);
+            if (!nb) {
+                sp->err = ENOMEM;
+                errno = ENOMEM;
+                return -1;
+            }
+            sp->buf = nb;
+            sp->cap = cap;
+        }
+        memcpy(sp->buf + sp->len, p, n);
+        sp->len += n;
+        return (ssize_t)n;
+    }
+    if (sp->fd < 0) {
+        sp->fd = spool_file(sp);
+        if (sp->fd < 0 || write_all(sp->fd, sp->buf, sp->len) < 0) {
+            sp->err = errno;
+            return -1;
+        }
+        free(sp->buf);
+        sp->buf = NULL;
+        sp->len = sp->cap = 0;
+    }
+    if (write_all(sp->fd, p, n) < 0) {
+        sp->err = errno;
+        return -1;
+    }
+    return (ssize_t)n;
+}
+
+static void spool_free(Spool *sp)
+{
+    if (sp) {
+        if (sp->fd >= 0) {
+            close(sp->fd);
+        }
+        free(sp->buf);
+        free(sp);
+    }
+}
+
+/* Copy the spilled report from its start to stdout; -1 (errno) on failure. */
+static int spool_copy_out(Spool *sp)
+{
+    char buf[65536];
+    ssize_t n;
+
+    if (lseek(sp->fd, 0, SEEK_SET) < 0) {
+        return -1;
+    }
+    for (;;) {
+        n = read(sp->fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return (int)n;
+        }
+        if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n) {
+            return -1;
+        }
+    }
+}
+
 bool dump_begin(Dump *d)
 {
+    static const cookie_io_functions_t io = { .write = spool_write };
+
     d->errors = 0;
-    d->text = NULL;
-    d->len = 0;
-    d->out = open_memstream(&d->text, &d->len);
+    d->out = NULL;
+    d->spool = calloc(1, sizeof(*d->spool));
+    if (d->spool) {
+        d->spool->fd = -1;
+        d->out = fopencookie(d->spool, "w", io);
+    }
     if (!d->out) {
+        spool_free(d->spool);
+        d->spool = NULL;
         cprdump_err("out of memory");
         return false;
     }
@@ -111,19 +260,30 @@ bool dump_begin(Dump *d)
 
 bool dump_end(Dump *d)
 {
-    bool ok = true;
+    Spool *sp = d->spool;
+    bool ok = false;
 
-    /* Only now are text and len those of the whole output. */
-    if (fclose(d->out)) {
-        cprdump_err("out of memory");
-        ok = false;
-    } else if (fwrite(d->text, 1, d->len, stdout) != d->len ||
-               fflush(stdout)) {
+    /* Only now is the spool the whole report. */
+    if (fclose(d->out) || sp->err) {
+        if (sp->fd < 0 && sp->err != ENOMEM) {
+            cprdump_err("the report passed %zu MiB and no temporary file "
+                        "could hold it in %s (set TMPDIR): %s",
+                        CPRDUMP_SPOOL_MEMORY >> 20, tx(sp->dir),
+                        strerror(sp->err));
+        } else {
+            cprdump_err("cannot hold the report%s%s: %s",
+                        sp->fd >= 0 ? " in a temporary file in " : "",
+                        sp->fd >= 0 ? tx(sp->dir) : "",
+                        strerror(sp->err ? sp->err : errno));
+        }
+    } else if ((sp->fd < 0 ? fwrite(sp->buf, 1, sp->len, stdout) != sp->len
+                           : spool_copy_out(sp) < 0) || fflush(stdout)) {
         cprdump_err("cannot write the output: %s", strerror(errno));
-        ok = false;
+    } else {
+        ok = true;
     }
-    free(d->text);
-    d->text = NULL;
+    spool_free(sp);
+    d->spool = NULL;
     d->out = NULL;
     return ok;
 }
@@ -133,8 +293,8 @@ void dump_discard(Dump *d)
     if (d->out) {
         fclose(d->out);
     }
-    free(d->text);
-    d->text = NULL;
+    spool_free(d->spool);
+    d->spool = NULL;
     d->out = NULL;
 }
 

@@ -65,17 +65,23 @@ int cprdump_exit_code(int err);
 int cprdump_exit_merge(int a, int b);
 
 /*
- * The report on stdout is assembled in a memory stream and written only
- * when complete: a failure never leaves half a report.
+ * The report on stdout is assembled apart and written only when complete:
+ * a failure never leaves half a report.  It is held in memory up to
+ * CPRDUMP_SPOOL_MEMORY bytes, then in an unlinked temporary file in
+ * $TMPDIR (else /tmp), so that cprdump's memory does not grow with its
+ * output: the hex dump of an arena is 15 to 25 times its size.
  */
+#define CPRDUMP_SPOOL_MEMORY ((size_t)8 << 20)
+
+typedef struct Spool Spool;
+
 typedef struct Dump {
     FILE *out;
     int errors;         /* records that failed to decode */
-    char *text;
-    size_t len;
+    Spool *spool;       /* what out writes into */
 } Dump;
 
-/* Open a memory stream into @d; false (and a message) on failure. */
+/* Open the report's stream in @d; false (and a message) on failure. */
 bool dump_begin(Dump *d);
 /* Close it and copy it to stdout; false (and a message) on failure. */
 bool dump_end(Dump *d);
