@@ -40,6 +40,7 @@ static const char *const work_names[CPRS_WORK__MAX] = {
     [CPRS_WORK_SCAN_BYTES] = "scan-bytes",
     [CPRS_WORK_ALLOCS] = "allocs",
     [CPRS_WORK_ALLOC_BYTES] = "alloc-bytes",
+    [CPRS_WORK_FD_CALLS] = "fd-calls",
 };
 
 /* Start counting from zero. */

@@ -152,6 +152,68 @@ static void test_load_exec_duplicates(void **state)
     free(b8.p);
 }
 
+/*
+ * Class 10 (spec 11.5.6): a legacy load examines each descriptor once.
+ * Each record is registered with one fstat() (and F_GET_SEALS: the fds
+ * here are memfds), and its fd then proven open by the one poll() for
+ * all; the fstat() that compared the identity just taken with itself is
+ * gone (three calls a record before).  10,000 and 80,000 records over
+ * eight memfds at the numbers the stream names.
+ */
+static Work legacy_load_work(const ThBuf *b)
+{
+    CprsDiag d = CPRS_OPTS(CprsDiag);
+    CprsState *s = NULL;
+    char val[16];
+    Work w;
+    int fd;
+
+    fd = memfd_create(CPRS_EXEC_STATE_NAME, MFD_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, b->p, b->len), (ssize_t)b->len);
+    snprintf(val, sizeof(val), "%d", fd);
+    setenv(CPRS_EXEC_STATE_NAME, val, 1);
+    work_reset();
+    if (cprs_state_load_exec(NULL, &d, &s)) {
+        fail_msg("load: %s [%s]", d.reason, d.clause);
+    }
+    w = work_now();
+    assert_int_equal(cprs_state_find_fd(s, "0000:03:02.0/vector", 3), 103);
+    assert_int_equal(cprs_state_release_source(s), 0);
+    cprs_state_free(s);
+    return w;
+}
+
+static void test_legacy_load_fd_calls(void **state)
+{
+    ThBuf b1 = exec_stream(10000, unique_key),
+          b8 = exec_stream(80000, unique_key);
+    Work w1, w8;
+    int k, mfd;
+
+    (void)state;
+    mfd = memfd_create("guest-ram", MFD_CLOEXEC);
+    assert_true(mfd >= 0);
+    for (k = 0; k < 8; k++) {
+        assert_int_equal(dup2(mfd, 100 + k), 100 + k);
+    }
+    w1 = legacy_load_work(&b1);
+    w8 = legacy_load_work(&b8);
+    assert_true(w1.n[CPRS_WORK_FD_CALLS] > 0);
+    work_expect_linear("legacy load, fd calls", &w1, &w8, 1.25, 1 << 16);
+    /* fstat() and F_GET_SEALS a record, one poll() for the load. */
+    if (w8.n[CPRS_WORK_FD_CALLS] > 2 * 80000 + 1) {
+        fail_msg("legacy load of 80000 records: %" PRIu64 " fd calls",
+                 w8.n[CPRS_WORK_FD_CALLS]);
+    }
+    for (k = 0; k < 8; k++) {
+        close(100 + k);
+    }
+    close(mfd);
+    free(b1.p);
+    free(b8.p);
+}
+
 /* ---- Class 5: the legacy decoder reads an fd only as far as it must ---- */
 
 typedef struct Endless {
@@ -594,6 +656,7 @@ static void test_cloexec_rollback(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_legacy_load_fd_calls),
         cmocka_unit_test(test_legacy_duplicates),
         cmocka_unit_test(test_load_exec_duplicates),
         cmocka_unit_test(test_legacy_endless_pipe),

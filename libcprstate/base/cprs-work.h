@@ -29,6 +29,9 @@ enum {
     CPRS_WORK_SCAN_BYTES,       /* bytes looked at by a search */
     CPRS_WORK_ALLOCS,           /* allocations */
     CPRS_WORK_ALLOC_BYTES,      /* bytes allocated */
+    CPRS_WORK_FD_CALLS,         /* calls examining a recorded fd (fstat,
+                                 * fstatfs, F_GET_SEALS, its /proc link,
+                                 * poll) */
     CPRS_WORK__MAX,
 };
 

@@ -143,4 +143,14 @@ CPRS_HIDDEN void cprs_reg_free(Registry *reg);
 CPRS_HIDDEN int cprs_state_set_cloexec(const CprsState *s, bool on,
                                        int64_t *ret_bad);
 
+/*
+ * cprs_state_check_fds(), comparing identities (spec 11.4) only if
+ * @identities.  A state built from a legacy stream has none to compare:
+ * its identities were taken at load, by the fstat() that registered each
+ * fd, so its fds are only proven open (one poll() for all).
+ */
+CPRS_HIDDEN int cprs_state_check_fds_how(const CprsState *s, bool identities,
+                                         CprsDiag *diag,
+                                         uint32_t *ret_mismatches);
+
 #endif /* CPRS_STATE_H */

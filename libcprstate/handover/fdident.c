@@ -91,6 +91,7 @@ static uint32_t classify(int fd, const struct stat *st, const char *link)
         return CPRS_FD_KIND_SOCKET;
     }
     if (S_ISREG(st->st_mode)) {
+        CPRS_WORK_ADD(CPRS_WORK_FD_CALLS, 1);
         if (!fstatfs(fd, &sfs) && ((unsigned long)sfs.f_type == TMPFS_MAGIC ||
                                    (unsigned long)sfs.f_type ==
                                    HUGETLBFS_MAGIC)) {
@@ -127,13 +128,16 @@ int cprs_fd_identify_dev(int fd, CprsFdInfo *info, uint64_t memfd_dev)
         sizeof(info->size)) {
         return -EINVAL;
     }
+    CPRS_WORK_ADD(CPRS_WORK_FD_CALLS, 1);
     if (fstat(fd, &st) < 0) {
         return -errno;
     }
     /* Only shmem files answer F_GET_SEALS: no call for the others. */
+    CPRS_WORK_ADD(CPRS_WORK_FD_CALLS, S_ISREG(st.st_mode));
     seals = S_ISREG(st.st_mode) ? fcntl(fd, F_GET_SEALS) : -1;
     info->kind = classify_fast(&st, memfd_dev, seals);
     if (info->kind == CPRS_FD_KIND__MAX) {
+        CPRS_WORK_ADD(CPRS_WORK_FD_CALLS, 1);
         snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
         n = readlink(path, link, sizeof(link) - 1);
         link[n > 0 ? n : 0] = '\0';
@@ -153,6 +157,7 @@ int cprs_fd_refresh(int fd, CprsFdInfo *info, uint32_t known_kind,
     if (known_kind >= CPRS_FD_KIND__MAX) {
         return cprs_fd_identify_dev(fd, info, memfd_dev);
     }
+    CPRS_WORK_ADD(CPRS_WORK_FD_CALLS, 1);
     if (fstat(fd, &st) < 0) {
         return -errno;
     }
@@ -160,6 +165,7 @@ int cprs_fd_refresh(int fd, CprsFdInfo *info, uint32_t known_kind,
         /* Another file under this number now: classify it afresh. */
         return cprs_fd_identify_dev(fd, info, memfd_dev);
     }
+    CPRS_WORK_ADD(CPRS_WORK_FD_CALLS, S_ISREG(st.st_mode));
     seals = S_ISREG(st.st_mode) ? fcntl(fd, F_GET_SEALS) : -1;
     info->kind = known_kind;
     fill_identity(info, &st, seals);

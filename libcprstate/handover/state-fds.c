@@ -188,6 +188,7 @@ static const char *fd_mismatch(const StateRec *e)
     struct stat st;
 
     /* One fstat() tells both whether the fd is open and what it is. */
+    CPRS_WORK_ADD(CPRS_WORK_FD_CALLS, 1);
     if (fstat(e->u.f.fd, &st) < 0) {
         return errno == EBADF ? "recorded fd is not open" :
                "recorded fd cannot be examined";
@@ -199,8 +200,8 @@ static const char *fd_mismatch(const StateRec *e)
     return NULL;
 }
 
-int cprs_state_check_fds(const CprsState *s, CprsDiag *diag,
-                         uint32_t *ret_mismatches)
+int cprs_state_check_fds_how(const CprsState *s, bool identities,
+                             CprsDiag *diag, uint32_t *ret_mismatches)
 {
     uint32_t i, n = 0, k = 0, bad = 0, stream = 0;
     struct pollfd *p;
@@ -216,10 +217,12 @@ int cprs_state_check_fds(const CprsState *s, CprsDiag *diag,
         return cprs_diag_set(diag, -ENOMEM, 0, -1, -1, "", "out of memory");
     }
     for (i = s->fds.n; i-- > 0;) {
-        if (s->fds.rec[i].live && !needs_fstat(&s->fds.rec[i])) {
+        if (s->fds.rec[i].live &&
+            !(identities && needs_fstat(&s->fds.rec[i]))) {
             p[n++].fd = s->fds.rec[i].u.f.fd;
         }
     }
+    CPRS_WORK_ADD(CPRS_WORK_FD_CALLS, n != 0);
     while ((r = n ? poll(p, n, 0) : 0) < 0 && errno == EINTR) {
         continue;
     }
@@ -230,7 +233,7 @@ int cprs_state_check_fds(const CprsState *s, CprsDiag *diag,
         if (!e->live) {
             continue;
         }
-        if (needs_fstat(e)) {
+        if (identities && needs_fstat(e)) {
             why = fd_mismatch(e);
         } else if (r < 0) {
             /* More fds than RLIMIT_NOFILE (EINVAL): one by one. */
@@ -251,6 +254,12 @@ int cprs_state_check_fds(const CprsState *s, CprsDiag *diag,
         *ret_mismatches = bad;
     }
     return bad ? -ESTALE : 0;
+}
+
+int cprs_state_check_fds(const CprsState *s, CprsDiag *diag,
+                         uint32_t *ret_mismatches)
+{
+    return cprs_state_check_fds_how(s, true, diag, ret_mismatches);
 }
 
 void cprs_state_close_fds(CprsState *s)

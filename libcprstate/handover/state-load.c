@@ -442,7 +442,9 @@ int cprs_state_load_exec(const CprsLoadOpts *opts, CprsDiag *diag,
         cprs_legacy_free(l);
     }
     if (!ret && !(o.flags & CPRS_LOAD_F_NO_FD_CHECK)) {
-        ret = cprs_state_check_fds(s, diag, NULL);
+        /* A legacy stream has no identities to compare (11.5.6). */
+        ret = cprs_state_check_fds_how(s, s->format != CPRS_DETECT_LEGACY,
+                                       diag, NULL);
     }
     if (!ret) {
         ret = accept_exec(s, fd, diag);
@@ -550,7 +552,9 @@ int cprs_state_load_transfer(int sock, const CprsLoadOpts *opts,
         }
     }
     if (!ret && !(o.flags & CPRS_LOAD_F_NO_FD_CHECK)) {
-        ret = cprs_state_check_fds(s, diag, NULL);
+        /* A legacy stream has no identities to compare (11.5.6). */
+        ret = cprs_state_check_fds_how(s, s->format != CPRS_DETECT_LEGACY,
+                                       diag, NULL);
         if (ret) {
             cprs_state_close_fds(s);
         }
