@@ -15,9 +15,14 @@
  * lengths, names, ids, fd fields, subsection header, vfio records,
  * trailing bytes), placed from the record offsets the decoder reports.
  *
- * Annotations are collected, sorted by offset, then printed field by
- * field: 16 bytes a line, continuation lines naming the field and the
- * offset within it, repeated lines folded into "*".
+ * Annotations are printed in offset order, field by field: 16 bytes a
+ * line, continuation lines naming the field and the offset within it,
+ * repeated lines folded into "*".  They are not all held until the end:
+ * each walk says below which offset no annotation is still to come (its
+ * own position, and where the walks after it start), and what lies below
+ * is printed as soon as enough is pending.  The output is that of one
+ * sort of them all; the memory, a few MiB for an arena whose sections
+ * are in offset order, whatever its size.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -37,9 +42,14 @@ typedef struct Ann {
 typedef struct Hex {
     const uint8_t *b;
     uint64_t size;
-    Ann *a;
+    Ann *a;                 /* pending annotations */
     size_t n;
     size_t cap;
+    uint64_t seq;           /* annotations made so far */
+    FILE *out;
+    uint64_t pos;           /* bytes printed */
+    uint64_t later;         /* no walk still to come annotates below this */
+    size_t flush_at;        /* pending annotations that make a flush */
     bool oom;
     const char *gap;        /* label of bytes no annotation covers */
     /* Arena: the string table, when it is stored plainly. */
@@ -80,7 +90,7 @@ static void ann(Hex *h, uint64_t off, uint64_t len, const char *name,
     na = &h->a[h->n];
     na->off = off;
     na->len = len;
-    na->seq = h->n;
+    na->seq = h->seq++;
     na->label = strdup(label);
     na->name = strdup(name);
     if (!na->label || !na->name) {
@@ -100,6 +110,133 @@ static int ann_cmp(const void *x, const void *y)
         return a->off < b->off ? -1 : 1;
     }
     return a->seq < b->seq ? -1 : 1;
+}
+
+/* ---- Printing ---------------------------------------------------------- */
+
+static void print_line(FILE *out, uint64_t off, const uint8_t *p,
+                       unsigned n, const char *label)
+{
+    unsigned i;
+
+    fprintf(out, "%08" PRIx64 " ", off);
+    for (i = 0; i < 16; i++) {
+        if (i < n) {
+            fprintf(out, " %02x", p[i]);
+        } else {
+            fputs("   ", out);
+        }
+    }
+    fprintf(out, "  %s\n", label);
+}
+
+/* A region: its first line labelled, the others named with an offset. */
+static void print_region(Hex *h, FILE *out, uint64_t off, uint64_t len,
+                         uint64_t field_off, const char *label,
+                         const char *name)
+{
+    uint64_t pos = 0;
+    unsigned n;
+    bool star = false;
+    char cont[160];
+
+    while (pos < len) {
+        n = len - pos < 16 ? (unsigned)(len - pos) : 16;
+        if (pos && n == 16 && pos >= 16 &&
+            !memcmp(h->b + off + pos, h->b + off + pos - 16, 16) &&
+            len - pos > 16) {
+            if (!star) {
+                fputs("*\n", out);
+                star = true;
+            }
+            pos += 16;
+            continue;
+        }
+        star = false;
+        if (!pos && off == field_off) {
+            print_line(out, off + pos, h->b + off + pos, n, label);
+        } else {
+            snprintf(cont, sizeof(cont), "%s[+0x%" PRIx64 "]", name,
+                     off + pos - field_off);
+            print_line(out, off + pos, h->b + off + pos, n, cont);
+        }
+        pos += n;
+    }
+}
+
+static bool all_zero(const uint8_t *p, uint64_t len)
+{
+    uint64_t i;
+
+    for (i = 0; i < len; i++) {
+        if (p[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void print_gap(Hex *h, FILE *out, uint64_t off, uint64_t len)
+{
+    char label[128];
+
+    snprintf(label, sizeof(label), "%s%s", h->gap,
+             !strcmp(h->gap, "unclaimed (must be zero)") &&
+             !all_zero(h->b + off, len) ? ": NOT ZERO" : "");
+    print_region(h, out, off, len, off, label, "unclaimed");
+}
+
+
+/* Pending annotations that make a flush at first. */
+#define HEX_FLUSH_MIN 65536u
+
+/* Print what lies before annotation @a, then @a (clipped to the unprinted). */
+static void print_ann(Hex *h, const Ann *a)
+{
+    uint64_t end = a->off + a->len, start;
+
+    if (end <= h->pos) {
+        return;                 /* overlapped by an earlier structure */
+    }
+    if (a->off > h->pos) {
+        print_gap(h, h->out, h->pos, a->off - h->pos);
+    }
+    start = a->off > h->pos ? a->off : h->pos;
+    print_region(h, h->out, start, end - start, a->off, a->label, a->name);
+    h->pos = end;
+}
+
+/*
+ * Print the pending annotations that start below @floor, in order: no
+ * walk still to come annotates below it, so their place in the one sort
+ * of all annotations is known.  The others stay pending.
+ */
+static void hex_flush(Hex *h, uint64_t floor)
+{
+    size_t i, k = 0;
+
+    qsort(h->a, h->n, sizeof(*h->a), ann_cmp);
+    for (i = 0; i < h->n && h->a[i].off < floor; i++) {
+        print_ann(h, &h->a[i]);
+        free(h->a[i].label);
+        free(h->a[i].name);
+    }
+    for (; i < h->n; i++) {
+        h->a[k++] = h->a[i];
+    }
+    h->n = k;
+    /* A flush that leaves much pending waits for twice as much: sorting
+     * what stays is paid for by what comes. */
+    h->flush_at = 2 * k > HEX_FLUSH_MIN ? 2 * k : HEX_FLUSH_MIN;
+}
+
+/* A walk is at @here: nothing it or a later walk annotates lies below
+ * min(@here, h->later). */
+static void hex_floor(Hex *h, uint64_t here)
+{
+    if (h->n >= h->flush_at) {
+        hex_flush(h, here < h->later ? here : h->later);
+    }
 }
 
 /* ---- Values ------------------------------------------------------------ */
@@ -443,6 +580,7 @@ static void hex_strtab(Hex *h, uint64_t off, uint64_t size)
     h->strtab = p;
     h->strtab_size = size;
     while (pos < size) {
+        hex_floor(h, off + pos);
         nul = memchr(p + pos, 0, size - pos);
         len = nul ? (uint64_t)(nul - (p + pos)) + 1 : size - pos;
         quote(q, sizeof(q), p + pos, nul ? len - 1 : len);
@@ -507,6 +645,7 @@ static void hex_records(Hex *h, const Sec *s, uint32_t idx, const Sec *secs,
         }
         for (i = 0; i < n; i++) {
             base = s->off + i * CPRS_INDEX_SLOT_V1_SIZE;
+            hex_floor(h, base);
             rec = le(h, base, 4);
             snprintf(prefix, sizeof(prefix), "index@%u[%" PRIu64 "]", idx,
                      i);
@@ -530,6 +669,7 @@ static void hex_records(Hex *h, const Sec *s, uint32_t idx, const Sec *secs,
         n = s->count;
     }
     for (i = 0; i < n; i++) {
+        hex_floor(h, s->off + i * rec);
         snprintf(prefix, sizeof(prefix), "%s[%" PRIu64 "]", what, i);
         fields(h, s->off + i * rec, rec, prefix, f, nf, extra);
     }
@@ -590,12 +730,34 @@ static int overlapped(const Sec *secs, uint32_t i, const bool *walked)
     return -1;
 }
 
+/*
+ * The lowest offset the walks of sections @from and after may annotate:
+ * those of the section walk, or (@strtabs) the plain string tables, one
+ * of which the directory walk walks.
+ */
+static uint64_t walks_from(const Sec *secs, uint32_t count, uint32_t from,
+                           bool strtabs)
+{
+    uint64_t low = UINT64_MAX;
+    uint32_t j;
+    bool plain;
+
+    for (j = from; j < count; j++) {
+        plain = secs[j].type == CPRS_SECTION_STRTAB &&
+                !(secs[j].flags & CPRS_SECTION_F_ZSTD);
+        if (secs[j].sane && secs[j].off < low && plain == strtabs) {
+            low = secs[j].off;
+        }
+    }
+    return low;
+}
+
 static void hex_arena(Hex *h)
 {
     Sec secs[CPRS_MAX_SECTIONS];
     bool walked[CPRS_MAX_SECTIONS];
     const Sec *ds = NULL;
-    uint64_t dir_off, entry, base;
+    uint64_t dir_off, entry, base, later, low;
     uint32_t hsize, count, esize, i;
     int j;
     char prefix[32];
@@ -613,11 +775,9 @@ static void hex_arena(Hex *h)
     }
     memset(secs, 0, sizeof(secs));
     memset(walked, 0, sizeof(walked));
+    /* Every entry first: the walks below are placed by the later ones. */
     for (i = 0; i < count; i++) {
         entry = dir_off + (uint64_t)i * esize;
-        snprintf(prefix, sizeof(prefix), "dir[%u]", i);
-        fields(h, entry, esize, prefix, section_fields, N(section_fields),
-               section_extra);
         secs[i].type = (uint32_t)le(h, entry, 4);
         secs[i].flags = (uint32_t)le(h, entry + 4, 4);
         secs[i].off = le(h, entry + 8, 8);
@@ -627,8 +787,21 @@ static void hex_arena(Hex *h)
         secs[i].link = (uint32_t)le(h, entry + 44, 4);
         secs[i].sane = secs[i].off < h->size &&
                        secs[i].size <= h->size - secs[i].off;
+    }
+    later = walks_from(secs, count, 0, false);
+    for (i = 0; i < count; i++) {
+        entry = dir_off + (uint64_t)i * esize;
+        low = h->strtab ? later : walks_from(secs, count, i, true);
+        h->later = low < later ? low : later;
+        hex_floor(h, entry);
+        snprintf(prefix, sizeof(prefix), "dir[%u]", i);
+        fields(h, entry, esize, prefix, section_fields, N(section_fields),
+               section_extra);
         if (secs[i].type == CPRS_SECTION_STRTAB && secs[i].sane &&
             !(secs[i].flags & CPRS_SECTION_F_ZSTD) && !h->strtab) {
+            /* Then the entries after this one, and every section walk. */
+            entry += esize;
+            h->later = later < entry ? later : entry;
             hex_strtab(h, secs[i].off, secs[i].size);
             walked[i] = secs[i].size != 0;
         }
@@ -644,6 +817,8 @@ static void hex_arena(Hex *h)
                          !(s->flags & CPRS_SECTION_F_ZSTD))) {
             continue;
         }
+        h->later = walks_from(secs, count, i + 1, false);
+        hex_floor(h, s->off);
         base = s->off;
         tname = cprs_section_type_name(s->type);
         snprintf(prefix, sizeof(prefix), "section[%u]", i);
@@ -743,6 +918,8 @@ static void hex_legacy(Hex *h, const CprsLegacy *lg)
             cprs_legacy_fd_offset(lg, i, &off)) {
             continue;
         }
+        /* The decoder reads on: records lie at rising offsets. */
+        hex_floor(h, off);
         snprintf(prefix, sizeof(prefix), "fds[%u]", i);
         end = hex_legacy_rec(h, off, prefix, false, li.mode, fi.name);
     }
@@ -768,6 +945,7 @@ static void hex_legacy(Hex *h, const CprsLegacy *lg)
                     cprs_legacy_vfio_offset(lg, i, &off)) {
                     continue;
                 }
+                hex_floor(h, off);
                 snprintf(prefix, sizeof(prefix), "vfio[%u]", i);
                 end = hex_legacy_rec(h, off, prefix, true, li.mode, vi.name);
             }
@@ -781,118 +959,32 @@ static void hex_legacy(Hex *h, const CprsLegacy *lg)
     }
 }
 
-/* ---- Printing ---------------------------------------------------------- */
-
-static void print_line(FILE *out, uint64_t off, const uint8_t *p,
-                       unsigned n, const char *label)
-{
-    unsigned i;
-
-    fprintf(out, "%08" PRIx64 " ", off);
-    for (i = 0; i < 16; i++) {
-        if (i < n) {
-            fprintf(out, " %02x", p[i]);
-        } else {
-            fputs("   ", out);
-        }
-    }
-    fprintf(out, "  %s\n", label);
-}
-
-/* A region: its first line labelled, the others named with an offset. */
-static void print_region(Hex *h, FILE *out, uint64_t off, uint64_t len,
-                         uint64_t field_off, const char *label,
-                         const char *name)
-{
-    uint64_t pos = 0;
-    unsigned n;
-    bool star = false;
-    char cont[160];
-
-    while (pos < len) {
-        n = len - pos < 16 ? (unsigned)(len - pos) : 16;
-        if (pos && n == 16 && pos >= 16 &&
-            !memcmp(h->b + off + pos, h->b + off + pos - 16, 16) &&
-            len - pos > 16) {
-            if (!star) {
-                fputs("*\n", out);
-                star = true;
-            }
-            pos += 16;
-            continue;
-        }
-        star = false;
-        if (!pos && off == field_off) {
-            print_line(out, off + pos, h->b + off + pos, n, label);
-        } else {
-            snprintf(cont, sizeof(cont), "%s[+0x%" PRIx64 "]", name,
-                     off + pos - field_off);
-            print_line(out, off + pos, h->b + off + pos, n, cont);
-        }
-        pos += n;
-    }
-}
-
-static bool all_zero(const uint8_t *p, uint64_t len)
-{
-    uint64_t i;
-
-    for (i = 0; i < len; i++) {
-        if (p[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static void print_gap(Hex *h, FILE *out, uint64_t off, uint64_t len)
-{
-    char label[128];
-
-    snprintf(label, sizeof(label), "%s%s", h->gap,
-             !strcmp(h->gap, "unclaimed (must be zero)") &&
-             !all_zero(h->b + off, len) ? ": NOT ZERO" : "");
-    print_region(h, out, off, len, off, label, "unclaimed");
-}
-
 void hex_dump(Dump *d, const Source *s)
 {
-    Hex h = { .b = s->bytes, .size = s->size, .gap = "" };
-    uint64_t pos = 0, start, end;
+    Hex h = { .b = s->bytes, .size = s->size, .gap = "", .out = d->out,
+              .later = UINT64_MAX, .flush_at = HEX_FLUSH_MIN };
     size_t i;
 
     if (s->format == CPRS_DETECT_ARENA) {
         fprintf(d->out, "CPR State Arena, %zu bytes: annotated hex dump\n",
                 s->size);
-        hex_arena(&h);
     } else {
         fprintf(d->out, "QEMU legacy CPR stream, %zu bytes: annotated hex "
                 "dump\n", s->size);
+    }
+    fprintf(d->out, "Offset    Bytes%44sField\n", "");
+    if (s->format == CPRS_DETECT_ARENA) {
+        hex_arena(&h);
+    } else {
         hex_legacy(&h, s->legacy);
+    }
+    hex_flush(&h, UINT64_MAX);
+    if (h.pos < h.size) {
+        print_gap(&h, d->out, h.pos, h.size - h.pos);
     }
     if (h.oom) {
         fprintf(d->out, "(out of memory: annotations incomplete)\n");
         d->errors++;
-    }
-    fprintf(d->out, "Offset    Bytes%44sField\n", "");
-    qsort(h.a, h.n, sizeof(*h.a), ann_cmp);
-    for (i = 0; i < h.n; i++) {
-        const Ann *a = &h.a[i];
-
-        end = a->off + a->len;
-        if (end <= pos) {
-            continue;           /* overlapped by an earlier structure */
-        }
-        if (a->off > pos) {
-            print_gap(&h, d->out, pos, a->off - pos);
-        }
-        start = a->off > pos ? a->off : pos;
-        print_region(&h, d->out, start, end - start, a->off, a->label,
-                     a->name);
-        pos = end;
-    }
-    if (pos < h.size) {
-        print_gap(&h, d->out, pos, h.size - pos);
     }
     for (i = 0; i < h.n; i++) {
         free(h.a[i].label);
