@@ -9,7 +9,8 @@
  *   1  a capability note descriptor: cprs_caps_decode();
  *   2  a ROLLBACK section: cprs_rollback_decode();
  *   3  a dual stream: cprs_dual_locate(), then both parts decoded and
- *      compared as the cpr-exec loader does;
+ *      compared as the cpr-exec loader does; and the loader itself,
+ *      cprs_dual_load_fd() of the same bytes in a sealed memfd;
  *   4  an arena that may hold a ROLLBACK section: cprs_rollback_read()
  *      and every argument, with its CRCs repaired first half the time.
  *
@@ -178,6 +179,39 @@ static void fuzz_section(const uint8_t *data, size_t size)
     check_rec(data, size, &r);
 }
 
+/*
+ * 3, the loader: the bytes in a sealed memfd, as cpr-exec finds them.
+ * What it loads, the buffer path above loaded too (@buffer_ok).
+ */
+static void fuzz_dual_fd(const uint8_t *data, size_t size, bool buffer_ok)
+{
+    CprsReaderOpts ro = fuzz_reader_opts(0);
+    CprsDiag d = CPRS_OPTS(CprsDiag);
+    CprsReader *r = NULL;
+    void *buf = NULL;
+    int fd, ret;
+
+    fd = memfd_create("fuzz-dual", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    FUZZ_ASSERT(fd >= 0);
+    FUZZ_ASSERT(write(fd, data, size) == (ssize_t)size);
+    FUZZ_ASSERT(!fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+                       F_SEAL_WRITE | F_SEAL_SEAL));
+    ret = cprs_dual_load_fd(fd, &ro, &d, &buf, &r);
+    close(fd);
+    if (ret) {
+        FUZZ_ASSERT(ret == -ENOENT || fuzz_reader_errno_ok(ret));
+        FUZZ_ASSERT(!buf && !r);
+        if (ret != -ENOENT) {
+            fuzz_check_diag(&d, ret, size);
+        }
+        return;
+    }
+    FUZZ_ASSERT(buffer_ok && buf && r);
+    FUZZ_ASSERT(!cprs_reader_verify(r, NULL));
+    cprs_reader_close(r);
+    free(buf);
+}
+
 /* 3: a dual stream, as the cpr-exec loader reads it. */
 static void fuzz_dual(const uint8_t *data, size_t size)
 {
@@ -195,6 +229,7 @@ static void fuzz_dual(const uint8_t *data, size_t size)
         FUZZ_ASSERT(ret == -ENOENT || ret == -EBADMSG ||
                     ret == -EPROTONOSUPPORT);
         FUZZ_ASSERT(ret == -ENOENT || d.offset <= size);
+        fuzz_dual_fd(data, size, false);
         return;
     }
     FUZZ_ASSERT(di.legacy_size <= di.arena_offset &&
@@ -220,6 +255,7 @@ static void fuzz_dual(const uint8_t *data, size_t size)
     cprs_reader_close(r);
     cprs_legacy_free(l);
     free(copy);
+    fuzz_dual_fd(data, size, !ret);
 }
 
 /* 4: the ROLLBACK section of an arena, through the public API. */
