@@ -111,17 +111,17 @@ static void test_legacy_duplicates(void **state)
 }
 
 /*
- * Class 1 through the load path: a QEMU_CPR_EXEC_STATE memfd holding the
- * stream of duplicates.  The state refuses the duplicate key, after a
- * decode whose work is linear.
+ * Load @b from a QEMU_CPR_EXEC_STATE memfd, counting the work; the load
+ * must return @want.  A refused load leaves the variable as it was; a
+ * state loaded is *@ret_state (the caller frees it), else NULL.
  */
-static Work load_exec_work(const ThBuf *b)
+static Work load_exec_work(const ThBuf *b, int want, CprsState **ret_state)
 {
     CprsDiag d = CPRS_OPTS(CprsDiag);
     CprsState *s = NULL;
     char val[16];
     Work w;
-    int fd;
+    int fd, ret;
 
     fd = memfd_create(CPRS_EXEC_STATE_NAME, MFD_CLOEXEC);
     assert_true(fd >= 0);
@@ -129,23 +129,36 @@ static Work load_exec_work(const ThBuf *b)
     snprintf(val, sizeof(val), "%d", fd);
     setenv(CPRS_EXEC_STATE_NAME, val, 1);
     work_reset();
-    assert_int_equal(cprs_state_load_exec(NULL, &d, &s), -EEXIST);
+    ret = cprs_state_load_exec(NULL, &d, &s);
     w = work_now();
-    assert_null(s);
-    assert_string_equal(getenv(CPRS_EXEC_STATE_NAME), val);
-    unsetenv(CPRS_EXEC_STATE_NAME);
-    close(fd);
+    if (ret != want) {
+        fail_msg("load: %d, expected %d: %s [%s]", ret, want, d.reason,
+                 d.clause);
+    }
+    if (ret) {
+        assert_null(s);
+        assert_string_equal(getenv(CPRS_EXEC_STATE_NAME), val);
+        unsetenv(CPRS_EXEC_STATE_NAME);
+        close(fd);
+    }
+    *ret_state = s;
     return w;
 }
 
+/*
+ * Class 1 through the load path: a QEMU_CPR_EXEC_STATE memfd holding the
+ * stream of duplicates.  The state refuses the duplicate key, after a
+ * decode whose work is linear.
+ */
 static void test_load_exec_duplicates(void **state)
 {
     ThBuf b1 = exec_stream(10000, same_key), b8 = exec_stream(80000, same_key);
+    CprsState *s;
     Work w1, w8;
 
     (void)state;
-    w1 = load_exec_work(&b1);
-    w8 = load_exec_work(&b8);
+    w1 = load_exec_work(&b1, -EEXIST, &s);
+    w8 = load_exec_work(&b8, -EEXIST, &s);
     assert_true(w1.n[CPRS_WORK_PROBES] > 0);
     work_expect_linear("load_exec duplicates", &w1, &w8, 1.25, 1 << 16);
     free(b1.p);
@@ -160,24 +173,12 @@ static void test_load_exec_duplicates(void **state)
  * gone (three calls a record before).  10,000 and 80,000 records over
  * eight memfds at the numbers the stream names.
  */
+/* Load @b, check one of its records, free the state. */
 static Work legacy_load_work(const ThBuf *b)
 {
-    CprsDiag d = CPRS_OPTS(CprsDiag);
-    CprsState *s = NULL;
-    char val[16];
-    Work w;
-    int fd;
+    CprsState *s;
+    Work w = load_exec_work(b, 0, &s);
 
-    fd = memfd_create(CPRS_EXEC_STATE_NAME, MFD_CLOEXEC);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, b->p, b->len), (ssize_t)b->len);
-    snprintf(val, sizeof(val), "%d", fd);
-    setenv(CPRS_EXEC_STATE_NAME, val, 1);
-    work_reset();
-    if (cprs_state_load_exec(NULL, &d, &s)) {
-        fail_msg("load: %s [%s]", d.reason, d.clause);
-    }
-    w = work_now();
     assert_int_equal(cprs_state_find_fd(s, "0000:03:02.0/vector", 3), 103);
     assert_int_equal(cprs_state_release_source(s), 0);
     cprs_state_free(s);
