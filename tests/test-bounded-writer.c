@@ -12,7 +12,10 @@
  *                          slots: the writer moves them to a keyed table
  *                          and adds them in linear work, still refusing
  *                          duplicates; the arena it writes verifies
+ *   test_room_moves        tables that outgrow their reserved address
+ *                          range move, bytes kept: the same arena
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "helpers.h"
@@ -138,10 +141,82 @@ static void test_colliding_keys(void **state)
     work_expect_linear("colliding keys", &w1, &w8, SLACK, FIXED);
 }
 
+/* The arena of @n fd records and 64 RAM blocks, in *@ret_buf. */
+static size_t build_many(uint32_t n, void **ret_buf)
+{
+    CprsWriterOpts o = CPRS_OPTS(CprsWriterOpts,
+                                 .flags = CPRS_WRITER_F_REPRODUCIBLE);
+    CprsRamBlockInfo bi;
+    CprsGpaRange gr;
+    CprsFdInfo fi;
+    CprsWriter *w;
+    char name[48];
+    uint32_t i, idx;
+    size_t size;
+
+    assert_int_equal(cprs_writer_new(&o, &w), 0);
+    for (i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "0000:%02x:%02x.0/vector", i >> 12 & 255,
+                 i >> 4 & 255);
+        fi = CPRS_OPTS(CprsFdInfo, .name = name, .id = (int32_t)i,
+                       .fd = (int32_t)(100 + i), .kind = CPRS_FD_KIND_EVENTFD);
+        assert_int_equal(cprs_writer_add_fd(w, &fi, NULL), 0);
+    }
+    for (i = 0; i < 64; i++) {
+        snprintf(name, sizeof(name), "ram-node%u", i);
+        fi = CPRS_OPTS(CprsFdInfo, .name = name, .fd = (int32_t)(100 + n + i),
+                       .kind = CPRS_FD_KIND_MEMFD);
+        assert_int_equal(cprs_writer_add_fd(w, &fi, &idx), 0);
+        bi = CPRS_OPTS(CprsRamBlockInfo, .idstr = name, .fd_index = idx,
+                       .used_length = 1 << 20, .max_length = 1 << 20,
+                       .page_size = 4096);
+        gr = (CprsGpaRange) { (uint64_t)i << 20, 1 << 20, 0 };
+        assert_int_equal(cprs_writer_add_ramblock(w, &bi, &gr, 1, NULL), 0);
+    }
+    assert_int_equal(cprs_writer_finish_buffer(w, ret_buf, &size), 0);
+    cprs_writer_free(w);
+    return size;
+}
+
+/*
+ * The writer's tables past 2 MiB grow in place in a reserved address
+ * range (CprsRoom), and move into a larger range, bytes kept, when they
+ * outgrow it: at 64 MiB and more normally, here at every doubling from
+ * 2 MiB (the counted build's cprs_work_room_reserve).  200,000 records
+ * (12.8 MB of them, a 4 MiB index): the arena is byte for byte the one
+ * built without moves, and verifies.
+ */
+static void test_room_moves(void **state)
+{
+    const uint32_t n = 200000;
+    void *a, *b;
+    size_t sa, sb;
+    CprsReader *r;
+
+    (void)state;
+    sa = build_many(n, &a);
+    cprs_work_room_reserve = CPRS_HUGE_PAGE_SIZE;
+    work_reset();
+    sb = build_many(n, &b);
+    cprs_work_room_reserve = 0;
+    /* Each room moved at each doubling: more allocations than doublings
+     * of the 12.8 MB of records alone (2, 4, 8 and 16 MiB). */
+    assert_true(work_now().n[CPRS_WORK_ALLOCS] > 4);
+    assert_int_equal(sa, sb);
+    assert_memory_equal(a, b, sa);
+    assert_int_equal(cprs_reader_open_buffer(b, sb, NULL, NULL, &r), 0);
+    assert_int_equal(cprs_reader_verify(r, NULL), 0);
+    assert_int_equal(cprs_reader_fd_count(r), n + 64);
+    cprs_reader_close(r);
+    free(a);
+    free(b);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_colliding_keys),
+        cmocka_unit_test(test_room_moves),
     };
     int i;
 

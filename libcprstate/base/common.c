@@ -15,6 +15,7 @@
 /* The counted build's work counters (cprs-work.h); tests only. */
 _Thread_local uint64_t cprs_work[CPRS_WORK__MAX];
 _Thread_local uint64_t cprs_work_size_max;
+_Thread_local size_t cprs_work_room_reserve;
 #endif
 
 const char *cprs_version(void)
@@ -60,9 +61,13 @@ void *cprs_alloc_large_zero(size_t size)
     return p;
 }
 
-/* What a CprsRoom reserves at first: the largest section (1 GiB), or
- * less where address space is scarce. */
-#define ROOM_RESERVE (sizeof(size_t) > 4 ? (size_t)1 << 30 : (size_t)64 << 20)
+/*
+ * What a CprsRoom reserves: eight times what it makes writable, at least
+ * 64 MiB.  Address space is not free either (RLIMIT_AS counts it), so a
+ * room that outgrows its range moves, rarely, into a range eight times
+ * larger again.
+ */
+#define ROOM_RESERVE_MIN ((size_t)64 << 20)
 
 int cprs_room_grow(CprsRoom *r, size_t need)
 {
@@ -88,7 +93,15 @@ int cprs_room_grow(CprsRoom *r, size_t need)
         r->cap = cap;
         return 0;
     }
-    reserve = cap > ROOM_RESERVE ? cap : ROOM_RESERVE;
+    reserve = cap <= SIZE_MAX / 16 ? 8 * cap : cap;
+    if (reserve < ROOM_RESERVE_MIN) {
+        reserve = ROOM_RESERVE_MIN;
+    }
+#ifdef CPRS_COUNT_WORK
+    if (cprs_work_room_reserve) {
+        reserve = cap > cprs_work_room_reserve ? cap : cprs_work_room_reserve;
+    }
+#endif
     len = reserve + huge;
     map = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
                MAP_NORESERVE, -1, 0);

@@ -158,9 +158,11 @@ typedef struct CprsRoom {
 
 /*
  * Make at least @need bytes of @r writable (a power-of-two multiple of
- * 2 MiB), keeping its bytes; bytes never written read as zero.  Past the
- * reservation the array moves once into a larger one.  Counted as an
- * allocation.  Returns 0 or -ENOMEM (no address space), @r unchanged.
+ * 2 MiB), keeping its bytes; bytes never written read as zero.  Past its
+ * reservation (eight times the writable size, at least 64 MiB) the array
+ * moves into a new one.  Counted as an allocation.  Returns 0 or -ENOMEM
+ * (no address space: the caller may fall back to malloc()), @r
+ * unchanged.
  */
 CPRS_HIDDEN int cprs_room_grow(CprsRoom *r, size_t need);
 

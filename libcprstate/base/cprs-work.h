@@ -46,6 +46,12 @@ extern _Thread_local uint64_t cprs_work[CPRS_WORK__MAX];
 extern _Thread_local uint64_t cprs_work_size_max;
 #define CPRS_SIZE_MAX \
     (cprs_work_size_max ? cprs_work_size_max : (uint64_t)SIZE_MAX)
+/*
+ * The address range a CprsRoom reserves (common.c), if not 0: a test
+ * lowers it so that rooms outgrow their range, and move, at sizes it can
+ * afford.
+ */
+extern _Thread_local size_t cprs_work_room_reserve;
 #else
 #define CPRS_WORK_ADD(kind, n) ((void)0)
 #define CPRS_SIZE_MAX ((uint64_t)SIZE_MAX)

@@ -51,18 +51,22 @@ static int vec_reserve(Vec *v, size_t more)
         return 0;
     }
     /* A large table grows in place: its bytes are not copied at each
-     * doubling into pages faulted afresh. */
-    if (v->room.p || need >= CPRS_HUGE_PAGE_SIZE) {
+     * doubling into pages faulted afresh.  With no address space to
+     * reserve, it grows on the heap. */
+    if (v->room.p) {
+        /* The room keeps the bytes, wherever it moves. */
         if (cprs_room_grow(&v->room, need)) {
             return -ENOMEM;
         }
-        if (v->p != v->room.p) {
-            if (v->len) {
-                memcpy(v->room.p, v->p, v->len);
-            }
-            free(v->p);
-            v->p = v->room.p;
+    } else if (need >= CPRS_HUGE_PAGE_SIZE &&
+               !cprs_room_grow(&v->room, need)) {
+        if (v->len) {
+            memcpy(v->room.p, v->p, v->len);
         }
+        free(v->p);
+    }
+    if (v->room.p) {
+        v->p = v->room.p;
         v->cap = v->room.cap;
         return 0;
     }
@@ -272,11 +276,10 @@ static bool index_fill(CprsWireIndexSlot *tab, uint32_t mask,
 
 static void index_free(Table *t)
 {
-    if (t->index_big.p) {
-        cprs_room_free(&t->index_big);
-    } else {
+    if ((uint8_t *)t->index != t->index_big.p) {
         free(t->index);
     }
+    cprs_room_free(&t->index_big);
     t->index = NULL;
     t->index_mask = 0;
     t->index_dirty = 0;
@@ -294,11 +297,16 @@ static int index_room_big(Table *t, uint64_t slots)
     size_t bytes = (size_t)slots * sizeof(*t->index);
     CprsWireIndexSlot *tab;
     uint32_t mask = (uint32_t)slots - 1;
+    bool in_room = t->index_big.p &&
+                   (uint8_t *)t->index == t->index_big.p;
 
     if (cprs_room_grow(&t->index_big, bytes)) {
-        return -ENOMEM;
+        return t->index_big.p ? -ENOMEM : -ENOSPC;
     }
     tab = (CprsWireIndexSlot *)t->index_big.p;
+    if (in_room) {
+        t->index = tab;         /* the room may have moved, bytes and all */
+    }
     if (t->index_dirty) {
         memset(tab, 0, t->index_dirty);
     }
@@ -331,6 +339,7 @@ static int index_room(Table *t, uint64_t n)
     uint64_t slots = index_slots_for(n);
     CprsWireIndexSlot *tab;
     uint32_t mask;
+    int ret;
 
     if (t->index && slots <= (uint64_t)t->index_mask + 1) {
         return 0;
@@ -339,9 +348,13 @@ static int index_room(Table *t, uint64_t n)
         return -EAGAIN;
     }
     if (slots * sizeof(*tab) >= CPRS_HUGE_PAGE_SIZE) {
-        return index_room_big(t, slots);
+        ret = index_room_big(t, slots);
+        if (ret != -ENOSPC) {
+            return ret;
+        }
+        /* No address space to reserve: a new table on the heap. */
     }
-    tab = calloc(slots, sizeof(*tab));
+    tab = cprs_alloc_large_zero(slots * sizeof(*tab));
     if (!tab) {
         return -ENOMEM;
     }
