@@ -1501,7 +1501,8 @@ static void test_not_ours(void **state)
             break;
         }
         run_sh(&r, NULL, "timeout 20 '%s' show '%s'", cprdump_path(), path);
-        expect_failure(&r, 1, strstr(path, "101") ? "socket" :
+        /* By the case, not by the path: the pid may hold "101". */
+        expect_failure(&r, 1, i >= 5 ? "socket" :
                        "not a regular file or memfd",
                        path);
         run_free(&r);
