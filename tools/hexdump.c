@@ -759,7 +759,7 @@ static void hex_arena(Hex *h)
     const Sec *ds = NULL;
     uint64_t dir_off, entry, base, later, low;
     uint32_t hsize, count, esize, i;
-    int j;
+    int j, st = -1;
     char prefix[32];
     const char *tname;
 
@@ -789,25 +789,28 @@ static void hex_arena(Hex *h)
                        secs[i].size <= h->size - secs[i].off;
     }
     later = walks_from(secs, count, 0, false);
+    low = walks_from(secs, count, 0, true);
+    h->later = low < later ? low : later;
     for (i = 0; i < count; i++) {
         entry = dir_off + (uint64_t)i * esize;
-        low = h->strtab ? later : walks_from(secs, count, i, true);
-        h->later = low < later ? low : later;
         hex_floor(h, entry);
         snprintf(prefix, sizeof(prefix), "dir[%u]", i);
         fields(h, entry, esize, prefix, section_fields, N(section_fields),
                section_extra);
         if (secs[i].type == CPRS_SECTION_STRTAB && secs[i].sane &&
-            !(secs[i].flags & CPRS_SECTION_F_ZSTD) && !h->strtab) {
-            /* Then the entries after this one, and every section walk. */
-            entry += esize;
-            h->later = later < entry ? later : entry;
-            hex_strtab(h, secs[i].off, secs[i].size);
-            walked[i] = secs[i].size != 0;
+            !(secs[i].flags & CPRS_SECTION_F_ZSTD) && st < 0) {
+            st = (int)i;
         }
         if (secs[i].type == CPRS_SECTION_DEVSTATE && !ds) {
             ds = &secs[i];
         }
+    }
+    /* The first plain string table, string by string: the record walks
+     * name their strings through it.  Then every section walk. */
+    if (st >= 0) {
+        h->later = later;
+        hex_strtab(h, secs[st].off, secs[st].size);
+        walked[st] = secs[st].size != 0;
     }
     for (i = 0; i < count; i++) {
         const Sec *s = &secs[i];
