@@ -468,6 +468,7 @@ static void test_classify_binaries(void **state)
 {
     CprsTargetInfo ti;
     CprsTarget *t;
+    struct stat st;
 
     (void)state;
     /* Dynamic: the note of the libcprstate.so it needs ($ORIGIN). */
@@ -477,6 +478,11 @@ static void test_classify_binaries(void **state)
     assert_true(ti.flags & CPRS_TARGET_F_DYNAMIC);
     assert_true(ti.flags & CPRS_TARGET_F_NOTE_IN_LIB);
     assert_non_null(strstr(ti.lib_path, "libcprstate.so.0"));
+    /* The library file inspected, by identity: a reader of its note
+     * (cprdump with libelf) checks that it reads the same file. */
+    assert_int_equal(stat(ti.lib_path, &st), 0);
+    assert_true(ti.lib_dev == (uint64_t)st.st_dev &&
+                ti.lib_ino == (uint64_t)st.st_ino);
     assert_int_equal(ti.lib_version, CPRS_VERSION_NUMBER);
     assert_int_equal(ti.caps, CPRS_CAPS_F_ROLLBACK | CPRS_CAPS_F_DUAL);
     same_note(ti.lib_path, &ti);
@@ -487,6 +493,7 @@ static void test_classify_binaries(void **state)
     assert_int_equal(ti.klass, CPRS_TARGET_LIBCPRSTATE);
     assert_false(ti.flags & CPRS_TARGET_F_NOTE_IN_LIB);
     assert_null(ti.lib_path);
+    assert_true(!ti.lib_dev && !ti.lib_ino);
     same_note(fixture("cprs-vmm-static"), &ti);
     cprs_target_free(t);
     /* Stock QEMU stand-ins: the marks, and the vfio form of the build. */

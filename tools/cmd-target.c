@@ -69,11 +69,12 @@ static bool caps_agree(const CprsTargetInfo *ti, const InspectCaps *c)
 /*
  * The notes of @path with libelf; <0 if it cannot be read as ELF.  The
  * path is opened only if it is a regular file (never a FIFO swapped in
- * since the library looked: that open would block), and when @ti is
- * given it must be the very file the library inspected (dev, inode):
- * else -ESTALE, the two readings would not be of one file.
+ * since the library looked: that open would block), and it must be the
+ * very file the library inspected (@dev, @ino: the binary's, or its
+ * libcprstate's): else -ESTALE, the two readings would not be of one
+ * file.
  */
-static int notes_of(const char *path, const CprsTargetInfo *ti,
+static int notes_of(const char *path, uint64_t dev, uint64_t ino,
                     InspectCaps *caps, size_t *n)
 {
     struct stat st;
@@ -84,9 +85,9 @@ static int notes_of(const char *path, const CprsTargetInfo *ti,
     if (ret) {
         return ret < 0 ? ret : -EBADMSG;
     }
-    if (!S_ISREG(st.st_mode) ||
-        (ti && ((uint64_t)st.st_dev != ti->dev ||
-                (uint64_t)st.st_ino != ti->ino))) {
+    /* The very file the library inspected, or a stale answer. */
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_dev != dev ||
+        (uint64_t)st.st_ino != ino) {
         close(fd);
         return S_ISREG(st.st_mode) ? -ESTALE : -EBADMSG;
     }
@@ -199,7 +200,8 @@ static int target(const Options *o, const char *binary, const char *state)
     /* cprdump's own reading of the note, with libelf (F3). */
     note_file = ti.lib_path ? ti.lib_path : ti.real_path;
     lret = (ti.flags & CPRS_TARGET_F_ELF) ?
-           notes_of(note_file, ti.lib_path ? NULL : &ti, caps, &n) : -ENOENT;
+           notes_of(note_file, ti.lib_path ? ti.lib_dev : ti.dev,
+                    ti.lib_path ? ti.lib_ino : ti.ino, caps, &n) : -ENOENT;
     if (ti.lib_path) {
         printf("  Note read from:   %s\n", tx(ti.lib_path));
     }

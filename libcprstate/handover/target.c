@@ -36,6 +36,7 @@ struct CprsTarget {
     char *real;                 /* canonical path */
     char *search;               /* the PATH searched, or NULL */
     char *lib_path;             /* the libcprstate.so read, or NULL */
+    struct stat lib_st;         /* that file, as inspected */
     char interp[128];           /* a script's #! line */
     uint32_t klass;
     uint32_t flags;
@@ -207,7 +208,8 @@ static int open_regular(const char *path, struct stat *st, int *ret_opath)
 
 /* A file that ld.so could load for this target: same kind of ELF. */
 static int lib_candidate(const CprsTarget *t, const CprsElfScan *exe,
-                         const char *path, CprsElfScan *ret_scan)
+                         const char *path, CprsElfScan *ret_scan,
+                         struct stat *ret_st)
 {
     struct stat st;
     CprsElfSrc src;
@@ -231,6 +233,7 @@ static int lib_candidate(const CprsTarget *t, const CprsElfScan *exe,
         ret_scan->machine != exe->machine) {
         return -ENOENT;
     }
+    *ret_st = st;
     return 0;
 }
 
@@ -310,6 +313,7 @@ typedef struct LibSearch {
     const char *origin;
     CprsElfScan lib;
     char path[PATH_MAX];
+    struct stat lib_st;         /* the file at path, as inspected */
     const char *why;            /* why the search is uncertain */
 } LibSearch;
 
@@ -343,7 +347,8 @@ static int search_list(LibSearch *ls, const char *list)
             }
             if ((size_t)snprintf(ls->path, sizeof(ls->path), "%s/%s", dir,
                                  soname) < sizeof(ls->path) &&
-                !lib_candidate(ls->t, ls->exe, ls->path, &ls->lib)) {
+                !lib_candidate(ls->t, ls->exe, ls->path, &ls->lib,
+                               &ls->lib_st)) {
                 return 1;
             }
         }
@@ -366,7 +371,7 @@ static int search_cache(LibSearch *ls, CprsCaps *caps, uint32_t *n_found)
     uint8_t *buf = NULL;
     const uint8_t *hit, *from, *start;
     size_t klen, left, n = 0;
-    struct stat st;
+    struct stat st, one_st;
     CprsElfSrc src;
     CprsElfScan one;
     uint32_t found = 0;
@@ -412,7 +417,7 @@ static int search_cache(LibSearch *ls, CprsCaps *caps, uint32_t *n_found)
         }
         memcpy(cand, start, (size_t)(hit - start) + klen + 1);
         n++;
-        if (lib_candidate(ls->t, ls->exe, cand, &one)) {
+        if (lib_candidate(ls->t, ls->exe, cand, &one, &one_st)) {
             continue;
         }
         if (!(one.flags & CPRS_ELF_F_NOTE) ||
@@ -426,6 +431,7 @@ static int search_cache(LibSearch *ls, CprsCaps *caps, uint32_t *n_found)
         if (!found++) {
             *caps = one.caps;
             memcpy(ls->path, cand, strlen(cand) + 1);
+            ls->lib_st = one_st;
         } else {
             caps->arena_minor = caps->arena_minor < one.caps.arena_minor ?
                                 caps->arena_minor : one.caps.arena_minor;
@@ -501,6 +507,7 @@ static int classify_lib(CprsTarget *t, const CprsElfScan *exe,
         return -EPROTONOSUPPORT;
     }
     t->caps = ls.lib.caps;
+    t->lib_st = ls.lib_st;
     t->lib_path = strdup(ls.path);
     return t->lib_path ? 0 : -ENOMEM;
 }
@@ -865,6 +872,10 @@ int cprs_target_get_info(const CprsTarget *t, CprsTargetInfo *info)
     ti.dev = (uint64_t)t->st.st_dev;
     ti.ino = (uint64_t)t->st.st_ino;
     ti.size = (uint64_t)t->st.st_size;
+    if (t->lib_path) {
+        ti.lib_dev = (uint64_t)t->lib_st.st_dev;
+        ti.lib_ino = (uint64_t)t->lib_st.st_ino;
+    }
     return cprs_info_fill(info, &ti, sizeof(ti));
 }
 

@@ -1927,6 +1927,8 @@ typedef struct CprsTargetInfo {
     uint64_t ino;
     uint64_t size;
     char producer[CPRS_CAPS_PRODUCER_MAX];  /* the note's producer */
+    uint64_t lib_dev;               /* the lib_path file inspected, or 0 */
+    uint64_t lib_ino;
 } CprsTargetInfo;
 
 /**
