@@ -662,7 +662,7 @@ static void test_legacy_record_offsets(void **state)
     CprsDiag d = CPRS_OPTS(CprsDiag);
     CprsState *s = NULL;
     ThBuf b = one_record(100), c;
-    int fd;
+    int fd, k;
 
     (void)state;
     /* ram0 at 8 (18 bytes), then the same key again at 26. */
@@ -680,6 +680,32 @@ static void test_legacy_record_offsets(void **state)
     assert_int_equal(d.offset, 26);
     assert_int_equal(d.record, 1);
     assert_non_null(strstr(d.reason, "duplicate"));
+    close(fd);
+
+    /* Two vfio devices of one name, at 54 and 77: the later is named. */
+    b.len = 26;
+    th_put_u8(&b, 0);                           /* end of the fds */
+    th_put_u8(&b, 5);                           /* the subsection */
+    th_put_u8(&b, 21);
+    th_put(&b, "CprState/vfio devices", 21);
+    th_put_be32(&b, 1);
+    for (k = 0; k < 2; k++) {
+        th_put_u8(&b, 1);
+        th_put_be32(&b, 6);
+        th_put(&b, "vfio0", 6);
+        th_put_be32(&b, 3);                     /* devid */
+        th_put_be32(&b, 1);                     /* ioas_id */
+        th_put_be32(&b, 2);                     /* hwpt_id */
+    }
+    th_put_u8(&b, 0);
+    fd = memfd_create(CPRS_EXEC_STATE_NAME, MFD_CLOEXEC);
+    assert_int_equal(write(fd, b.p, b.len), (ssize_t)b.len);
+    persist_as_state(fd);
+    d = CPRS_OPTS(CprsDiag);
+    assert_int_equal(cprs_state_load_exec(&lo, &d, &s), -EEXIST);
+    assert_int_equal(d.offset, 77);
+    assert_int_equal(d.record, 1);
+    assert_non_null(strstr(d.reason, "duplicate vfio"));
     close(fd);
 
     /* A record naming the state memfd: the record at 8. */

@@ -209,6 +209,23 @@ static uint32_t later_fd_twin(const CprsLegacy *l, uint32_t i,
     return i;
 }
 
+/* The first vfio record after @i named as @vi (record @i), or @i. */
+static uint32_t later_vfio_twin(const CprsLegacy *l, uint32_t i,
+                                const CprsVfioDeviceInfo *vi)
+{
+    CprsVfioDeviceInfo t;
+    uint32_t j;
+
+    for (j = i + 1; j < cprs_legacy_vfio_count(l); j++) {
+        t = CPRS_OPTS(CprsVfioDeviceInfo);
+        if (!cprs_legacy_vfio_get(l, j, &t) && t.name_len == vi->name_len &&
+            !memcmp(t.name, vi->name, vi->name_len)) {
+            return j;
+        }
+    }
+    return i;
+}
+
 /*
  * Fill @s from a decoded legacy stream (fds taken from @l if received).
  * A failure names the record and its offset in the stream (spec L1.4).
@@ -269,6 +286,10 @@ static int state_from_legacy(CprsState *s, CprsLegacy *l, bool take,
         ret = cprs_legacy_vfio_get(l, i, &vi);
         if (!ret) {
             ret = cprs_state_save_vfio(s, &vi);
+        }
+        if (ret == -EEXIST) {
+            /* Inserted last first: name the later of the two (L4.9). */
+            i = later_vfio_twin(l, i, &vi);
         }
         if (ret) {
             if (cprs_legacy_vfio_offset(l, i, &off)) {
