@@ -61,6 +61,22 @@ static void put(uint8_t *p, uint64_t v, unsigned w)
     }
 }
 
+/* The ELF header of an x86-64 core at @b: @phnum headers at 64. */
+static void core_header(uint8_t *b, size_t phnum)
+{
+    memcpy(b, ELFMAG, SELFMAG);
+    b[EI_CLASS] = ELFCLASS64;
+    b[EI_DATA] = ELFDATA2LSB;
+    b[EI_VERSION] = EV_CURRENT;
+    put(b + 16, ET_CORE, 2);
+    put(b + 18, EM_X86_64, 2);
+    put(b + 20, EV_CURRENT, 4);
+    put(b + 32, 64, 8);
+    put(b + 52, 64, 2);
+    put(b + 54, 56, 2);
+    put(b + 56, phnum, 2);
+}
+
 /* An x86-64 core: a PT_NOTE with NT_FILE when @s->nmaps, then segments. */
 static uint8_t *build(const Spec *s, size_t *ret_size)
 {
@@ -75,17 +91,7 @@ static uint8_t *build(const Spec *s, size_t *ret_size)
     size = data + s->size;
     b = calloc(1, size);
     assert_non_null(b);
-    memcpy(b, ELFMAG, SELFMAG);
-    b[EI_CLASS] = ELFCLASS64;
-    b[EI_DATA] = ELFDATA2LSB;
-    b[EI_VERSION] = EV_CURRENT;
-    put(b + 16, ET_CORE, 2);
-    put(b + 18, EM_X86_64, 2);
-    put(b + 20, EV_CURRENT, 4);
-    put(b + 32, 64, 8);
-    put(b + 52, 64, 2);
-    put(b + 54, 56, 2);
-    put(b + 56, phnum, 2);
+    core_header(b, phnum);
     for (i = 0; i < phnum; i++) {
         bool is_note = s->nmaps && i == 0;
 
@@ -621,17 +627,7 @@ static uint8_t *build_notes(size_t k, size_t size, bool distinct,
     total = data + 4096;
     b = calloc(1, total);
     assert_non_null(b);
-    memcpy(b, ELFMAG, SELFMAG);
-    b[EI_CLASS] = ELFCLASS64;
-    b[EI_DATA] = ELFDATA2LSB;
-    b[EI_VERSION] = EV_CURRENT;
-    put(b + 16, ET_CORE, 2);
-    put(b + 18, EM_X86_64, 2);
-    put(b + 20, EV_CURRENT, 4);
-    put(b + 32, 64, 8);
-    put(b + 52, 64, 2);
-    put(b + 54, 56, 2);
-    put(b + 56, phnum, 2);
+    core_header(b, phnum);
     for (i = 0; i < phnum; i++) {
         p = b + 64 + i * 56;
         if (i < k) {
