@@ -191,35 +191,36 @@ static int state_from_reader(CprsState *s, CprsReader *r, const int *fds,
     return 0;
 }
 
-/* The first fd record after @i with the key of @fi (record @i), or @i. */
-static uint32_t later_fd_twin(const CprsLegacy *l, uint32_t i,
-                              const CprsFdInfo *fi)
+/* The key of record @i of a legacy list (vfio: by name, spec L4.9). */
+static int legacy_key(const CprsLegacy *l, bool vfio, uint32_t i,
+                      CprsTableKey *ret_key)
 {
-    CprsFdInfo t;
-    uint32_t j;
+    CprsFdInfo fi = CPRS_OPTS(CprsFdInfo);
+    CprsVfioDeviceInfo vi = CPRS_OPTS(CprsVfioDeviceInfo);
+    int ret;
 
-    for (j = i + 1; j < cprs_legacy_fd_count(l); j++) {
-        t = CPRS_OPTS(CprsFdInfo);
-        if (!cprs_legacy_fd_get(l, j, &t) && t.id == fi->id &&
-            t.name_len == fi->name_len &&
-            !memcmp(t.name, fi->name, fi->name_len)) {
-            return j;
-        }
+    if (vfio) {
+        ret = cprs_legacy_vfio_get(l, i, &vi);
+        *ret_key = (CprsTableKey) { vi.name, vi.name_len, 0 };
+    } else {
+        ret = cprs_legacy_fd_get(l, i, &fi);
+        *ret_key = (CprsTableKey) { fi.name, fi.name_len, (uint32_t)fi.id };
     }
-    return i;
+    return ret;
 }
 
-/* The first vfio record after @i named as @vi (record @i), or @i. */
-static uint32_t later_vfio_twin(const CprsLegacy *l, uint32_t i,
-                                const CprsVfioDeviceInfo *vi)
+/* The first record of a list after @i with the key of record @i, or @i. */
+static uint32_t later_twin(const CprsLegacy *l, bool vfio, uint32_t i)
 {
-    CprsVfioDeviceInfo t;
-    uint32_t j;
+    uint32_t j, n = vfio ? cprs_legacy_vfio_count(l) : cprs_legacy_fd_count(l);
+    CprsTableKey a, b;
 
-    for (j = i + 1; j < cprs_legacy_vfio_count(l); j++) {
-        t = CPRS_OPTS(CprsVfioDeviceInfo);
-        if (!cprs_legacy_vfio_get(l, j, &t) && t.name_len == vi->name_len &&
-            !memcmp(t.name, vi->name, vi->name_len)) {
+    if (legacy_key(l, vfio, i, &a)) {
+        return i;
+    }
+    for (j = i + 1; j < n; j++) {
+        if (!legacy_key(l, vfio, j, &b) && cprs_key_is(&a, b.name, b.len,
+                                                       b.id)) {
             return j;
         }
     }
@@ -266,7 +267,7 @@ static int state_from_legacy(CprsState *s, CprsLegacy *l, bool take,
         }
         if (ret == -EEXIST) {
             /* Inserted last first: name the later of the two (L4.9). */
-            i = later_fd_twin(l, i, &fi);
+            i = later_twin(l, false, i);
             if (cprs_legacy_fd_offset(l, i, &off)) {
                 off = 0;
             }
@@ -289,7 +290,7 @@ static int state_from_legacy(CprsState *s, CprsLegacy *l, bool take,
         }
         if (ret == -EEXIST) {
             /* Inserted last first: name the later of the two (L4.9). */
-            i = later_vfio_twin(l, i, &vi);
+            i = later_twin(l, true, i);
         }
         if (ret) {
             if (cprs_legacy_vfio_offset(l, i, &off)) {
