@@ -83,6 +83,23 @@ static void vec_free(Vec *v)
     memset(v, 0, sizeof(*v));
 }
 
+/*
+ * Make @v @size bytes, all zero, dropping what it held: only the bytes
+ * written before are cleared where it is a room, whose pages past them
+ * are still the kernel's zeroed ones.
+ */
+static int vec_zeroed(Vec *v, size_t size)
+{
+    size_t written = v->len;
+
+    if (size > v->len && vec_reserve(v, size - v->len)) {
+        return -ENOMEM;
+    }
+    memset(v->p, 0, v->room.p && written < size ? written : size);
+    v->len = size;
+    return 0;
+}
+
 /* Append after a successful vec_reserve(): cannot fail. */
 static inline void vec_put(Vec *v, const void *p, size_t len)
 {
@@ -135,10 +152,9 @@ typedef struct Payload {
 typedef struct Table {
     Vec recs;
     Vec hashes;             /* uint32_t per record */
-    CprsWireIndexSlot *index;   /* the key set as an index, or NULL */
+    Vec index;              /* the key set as an index (its slots), or
+                             * empty */
     uint32_t index_mask;    /* its slots - 1 */
-    CprsRoom index_big;     /* where index is once it passes 2 MiB */
-    size_t index_dirty;     /* bytes of index_big written so far */
     bool keyed;             /* the key set is 'keys' from now on */
     CprsTable keys;         /* key -> record number, once keyed */
     uint32_t count;
@@ -227,17 +243,18 @@ static int index_probe(const CprsWriter *w, uint32_t type, const char *name,
     const Table *t = &w->tab[type];
     KeyCtx ctx = { w, type };
     CprsTableKey key = { name, len, id };
+    const CprsWireIndexSlot *slots = (const CprsWireIndexSlot *)t->index.p;
     uint32_t pos = h & t->index_mask, d, rec;
 
     for (d = 0; d < CPRS_INDEX_MAX_PROBE; d++) {
         CPRS_WORK_ADD(CPRS_WORK_PROBES, 1);
-        rec = cprs_le32_get(&t->index[pos].record);
+        rec = cprs_le32_get(&slots[pos].record);
         if (!rec) {
             *ret_pos = pos;
             return PROBE_EMPTY;
         }
         /* Keys are compared only for equal hashes. */
-        if (cprs_le32_get(&t->index[pos].hash) == h &&
+        if (cprs_le32_get(&slots[pos].hash) == h &&
             key_eq(&ctx, rec - 1, &key)) {
             *ret_pos = pos;
             return PROBE_FOUND;
@@ -274,59 +291,6 @@ static bool index_fill(CprsWireIndexSlot *tab, uint32_t mask,
     return true;
 }
 
-static void index_free(Table *t)
-{
-    if ((uint8_t *)t->index != t->index_big.p) {
-        free(t->index);
-    }
-    cprs_room_free(&t->index_big);
-    t->index = NULL;
-    t->index_mask = 0;
-    t->index_dirty = 0;
-}
-
-/*
- * index_room() for an index of 2 MiB or more: it grows in place, in
- * index_big, and is placed again from the record hashes (the old slots
- * are not needed); only the bytes written before are zeroed.  Undone if
- * a record lands too far from home.
- */
-static int index_room_big(Table *t, uint64_t slots)
-{
-    const uint32_t *hashes = (const uint32_t *)t->hashes.p;
-    size_t bytes = (size_t)slots * sizeof(*t->index);
-    CprsWireIndexSlot *tab;
-    uint32_t mask = (uint32_t)slots - 1;
-    bool in_room = t->index_big.p &&
-                   (uint8_t *)t->index == t->index_big.p;
-
-    if (cprs_room_grow(&t->index_big, bytes)) {
-        return t->index_big.p ? -ENOMEM : -ENOSPC;
-    }
-    tab = (CprsWireIndexSlot *)t->index_big.p;
-    if (in_room) {
-        t->index = tab;         /* the room may have moved, bytes and all */
-    }
-    if (t->index_dirty) {
-        memset(tab, 0, t->index_dirty);
-    }
-    t->index_dirty = bytes;
-    if (!index_fill(tab, mask, hashes, t->count)) {
-        memset(tab, 0, bytes);
-        if (t->index == tab) {
-            /* In place: the old layout again (it was placed before). */
-            index_fill(tab, t->index_mask, hashes, t->count);
-        }
-        return -EAGAIN;
-    }
-    if (t->index != tab) {
-        free(t->index);
-    }
-    t->index = tab;
-    t->index_mask = mask;
-    return 0;
-}
-
 /*
  * Give the index of @t room for @n records: re-place the records in order
  * in the slots build_index() would use for @n.  -EAGAIN when that is more
@@ -337,36 +301,30 @@ static int index_room(Table *t, uint64_t n)
 {
     const uint32_t *hashes = (const uint32_t *)t->hashes.p;
     uint64_t slots = index_slots_for(n);
+    size_t old = t->index.len;
     CprsWireIndexSlot *tab;
-    uint32_t mask;
-    int ret;
 
-    if (t->index && slots <= (uint64_t)t->index_mask + 1) {
+    if (old && slots <= (uint64_t)t->index_mask + 1) {
         return 0;
     }
     if (slots > CPRS_MAX_INDEX_SLOTS) {
         return -EAGAIN;
     }
-    if (slots * sizeof(*tab) >= CPRS_HUGE_PAGE_SIZE) {
-        ret = index_room_big(t, slots);
-        if (ret != -ENOSPC) {
-            return ret;
-        }
-        /* No address space to reserve: a new table on the heap. */
-    }
-    tab = cprs_alloc_large_zero(slots * sizeof(*tab));
-    if (!tab) {
+    /* From the hashes: the old slots are not needed. */
+    if (vec_zeroed(&t->index, (size_t)slots * sizeof(*tab))) {
         return -ENOMEM;
     }
-    CPRS_WORK_ALLOC(slots * sizeof(*tab));
-    mask = (uint32_t)slots - 1;
-    if (!index_fill(tab, mask, hashes, t->count)) {
-        free(tab);
+    tab = (CprsWireIndexSlot *)t->index.p;
+    if (!index_fill(tab, (uint32_t)slots - 1, hashes, t->count)) {
+        /* Undone: the slots as they were (placed before, they fit). */
+        memset(tab, 0, t->index.len);
+        t->index.len = old;
+        if (old) {
+            index_fill(tab, t->index_mask, hashes, t->count);
+        }
         return -EAGAIN;
     }
-    free(t->index);
-    t->index = tab;
-    t->index_mask = mask;
+    t->index_mask = (uint32_t)slots - 1;
     return 0;
 }
 
@@ -388,7 +346,7 @@ static int go_keyed(CprsWriter *w, uint32_t type, uint32_t more)
         name = table_name(w, type, i, &len, &id);
         cprs_table_put(&t->keys, cprs_table_hash(&t->keys, name, len, id), i);
     }
-    index_free(t);
+    vec_free(&t->index);
     t->keyed = true;
     return 0;
 }
@@ -418,7 +376,8 @@ static int64_t table_lookup(const CprsWriter *w, uint32_t type,
                     cprs_key_hash_id(name_hash, id), &pos) != PROBE_FOUND) {
         return -1;
     }
-    return (int64_t)cprs_le32_get(&t->index[pos].record) - 1;
+    return (int64_t)cprs_le32_get(&((const CprsWireIndexSlot *)
+                                     t->index.p)[pos].record) - 1;
 }
 
 /*
@@ -602,8 +561,10 @@ static uint32_t commit_record(CprsWriter *w, uint32_t type, const RecHash *h)
     if (t->keyed) {
         cprs_table_put(&t->keys, h->keys, t->count);
     } else {
-        cprs_le32_set(&t->index[h->pos].record, t->count + 1);
-        cprs_le32_set(&t->index[h->pos].hash, h->index);
+        CprsWireIndexSlot *slot = (CprsWireIndexSlot *)t->index.p + h->pos;
+
+        cprs_le32_set(&slot->record, t->count + 1);
+        cprs_le32_set(&slot->hash, h->index);
     }
     return t->count++;
 }
@@ -772,7 +733,7 @@ void cprs_writer_free(CprsWriter *w)
     for (i = 0; i < CPRS_SECTION__MAX; i++) {
         vec_free(&w->tab[i].recs);
         vec_free(&w->tab[i].hashes);
-        index_free(&w->tab[i]);
+        vec_free(&w->tab[i].index);
         cprs_table_free(&w->tab[i].keys);
     }
     vec_free(&w->ranges);
@@ -1440,10 +1401,10 @@ static int layout_build(const CprsWriter *w, Layout *l)
         /* The key set is the index when it was never keyed and has the
          * size build_index() would give it (cprs_writer_expect() may have
          * made it larger). */
-        if (w->tab[t].index &&
+        if (w->tab[t].index.len &&
             (uint64_t)w->tab[t].index_mask + 1 ==
             index_slots_for(w->tab[t].count)) {
-            buf = (uint8_t *)w->tab[t].index;
+            buf = w->tab[t].index.p;
             slots = w->tab[t].index_mask + 1;
         } else {
             ret = build_index((const uint32_t *)w->tab[t].hashes.p,
