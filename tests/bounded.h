@@ -41,6 +41,7 @@ static const char *const work_names[CPRS_WORK__MAX] = {
     [CPRS_WORK_ALLOCS] = "allocs",
     [CPRS_WORK_ALLOC_BYTES] = "alloc-bytes",
     [CPRS_WORK_FD_CALLS] = "fd-calls",
+    [CPRS_WORK_ZSTD_CONTEXTS] = "zstd-contexts",
 };
 
 /* Start counting from zero. */

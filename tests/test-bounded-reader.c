@@ -657,6 +657,122 @@ static void test_payload_overlap(void **state)
     work_expect_linear("payloads sharing a frame", &w1, &w8, SLACK, FIXED);
 }
 
+/*
+ * @n compressed payloads of 1 KiB, and with @big one of 4 MiB in the
+ * middle, whose decoder grows past what a reader keeps between frames
+ * (spec 7.1); the sections of @compress compressed too.  *@ret_write:
+ * what the writer did.
+ */
+static uint8_t *zstd_payloads_arena(uint32_t n, bool big, uint32_t compress,
+                                    size_t *ret_size, Work *ret_write)
+{
+    CprsWriterOpts o = CPRS_OPTS(CprsWriterOpts,
+                                 .flags = CPRS_WRITER_F_REPRODUCIBLE,
+                                 .compress_sections = compress);
+    CprsDevStateInfo di;
+    CprsWriter *wr;
+    uint8_t *data;
+    char name[32];
+    void *out;
+    uint32_t i;
+    size_t len;
+
+    data = malloc(4u << 20);
+    assert_non_null(data);
+    for (i = 0; i < (4u << 20); i++) {
+        data[i] = (uint8_t)(i % 251 < 200 ? 0 : i * 2654435761u >> 24);
+    }
+    work_reset();
+    assert_int_equal(cprs_writer_new(&o, &wr), 0);
+    for (i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "dev%u", i);
+        di = CPRS_OPTS(CprsDevStateInfo, .name = name, .instance_id = i,
+                       .flags = CPRS_DEVSTATE_F_ZSTD);
+        len = big && i == n / 2 ? 4u << 20 : 1024;
+        assert_int_equal(cprs_writer_add_devstate(wr, &di, data + i % 64,
+                                                  len, NULL), 0);
+    }
+    assert_int_equal(cprs_writer_finish_buffer(wr, &out, ret_size), 0);
+    cprs_writer_free(wr);
+    *ret_write = work_now();
+    free(data);
+    return out;
+}
+
+/*
+ * Verify, then read every payload: *@ret_contexts the zstd decoders
+ * created for each (the reader keeps a small one between frames).
+ */
+static Work zstd_payloads(uint32_t n, bool big, uint32_t compress,
+                          uint64_t ret_contexts[2])
+{
+    CprsDevStateInfo di = CPRS_OPTS(CprsDevStateInfo);
+    uint8_t *buf, *raw = malloc(4u << 20);
+    CprsReader *r;
+    size_t size, got;
+    Work w;
+    uint32_t i;
+
+    assert_non_null(raw);
+    buf = zstd_payloads_arena(n, big, compress, &size, &w);
+    /* The writer keeps one compressor for all its frames. */
+    assert_int_equal(w.n[CPRS_WORK_ZSTD_CONTEXTS], 1);
+    assert_int_equal(cprs_reader_open_buffer(buf, size, NULL, NULL, &r), 0);
+    work_reset();
+    assert_int_equal(cprs_reader_verify(r, NULL), 0);
+    ret_contexts[0] = work_now().n[CPRS_WORK_ZSTD_CONTEXTS];
+    for (i = 0; i < n; i++) {
+        assert_int_equal(cprs_reader_devstate_get(r, i, &di), 0);
+        assert_int_equal(cprs_reader_devstate_read(r, i, raw, 4u << 20,
+                                                   &got), 0);
+        assert_int_equal(got, di.raw_size);
+        assert_true(di.stored_size < di.raw_size);
+        /* The bytes the writer was given (data + i % 64). */
+        assert_int_equal(raw[0], (uint8_t)(i % 64 % 251 < 200 ? 0 :
+                                           (i % 64) * 2654435761u >> 24));
+    }
+    w = work_now();
+    ret_contexts[1] = w.n[CPRS_WORK_ZSTD_CONTEXTS] - ret_contexts[0];
+    cprs_reader_close(r);
+    free(buf);
+    free(raw);
+    return w;
+}
+
+/*
+ * One zstd decoder per reader, not one per frame: creating one costs
+ * microseconds here (libzstd's CPUID traps to the hypervisor), so an
+ * arena of small compressed payloads took 5 us each to verify.  A
+ * decoder that grew for a large window is not kept.
+ */
+static void test_zstd_contexts(void **state)
+{
+    uint64_t c1[2], c8[2];
+    Work w1, w8;
+
+    (void)state;
+    w1 = zstd_payloads(100, false, 0, c1);
+    w8 = zstd_payloads(800, false, 0, c8);
+    work_expect_linear("small zstd payloads", &w1, &w8, SLACK, FIXED);
+    assert_int_equal(c1[0], 1);
+    assert_int_equal(c8[0], 1);
+    /* Reading reuses the decoder verify left. */
+    assert_int_equal(c1[1], 0);
+    assert_int_equal(c8[1], 0);
+    /* The large frame's decoder is freed when it ends: the next frame
+     * needs a new one, in verify and in the reads alike. */
+    zstd_payloads(100, true, 0, c1);
+    assert_int_equal(c1[0], 2);
+    assert_int_equal(c1[1], 1);
+    /* A compressed DEVSTATE: verify decodes each payload while the
+     * section decodes, each with a decoder; one of the two is kept (the
+     * other freed, not leaked: ASan runs this too), and reading the
+     * section then its payloads uses it. */
+    zstd_payloads(100, false, 1u << CPRS_SECTION_DEVSTATE, c1);
+    assert_int_equal(c1[0], 2);
+    assert_int_equal(c1[1], 0);
+}
+
 /* One payload whose frame decodes 8 bytes past its raw_size (5.3). */
 static uint8_t *bad_frame_arena(uint64_t raw, size_t *ret_size)
 {
@@ -1098,6 +1214,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_unsealed_copy),
         cmocka_unit_test(test_immutable_copied),
         cmocka_unit_test(test_payload_overlap),
+        cmocka_unit_test(test_zstd_contexts),
         cmocka_unit_test(test_read_failure),
         cmocka_unit_test(test_shared_ranges),
         cmocka_unit_test(test_lookup_noindex),

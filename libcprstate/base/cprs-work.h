@@ -5,7 +5,8 @@
  * Time is a poor witness on a shared machine; work is not.  Each parser
  * adds what it did to a counter: hash probes, bytes checksummed, bytes
  * copied, bytes decompressed, bytes read from a source, bytes scanned,
- * allocations and allocated bytes.  A test runs the worst input it can
+ * allocations and allocated bytes, calls on recorded fds, zstd contexts
+ * created.  A test runs the worst input it can
  * build at 1x and 8x and asserts that the counts grow linearly and stay
  * within the declared memory budget (tests/test-bounded.c).
  *
@@ -32,6 +33,7 @@ enum {
     CPRS_WORK_FD_CALLS,         /* calls examining a recorded fd (fstat,
                                  * fstatfs, F_GET_SEALS, its /proc link,
                                  * poll) */
+    CPRS_WORK_ZSTD_CONTEXTS,    /* zstd decoders and compressors created */
     CPRS_WORK__MAX,
 };
 

@@ -125,10 +125,14 @@ struct CprsReader {
     uint32_t memo_len;          /* 0: none */
     uint32_t memo_hash;
     bool memo_hashed;           /* memo_hash computed */
+    /* A zstd decoder kept between frames (frame.c), or NULL: creating
+     * one costs microseconds (libzstd asks the CPU for its features). */
+    void *zstd_idle;
     CprsDiag last;
 };
 
-/* What a zstd decoder needs besides its history and blocks (frame.c). */
+/* What a zstd decoder needs besides its history and blocks (frame.c);
+ * also the most an idle decoder may hold between frames. */
 #define CPRS_FRAME_CTX_COST (UINT64_C(256) << 10)
 
 /* Where cprs_frame_decode() hands each piece of output, in order. */
@@ -331,12 +335,18 @@ CPRS_HIDDEN int cprs_frame_check(const uint8_t *src, uint64_t src_size,
  * Rule 3: decode a frame that passed cprs_frame_check() into @dst
  * (@raw_size bytes), or, with @dst NULL, through a small window of its
  * own; either way each piece of output also goes to @sink when not NULL.
+ * @idle is where a decoder waits between frames (NULL: none kept): one
+ * is taken from there, or created, and put back after the frame if it
+ * holds at most CPRS_FRAME_CTX_COST bytes, else freed (spec 7.1).
  * Returns 0, -EBADMSG (with a reason), -ENOMEM or -EPROTONOSUPPORT.
  */
-CPRS_HIDDEN int cprs_frame_decode(const uint8_t *src, uint64_t src_size,
-                                  uint64_t raw_size, uint8_t *dst,
-                                  CprsFrameSink sink, void *opaque,
-                                  const char **ret_reason);
+CPRS_HIDDEN int cprs_frame_decode(void **idle, const uint8_t *src,
+                                  uint64_t src_size, uint64_t raw_size,
+                                  uint8_t *dst, CprsFrameSink sink,
+                                  void *opaque, const char **ret_reason);
+
+/* Free the decoder waiting at @idle, if any; *@idle becomes NULL. */
+CPRS_HIDDEN void cprs_frame_idle_free(void **idle);
 
 /* ---- index.c: keys and lookups (spec 6.8) ----------------------------- */
 

@@ -834,6 +834,7 @@ void cprs_reader_close(CprsReader *r)
         return;
     }
     cprs_sec_release_all(r);
+    cprs_frame_idle_free(&r->zstd_idle);
     if (r->map) {
         munmap(r->map, r->map_len);
     }

@@ -194,8 +194,8 @@ int cprs_payload_frame(CprsReader *r, const CprsDevStateInfo *di,
         if (ret) {
             return ret;
         }
-        ret = cprs_frame_decode(stored, di->stored_size, di->raw_size, dst,
-                                NULL, NULL, &reason);
+        ret = cprs_frame_decode(&r->zstd_idle, stored, di->stored_size,
+                                di->raw_size, dst, NULL, NULL, &reason);
     }
     if (ret) {
         return cprs_reader_fail(r, ret, off, sec, index, "5.3", reason);

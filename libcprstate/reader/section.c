@@ -111,8 +111,9 @@ static int sec_decode(CprsReader *r, uint32_t idx, uint8_t *dst,
     const char *reason;
     int ret;
 
-    ret = cprs_frame_decode(r->base + s->offset, s->stored_size, s->raw_size,
-                            dst, sink, opaque, &reason);
+    ret = cprs_frame_decode(&r->zstd_idle, r->base + s->offset,
+                            s->stored_size, s->raw_size, dst, sink, opaque,
+                            &reason);
     if (ret) {
         return sec_fail(r, idx, cprs_reader_fail(r, ret, s->offset,
                                                  (int32_t)idx, -1, "5.3",

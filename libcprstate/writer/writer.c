@@ -176,6 +176,7 @@ struct CprsWriter {
     int stage_fd;           /* staging memfd for large payloads, or -1 */
     uint32_t blob_crc;      /* CRC32C of the BLOB so far, padding included */
     uint64_t blob_size;     /* end of the last payload, 8-aligned */
+    void *zstd;             /* the compressor (ZSTD_CCtx), once needed */
 };
 
 /* The key of record @i of @type (the reader's cprs_wire_key()). */
@@ -751,6 +752,9 @@ void cprs_writer_free(CprsWriter *w)
     }
     vec_free(&w->ranges);
     vec_free(&w->strtab);
+#ifdef CPRS_HAVE_ZSTD
+    ZSTD_freeCCtx(w->zstd);
+#endif
     free(w);
 }
 
@@ -957,8 +961,14 @@ int cprs_writer_add_vfio(CprsWriter *w, const CprsVfioDeviceInfo *dev,
     return 0;
 }
 
-/* Compress @size bytes; *ret_data is NULL when zstd would not shrink it. */
-static int zstd_pack(const CprsWriter *w, const void *data, size_t size,
+/*
+ * Compress @size bytes; *ret_data is NULL when zstd would not shrink it.
+ * The writer keeps one compressor for all its payloads and sections:
+ * creating one costs microseconds on a virtual machine (libzstd's CPUID
+ * traps), more than compressing a small payload.  Its output is
+ * ZSTD_compress()'s, byte for byte.
+ */
+static int zstd_pack(CprsWriter *w, const void *data, size_t size,
                      uint8_t **ret_data, size_t *ret_size)
 {
 #ifdef CPRS_HAVE_ZSTD
@@ -969,12 +979,20 @@ static int zstd_pack(const CprsWriter *w, const void *data, size_t size,
     if (ZSTD_isError(bound)) {
         return -E2BIG;
     }
+    if (!w->zstd) {
+        w->zstd = ZSTD_createCCtx();
+        CPRS_WORK_ADD(CPRS_WORK_ZSTD_CONTEXTS, 1);
+        if (!w->zstd) {
+            return -ENOMEM;
+        }
+    }
     out = malloc(bound);
     if (!out) {
         return -ENOMEM;
     }
     /* One-shot compression records the content size in the frame. */
-    n = ZSTD_compress(out, bound, data, size, w->opts.zstd_level);
+    n = ZSTD_compressCCtx(w->zstd, out, bound, data, size,
+                          w->opts.zstd_level);
     if (ZSTD_isError(n)) {
         free(out);
         return -ENOMEM;
@@ -1278,7 +1296,7 @@ static int build_index(const uint32_t *hashes, uint32_t n, uint8_t **ret_buf,
 }
 
 /* Replace the pieces of @s by one zstd frame when that is smaller. */
-static int compress_section(const CprsWriter *w, Layout *l, OutSec *s)
+static int compress_section(CprsWriter *w, Layout *l, OutSec *s)
 {
     uint8_t *raw, *packed = NULL;
     size_t i, pos = 0, packed_size = 0;
@@ -1325,7 +1343,7 @@ static int compress_section(const CprsWriter *w, Layout *l, OutSec *s)
     return 0;
 }
 
-static int layout_build(const CprsWriter *w, Layout *l)
+static int layout_build(CprsWriter *w, Layout *l)
 {
     static const uint32_t record_types[] = {
         CPRS_SECTION_FDS, CPRS_SECTION_RAMBLOCKS, CPRS_SECTION_GPA_RANGES,
