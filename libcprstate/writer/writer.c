@@ -759,34 +759,38 @@ void cprs_writer_free(CprsWriter *w)
 }
 
 /*
- * Copy a caller's sized record struct @src into @in (@known bytes) and
- * check the name its field at @name_off points to (spec 6.1.2).
+ * The caller's sized record struct @src as one of @known bytes: @src
+ * itself when it has our size (read in place, field by field: a copy
+ * would load it back wider than the caller stored it, and stall), else
+ * its copy in @copy; NULL when it is not acceptable or the name its field
+ * at @name_off points to is not (spec 6.1.2).
  */
-static inline int record_in(void *in, size_t known, const void *src,
-                            size_t name_off, size_t *ret_len)
+static inline const void *record_at(void *copy, size_t known,
+                                    const void *src, size_t name_off,
+                                    size_t *ret_len)
 {
     const char *name;
     size_t sz;
 
     if (!src) {
-        return -EINVAL;
+        return NULL;
     }
-    /* A struct of our own size, the usual case: a copy whose size the
-     * compiler knows (inlined, and read back without a stall). */
     memcpy(&sz, src, sizeof(sz));
-    if (sz == known) {
-        memcpy(in, src, known);
-    } else if (cprs_opts_copy(in, known, src)) {
-        return -EINVAL;
+    if (sz != known) {
+        if (cprs_opts_copy(copy, known, src)) {
+            return NULL;
+        }
+        src = copy;
     }
-    memcpy(&name, (const uint8_t *)in + name_off, sizeof(name));
-    return cprs_name_check(name, ret_len) ? -EINVAL : 0;
+    memcpy(&name, (const uint8_t *)src + name_off, sizeof(name));
+    return cprs_name_check(name, ret_len) ? NULL : src;
 }
 
 int cprs_writer_add_fd(CprsWriter *w, const CprsFdInfo *fd,
                        uint32_t *ret_index)
 {
-    CprsFdInfo in;
+    CprsFdInfo copy;
+    const CprsFdInfo *in;
     CprsWireFd *rec;
     size_t len;
     RecHash h;
@@ -794,37 +798,38 @@ int cprs_writer_add_fd(CprsWriter *w, const CprsFdInfo *fd,
     int64_t str;
     int ret;
 
-    if (!w || record_in(&in, sizeof(in), fd, offsetof(CprsFdInfo, name),
-                        &len)) {
+    in = w ? record_at(&copy, sizeof(copy), fd, offsetof(CprsFdInfo, name),
+                       &len) : NULL;
+    if (!in) {
         return -EINVAL;
     }
     /* spec 6.2.4: a cpr-exec record needs its fd number. */
-    if (in.fd < -1 || (in.fd == -1 && w->opts.mode == CPRS_MODE_EXEC) ||
-        in.kind >= CPRS_FD_KIND__MAX ||
-        (in.flags & ~CPRS_FD_F_KNOWN) ||
-        (!(in.flags & CPRS_FD_F_SEALS) && in.seals) ||
-        (!(in.flags & CPRS_FD_F_IDENTITY) &&
-         (in.dev || in.ino || in.st_mode || in.size))) {
+    if (in->fd < -1 || (in->fd == -1 && w->opts.mode == CPRS_MODE_EXEC) ||
+        in->kind >= CPRS_FD_KIND__MAX ||
+        (in->flags & ~CPRS_FD_F_KNOWN) ||
+        (!(in->flags & CPRS_FD_F_SEALS) && in->seals) ||
+        (!(in->flags & CPRS_FD_F_IDENTITY) &&
+         (in->dev || in->ino || in->st_mode || in->size))) {
         return -EINVAL;
     }
-    ret = reserve_record(w, CPRS_SECTION_FDS, in.name, len, (uint32_t)in.id,
+    ret = reserve_record(w, CPRS_SECTION_FDS, in->name, len, (uint32_t)in->id,
                          &h, &str);
     if (ret) {
         return ret;
     }
     rec = new_record(w, CPRS_SECTION_FDS);
-    rec->name = intern(w, in.name, len, str, &h);
-    cprs_le32_set(&rec->id, (uint32_t)in.id);
+    rec->name = intern(w, in->name, len, str, &h);
+    cprs_le32_set(&rec->id, (uint32_t)in->id);
     /* spec 6.2.3: the writer numbers slots in record order. */
     cprs_le32_set(&rec->slot, w->tab[CPRS_SECTION_FDS].count);
-    cprs_le32_set(&rec->fd, (uint32_t)in.fd);
-    cprs_le16_set(&rec->kind, (uint16_t)in.kind);
-    cprs_le32_set(&rec->flags, in.flags);
-    cprs_le32_set(&rec->seals, in.seals);
-    cprs_le64_set(&rec->dev, in.dev);
-    cprs_le64_set(&rec->ino, in.ino);
-    cprs_le32_set(&rec->st_mode, in.st_mode);
-    cprs_le64_set(&rec->size, in.size);
+    cprs_le32_set(&rec->fd, (uint32_t)in->fd);
+    cprs_le16_set(&rec->kind, (uint16_t)in->kind);
+    cprs_le32_set(&rec->flags, in->flags);
+    cprs_le32_set(&rec->seals, in->seals);
+    cprs_le64_set(&rec->dev, in->dev);
+    cprs_le64_set(&rec->ino, in->ino);
+    cprs_le32_set(&rec->st_mode, in->st_mode);
+    cprs_le64_set(&rec->size, in->size);
     idx = commit_record(w, CPRS_SECTION_FDS, &h);
     if (ret_index) {
         *ret_index = idx;
@@ -861,7 +866,8 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
                              const CprsGpaRange *ranges, uint32_t n_ranges,
                              uint32_t *ret_index)
 {
-    CprsRamBlockInfo in;
+    CprsRamBlockInfo copy;
+    const CprsRamBlockInfo *in;
     CprsWireRamBlock *rec;
     CprsWireGpaRange wr;
     size_t len;
@@ -870,25 +876,26 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
     int64_t str;
     int ret;
 
-    if (!w || (n_ranges && !ranges) ||
-        record_in(&in, sizeof(in), block, offsetof(CprsRamBlockInfo, idstr),
-                  &len)) {
+    in = w && (!n_ranges || ranges) ?
+         record_at(&copy, sizeof(copy), block,
+                   offsetof(CprsRamBlockInfo, idstr), &len) : NULL;
+    if (!in) {
         return -EINVAL;
     }
-    if ((in.fd_index != CPRS_NO_INDEX &&
-         in.fd_index >= w->tab[CPRS_SECTION_FDS].count) ||
-        !cprs_ramblock_ok(&in, ranges, n_ranges)) {
+    if ((in->fd_index != CPRS_NO_INDEX &&
+         in->fd_index >= w->tab[CPRS_SECTION_FDS].count) ||
+        !cprs_ramblock_ok(in, ranges, n_ranges)) {
         return -EINVAL;
     }
     /* spec 6.3.9, 9.1: the used part fits a regular backing file. */
-    if (in.fd_index != CPRS_NO_INDEX) {
+    if (in->fd_index != CPRS_NO_INDEX) {
         const CprsWireFd *f = (const CprsWireFd *)
             (w->tab[CPRS_SECTION_FDS].recs.p +
-             (size_t)in.fd_index * sizeof(CprsWireFd));
+             (size_t)in->fd_index * sizeof(CprsWireFd));
 
         if ((cprs_le32_get(&f->flags) & CPRS_FD_F_IDENTITY) &&
             (cprs_le32_get(&f->st_mode) & 0170000) == 0100000 &&
-            in.fd_offset + in.used_length > cprs_le64_get(&f->size)) {
+            in->fd_offset + in->used_length > cprs_le64_get(&f->size)) {
             return -EINVAL;
         }
     }
@@ -899,20 +906,20 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
     if (ret) {
         return ret;
     }
-    ret = reserve_record(w, CPRS_SECTION_RAMBLOCKS, in.idstr, len, 0, &h,
+    ret = reserve_record(w, CPRS_SECTION_RAMBLOCKS, in->idstr, len, 0, &h,
                          &str);
     if (ret) {
         return ret;
     }
     rec = new_record(w, CPRS_SECTION_RAMBLOCKS);
-    rec->idstr = intern(w, in.idstr, len, str, &h);
-    cprs_le32_set(&rec->fd_index, in.fd_index);
-    cprs_le32_set(&rec->flags, in.flags);
-    cprs_le64_set(&rec->fd_offset, in.fd_offset);
-    cprs_le64_set(&rec->used_length, in.used_length);
-    cprs_le64_set(&rec->max_length, in.max_length);
-    cprs_le64_set(&rec->page_size, in.page_size);
-    cprs_le64_set(&rec->align, in.align);
+    rec->idstr = intern(w, in->idstr, len, str, &h);
+    cprs_le32_set(&rec->fd_index, in->fd_index);
+    cprs_le32_set(&rec->flags, in->flags);
+    cprs_le64_set(&rec->fd_offset, in->fd_offset);
+    cprs_le64_set(&rec->used_length, in->used_length);
+    cprs_le64_set(&rec->max_length, in->max_length);
+    cprs_le64_set(&rec->page_size, in->page_size);
+    cprs_le64_set(&rec->align, in->align);
     cprs_le32_set(&rec->range_first, w->range_count);
     cprs_le32_set(&rec->range_count, n_ranges);
     for (k = 0; k < n_ranges; k++) {
@@ -932,7 +939,8 @@ int cprs_writer_add_ramblock(CprsWriter *w, const CprsRamBlockInfo *block,
 int cprs_writer_add_vfio(CprsWriter *w, const CprsVfioDeviceInfo *dev,
                          uint32_t *ret_index)
 {
-    CprsVfioDeviceInfo in;
+    CprsVfioDeviceInfo copy;
+    const CprsVfioDeviceInfo *in;
     CprsWireVfioDevice *rec;
     size_t len;
     RecHash h;
@@ -940,20 +948,21 @@ int cprs_writer_add_vfio(CprsWriter *w, const CprsVfioDeviceInfo *dev,
     int64_t str;
     int ret;
 
-    if (!w || record_in(&in, sizeof(in), dev,
-                        offsetof(CprsVfioDeviceInfo, name), &len)) {
+    in = w ? record_at(&copy, sizeof(copy), dev,
+                       offsetof(CprsVfioDeviceInfo, name), &len) : NULL;
+    if (!in) {
         return -EINVAL;
     }
-    ret = reserve_record(w, CPRS_SECTION_VFIO_DEVICES, in.name, len, 0, &h,
+    ret = reserve_record(w, CPRS_SECTION_VFIO_DEVICES, in->name, len, 0, &h,
                          &str);
     if (ret) {
         return ret;
     }
     rec = new_record(w, CPRS_SECTION_VFIO_DEVICES);
-    rec->name = intern(w, in.name, len, str, &h);
-    cprs_le32_set(&rec->devid, (uint32_t)in.devid);
-    cprs_le32_set(&rec->ioas_id, in.ioas_id);
-    cprs_le32_set(&rec->hwpt_id, in.hwpt_id);
+    rec->name = intern(w, in->name, len, str, &h);
+    cprs_le32_set(&rec->devid, (uint32_t)in->devid);
+    cprs_le32_set(&rec->ioas_id, in->ioas_id);
+    cprs_le32_set(&rec->hwpt_id, in->hwpt_id);
     idx = commit_record(w, CPRS_SECTION_VFIO_DEVICES, &h);
     if (ret_index) {
         *ret_index = idx;
@@ -1082,7 +1091,8 @@ static int add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
                         const void *data, size_t size, bool borrow,
                         uint32_t *ret_index)
 {
-    CprsDevStateInfo in;
+    CprsDevStateInfo mine;
+    const CprsDevStateInfo *in;
     CprsWireDevState *rec;
     Payload pl = { NULL, 0, true };
     const uint8_t *bytes;
@@ -1094,9 +1104,10 @@ static int add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
     int64_t str;
     int ret;
 
-    if (!w || (!data && size) ||
-        record_in(&in, sizeof(in), ds, offsetof(CprsDevStateInfo, name),
-                  &len) || (in.flags & ~CPRS_DEVSTATE_F_KNOWN)) {
+    in = w && (data || !size) ?
+         record_at(&mine, sizeof(mine), ds, offsetof(CprsDevStateInfo, name),
+                   &len) : NULL;
+    if (!in || (in->flags & ~CPRS_DEVSTATE_F_KNOWN)) {
         return -EINVAL;
     }
     if (size > CPRS_MAX_PAYLOAD_SIZE) {
@@ -1108,7 +1119,7 @@ static int add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
         return -ENOMEM;
     }
 
-    if (in.flags & CPRS_DEVSTATE_F_ZSTD) {
+    if (in->flags & CPRS_DEVSTATE_F_ZSTD) {
         size_t csize = 0;
 
         ret = zstd_pack(w, data, size, &copy, &csize);
@@ -1130,8 +1141,8 @@ static int add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
      * so that an empty payload placed at its end is still inside it. */
     off = w->blob_size;
     ret = !cprs_add_ok(off, pl.size, &end) || end > CPRS_MAX_ARENA_SIZE ?
-          -E2BIG : reserve_record(w, CPRS_SECTION_DEVSTATE, in.name, len,
-                                  in.instance_id, &h, &str);
+          -E2BIG : reserve_record(w, CPRS_SECTION_DEVSTATE, in->name, len,
+                                  in->instance_id, &h, &str);
     if (!ret && !copy && !borrow) {
         ret = keep_payload(w, &pl, off);
     }
@@ -1140,9 +1151,9 @@ static int add_devstate(CprsWriter *w, const CprsDevStateInfo *ds,
         return ret;
     }
     rec = new_record(w, CPRS_SECTION_DEVSTATE);
-    rec->name = intern(w, in.name, len, str, &h);
-    cprs_le32_set(&rec->instance_id, in.instance_id);
-    cprs_le32_set(&rec->version_id, in.version_id);
+    rec->name = intern(w, in->name, len, str, &h);
+    cprs_le32_set(&rec->instance_id, in->instance_id);
+    cprs_le32_set(&rec->version_id, in->version_id);
     cprs_le32_set(&rec->flags, flags);
     cprs_le64_set(&rec->data_off, off);
     cprs_le64_set(&rec->stored_size, pl.size);
