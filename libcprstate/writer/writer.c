@@ -38,18 +38,9 @@ typedef struct Vec {
     CprsRoom room;  /* where p is once it passes 2 MiB, else malloc() */
 } Vec;
 
-static int vec_reserve(Vec *v, size_t more)
+/* vec_reserve()'s growth, out of line: room for @need bytes. */
+static int __attribute__((noinline)) vec_grow(Vec *v, size_t need)
 {
-    size_t need;
-
-    /* Any failure to grow is out of memory to the writer's callers. */
-    if (more > SIZE_MAX - v->len) {
-        return -ENOMEM;
-    }
-    need = v->len + more;
-    if (need <= v->cap) {
-        return 0;
-    }
     /* A large table grows in place: its bytes are not copied at each
      * doubling into pages faulted afresh.  With no address space to
      * reserve, it grows on the heap. */
@@ -71,6 +62,17 @@ static int vec_reserve(Vec *v, size_t more)
         return 0;
     }
     return cprs_grow(&v->p, &v->cap, need, 1, 256, SIZE_MAX) ? -ENOMEM : 0;
+}
+
+/* Room for @more bytes after the @v->len used: on every record, so the
+ * common case (room enough) is inline. */
+static inline int vec_reserve(Vec *v, size_t more)
+{
+    /* Any failure to grow is out of memory to the writer's callers. */
+    if (more > SIZE_MAX - v->len) {
+        return -ENOMEM;
+    }
+    return v->len + more <= v->cap ? 0 : vec_grow(v, v->len + more);
 }
 
 static void vec_free(Vec *v)
