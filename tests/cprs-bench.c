@@ -697,7 +697,9 @@ static void op_floor_verify(void *ctx)
     if (!khash) {
         die("out of memory");
     }
-    bad |= cprs_crc32c(0, buf, c->size) == 0x12345678;
+    /* The whole arena once: the cost of every section's CRC (only the
+     * cost: the value is kept, not compared). */
+    sink = cprs_crc32c(0, buf, c->size);
     for (i = 0; i < n; i++) {
         const CprsWireFd *r = &recs[i];
 
