@@ -534,17 +534,7 @@ static uint8_t *build_named_spread(size_t size, size_t *ret_size)
     total = data + size;
     b = calloc(1, total);
     assert_non_null(b);
-    memcpy(b, ELFMAG, SELFMAG);
-    b[EI_CLASS] = ELFCLASS64;
-    b[EI_DATA] = ELFDATA2LSB;
-    b[EI_VERSION] = EV_CURRENT;
-    put(b + 16, ET_CORE, 2);
-    put(b + 18, EM_X86_64, 2);
-    put(b + 20, EV_CURRENT, 4);
-    put(b + 32, 64, 8);
-    put(b + 52, 64, 2);
-    put(b + 54, 56, 2);
-    put(b + 56, 2, 2);
+    core_header(b, 2);
     p = b + 64;
     put(p, PT_NOTE, 4);
     put(p + 8, note, 8);
