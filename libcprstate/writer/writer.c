@@ -315,14 +315,11 @@ static int index_room(Table *t, uint64_t n)
     CprsWireIndexSlot *tab;
     uint64_t slots;
 
-    /* The common case, on every record: room enough (2n slots). */
+    /* Room enough (2n slots; a table has at least 8): on every record. */
     if (old && 2 * n <= (uint64_t)t->index_mask + 1) {
         return 0;
     }
     slots = index_slots_for(n);
-    if (old && slots <= (uint64_t)t->index_mask + 1) {
-        return 0;
-    }
     if (slots > CPRS_MAX_INDEX_SLOTS) {
         return -EAGAIN;
     }
