@@ -403,6 +403,16 @@ static int load_dual(CprsState *s, const CprsLoadOpts *o, int fd,
  * the state memfd (persisted without it), so that a later exec() does
  * not inherit a stale state; then the variable goes.
  */
+/*
+ * The loaded state's fds are open, and an arena's are the files it
+ * recorded; a legacy stream has no identities to compare (11.5.6).
+ */
+static int check_loaded_fds(const CprsState *s, CprsDiag *diag)
+{
+    return cprs_state_check_fds_how(s, s->format != CPRS_DETECT_LEGACY, diag,
+                                    NULL);
+}
+
 static int accept_exec(CprsState *s, int fd, CprsDiag *diag)
 {
     int64_t bad;
@@ -464,9 +474,7 @@ int cprs_state_load_exec(const CprsLoadOpts *opts, CprsDiag *diag,
         cprs_legacy_free(l);
     }
     if (!ret && !(o.flags & CPRS_LOAD_F_NO_FD_CHECK)) {
-        /* A legacy stream has no identities to compare (11.5.6). */
-        ret = cprs_state_check_fds_how(s, s->format != CPRS_DETECT_LEGACY,
-                                       diag, NULL);
+        ret = check_loaded_fds(s, diag);
     }
     if (!ret) {
         ret = accept_exec(s, fd, diag);
@@ -574,9 +582,7 @@ int cprs_state_load_transfer(int sock, const CprsLoadOpts *opts,
         }
     }
     if (!ret && !(o.flags & CPRS_LOAD_F_NO_FD_CHECK)) {
-        /* A legacy stream has no identities to compare (11.5.6). */
-        ret = cprs_state_check_fds_how(s, s->format != CPRS_DETECT_LEGACY,
-                                       diag, NULL);
+        ret = check_loaded_fds(s, diag);
         if (ret) {
             cprs_state_close_fds(s);
         }
