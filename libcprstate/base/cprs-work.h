@@ -6,9 +6,9 @@
  * adds what it did to a counter: hash probes, bytes checksummed, bytes
  * copied, bytes decompressed, bytes read from a source, bytes scanned,
  * allocations and allocated bytes, calls on recorded fds, zstd contexts
- * created.  A test runs the worst input it can
- * build at 1x and 8x and asserts that the counts grow linearly and stay
- * within the declared memory budget (tests/test-bounded.c).
+ * created.  A test runs the worst input it can build at 1x and 8x and
+ * asserts that the counts grow linearly and stay within the declared
+ * memory budget (tests/test-bounded.c).
  *
  * The counters exist only in the "counted" build of the library
  * (-DCPRS_COUNT_WORK, tests only): there, one thread-local array holds
