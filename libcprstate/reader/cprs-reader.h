@@ -335,7 +335,7 @@ CPRS_HIDDEN int cprs_frame_check(const uint8_t *src, uint64_t src_size,
  * Rule 3: decode a frame that passed cprs_frame_check() into @dst
  * (@raw_size bytes), or, with @dst NULL, through a small window of its
  * own; either way each piece of output also goes to @sink when not NULL.
- * @idle is where a decoder waits between frames (NULL: none kept): one
+ * @idle is where a decoder waits between frames (the reader's): one
  * is taken from there, or created, and put back after the frame if it
  * holds at most CPRS_FRAME_CTX_COST bytes, else freed (spec 7.1).
  * Returns 0, -EBADMSG (with a reason), -ENOMEM or -EPROTONOSUPPORT.

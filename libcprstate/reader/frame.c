@@ -120,7 +120,7 @@ int cprs_frame_check(const uint8_t *src, uint64_t src_size,
 /* A decoder for a new frame: the one waiting at @idle, or a new one. */
 static ZSTD_DCtx *decoder_take(void **idle)
 {
-    ZSTD_DCtx *dctx = idle ? *idle : NULL;
+    ZSTD_DCtx *dctx = *idle;
 
     if (dctx) {
         *idle = NULL;
@@ -148,8 +148,7 @@ static ZSTD_DCtx *decoder_take(void **idle)
  */
 static void decoder_put(void **idle, ZSTD_DCtx *dctx)
 {
-    if (idle && !*idle && dctx &&
-        ZSTD_sizeof_DCtx(dctx) <= CPRS_FRAME_CTX_COST) {
+    if (!*idle && dctx && ZSTD_sizeof_DCtx(dctx) <= CPRS_FRAME_CTX_COST) {
         *idle = dctx;
         return;
     }
