@@ -27,25 +27,6 @@
 /* Exit code of a usage error, in this family of subcommands. */
 #define USAGE CPRDUMP_EXIT_ERROR
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    ssize_t n;
-
-    while (len) {
-        n = write(fd, p, len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            return -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Write @buf to @path atomically (temporary file, fsync, rename). */
 static int write_output(const Options *o, const char *path,
                         const void *buf, size_t len)
@@ -61,7 +42,7 @@ static int write_output(const Options *o, const char *path,
                         "terminal; give an OUTPUT file or redirect stdout");
             return -EINVAL;
         }
-        ret = write_all(STDOUT_FILENO, buf, len);
+        ret = cprdump_write_all(STDOUT_FILENO, buf, len);
         if (ret) {
             cprdump_err("cannot write to standard output: %s",
                         strerror(-ret));
@@ -85,7 +66,7 @@ static int write_output(const Options *o, const char *path,
     /* mkstemp() makes 0600; give the usual 0666 & ~umask. */
     mask = umask(0);
     umask(mask);
-    ret = write_all(fd, buf, len);
+    ret = cprdump_write_all(fd, buf, len);
     if (!ret && (fchmod(fd, 0666 & ~mask) || fsync(fd))) {
         ret = -errno;
     }

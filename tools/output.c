@@ -139,22 +139,24 @@ static int spool_file(Spool *sp)
     return fd;
 }
 
-static ssize_t write_all(int fd, const char *p, size_t n)
+int cprdump_write_all(int fd, const void *buf, size_t len)
 {
-    size_t done = 0;
+    const char *p = buf;
     ssize_t k;
 
-    while (done < n) {
-        k = write(fd, p + done, n - done);
+    while (len) {
+        k = write(fd, p, len);
         if (k < 0 && errno == EINTR) {
             continue;
         }
         if (k <= 0) {
-            return -1;
+            errno = k < 0 ? errno : EIO;
+            return -errno;
         }
-        done += (size_t)k;
+        p += k;
+        len -= (size_t)k;
     }
-    return (ssize_t)n;
+    return 0;
 }
 
 /* fopencookie() write: memory up to CPRDUMP_SPOOL_MEMORY, then the file. */
@@ -189,7 +191,7 @@ static ssize_t spool_write(void *cookie, const char *p, size_t n)
     }
     if (sp->fd < 0) {
         sp->fd = spool_file(sp);
-        if (sp->fd < 0 || write_all(sp->fd, sp->buf, sp->len) < 0) {
+        if (sp->fd < 0 || cprdump_write_all(sp->fd, sp->buf, sp->len)) {
             sp->err = errno;
             return -1;
         }
@@ -197,7 +199,7 @@ static ssize_t spool_write(void *cookie, const char *p, size_t n)
         sp->buf = NULL;
         sp->len = sp->cap = 0;
     }
-    if (write_all(sp->fd, p, n) < 0) {
+    if (cprdump_write_all(sp->fd, p, n)) {
         sp->err = errno;
         return -1;
     }

@@ -64,6 +64,9 @@ int cprdump_exit_code(int err);
  */
 int cprdump_exit_merge(int a, int b);
 
+/* Write all @len bytes of @buf to @fd; 0 or -errno (errno set too). */
+int cprdump_write_all(int fd, const void *buf, size_t len);
+
 /*
  * The report on stdout is assembled apart and written only when complete:
  * a failure never leaves half a report.  It is held in memory up to
