@@ -186,7 +186,6 @@ static void print_gap(Hex *h, FILE *out, uint64_t off, uint64_t len)
     print_region(h, out, off, len, off, label, "unclaimed");
 }
 
-
 /* Pending annotations that make a flush at first. */
 #define HEX_FLUSH_MIN 65536u
 
@@ -966,21 +965,17 @@ void hex_dump(Dump *d, const Source *s)
 {
     Hex h = { .b = s->bytes, .size = s->size, .gap = "", .out = d->out,
               .later = UINT64_MAX, .flush_at = HEX_FLUSH_MIN };
-    size_t i;
+    bool arena = s->format == CPRS_DETECT_ARENA;
 
-    if (s->format == CPRS_DETECT_ARENA) {
-        fprintf(d->out, "CPR State Arena, %zu bytes: annotated hex dump\n",
-                s->size);
-    } else {
-        fprintf(d->out, "QEMU legacy CPR stream, %zu bytes: annotated hex "
-                "dump\n", s->size);
-    }
+    fprintf(d->out, "%s, %zu bytes: annotated hex dump\n",
+            arena ? "CPR State Arena" : "QEMU legacy CPR stream", s->size);
     fprintf(d->out, "Offset    Bytes%44sField\n", "");
-    if (s->format == CPRS_DETECT_ARENA) {
+    if (arena) {
         hex_arena(&h);
     } else {
         hex_legacy(&h, s->legacy);
     }
+    /* Every annotation left, printed and freed. */
     hex_flush(&h, UINT64_MAX);
     if (h.pos < h.size) {
         print_gap(&h, d->out, h.pos, h.size - h.pos);
@@ -988,10 +983,6 @@ void hex_dump(Dump *d, const Source *s)
     if (h.oom) {
         fprintf(d->out, "(out of memory: annotations incomplete)\n");
         d->errors++;
-    }
-    for (i = 0; i < h.n; i++) {
-        free(h.a[i].label);
-        free(h.a[i].name);
     }
     free(h.a);
 }
