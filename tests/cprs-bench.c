@@ -36,6 +36,7 @@
 
 #define CPRS_EXPERIMENTAL
 #include "cprstate.h"
+#include "cprs-internal.h"
 #include "inspect.h"
 
 static int repeats = 7;
@@ -385,27 +386,6 @@ static void op_state_save(void *ctx)
     cprs_state_free(s);
 }
 
-/* FNV-1a of @len bytes at @p, continued from @h (spec 6.8.1). */
-static uint32_t fnv1a(uint32_t h, const void *p, size_t len)
-{
-    const uint8_t *b = p;
-    size_t k;
-
-    for (k = 0; k < len; k++) {
-        h = (h ^ b[k]) * CPRS_FNV32_PRIME;
-    }
-    return h;
-}
-
-/* A key's hash (spec 6.8.1): the name's, then the id's four LE bytes. */
-static uint32_t key_hash(uint32_t name_hash, uint32_t id)
-{
-    CprsLe32 le;
-
-    cprs_le32_set(&le, id);
-    return fnv1a(name_hash, &le, sizeof(le));
-}
-
 /*
  * The floor of a save in format 1.0: what any writer of these records
  * must do at the least, with nothing else.  Each name's bytes checked
@@ -423,13 +403,12 @@ static void op_floor_save(void *ctx)
     const Input *in = c->in;
     uint32_t n = in->nfds, slots = 8, i, pos, h = 0, last_off = 0;
     uint32_t last_len = 0, last_h = 0, off, id;
-    size_t rec_bytes = (size_t)n * sizeof(CprsWireFd), sl = 0, len, j;
+    size_t rec_bytes = (size_t)n * sizeof(CprsWireFd), sl = 0, len;
     size_t names = 0;
     CprsWireIndexSlot *tab;
     CprsWireFd *recs, *r;
     char *strtab;
     uint32_t key;
-    uint8_t bad;
     uint32_t crc;
     int fd;
 
@@ -458,23 +437,20 @@ static void op_floor_save(void *ctx)
             off = last_off;
             h = last_h;
         } else {
-            for (bad = 0, j = 0; j < len; j++) {
-                bad |= (uint8_t)((uint8_t)name[j] < 0x20 ||
-                                 (uint8_t)name[j] > 0x7e);
-            }
-            if (bad || !len || len > CPRS_MAX_NAME_LEN) {
+            if (!len || len > CPRS_MAX_NAME_LEN ||
+                cprs_name_bad_char(name, len) < len) {
                 die("floor: bad name");
             }
             off = (uint32_t)sl;
             memcpy(strtab + sl, name, len + 1);
             sl += len + 1;
-            h = fnv1a(CPRS_FNV32_OFFSET, name, len);
+            h = cprs_name_hash(name, len);
             last_off = off;
             last_len = (uint32_t)len;
             last_h = h;
         }
         id = i;
-        key = key_hash(h, id);
+        key = cprs_key_hash_id(h, id);
         for (pos = key & (slots - 1);
              cprs_le32_get(&tab[pos].record); pos = (pos + 1) & (slots - 1)) {
             if (cprs_le32_get(&tab[pos].hash) == key) {
@@ -711,17 +687,16 @@ static void op_floor_verify(void *ctx)
             bad |= (len < sl - (name - strtab) ? name[len] : 1) != 0 ||
                    memchr(name, 0, len < sl - (name - strtab) ?
                           len : 0) != NULL;
-            h = bad ? 0 : fnv1a(CPRS_FNV32_OFFSET, name, len);
+            h = bad ? 0 : cprs_name_hash(name, len);
             last_off = off;
         }
         bad |= cprs_le16_get(&r->kind) >= CPRS_FD_KIND__MAX;
         bad |= cprs_le32_get(&r->flags) & ~CPRS_FD_F_KNOWN;
         bad |= cprs_le32_get(&r->slot) >= n;
         id = cprs_le32_get(&r->id);
-        khash[i] = key_hash(h, id);
+        khash[i] = cprs_key_hash_id(h, id);
     }
-    /* No branch on whether a slot is full: half of them would miss.
-     * 64 is the probe limit (spec 6.8.3). */
+    /* No branch on whether a slot is full: half of them would miss. */
     for (i = 0; i < slots; i++) {
         rec = cprs_le32_get(&tab[i].record);
         hash = cprs_le32_get(&tab[i].hash);
@@ -730,8 +705,9 @@ static void op_floor_verify(void *ctx)
         home = hash & mask;
         bad |= (hash & (full - 1)) |
                (full & ((in ^ 1) | (khash[(rec - 1) & (0u - in)] != hash) |
-                        ((home <= i) & ((home < after) |
-                                        (i - home >= 64)))));
+                        ((home <= i) &
+                         ((home < after) |
+                          (i - home >= CPRS_INDEX_MAX_PROBE)))));
         after = full ? after : i + 1;
     }
     free(khash);
