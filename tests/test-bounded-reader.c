@@ -657,6 +657,12 @@ static void test_payload_overlap(void **state)
     work_expect_linear("payloads sharing a frame", &w1, &w8, SLACK, FIXED);
 }
 
+/* Byte @k of the payloads' data: mostly zero, compressible. */
+static uint8_t payload_byte(uint32_t k)
+{
+    return (uint8_t)(k % 251 < 200 ? 0 : k * 2654435761u >> 24);
+}
+
 /*
  * @n compressed payloads of 1 KiB, and with @big one of 4 MiB in the
  * middle, whose decoder grows past what a reader keeps between frames
@@ -680,7 +686,7 @@ static uint8_t *zstd_payloads_arena(uint32_t n, bool big, uint32_t compress,
     data = malloc(4u << 20);
     assert_non_null(data);
     for (i = 0; i < (4u << 20); i++) {
-        data[i] = (uint8_t)(i % 251 < 200 ? 0 : i * 2654435761u >> 24);
+        data[i] = payload_byte(i);
     }
     work_reset();
     assert_int_equal(cprs_writer_new(&o, &wr), 0);
@@ -728,8 +734,7 @@ static Work zstd_payloads(uint32_t n, bool big, uint32_t compress,
         assert_int_equal(got, di.raw_size);
         assert_true(di.stored_size < di.raw_size);
         /* The bytes the writer was given (data + i % 64). */
-        assert_int_equal(raw[0], (uint8_t)(i % 64 % 251 < 200 ? 0 :
-                                           (i % 64) * 2654435761u >> 24));
+        assert_int_equal(raw[0], payload_byte(i % 64));
     }
     w = work_now();
     ret_contexts[1] = w.n[CPRS_WORK_ZSTD_CONTEXTS] - ret_contexts[0];
