@@ -663,6 +663,17 @@ static uint8_t payload_byte(uint32_t k)
     return (uint8_t)(k % 251 < 200 ? 0 : k * 2654435761u >> 24);
 }
 
+/* Where @got bytes at @raw first differ from the data at @from, or @got. */
+static size_t payload_differs(const uint8_t *raw, size_t got, uint32_t from)
+{
+    size_t k;
+
+    for (k = 0; k < got && raw[k] == payload_byte(from + (uint32_t)k); k++) {
+        continue;
+    }
+    return k;
+}
+
 /*
  * @n compressed payloads of 1 KiB, and with @big one of 4 MiB in the
  * middle, whose decoder grows past what a reader keeps between frames
@@ -683,9 +694,10 @@ static uint8_t *zstd_payloads_arena(uint32_t n, bool big, uint32_t compress,
     uint32_t i;
     size_t len;
 
-    data = malloc(4u << 20);
+    /* Payload i starts at data + i % 64: 64 bytes past the largest. */
+    data = malloc((4u << 20) + 64);
     assert_non_null(data);
-    for (i = 0; i < (4u << 20); i++) {
+    for (i = 0; i < (4u << 20) + 64; i++) {
         data[i] = payload_byte(i);
     }
     work_reset();
@@ -734,7 +746,7 @@ static Work zstd_payloads(uint32_t n, bool big, uint32_t compress,
         assert_int_equal(got, di.raw_size);
         assert_true(di.stored_size < di.raw_size);
         /* The bytes the writer was given (data + i % 64). */
-        assert_int_equal(raw[0], payload_byte(i % 64));
+        assert_int_equal(payload_differs(raw, got, i % 64), got);
     }
     w = work_now();
     ret_contexts[1] = w.n[CPRS_WORK_ZSTD_CONTEXTS] - ret_contexts[0];
